@@ -1,0 +1,86 @@
+/**
+ * The one place that reads the environment. One TypeBox schema gives defaults, types and the
+ * messages shown when a value is wrong; every service and script goes through loadConfig().
+ */
+import { Type, type Static } from 'typebox';
+import { Value } from 'typebox/value';
+
+const Port = (fallback: number, description: string) =>
+  Type.Integer({ minimum: 1, maximum: 65535, default: fallback, description });
+
+export const ConfigSchema = Type.Object({
+  NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('test'), Type.Literal('production')], { default: 'development' }),
+  LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
+  HOST: Type.String({ minLength: 1, default: '127.0.0.1', description: 'Interface the API listens on' }),
+  PORT: Port(3000, 'API port'),
+  DATABASE_URL: Type.String({ minLength: 1, description: 'postgres://user:pass@host:port/db' }),
+  DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 200, default: 10 }),
+  TEMPORAL_ADDRESS: Type.String({ minLength: 1, default: '127.0.0.1:7233', description: 'host:port of the Temporal frontend' }),
+  TEMPORAL_NAMESPACE: Type.String({ minLength: 1, default: 'default' }),
+  TEMPORAL_TASK_QUEUE: Type.String({ minLength: 1, default: 'followups' }),
+  TEMPORAL_UI_URL: Type.String({ default: 'http://127.0.0.1:8233', description: 'Printed and linked; the Web UI itself is served by Temporal' }),
+  ADMIN_TOKEN: Type.Optional(Type.String({ minLength: 16, description: 'Enables POST /admin/workspaces' })),
+  RATE_LIMIT_PER_MINUTE: Type.Integer({ minimum: 1, default: 120000, description: 'Requests per API key per minute' }),
+  BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, default: 1048576 }),
+  ROUTER_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 5000, default: 500 }),
+  ROUTER_POLL_MS: Type.Integer({ minimum: 50, default: 1000, description: 'Fallback poll when no NOTIFY arrives' }),
+});
+export type Config = Static<typeof ConfigSchema>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+function semanticProblems(c: Config): string[] {
+  const problems: string[] = [];
+  let url: URL | undefined;
+  try {
+    url = new URL(c.DATABASE_URL);
+  } catch {
+    problems.push(`DATABASE_URL: "${redact(c.DATABASE_URL)}" is not a URL (expected postgres://user:password@host:port/database)`);
+  }
+  if (url && !['postgres:', 'postgresql:'].includes(url.protocol)) {
+    problems.push(`DATABASE_URL: protocol "${url.protocol}" is not postgres: or postgresql:`);
+  }
+  if (url && !url.pathname.replace('/', '')) problems.push('DATABASE_URL: names no database (add /<database> after the host)');
+  if (!/^[^:\s]+:\d{1,5}$/.test(c.TEMPORAL_ADDRESS)) {
+    problems.push(`TEMPORAL_ADDRESS: "${c.TEMPORAL_ADDRESS}" is not host:port`);
+  }
+  return problems;
+}
+
+function redact(url: string): string {
+  return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
+}
+
+/** Reads and validates the environment; throws ConfigError listing every bad variable at once. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const raw: Record<string, unknown> = {};
+  for (const key of Object.keys(ConfigSchema.properties)) {
+    const value = env[key];
+    if (value !== undefined && value !== '') raw[key] = value;
+  }
+  const candidate = Value.Convert(ConfigSchema, Value.Default(ConfigSchema, raw)) as Record<string, unknown>;
+  // Checked variable by variable so that every bad one is reported, not only the first.
+  const problems: string[] = [];
+  for (const [key, schema] of Object.entries(ConfigSchema.properties)) {
+    const value = candidate[key];
+    if (value === undefined) {
+      if ((ConfigSchema.required as readonly string[] | undefined)?.includes(key)) problems.push(`${key}: is required`);
+      continue;
+    }
+    const [error] = Value.Errors(schema, value);
+    if (!error) continue;
+    const shown = key === 'DATABASE_URL' ? redact(String(raw[key])) : String(raw[key]);
+    const message = error.keyword === 'const' || error.keyword === 'anyOf' ? 'is not one of the allowed values' : error.message;
+    problems.push(`${key}: ${message} (got "${shown}")`);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  const config = candidate as Config;
+  const more = semanticProblems(config);
+  if (more.length > 0) throw new ConfigError(more);
+  return config;
+}
