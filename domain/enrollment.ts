@@ -1,0 +1,80 @@
+/** What a running enrollment knows: its input, the signals it takes and the state it reports. Pure types. */
+import type { AutomationDefinition, StepType } from './definition';
+
+export interface TemplateSnapshot {
+  id: string;
+  version: number;
+  channel: 'email' | 'sms' | 'voicemail' | 'task';
+  /** email: subject, html, text; sms: body; voicemail: audioUrl or text; task: title, body. */
+  content: Record<string, string>;
+}
+
+export interface RecordSnapshot {
+  externalId: string;
+  email: string | null;
+  phone: string | null;
+  name: string | null;
+  timezone: string | null;
+  stage: string | null;
+  ownerId: string | null;
+  attributes: Record<string, unknown>;
+}
+
+export interface TriggerEvent {
+  id: string;
+  type: string;
+  occurredAt: string;
+  properties: Record<string, unknown>;
+}
+
+/** Versioned shape: a new field is optional, a changed meaning gets a new `v`. */
+export interface EnrollmentInput {
+  v: 1;
+  enrollmentId: string;
+  workspaceId: string;
+  workspaceTimezone: string;
+  automationId: string;
+  version: number;
+  /** The definition of the version the record entered with: a later edit never reaches this run. */
+  definition: AutomationDefinition;
+  /** The template versions pinned by that automation version, by template id. */
+  templates: Record<string, TemplateSnapshot>;
+  record: RecordSnapshot;
+  trigger: TriggerEvent | null;
+  /** A/B letter, fixed per record and automation. */
+  variant: string;
+  startedAt: string;
+}
+
+export interface EnrollmentEvent {
+  id: string;
+  type: string;
+  occurredAt: string;
+  properties: Record<string, unknown>;
+}
+
+export interface RecordChange {
+  /** Outbox/event id: a workflow ignores a change it has already seen. */
+  id: string;
+  /** Changed fields with their new values: `stage`, `name`, `attributes.plan`, ... */
+  changes: Record<string, unknown>;
+  at: string;
+}
+
+export type EnrollmentStatus = 'active' | 'paused' | 'completed' | 'exited' | 'failed';
+
+export interface TimelineEntry {
+  stepId: string;
+  type: StepType;
+  status: 'done' | 'skipped' | 'failed' | 'waiting';
+  dueAt: string | null;
+  at: string;
+  detail?: Record<string, unknown>;
+}
+
+export interface EnrollmentState {
+  status: EnrollmentStatus;
+  currentStep: string | null;
+  exitReason: string | null;
+  timeline: TimelineEntry[];
+}

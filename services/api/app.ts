@@ -1,0 +1,66 @@
+/**
+ * The HTTP application as a plugin-composed Fastify instance that does not listen: server.ts
+ * owns the process, tests call inject(). Swagger is registered before the routes so that every
+ * route schema lands in the OpenAPI document.
+ */
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawServerDefault } from 'fastify';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import rateLimit from '@fastify/rate-limit';
+import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Logger } from 'pino';
+import { Problem, registerErrorHandling, HttpProblem } from './errors';
+import infrastructure, { type Infrastructure } from './plugins/infrastructure';
+import auth, { bearerToken } from './plugins/auth';
+import health from './routes/health';
+import v1 from './routes/v1';
+
+export interface AppOptions extends Infrastructure {
+  logger?: Logger | false;
+}
+
+export type App = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
+
+export async function buildApp(opts: AppOptions): Promise<App> {
+  const app = Fastify({
+    ...(opts.logger ? { loggerInstance: opts.logger as FastifyBaseLogger } : { logger: false }),
+    bodyLimit: opts.config.BODY_LIMIT_BYTES,
+  }).withTypeProvider<TypeBoxTypeProvider>();
+  app.setValidatorCompiler(TypeBoxValidatorCompiler);
+  registerErrorHandling(app);
+  app.addSchema(Problem);
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Follow-up automation service',
+        version: '1.0.0',
+        description: 'Records, events and automations in; durable follow-up sequences (one Temporal workflow per enrollment) out.',
+      },
+      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'A workspace API key' } } },
+      security: [{ apiKey: [] }],
+    },
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  await app.register(infrastructure, { db: opts.db, temporal: opts.temporal, config: opts.config });
+  await app.register(auth);
+  await app.register(rateLimit, {
+    global: false,
+    max: opts.config.RATE_LIMIT_PER_MINUTE,
+    timeWindow: 60_000,
+    keyGenerator: (request) => bearerToken(request) ?? request.ip,
+    errorResponseBuilder: (_request, context) =>
+      new HttpProblem(429, 'Too Many Requests', {
+        detail: `rate limit of ${context.max} requests per minute exceeded; retry in ${Math.ceil(context.ttl / 1000)} s`,
+        headers: { 'retry-after': String(Math.ceil(context.ttl / 1000)) },
+      }),
+  });
+  await app.register(health);
+  await app.register(v1, { prefix: '/v1' });
+  return app;
+}

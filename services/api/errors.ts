@@ -1,0 +1,95 @@
+/**
+ * The one place where failures become HTTP answers: application/problem+json (RFC 9457) with a
+ * status, a title and, where one field is at fault, its JSON pointer. 5xx answers never carry
+ * internals; those go to the log.
+ */
+import { Type, type Static } from 'typebox';
+import type { FastifyError, FastifyInstance } from 'fastify';
+
+export const Problem = Type.Object(
+  {
+    type: Type.String(),
+    title: Type.String(),
+    status: Type.Integer(),
+    detail: Type.Optional(Type.String()),
+    field: Type.Optional(Type.String({ description: 'JSON pointer of the offending input, e.g. /body/steps/2/next' })),
+    errors: Type.Optional(Type.Array(Type.Object({ field: Type.String(), message: Type.String() }))),
+  },
+  { $id: 'Problem', description: 'application/problem+json' },
+);
+export type Problem = Static<typeof Problem>;
+
+export class HttpProblem extends Error {
+  constructor(
+    readonly status: number,
+    readonly title: string,
+    readonly extra: { detail?: string; field?: string; errors?: Array<{ field: string; message: string }>; headers?: Record<string, string> } = {},
+  ) {
+    super(extra.detail ? `${title}: ${extra.detail}` : title);
+    this.name = 'HttpProblem';
+  }
+}
+
+export const notFound = (what: string, id: string) => new HttpProblem(404, 'Not Found', { detail: `${what} ${id} does not exist` });
+export const conflict = (detail: string, field?: string) => new HttpProblem(409, 'Conflict', { detail, ...(field ? { field } : {}) });
+export const badRequest = (field: string, detail: string) => new HttpProblem(400, 'Bad Request', { detail: `${field}: ${detail}`, field });
+export const invalid = (errors: Array<{ field: string; message: string }>) =>
+  new HttpProblem(400, 'Bad Request', {
+    detail: errors.map((e) => `${e.field}: ${e.message}`).join('; '),
+    ...(errors[0] ? { field: errors[0].field } : {}),
+    errors,
+  });
+
+const TITLES: Record<number, string> = {
+  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
+  409: 'Conflict', 413: 'Payload Too Large', 415: 'Unsupported Media Type', 422: 'Unprocessable Content', 429: 'Too Many Requests',
+};
+
+interface ValidationIssue { instancePath?: string; message?: string; keyword?: string; params?: Record<string, unknown> }
+
+function validationErrors(err: FastifyError): Array<{ field: string; message: string }> {
+  const context = (err as FastifyError & { validationContext?: string }).validationContext ?? 'body';
+  const seen = new Map<string, string>();
+  for (const issue of (err.validation ?? []) as ValidationIssue[]) {
+    // Unions report one error per branch; the first message per place is the useful one.
+    const extra = issue.keyword === 'required' && issue.params?.requiredProperties
+      ? `/${(issue.params.requiredProperties as string[])[0]}`
+      : issue.keyword === 'additionalProperties' && issue.params?.additionalProperties
+        ? `/${(issue.params.additionalProperties as string[])[0]}`
+        : '';
+    const field = `/${context}${issue.instancePath ?? ''}${extra}`;
+    const message = issue.keyword === 'additionalProperties' ? 'unknown field' : issue.keyword === 'required' ? 'is required' : (issue.message ?? 'is invalid');
+    if (!seen.has(field)) seen.set(field, message);
+  }
+  return [...seen].map(([field, message]) => ({ field, message }));
+}
+
+export function registerErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    let status = err instanceof HttpProblem ? err.status : (err.statusCode ?? 500);
+    let body: Problem;
+    if (err instanceof HttpProblem) {
+      body = { type: 'about:blank', title: err.title, status, ...omitHeaders(err.extra) };
+      for (const [k, v] of Object.entries(err.extra.headers ?? {})) reply.header(k, v);
+    } else if (err.validation) {
+      status = 400;
+      const errors = validationErrors(err);
+      body = { type: 'about:blank', title: 'Bad Request', status, detail: errors.map((e) => `${e.field}: ${e.message}`).join('; '), field: errors[0]?.field, errors };
+    } else if (status >= 500) {
+      request.log.error({ err }, 'request failed');
+      body = { type: 'about:blank', title: 'Internal Server Error', status: 500 };
+      status = 500;
+    } else {
+      body = { type: 'about:blank', title: TITLES[status] ?? 'Error', status, detail: err.message, ...(err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? { field: '/headers/content-type' } : {}) };
+    }
+    reply.status(status).type('application/problem+json').send(body);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    reply.status(404).type('application/problem+json').send({ type: 'about:blank', title: 'Not Found', status: 404, detail: `no route ${request.method} ${request.url.split('?')[0]}` });
+  });
+}
+
+function omitHeaders<T extends { headers?: unknown }>(extra: T): Omit<T, 'headers'> {
+  const { headers: _headers, ...rest } = extra;
+  return rest;
+}
