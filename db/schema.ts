@@ -62,13 +62,11 @@ export interface EventsTable {
   properties: Json<Record<string, unknown>>;
 }
 
-export type OutboxKind = 'event' | 'record_changed';
-
 export interface OutboxTable {
   id: Generated<string>;
   workspace_id: string;
-  kind: OutboxKind;
-  record_id: string;
+  kind: string;
+  record_id: string | null;
   payload: Json<Record<string, unknown>>;
   created_at: Timestamp;
   attempts: Generated<number>;
