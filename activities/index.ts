@@ -1,0 +1,52 @@
+/**
+ * The worker's activities, built from their dependencies once per worker (STYLE §2). Workflows
+ * proxy `Activities` (a type); tests hand the same factory a test database, or implement
+ * `Activities` with an in-memory recorder.
+ */
+import type { Db } from '../db/connection';
+import { channelsWith, type Channels } from './channels';
+import type { ActivityDeps } from './deps';
+import { messageActivities } from './messages';
+import { notifyActivities } from './notify';
+import { progressActivities } from './progress';
+import { recordActivities } from './records';
+import { taskActivities } from './tasks';
+import { webhookActivities } from './webhooks';
+
+export type * from './types';
+export type { Channels, DeliveryChannel, OutboundMessage, DeliveryReceipt } from './channels';
+export { PermanentDeliveryError, TransientDeliveryError, channelsWith, sandboxChannel } from './channels';
+export { signWebhook, SIGNATURE_HEADER } from './webhooks';
+
+const silent = { info() {}, warn() {}, error() {}, debug() {} };
+
+export interface CreateActivitiesOptions {
+  db: Db;
+  clock?: () => Date;
+  logger?: ActivityDeps['logger'];
+  /** Providers per channel; a missing one is sandboxed (rendered and stored, never delivered). */
+  providers?: Partial<Channels>;
+  fetch?: typeof fetch;
+}
+
+export function createActivities(opts: CreateActivitiesOptions) {
+  const deps: ActivityDeps = {
+    db: opts.db,
+    clock: opts.clock ?? (() => new Date()),
+    logger: opts.logger ?? silent,
+    channels: channelsWith(opts.providers),
+    fetch: opts.fetch ?? globalThis.fetch,
+  };
+  const tasks = taskActivities(deps);
+  const messages = messageActivities(deps);
+  return {
+    ...progressActivities(deps),
+    ...messages,
+    ...tasks,
+    ...recordActivities(deps),
+    ...webhookActivities(deps),
+    ...notifyActivities(deps, tasks, messages),
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;

@@ -1,0 +1,140 @@
+/**
+ * Requests and results of the enrollment activities. Pure types: the workflow imports them (as
+ * types only) together with `Activities` from ./index, so nothing here may pull in I/O.
+ */
+import type { Recipient, StaffRecipient } from '../domain/definition';
+import type { EnrollmentStatus, RecordSnapshot, TemplateSnapshot } from '../domain/enrollment';
+
+/** What templates see: `{{ record.name }}`, `{{ event.rating }}`, `{{ enrollment.variant }}`. */
+export interface RenderContext {
+  record: RecordSnapshot;
+  event: { id: string; type: string; occurredAt: string; properties: Record<string, unknown> } | null;
+  enrollment: { id: string; automationId: string; version: number; variant: string | null };
+}
+
+/** Identifies the enrollment an activity works for; every row it writes carries these. */
+export interface EnrollmentRef {
+  workspaceId: string;
+  enrollmentId: string;
+  automationId: string;
+  recordId: string;
+}
+
+export interface ProgressStep {
+  stepId: string;
+  /** 1 for the first time the step runs in this enrollment, 2 for the second (loops), ... */
+  visit: number;
+  type: string;
+  status: 'done' | 'skipped' | 'failed';
+  dueAt: string | null;
+  at: string;
+  detail?: Record<string, unknown>;
+}
+
+export interface ProgressUpdate extends EnrollmentRef {
+  version: number;
+  workflowId: string;
+  seq: number;
+  variant: string | null;
+  triggerEventId: string | null;
+  startedAt: string;
+  status: EnrollmentStatus;
+  /** The step the enrollment waits for now (null once it ended). */
+  currentStep: string | null;
+  exitReason?: string | null;
+  converted?: boolean;
+  endedAt?: string | null;
+  /** The step that just ran, written once per (enrollment, step, visit). */
+  step?: ProgressStep;
+}
+
+export type MessageChannel = 'email' | 'sms' | 'voicemail';
+
+export interface SendMessageRequest extends EnrollmentRef {
+  /** `<enrollmentId>:<stepId>:<visit>`: a retry finds the claimed row and does not send twice. */
+  idempotencyKey: string;
+  stepId: string;
+  channel: MessageChannel;
+  to: Recipient | StaffRecipient;
+  /** The pinned template version (from the enrollment input), never the live template. */
+  template: TemplateSnapshot | null;
+  templateId: string;
+  variant: string | null;
+  context: RenderContext;
+  /** When the workflow scheduled the send (workflow time). */
+  dueAt: string;
+}
+
+export interface SendMessageResult {
+  messageId: string;
+  status: 'sent' | 'sandboxed' | 'suppressed' | 'failed' | 'queued';
+  to: string | null;
+  segments: number | null;
+  error: string | null;
+  /** True when this call found the row of an earlier attempt and did not send again. */
+  duplicate: boolean;
+}
+
+export interface CreateTaskRequest extends EnrollmentRef {
+  idempotencyKey: string;
+  stepId: string | null;
+  assignee: StaffRecipient;
+  /** The record's owner as the workflow knows it (kept current by recordChanged signals). */
+  ownerId: string | null;
+  template: TemplateSnapshot | null;
+  /** Used when no template is given (owner notifications). */
+  fallback?: { title: string; body?: string };
+  priority: 'low' | 'normal' | 'high' | 'urgent';
+  dueAt: string | null;
+  context: RenderContext;
+}
+
+export interface CreateTaskResult {
+  taskId: string;
+  assigneeId: string | null;
+  title: string;
+  created: boolean;
+}
+
+export interface UpdateRecordRequest extends EnrollmentRef {
+  /** Outbox change id; the workflow ignores the recordChanged signal it causes itself. */
+  changeId: string;
+  set: Record<string, unknown>;
+  at: string;
+}
+
+export interface UpdateRecordResult {
+  /** Fields that actually changed, keyed like RecordChange (`stage`, `ownerId`, `attributes.plan`). */
+  changes: Record<string, unknown>;
+  found: boolean;
+}
+
+export interface CallWebhookRequest extends EnrollmentRef {
+  idempotencyKey: string;
+  stepId: string;
+  endpointId: string;
+  payload: Record<string, unknown>;
+  context: RenderContext;
+}
+
+export interface WebhookOutcome {
+  ok: boolean;
+  status: number | null;
+  error: string | null;
+}
+
+export interface NotifyOwnerRequest extends EnrollmentRef {
+  idempotencyKey: string;
+  notify: 'owner' | { user: string };
+  ownerId: string | null;
+  /** `event:message.replied`, `field_changed:stage`, `goal`, ... */
+  reason: string;
+  context: RenderContext;
+  at: string;
+}
+
+export interface NotifyOwnerResult {
+  taskId: string | null;
+  messageId: string | null;
+  assigneeId: string | null;
+}

@@ -1,0 +1,86 @@
+/**
+ * Outbound webhooks: an HMAC-SHA256-signed JSON POST to one of the workspace's endpoints. The
+ * outcome is returned (not thrown) when retrying cannot help, so the workflow can branch on it
+ * (`onFailure`); 408, 429, 5xx and network errors throw and are retried with backoff, honouring
+ * Retry-After.
+ */
+import { createHmac } from 'node:crypto';
+import { ApplicationFailure } from '@temporalio/common';
+import type { ActivityDeps } from './deps';
+import type { CallWebhookRequest, WebhookOutcome } from './types';
+
+export const SIGNATURE_HEADER = 'x-followup-signature';
+
+/** `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`; receivers recompute and compare. */
+export function signWebhook(secret: string, body: string, unixSeconds: number): string {
+  const mac = createHmac('sha256', secret).update(`${unixSeconds}.${body}`).digest('hex');
+  return `t=${unixSeconds},v1=${mac}`;
+}
+
+function retryAfterMs(header: string | null, now: Date): number | undefined {
+  if (!header) return undefined;
+  const seconds = Number(header);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const at = Date.parse(header);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now.getTime());
+}
+
+export function webhookActivities(deps: ActivityDeps) {
+  const { db, clock, logger } = deps;
+  return {
+    async callWebhook(req: CallWebhookRequest): Promise<WebhookOutcome> {
+      const endpoint = await db
+        .selectFrom('webhook_endpoints')
+        .selectAll()
+        .where('workspace_id', '=', req.workspaceId)
+        .where('id', '=', req.endpointId)
+        .where('deleted_at', 'is', null)
+        .executeTakeFirst();
+      if (!endpoint) return { ok: false, status: null, error: `webhook endpoint ${req.endpointId} not found` };
+
+      const now = clock();
+      const body = JSON.stringify({
+        id: req.idempotencyKey,
+        type: 'automation.step',
+        occurredAt: now.toISOString(),
+        workspaceId: req.workspaceId,
+        automationId: req.automationId,
+        enrollmentId: req.enrollmentId,
+        stepId: req.stepId,
+        recordId: req.recordId,
+        record: req.context.record,
+        event: req.context.event,
+        data: req.payload,
+      });
+      let res: Response;
+      try {
+        res = await deps.fetch(endpoint.url, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            'user-agent': 'followup-engine/1',
+            'x-followup-id': req.idempotencyKey,
+            [SIGNATURE_HEADER]: signWebhook(endpoint.secret, body, Math.floor(now.getTime() / 1000)),
+          },
+          body,
+          signal: AbortSignal.timeout(10_000),
+          redirect: 'manual',
+        });
+      } catch (err) {
+        throw ApplicationFailure.retryable(`webhook ${req.endpointId} unreachable: ${err instanceof Error ? err.message : String(err)}`, 'WebhookUnreachable');
+      }
+      await res.body?.cancel().catch(() => undefined);
+      if (res.ok) return { ok: true, status: res.status, error: null };
+      if (res.status === 408 || res.status === 429 || res.status >= 500) {
+        const delay = retryAfterMs(res.headers.get('retry-after'), now);
+        throw ApplicationFailure.create({
+          message: `webhook ${req.endpointId} answered ${res.status}`,
+          type: 'WebhookTransient',
+          ...(delay !== undefined ? { nextRetryDelay: delay } : {}),
+        });
+      }
+      logger.warn({ endpointId: req.endpointId, status: res.status }, 'webhook refused');
+      return { ok: false, status: res.status, error: `answered ${res.status}` };
+    },
+  };
+}
