@@ -30,13 +30,21 @@ export function decodeCursor(cursor: string | undefined, arity: number): CursorV
   return values as CursorValue[];
 }
 
-/** Decodes a (timestamp, id) cursor as written by `pageOf(..., (x) => [x.createdAt, x.id])`. */
-export function decodeTimeCursor(cursor: string | undefined): { at: Date; id: string } | undefined {
+/**
+ * Decodes a (timestamp, id) cursor. The timestamp is kept as the microsecond ISO text PostgreSQL
+ * produced (see `cursorTime`), because a JS Date would drop the microseconds and skip rows.
+ */
+export function decodeTimeCursor(cursor: string | undefined): { at: string; id: string } | undefined {
   const values = decodeCursor(cursor, 2);
   if (!values) return undefined;
   const [at, id] = values;
   if (typeof at !== 'string' || typeof id !== 'string' || Number.isNaN(Date.parse(at))) throw badCursor();
-  return { at: new Date(at), id };
+  return { at, id };
+}
+
+/** Select `cursorTime('created_at').as('cursor_at')` to page by (created_at, id) without losing microseconds. */
+export function cursorTime(column: string): RawBuilder<string> {
+  return sql<string>`to_char(${sql.ref(column)} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 }
 
 export function pageSize(limit: number | undefined): number {
@@ -60,6 +68,10 @@ export function pageOf<Row, Item>(rows: Row[], limit: number, map: (row: Row) =>
  */
 export function keysetAfter(columns: string[], values: CursorValue[] | unknown[], op: '>' | '<' = '>'): RawBuilder<boolean> {
   const cols = sql.join(columns.map((c) => sql.ref(c)));
-  const vals = sql.join(values.map((v) => sql`${v}`));
+  const vals = sql.join(values.map((v, i) => (i === 0 && typeof v === 'string' && isTimeColumn(columns[0]!) ? sql`${v}::timestamptz` : sql`${v}`)));
   return sql<boolean>`(${cols}) ${sql.raw(op)} (${vals})`;
+}
+
+function isTimeColumn(column: string): boolean {
+  return /(_at|\.at)$/.test(column) || column === 'at';
 }

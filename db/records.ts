@@ -1,0 +1,148 @@
+/**
+ * Records: the backend's customers/leads, keyed by (workspace, external id). An upsert and its
+ * `record_changed` outbox row are written in one transaction; an upsert that changes nothing
+ * writes nothing.
+ */
+import { isDeepStrictEqual } from 'node:util';
+import type { Db } from './connection';
+import { newId } from './ids';
+import { enqueue } from './outbox';
+import type { RecordRow, Unsubscribed } from './schema';
+
+export const CHANNELS = ['email', 'sms', 'voicemail'] as const;
+
+export interface RecordInput {
+  email?: string | null;
+  phone?: string | null;
+  name?: string | null;
+  timezone?: string | null;
+  stage?: string | null;
+  ownerId?: string | null;
+  /** Merged into the stored attributes key by key; a key set to null is removed. */
+  attributes?: Record<string, unknown>;
+  /** Merged per channel. */
+  unsubscribed?: Unsubscribed;
+}
+
+export interface UpsertResult {
+  record: RecordRow;
+  created: boolean;
+  /** Changed fields with their new values: `stage`, `ownerId`, `attributes.plan`, `unsubscribed.sms`. */
+  changes: Record<string, unknown>;
+}
+
+const SCALARS = [
+  ['email', 'email'], ['phone', 'phone'], ['name', 'name'], ['timezone', 'timezone'], ['stage', 'stage'], ['ownerId', 'owner_id'],
+] as const;
+
+export async function getRecord(db: Db, workspaceId: string, externalId: string): Promise<RecordRow | undefined> {
+  return db.selectFrom('records').selectAll().where('workspace_id', '=', workspaceId).where('external_id', '=', externalId).executeTakeFirst();
+}
+
+export async function userExists(db: Db, workspaceId: string, userId: string): Promise<boolean> {
+  const row = await db.selectFrom('users').select('id').where('workspace_id', '=', workspaceId).where('id', '=', userId).executeTakeFirst();
+  return row !== undefined;
+}
+
+/**
+ * Creates or updates a record. Fields absent from `input` keep their value, null clears them.
+ * Returns what changed; on a change (or a creation) a `record_changed` outbox row is enqueued in
+ * the same transaction and, when the stage changed, `stage_changed_at` is set.
+ */
+export async function upsertRecord(db: Db, workspaceId: string, externalId: string, input: RecordInput, now = new Date()): Promise<UpsertResult> {
+  return db.transaction().execute(async (trx) => {
+    let current = await trx
+      .selectFrom('records').selectAll()
+      .where('workspace_id', '=', workspaceId).where('external_id', '=', externalId)
+      .forUpdate().executeTakeFirst();
+    let created = false;
+    if (!current) {
+      // A concurrent upsert of the same id may win the insert: then we update its row.
+      current = await trx
+        .insertInto('records')
+        .values({ workspace_id: workspaceId, external_id: externalId, created_at: now, updated_at: now })
+        .onConflict((oc) => oc.columns(['workspace_id', 'external_id']).doNothing())
+        .returningAll()
+        .executeTakeFirst();
+      created = current !== undefined;
+      current ??= await trx
+        .selectFrom('records').selectAll()
+        .where('workspace_id', '=', workspaceId).where('external_id', '=', externalId)
+        .forUpdate().executeTakeFirstOrThrow();
+    }
+
+    const changes: Record<string, unknown> = {};
+    const set: Record<string, unknown> = {};
+    for (const [field, column] of SCALARS) {
+      const value = input[field];
+      if (value === undefined) continue;
+      if (current[column] !== value) {
+        set[column] = value;
+        changes[field] = value;
+      }
+    }
+    if (input.attributes) {
+      const attributes: Record<string, unknown> = { ...current.attributes };
+      let changed = false;
+      for (const [key, value] of Object.entries(input.attributes)) {
+        if (value === null) {
+          if (key in attributes) {
+            delete attributes[key];
+            changes[`attributes.${key}`] = null;
+            changed = true;
+          }
+        } else if (!isDeepStrictEqual(attributes[key], value)) {
+          attributes[key] = value;
+          changes[`attributes.${key}`] = value;
+          changed = true;
+        }
+      }
+      if (changed) set.attributes = JSON.stringify(attributes);
+    }
+    if (input.unsubscribed) {
+      const unsubscribed: Unsubscribed = { ...current.unsubscribed };
+      let changed = false;
+      for (const channel of CHANNELS) {
+        const value = input.unsubscribed[channel];
+        if (value === undefined || (unsubscribed[channel] ?? false) === value) continue;
+        unsubscribed[channel] = value;
+        changes[`unsubscribed.${channel}`] = value;
+        changed = true;
+      }
+      if (changed) set.unsubscribed = JSON.stringify(unsubscribed);
+    }
+
+    if (!created && Object.keys(changes).length === 0) return { record: current, created, changes };
+
+    let record = current;
+    if (Object.keys(set).length > 0 || !created) {
+      record = await trx
+        .updateTable('records')
+        .set({ ...set, ...('stage' in changes ? { stage_changed_at: now } : {}), updated_at: now })
+        .where('workspace_id', '=', workspaceId).where('external_id', '=', externalId)
+        .returningAll()
+        .executeTakeFirstOrThrow();
+    }
+    await enqueue(trx, workspaceId, [
+      { kind: 'record_changed', changeId: newId('chg'), recordId: externalId, created, changes, at: now.toISOString() },
+    ]);
+    return { record, created, changes };
+  });
+}
+
+export interface RecordFilter {
+  stage?: string;
+  ownerId?: string;
+  /** External id of the last record of the previous page. */
+  after?: string;
+  limit: number;
+}
+
+/** Ordered by external id; `limit + 1` rows so the caller can tell a next page. */
+export async function listRecords(db: Db, workspaceId: string, f: RecordFilter): Promise<RecordRow[]> {
+  let q = db.selectFrom('records').selectAll().where('workspace_id', '=', workspaceId);
+  if (f.stage !== undefined) q = q.where('stage', '=', f.stage);
+  if (f.ownerId !== undefined) q = q.where('owner_id', '=', f.ownerId);
+  if (f.after !== undefined) q = q.where('external_id', '>', f.after);
+  return q.orderBy('external_id').limit(f.limit + 1).execute();
+}
