@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import records from './records';
 
 /**
  * Every /v1 route: authenticated by API key (which decides the workspace) and rate limited per key.
@@ -6,9 +7,12 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
  */
 const v1: FastifyPluginAsyncTypebox = async (app) => {
   app.addHook('onRequest', app.authenticate);
+  // JSON only: any other body (text/plain included) answers 415.
+  app.removeContentTypeParser('text/plain');
   app.addHook('onRoute', (route) => {
     route.config = { ...(route.config as object), rateLimit: {} } as typeof route.config;
   });
+  await app.register(records);
 };
 
 export default v1;
