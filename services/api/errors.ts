@@ -45,24 +45,39 @@ const TITLES: Record<number, string> = {
   409: 'Conflict', 413: 'Payload Too Large', 415: 'Unsupported Media Type', 422: 'Unprocessable Content', 429: 'Too Many Requests',
 };
 
-interface ValidationIssue { instancePath?: string; message?: string; keyword?: string; params?: Record<string, unknown> }
+interface ValidationIssue { instancePath?: string; schemaPath?: string; message?: string; keyword?: string; params?: Record<string, unknown> }
 
 function validationErrors(err: FastifyError): Array<{ field: string; message: string }> {
   const context = (err as FastifyError & { validationContext?: string }).validationContext ?? 'body';
   const seen = new Map<string, string>();
-  for (const issue of (err.validation ?? []) as ValidationIssue[]) {
-    // Unions report one error per branch; the first message per place is the useful one.
-    const extra = issue.keyword === 'required' && issue.params?.requiredProperties
-      ? `/${(issue.params.requiredProperties as string[])[0]}`
-      : issue.keyword === 'additionalProperties' && issue.params?.additionalProperties
-        ? `/${(issue.params.additionalProperties as string[])[0]}`
-        : '';
-    const field = `/${context}${issue.instancePath ?? ''}${extra}`;
-    const message = issue.keyword === 'additionalProperties' ? 'unknown field' : issue.keyword === 'required' ? 'is required' : (issue.message ?? 'is invalid');
+  const add = (field: string, message: string) => {
     if (!seen.has(field)) seen.set(field, message);
+  };
+  for (const issue of (err.validation ?? []) as ValidationIssue[]) {
+    const base = `/${context}${issue.instancePath ?? ''}`;
+    if (issue.keyword === 'required' && Array.isArray(issue.params?.requiredProperties)) {
+      for (const name of issue.params.requiredProperties as string[]) add(`${base}/${name}`, 'is required');
+    } else if (issue.keyword === 'additionalProperties' && Array.isArray(issue.params?.additionalProperties)) {
+      for (const name of issue.params.additionalProperties as string[]) add(`${base}/${name}`, 'unknown field');
+    } else if (issue.keyword === 'boolean' && issue.schemaPath?.endsWith('/additionalProperties')) {
+      // TypeBox reports `additionalProperties: false` once more at the property itself.
+      add(base, 'unknown field');
+    } else {
+      // Unions report one error per branch; the first message per place is the useful one.
+      add(base, issue.message ?? 'is invalid');
+    }
   }
   return [...seen].map(([field, message]) => ({ field, message }));
 }
+
+/** Fastify's own 4xx codes that concern the whole body or a header. */
+const FIELD_OF_CODE: Record<string, string> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: '/headers/content-type',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: '/headers/content-length',
+  FST_ERR_CTP_BODY_TOO_LARGE: '/body',
+  FST_ERR_CTP_EMPTY_JSON_BODY: '/body',
+  FST_ERR_CTP_INVALID_JSON_BODY: '/body',
+};
 
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
@@ -80,7 +95,7 @@ export function registerErrorHandling(app: FastifyInstance): void {
       body = { type: 'about:blank', title: 'Internal Server Error', status: 500 };
       status = 500;
     } else {
-      body = { type: 'about:blank', title: TITLES[status] ?? 'Error', status, detail: err.message, ...(err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? { field: '/headers/content-type' } : {}) };
+      body = { type: 'about:blank', title: TITLES[status] ?? 'Error', status, detail: err.message, ...(err.code && FIELD_OF_CODE[err.code] ? { field: FIELD_OF_CODE[err.code] } : {}) };
     }
     reply.status(status).type('application/problem+json').send(body);
   });
