@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import records from './records';
+import events from './events';
 
 /**
  * Every /v1 route: authenticated by API key (which decides the workspace) and rate limited per key.
@@ -13,6 +14,7 @@ const v1: FastifyPluginAsyncTypebox = async (app) => {
     route.config = { ...(route.config as object), rateLimit: {} } as typeof route.config;
   });
   await app.register(records);
+  await app.register(events);
 };
 
 export default v1;

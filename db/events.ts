@@ -1,0 +1,64 @@
+/**
+ * Event ingestion, the hot path. One statement (one round trip, one implicit transaction) stores
+ * the events, creates bare records for unknown record ids, writes one `event` outbox row per
+ * newly stored event and wakes the router with NOTIFY. Idempotent by (workspace, event id):
+ * an id seen before is skipped (ON CONFLICT DO NOTHING) and reported as a duplicate.
+ */
+import { sql } from 'kysely';
+import type { Db } from './connection';
+import { OUTBOX_CHANNEL, type OutboxEvent, type OutboxPayload } from './outbox';
+
+export interface EventInput {
+  id: string;
+  type: string;
+  recordId: string;
+  /** ISO-8601 UTC. */
+  occurredAt: string;
+  properties: Record<string, unknown>;
+}
+
+export type IngestStatus = 'accepted' | 'duplicate';
+
+/**
+ * Stores the events; returns, in input order, whether each one was new. An id repeated inside
+ * the batch counts once (the first occurrence).
+ */
+export async function ingestEvents(db: Db, workspaceId: string, events: EventInput[]): Promise<IngestStatus[]> {
+  const firstIndex = new Map<string, number>();
+  const unique: Array<EventInput & { payload: OutboxPayload }> = [];
+  events.forEach((e, i) => {
+    if (firstIndex.has(e.id)) return;
+    firstIndex.set(e.id, i);
+    const event: OutboxEvent = { id: e.id, type: e.type, recordId: e.recordId, occurredAt: e.occurredAt, properties: e.properties };
+    unique.push({ ...e, payload: { kind: 'event', event } });
+  });
+  const input = JSON.stringify(unique.map((e) => ({ id: e.id, type: e.type, record_id: e.recordId, occurred_at: e.occurredAt, properties: e.properties, payload: e.payload })));
+  const { rows } = await sql<{ id: string }>`
+    with input as (
+      select * from jsonb_to_recordset(${input}::jsonb)
+        as x(id text, type text, record_id text, occurred_at timestamptz, properties jsonb, payload jsonb)
+    ), stored as (
+      insert into events (workspace_id, id, type, record_id, occurred_at, properties)
+      select ${workspaceId}, id, type, record_id, occurred_at, properties from input
+      on conflict (workspace_id, id) do nothing
+      returning id, record_id
+    ), bare_records as (
+      insert into records (workspace_id, external_id)
+      select distinct ${workspaceId}, record_id from stored
+      on conflict (workspace_id, external_id) do nothing
+    ), queued as (
+      insert into outbox (workspace_id, kind, record_id, payload)
+      select ${workspaceId}, 'event', s.record_id, i.payload from stored s join input i on i.id = s.id
+      returning 1
+    ), woken as (
+      select pg_notify(${OUTBOX_CHANNEL}, '') from (select 1 from queued limit 1) q
+    )
+    select id from stored, (select count(*) from woken) w`.execute(db);
+  const stored = new Set(rows.map((r) => r.id));
+  return events.map((e, i) => (firstIndex.get(e.id) === i && stored.has(e.id) ? 'accepted' : 'duplicate'));
+}
+
+export async function countEvents(db: Db, workspaceId: string): Promise<number> {
+  const row = await db.selectFrom('events').select((eb) => eb.fn.countAll<number>().as('n')).where('workspace_id', '=', workspaceId).executeTakeFirstOrThrow();
+  return Number(row.n);
+}
