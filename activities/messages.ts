@@ -55,7 +55,7 @@ export function messageActivities(deps: ActivityDeps) {
       const text = rendered.text ?? rendered.body ?? null;
       const html = rendered.html ?? null;
       const body = req.channel === 'voicemail' ? (rendered.text ?? rendered.audioUrl ?? null) : (text ?? html);
-      const segments = req.channel === 'sms' && body !== null ? countSegments(body) : null;
+      const segments = req.channel === 'sms' && body !== null ? countSegments(body).segments : null;
 
       const initial: { status: MessageRow['status']; error: string | null } = !recipient.address
         ? { status: 'failed', error: `no ${req.channel === 'email' ? 'email address' : 'phone number'} for the recipient` }

@@ -1,0 +1,2 @@
+/** Every workflow the worker runs: its `workflowsPath` points at this file (STYLE §1). */
+export { enrollmentWorkflow } from './enrollment';
