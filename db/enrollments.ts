@@ -1,0 +1,178 @@
+/**
+ * Enrollments: one row per record x automation entry, the mirror of one Temporal workflow. Data
+ * access only; the decision logic (re-entry, building the workflow input) lives in
+ * services/common/enrollments.ts.
+ */
+import { sql } from 'kysely';
+import type { Db } from './connection';
+import type { EnrollmentRow, EnrollmentStatus } from './schema';
+
+export const IN_FLIGHT: EnrollmentStatus[] = ['active', 'paused'];
+
+export interface NewEnrollment {
+  id: string;
+  workspaceId: string;
+  automationId: string;
+  version: number;
+  recordId: string;
+  seq: number;
+  workflowId: string;
+  variant: string;
+  triggerEventId: string | null;
+  startedAt: Date;
+  currentStep: string | null;
+}
+
+/** Inserts the row; returns false when (workspace, automation, record, seq) is already taken. */
+export async function insertEnrollment(db: Db, e: NewEnrollment): Promise<boolean> {
+  const row = await db
+    .insertInto('enrollments')
+    .values({
+      id: e.id,
+      workspace_id: e.workspaceId,
+      automation_id: e.automationId,
+      version: e.version,
+      record_id: e.recordId,
+      seq: e.seq,
+      workflow_id: e.workflowId,
+      status: 'active',
+      current_step: e.currentStep,
+      variant: e.variant,
+      trigger_event_id: e.triggerEventId,
+      started_at: e.startedAt,
+      updated_at: e.startedAt,
+    })
+    .onConflict((oc) => oc.doNothing())
+    .returning('id')
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
+export async function deleteEnrollment(db: Db, id: string): Promise<void> {
+  await db.deleteFrom('enrollments').where('id', '=', id).execute();
+}
+
+/** What re-entry needs to know about a record's past in one automation. */
+export interface EntryHistory {
+  total: number;
+  inFlight: number;
+  maxSeq: number;
+}
+
+export async function entryHistory(db: Db, workspaceId: string, automationId: string, recordId: string): Promise<EntryHistory> {
+  const row = await db
+    .selectFrom('enrollments')
+    .select([
+      sql<number>`count(*)::int`.as('total'),
+      sql<number>`count(*) filter (where status in ('active', 'paused'))::int`.as('in_flight'),
+      sql<number>`coalesce(max(seq), 0)::int`.as('max_seq'),
+    ])
+    .where('workspace_id', '=', workspaceId)
+    .where('automation_id', '=', automationId)
+    .where('record_id', '=', recordId)
+    .executeTakeFirstOrThrow();
+  return { total: row.total, inFlight: row.in_flight, maxSeq: row.max_seq };
+}
+
+/** The enrollment a trigger (event id, change id, backfill key) already produced, if any: starts are idempotent by trigger. */
+export async function enrollmentByTrigger(db: Db, workspaceId: string, automationId: string, recordId: string, triggerKey: string): Promise<EnrollmentRow | undefined> {
+  return db
+    .selectFrom('enrollments')
+    .selectAll()
+    .where('workspace_id', '=', workspaceId)
+    .where('automation_id', '=', automationId)
+    .where('record_id', '=', recordId)
+    .where('trigger_event_id', '=', triggerKey)
+    .executeTakeFirst();
+}
+
+export type RunningEnrollment = Pick<EnrollmentRow, 'id' | 'automation_id' | 'record_id' | 'workflow_id' | 'trigger_event_id' | 'status'>;
+
+/** Active and paused enrollments of many records at once (one query per router batch and workspace). */
+export async function runningEnrollmentsOfRecords(db: Db, workspaceId: string, recordIds: string[]): Promise<RunningEnrollment[]> {
+  if (recordIds.length === 0) return [];
+  return db
+    .selectFrom('enrollments')
+    .select(['id', 'automation_id', 'record_id', 'workflow_id', 'trigger_event_id', 'status'])
+    .where('workspace_id', '=', workspaceId)
+    .where('record_id', 'in', recordIds)
+    .where('status', 'in', IN_FLIGHT)
+    .execute();
+}
+
+/** In-flight enrollments of an automation, a page at a time by id. */
+export async function inFlightOfAutomation(db: Db, workspaceId: string, automationId: string, afterId: string | null, limit: number): Promise<RunningEnrollment[]> {
+  let q = db
+    .selectFrom('enrollments')
+    .select(['id', 'automation_id', 'record_id', 'workflow_id', 'trigger_event_id', 'status'])
+    .where('workspace_id', '=', workspaceId)
+    .where('automation_id', '=', automationId)
+    .where('status', 'in', IN_FLIGHT)
+    .orderBy('id')
+    .limit(limit);
+  if (afterId) q = q.where('id', '>', afterId);
+  return q.execute();
+}
+
+export async function getEnrollment(db: Db, workspaceId: string, id: string): Promise<EnrollmentRow | undefined> {
+  return db.selectFrom('enrollments').selectAll().where('workspace_id', '=', workspaceId).where('id', '=', id).executeTakeFirst();
+}
+
+export interface EnrollmentListFilter {
+  automationId?: string;
+  recordId?: string;
+  status?: EnrollmentStatus;
+  step?: string;
+  /** Keyset: rows after (started_at, id) in descending order. */
+  before?: { at: Date; id: string };
+  limit: number;
+}
+
+/** Newest first, keyset paginated by (started_at, id). Fetches limit + 1 rows. */
+export async function listEnrollments(db: Db, workspaceId: string, f: EnrollmentListFilter): Promise<EnrollmentRow[]> {
+  let q = db.selectFrom('enrollments').selectAll().where('workspace_id', '=', workspaceId);
+  if (f.automationId) q = q.where('automation_id', '=', f.automationId);
+  if (f.recordId) q = q.where('record_id', '=', f.recordId);
+  if (f.status) q = q.where('status', '=', f.status);
+  if (f.step) q = q.where('current_step', '=', f.step);
+  if (f.before) q = q.where(sql<boolean>`(started_at, id) < (${f.before.at}, ${f.before.id})`);
+  return q.orderBy('started_at', 'desc').orderBy('id', 'desc').limit(f.limit + 1).execute();
+}
+
+export async function stepsOfEnrollment(db: Db, enrollmentId: string) {
+  return db.selectFrom('enrollment_steps').selectAll().where('enrollment_id', '=', enrollmentId).orderBy('at').orderBy('id').execute();
+}
+
+export async function messagesOfEnrollment(db: Db, workspaceId: string, enrollmentId: string) {
+  return db.selectFrom('messages').selectAll().where('workspace_id', '=', workspaceId).where('enrollment_id', '=', enrollmentId).orderBy('created_at').orderBy('id').execute();
+}
+
+export async function tasksOfEnrollment(db: Db, workspaceId: string, enrollmentId: string) {
+  return db.selectFrom('tasks').selectAll().where('workspace_id', '=', workspaceId).where('enrollment_id', '=', enrollmentId).orderBy('created_at').orderBy('id').execute();
+}
+
+/** Step counts per enrollment, for progress figures. */
+export async function stepCounts(db: Db, enrollmentIds: string[]): Promise<Map<string, number>> {
+  if (enrollmentIds.length === 0) return new Map();
+  const rows = await db
+    .selectFrom('enrollment_steps')
+    .select(['enrollment_id', sql<number>`count(*)::int`.as('n')])
+    .where('enrollment_id', 'in', enrollmentIds)
+    .where('status', 'in', ['done', 'skipped', 'failed'])
+    .groupBy('enrollment_id')
+    .execute();
+  return new Map(rows.map((r) => [r.enrollment_id, r.n]));
+}
+
+/** Count of a record's events of a type, optionally since a moment: `eventCount` conditions. */
+export async function countEvents(db: Db, workspaceId: string, recordId: string, type: string, since?: Date): Promise<number> {
+  let q = db
+    .selectFrom('events')
+    .select(sql<number>`count(*)::int`.as('n'))
+    .where('workspace_id', '=', workspaceId)
+    .where('record_id', '=', recordId)
+    .where('type', '=', type);
+  if (since) q = q.where('occurred_at', '>=', since);
+  const row = await q.executeTakeFirstOrThrow();
+  return row.n;
+}

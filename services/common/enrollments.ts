@@ -1,0 +1,233 @@
+/**
+ * Starting an enrollment: shared by the router (triggers, backfill) and the manual-enrollment
+ * route. Builds the workflow input from the automation version, its pinned template versions and
+ * the record; decides the sequence number by `settings.reentry`; inserts the enrollments row,
+ * then starts the workflow under its business-key id.
+ *
+ * Crash safety: the enrollment id is derived from the workflow id, so a retry after a crash
+ * between the insert and the start (or after a start whose answer was lost) converges on the same
+ * row and the same workflow. Starts use REJECT_DUPLICATE, so a retry never re-runs an enrollment
+ * that already finished, and WorkflowExecutionAlreadyStartedError is a no-op.
+ */
+import { createHash } from 'node:crypto';
+import { WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy, defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import type { Client } from '@temporalio/client';
+import type { Db } from '../../db/connection';
+import type { EnrollmentRow, RecordRow } from '../../db/schema';
+import { deleteEnrollment, enrollmentByTrigger, entryHistory, getEnrollment, insertEnrollment } from '../../db/enrollments';
+import type { AutomationDefinition } from '../../domain/definition';
+import type { EnrollmentInput, RecordSnapshot, TemplateSnapshot, TriggerEvent } from '../../domain/enrollment';
+import { variantLetter } from '../../domain/variant';
+import { ENROLLMENT_WORKFLOW, enrollmentWorkflowId } from '../../workflows/signals';
+
+export const SearchAttributes = {
+  WorkspaceId: defineSearchAttributeKey('WorkspaceId', SearchAttributeType.KEYWORD),
+  AutomationId: defineSearchAttributeKey('AutomationId', SearchAttributeType.KEYWORD),
+  AutomationVersion: defineSearchAttributeKey('AutomationVersion', SearchAttributeType.INT),
+  RecordId: defineSearchAttributeKey('RecordId', SearchAttributeType.KEYWORD),
+  EnrollmentStatus: defineSearchAttributeKey('EnrollmentStatus', SearchAttributeType.KEYWORD),
+  CurrentStep: defineSearchAttributeKey('CurrentStep', SearchAttributeType.KEYWORD),
+};
+
+/** An automation version with everything a workflow input needs; immutable, so cacheable forever. */
+export interface VersionContext {
+  workspaceId: string;
+  automationId: string;
+  version: number;
+  definition: AutomationDefinition;
+  templates: Record<string, TemplateSnapshot>;
+}
+
+export type Reentry = 'once' | 'after_exit' | 'always';
+
+export type EnrollOutcome =
+  | { kind: 'started'; enrollment: EnrollmentRow }
+  /** The same trigger had already enrolled this record (a redelivered outbox row): nothing new. */
+  | { kind: 'existing'; enrollment: EnrollmentRow }
+  | { kind: 'refused'; reason: 'reentry_once' | 'already_enrolled'; detail: string };
+
+export interface EnrollRequest {
+  workspaceId: string;
+  version: VersionContext;
+  record: RecordRow;
+  /** The event that triggered the enrollment (null for manual, stage, segment and backfill entries). */
+  trigger: TriggerEvent | null;
+  /** Idempotency key of the cause (event id, change id, backfill key); null for manual entries. */
+  triggerKey: string | null;
+}
+
+export function recordSnapshot(row: RecordRow): RecordSnapshot {
+  return {
+    externalId: row.external_id,
+    email: row.email,
+    phone: row.phone,
+    name: row.name,
+    timezone: row.timezone,
+    stage: row.stage,
+    ownerId: row.owner_id,
+    attributes: (row.attributes ?? {}) as Record<string, unknown>,
+  };
+}
+
+/** The record's A/B letter: over the largest variant count of the definition's email steps ('A' without variants). */
+export function variantOf(definition: AutomationDefinition, automationId: string, recordId: string): string {
+  let count = 1;
+  for (const s of definition.steps) if (s.type === 'email' && s.variants) count = Math.max(count, s.variants.length);
+  return variantLetter(automationId, recordId, count);
+}
+
+/** Deterministic: the same workflow id always maps to the same enrollment id. */
+export function enrollmentIdFor(workflowId: string): string {
+  return `enr_${createHash('sha256').update(workflowId).digest('base64url').replace(/[-_]/g, '').slice(0, 22)}`;
+}
+
+export class Enroller {
+  private readonly versions = new Map<string, Promise<VersionContext | undefined>>();
+  private readonly timezones = new Map<string, string>();
+
+  constructor(private readonly deps: { db: Db; temporal: Client; taskQueue: string; now?: () => Date }) {}
+
+  /** The version's definition with its pinned template snapshots. Cached: versions never change. */
+  versionContext(workspaceId: string, automationId: string, version: number): Promise<VersionContext | undefined> {
+    const key = `${workspaceId}/${automationId}/${version}`;
+    let hit = this.versions.get(key);
+    if (!hit) {
+      hit = this.loadVersion(workspaceId, automationId, version);
+      this.versions.set(key, hit);
+      hit.then((v) => { if (!v) this.versions.delete(key); }, () => this.versions.delete(key));
+      if (this.versions.size > 5_000) this.versions.delete(this.versions.keys().next().value!);
+    }
+    return hit;
+  }
+
+  private async loadVersion(workspaceId: string, automationId: string, version: number): Promise<VersionContext | undefined> {
+    const { db } = this.deps;
+    const row = await db
+      .selectFrom('automation_versions')
+      .select(['definition', 'template_versions'])
+      .where('workspace_id', '=', workspaceId)
+      .where('automation_id', '=', automationId)
+      .where('version', '=', version)
+      .executeTakeFirst();
+    if (!row) return undefined;
+    const pinned = Object.entries((row.template_versions ?? {}) as Record<string, number>);
+    const templates: Record<string, TemplateSnapshot> = {};
+    if (pinned.length > 0) {
+      const rows = await db
+        .selectFrom('template_versions as tv')
+        .innerJoin('templates as t', (j) => j.onRef('t.workspace_id', '=', 'tv.workspace_id').onRef('t.id', '=', 'tv.template_id'))
+        .select(['tv.template_id', 'tv.version', 'tv.content', 't.channel'])
+        .where('tv.workspace_id', '=', workspaceId)
+        .where((eb) => eb.or(pinned.map(([id, v]) => eb.and([eb('tv.template_id', '=', id), eb('tv.version', '=', v)]))))
+        .execute();
+      for (const t of rows) {
+        templates[t.template_id] = { id: t.template_id, version: t.version, channel: t.channel, content: t.content as Record<string, string> };
+      }
+    }
+    return { workspaceId, automationId, version, definition: row.definition as unknown as AutomationDefinition, templates };
+  }
+
+  private async workspaceTimezone(workspaceId: string): Promise<string> {
+    const hit = this.timezones.get(workspaceId);
+    if (hit) return hit;
+    const row = await this.deps.db.selectFrom('workspaces').select('timezone').where('id', '=', workspaceId).executeTakeFirst();
+    const tz = row?.timezone ?? 'UTC';
+    this.timezones.set(workspaceId, tz);
+    return tz;
+  }
+
+  /**
+   * Enrolls the record unless re-entry forbids it. Idempotent by `triggerKey`: a redelivered
+   * trigger finds its enrollment and only makes sure its workflow was started.
+   */
+  async enroll(req: EnrollRequest): Promise<EnrollOutcome> {
+    const { db } = this.deps;
+    const v = req.version;
+    const recordId = req.record.external_id;
+    if (req.triggerKey) {
+      const existing = await enrollmentByTrigger(db, req.workspaceId, v.automationId, recordId, req.triggerKey);
+      if (existing) {
+        if (existing.status === 'active' || existing.status === 'paused') {
+          const ctx = existing.version === v.version ? v : await this.versionContext(req.workspaceId, v.automationId, existing.version);
+          if (ctx) await this.startWorkflow(existing, ctx, req);
+        }
+        return { kind: 'existing', enrollment: existing };
+      }
+    }
+    const reentry: Reentry = v.definition.settings?.reentry ?? 'after_exit';
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const history = await entryHistory(db, req.workspaceId, v.automationId, recordId);
+      if (reentry === 'once' && history.total > 0) {
+        return { kind: 'refused', reason: 'reentry_once', detail: `record ${recordId} was already enrolled in automation ${v.automationId} and its re-entry is "once"` };
+      }
+      if (reentry === 'after_exit' && history.inFlight > 0) {
+        return { kind: 'refused', reason: 'already_enrolled', detail: `record ${recordId} is already in automation ${v.automationId} (re-entry "after_exit")` };
+      }
+      const seq = history.maxSeq + 1;
+      const workflowId = enrollmentWorkflowId(req.workspaceId, v.automationId, recordId, seq);
+      const id = enrollmentIdFor(workflowId);
+      const startedAt = (this.deps.now ?? (() => new Date()))();
+      const inserted = await insertEnrollment(db, {
+        id,
+        workspaceId: req.workspaceId,
+        automationId: v.automationId,
+        version: v.version,
+        recordId,
+        seq,
+        workflowId,
+        variant: variantOf(v.definition, v.automationId, recordId),
+        triggerEventId: req.triggerKey,
+        startedAt,
+        currentStep: v.definition.steps[0]?.id ?? null,
+      });
+      if (!inserted) continue; // another writer took this seq meanwhile: decide again
+      const row = (await getEnrollment(db, req.workspaceId, id))!;
+      try {
+        await this.startWorkflow(row, v, req);
+      } catch (err) {
+        // A manual entry has no trigger to redeliver it: undo, so the caller may simply retry.
+        // A routed one keeps its row; the outbox retry finds it by trigger key and starts again.
+        if (!req.triggerKey) await deleteEnrollment(db, id);
+        throw err;
+      }
+      return { kind: 'started', enrollment: row };
+    }
+    return { kind: 'refused', reason: 'already_enrolled', detail: `record ${recordId} is being enrolled in automation ${v.automationId} concurrently` };
+  }
+
+  private async startWorkflow(row: EnrollmentRow, v: VersionContext, req: EnrollRequest): Promise<void> {
+    const input: EnrollmentInput = {
+      v: 1,
+      enrollmentId: row.id,
+      workspaceId: row.workspace_id,
+      workspaceTimezone: await this.workspaceTimezone(row.workspace_id),
+      automationId: row.automation_id,
+      version: v.version,
+      definition: v.definition,
+      templates: v.templates,
+      record: recordSnapshot(req.record),
+      trigger: req.trigger,
+      variant: row.variant ?? variantOf(v.definition, row.automation_id, row.record_id),
+      startedAt: row.started_at.toISOString(),
+    };
+    try {
+      await this.deps.temporal.workflow.start(ENROLLMENT_WORKFLOW, {
+        workflowId: row.workflow_id,
+        taskQueue: this.deps.taskQueue,
+        args: [input],
+        workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+        typedSearchAttributes: [
+          { key: SearchAttributes.WorkspaceId, value: row.workspace_id },
+          { key: SearchAttributes.AutomationId, value: row.automation_id },
+          { key: SearchAttributes.AutomationVersion, value: v.version },
+          { key: SearchAttributes.RecordId, value: row.record_id },
+          { key: SearchAttributes.EnrollmentStatus, value: 'active' },
+          ...(row.current_step ? [{ key: SearchAttributes.CurrentStep, value: row.current_step }] : []),
+        ],
+      });
+    } catch (err) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError) return;
+      throw err;
+    }
+  }
+}

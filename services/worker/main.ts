@@ -1,0 +1,66 @@
+/**
+ * The worker process: the Temporal worker (enrollment workflows and their activities) and the
+ * outbox router. Stops gracefully on SIGINT/SIGTERM: the router finishes its batch, the worker
+ * finishes its in-flight activities (up to the grace time), connections close.
+ */
+import { sql } from 'kysely';
+import { ConfigError, loadConfig } from '../common/config';
+import { createLogger } from '../common/logger';
+import { connectTemporal, TemporalUnreachableError } from '../common/temporal';
+import { createDb } from '../../db/connection';
+import { startEngine } from './worker';
+
+class StartupError extends Error {}
+
+async function checkDatabase(url: string): Promise<void> {
+  const db = createDb(url, { max: 1 });
+  try {
+    await sql`select 1`.execute(db);
+  } catch (err) {
+    const safe = url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
+    throw new StartupError(`PostgreSQL is not reachable at DATABASE_URL=${safe}: ${err instanceof Error ? err.message : String(err)}`);
+  } finally {
+    await db.destroy();
+  }
+}
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger({ level: config.LOG_LEVEL, name: 'worker' });
+  await checkDatabase(config.DATABASE_URL);
+  const temporal = await connectTemporal(config);
+  const engine = await startEngine({ config, logger, temporal });
+  logger.info({ taskQueue: config.TEMPORAL_TASK_QUEUE, namespace: config.TEMPORAL_NAMESPACE, temporal: config.TEMPORAL_ADDRESS }, 'worker started');
+
+  let closing = false;
+  const close = async (signal: string) => {
+    if (closing) return;
+    closing = true;
+    logger.info({ signal }, 'shutting down');
+    const force = setTimeout(() => {
+      logger.error('shutdown took longer than 30 s; exiting');
+      process.exit(1);
+    }, 30_000);
+    force.unref();
+    await engine.shutdown();
+    await temporal.connection.close();
+    logger.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void close('SIGINT'));
+  process.on('SIGTERM', () => void close('SIGTERM'));
+
+  engine.done.catch((err: unknown) => {
+    logger.fatal({ err }, 'worker stopped on an error');
+    process.exit(1);
+  });
+}
+
+main().catch((err: unknown) => {
+  if (err instanceof ConfigError || err instanceof TemporalUnreachableError || err instanceof StartupError) {
+    process.stderr.write(`worker: ${err.message}\n`);
+  } else {
+    process.stderr.write(`worker: failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  }
+  process.exit(1);
+});

@@ -1,0 +1,394 @@
+/**
+ * The outbox router: turns stored events, record changes and lifecycle changes into enrollment
+ * starts and signals.
+ *
+ * - Drains `outbox` in batches: `SELECT ... FOR UPDATE SKIP LOCKED LIMIT n` inside a transaction;
+ *   processed rows are deleted at commit, a failing row gets `attempts + 1` and an `available_at`
+ *   in the future (exponential backoff) and never blocks the rest of its batch. A worker that dies
+ *   mid-batch rolls the transaction back and another picks the rows up: at-least-once.
+ * - Nothing is doubled by redelivery: starts are idempotent by trigger key and workflow id
+ *   (REJECT_DUPLICATE), signals carry the event/change id and the workflow ignores one it has seen.
+ * - Woken by LISTEN on OUTBOX_CHANNEL (a dedicated pg client), with a ROUTER_POLL_MS fallback.
+ * - Rows of one record run in order; different records run concurrently.
+ * - An event that concerns no automation and no running enrollment costs no Temporal call: the
+ *   triggers come from a cache of active automations and the running enrollments of a batch's
+ *   records from one query.
+ */
+import pg from 'pg';
+import { sql } from 'kysely';
+import { Duration } from 'luxon';
+import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError, type SignalDefinition } from '@temporalio/common';
+import type { Logger } from 'pino';
+import type { Db } from '../../db/connection';
+import { OUTBOX_CHANNEL, type OutboxEvent, type OutboxPayload } from '../../db/outbox';
+import type { RecordRow } from '../../db/schema';
+import { countEvents, inFlightOfAutomation, runningEnrollmentsOfRecords, type RunningEnrollment } from '../../db/enrollments';
+import type { Condition } from '../../domain/definition';
+import type { EnrollmentEvent, RecordChange, RecordSnapshot } from '../../domain/enrollment';
+import { eventSignal, exitSignal, pauseSignal, recordChangedSignal, resumeSignal } from '../../workflows/signals';
+import { Enroller, recordSnapshot } from '../common/enrollments';
+import { AutomationCache, type ActiveAutomation } from './automation-cache';
+import { groupBy, mapLimit } from './concurrency';
+import { asConditionEvent, backfillMatches, eventCountLeaves, eventTriggerMatches, holds, recordTriggerMatches, type ConditionEvent } from './triggers';
+
+export interface RouterOptions {
+  /** The router's own pool: one connection holds the batch transaction, the rest do the lookups. */
+  db: Db;
+  temporal: Client;
+  enroller: Enroller;
+  /** For the LISTEN connection. */
+  databaseUrl: string;
+  batchSize: number;
+  pollMs: number;
+  /** Records handled at once within a batch. */
+  concurrency?: number;
+  logger: Pick<Logger, 'info' | 'warn' | 'error' | 'debug'>;
+  /** Rows per visit of a backfill or lifecycle fan-out before it yields to other work. */
+  pageSize?: number;
+}
+
+interface OutboxRow {
+  id: number;
+  workspace_id: string;
+  kind: string;
+  record_id: string | null;
+  payload: OutboxPayload & { cursor?: string };
+  attempts: number;
+}
+
+type RowResult =
+  | { status: 'done' }
+  | { status: 'retry'; error: string }
+  /** Partly done (a backfill page, a fan-out page): store the cursor and come back. */
+  | { status: 'continue'; payload: Record<string, unknown> }
+  /** Left untouched for the next batch (ordering behind a row that continues). */
+  | { status: 'skip' };
+
+export interface RouterStats {
+  batches: number;
+  rows: number;
+  failures: number;
+  started: number;
+  signals: number;
+}
+
+const MAX_BACKOFF_S = 300;
+
+export function backoffSeconds(attempts: number): number {
+  return Math.min(MAX_BACKOFF_S, 2 ** Math.min(attempts, 9));
+}
+
+export class OutboxRouter {
+  readonly stats: RouterStats = { batches: 0, rows: 0, failures: 0, started: 0, signals: 0 };
+  private readonly cache: AutomationCache;
+  private readonly concurrency: number;
+  private readonly pageSize: number;
+  private listener: pg.Client | undefined;
+  private loop: Promise<void> | undefined;
+  private stopping = false;
+  private woken = false;
+  private wake: (() => void) | undefined;
+
+  constructor(private readonly opts: RouterOptions) {
+    this.cache = new AutomationCache(opts.db);
+    this.concurrency = opts.concurrency ?? 64;
+    this.pageSize = opts.pageSize ?? 500;
+  }
+
+  async start(): Promise<void> {
+    this.stopping = false;
+    await this.listen();
+    this.loop = this.run();
+  }
+
+  /** Finishes the batch in hand (its transaction commits), then stops. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.notify();
+    await this.loop;
+    const l = this.listener;
+    this.listener = undefined;
+    await l?.end().catch(() => undefined);
+  }
+
+  private notify(): void {
+    this.woken = true;
+    this.wake?.();
+  }
+
+  private async listen(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.opts.databaseUrl });
+    const retry = () => {
+      if (this.listener !== client) return;
+      this.listener = undefined;
+      client.end().catch(() => undefined);
+      if (!this.stopping) setTimeout(() => void this.listen().catch((err) => this.opts.logger.warn({ err }, 'router: LISTEN reconnect failed; polling meanwhile')), 1_000);
+    };
+    client.on('notification', () => this.notify());
+    client.on('error', (err) => {
+      this.opts.logger.warn({ err }, 'router: LISTEN connection lost; polling until it is back');
+      retry();
+    });
+    client.on('end', retry);
+    await client.connect();
+    await client.query(`LISTEN ${OUTBOX_CHANNEL}`);
+    this.listener = client;
+    this.notify(); // catch up with anything written while we were not listening
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopping) {
+      let n = 0;
+      try {
+        n = await this.drainOnce();
+      } catch (err) {
+        this.opts.logger.error({ err }, 'router: batch failed; retrying');
+      }
+      if (this.stopping) break;
+      if (n >= this.opts.batchSize) continue;
+      await this.idle(this.opts.pollMs);
+    }
+  }
+
+  private idle(ms: number): Promise<void> {
+    if (this.woken) {
+      this.woken = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      const self = this;
+      function done() {
+        clearTimeout(timer);
+        self.wake = undefined;
+        self.woken = false;
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+
+  /** One batch: lock, process, delete/reschedule, commit. Returns the number of rows taken. */
+  async drainOnce(): Promise<number> {
+    const { db, batchSize } = this.opts;
+    return db.transaction().execute(async (trx) => {
+      const { rows } = await sql<OutboxRow>`
+        select id, workspace_id, kind, record_id, payload, attempts from outbox
+        where available_at <= now() order by id limit ${batchSize} for update skip locked`.execute(trx);
+      if (rows.length === 0) return 0;
+      const results = await this.process(rows);
+      const done: number[] = [];
+      for (const row of rows) {
+        const r = results.get(row.id) ?? { status: 'retry', error: 'not processed' };
+        if (r.status === 'done') done.push(row.id);
+        else if (r.status === 'retry') {
+          this.stats.failures++;
+          this.opts.logger.warn({ outboxId: row.id, kind: row.kind, attempts: row.attempts + 1, error: r.error }, 'router: row failed; will retry');
+          await trx
+            .updateTable('outbox')
+            .set({ attempts: row.attempts + 1, available_at: sql`now() + make_interval(secs => ${backoffSeconds(row.attempts)})` })
+            .where('id', '=', String(row.id))
+            .execute();
+        } else if (r.status === 'continue') {
+          await trx.updateTable('outbox').set({ payload: JSON.stringify(r.payload) }).where('id', '=', String(row.id)).execute();
+        }
+      }
+      if (done.length > 0) await trx.deleteFrom('outbox').where('id', 'in', done.map(String)).execute();
+      this.stats.batches++;
+      this.stats.rows += done.length;
+      return rows.length;
+    });
+  }
+
+  private async process(rows: OutboxRow[]): Promise<Map<number, RowResult>> {
+    const results = new Map<number, RowResult>();
+    const byWorkspace = groupBy(rows, (r) => r.workspace_id);
+    await mapLimit([...byWorkspace], 8, async ([ws, wsRows]) => {
+      // Automation-level rows first, in order; a lifecycle row also refreshes the cache.
+      const continuing = new Set<string>();
+      for (const row of wsRows) {
+        const p = row.payload;
+        if (p.kind !== 'automation_backfill' && p.kind !== 'automation_lifecycle') continue;
+        const key = `${p.kind}/${p.automationId}`;
+        if (continuing.has(key)) {
+          results.set(row.id, { status: 'skip' });
+          continue;
+        }
+        const r = await this.guard(row, () => (p.kind === 'automation_backfill' ? this.backfill(ws, row.id, p) : this.lifecycle(ws, p)));
+        if (r.status === 'continue') continuing.add(key);
+        results.set(row.id, r);
+      }
+      const recordRows = wsRows.filter((r) => r.payload.kind === 'event' || r.payload.kind === 'record_changed');
+      if (recordRows.length === 0) return;
+      let automations: ActiveAutomation[];
+      let running: RunningEnrollment[];
+      try {
+        automations = await this.cache.active(ws);
+        const recordIds = [...new Set(recordRows.map((r) => recordIdOf(r.payload)))];
+        running = await runningEnrollmentsOfRecords(this.opts.db, ws, recordIds);
+      } catch (err) {
+        for (const row of recordRows) results.set(row.id, { status: 'retry', error: String(err) });
+        return;
+      }
+      const runningByRecord = groupBy(running, (r) => r.record_id);
+      const groups = [...groupBy(recordRows, (r) => recordIdOf(r.payload))];
+      await mapLimit(groups, this.concurrency, async ([recordId, list]) => {
+        const mine = runningByRecord.get(recordId) ?? [];
+        const recordCache = new RecordLoader(this.opts.db, ws, recordId);
+        for (const row of list) {
+          const p = row.payload;
+          results.set(row.id, await this.guard(row, () =>
+            p.kind === 'event' ? this.onEvent(ws, automations, p.event, mine, recordCache) : this.onRecordChanged(ws, automations, p as Extract<OutboxPayload, { kind: 'record_changed' }>, mine, recordCache)));
+        }
+      });
+    });
+    return results;
+  }
+
+  private async guard(row: OutboxRow, fn: () => Promise<RowResult | void>): Promise<RowResult> {
+    try {
+      return (await fn()) ?? { status: 'done' };
+    } catch (err) {
+      return { status: 'retry', error: err instanceof Error ? err.message : String(err) };
+    }
+  }
+
+  private async signal<Args extends unknown[]>(workflowId: string, def: SignalDefinition<Args>, ...args: Args): Promise<void> {
+    try {
+      await this.opts.temporal.workflow.getHandle(workflowId).signal(def, ...args);
+      this.stats.signals++;
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return; // it ended meanwhile: nothing to tell it
+      throw err;
+    }
+  }
+
+  private async onEvent(ws: string, automations: ActiveAutomation[], event: OutboxEvent, running: RunningEnrollment[], records: RecordLoader): Promise<void> {
+    const signalled: EnrollmentEvent = { id: event.id, type: event.type, occurredAt: event.occurredAt, properties: event.properties ?? {} };
+    await Promise.all(running.filter((r) => r.trigger_event_id !== event.id).map((r) => this.signal(r.workflow_id, eventSignal, signalled)));
+    const candidates = automations.filter((a) => eventTriggerMatches(a.definition.trigger, event, null));
+    if (candidates.length === 0) return;
+    const row = await records.get();
+    if (!row) {
+      this.opts.logger.warn({ workspaceId: ws, recordId: event.recordId, eventId: event.id }, 'router: event for an unknown record; no enrollment');
+      return;
+    }
+    const snapshot = recordSnapshot(row);
+    for (const a of candidates) {
+      if (!eventTriggerMatches(a.definition.trigger, event, snapshot)) continue;
+      if (!(await this.conditionsHold(ws, a.definition.conditions as Condition | undefined, snapshot, asConditionEvent(event)))) continue;
+      await this.enroll(ws, a, row, signalled, event.id, running);
+    }
+  }
+
+  private async onRecordChanged(
+    ws: string,
+    automations: ActiveAutomation[],
+    p: Extract<OutboxPayload, { kind: 'record_changed' }> & { previous?: Record<string, unknown> },
+    running: RunningEnrollment[],
+    records: RecordLoader,
+  ): Promise<void> {
+    const change: RecordChange = { id: p.changeId, changes: p.changes, at: p.at };
+    await Promise.all(running.filter((r) => r.trigger_event_id !== p.changeId).map((r) => this.signal(r.workflow_id, recordChangedSignal, change)));
+    const candidates = automations.filter((a) => {
+      const t = a.definition.trigger;
+      return (t.type === 'stage_entered' && p.changes && 'stage' in p.changes && p.changes.stage === t.stage) || t.type === 'segment_entered';
+    });
+    if (candidates.length === 0) return;
+    const row = await records.get();
+    if (!row) return;
+    const snapshot = recordSnapshot(row);
+    for (const a of candidates) {
+      if (!recordTriggerMatches(a.definition.trigger, { created: p.created, changes: p.changes, ...(p.previous ? { previous: p.previous } : {}) }, snapshot)) continue;
+      if (!(await this.conditionsHold(ws, a.definition.conditions as Condition | undefined, snapshot, null))) continue;
+      await this.enroll(ws, a, row, null, p.changeId, running);
+    }
+  }
+
+  private async enroll(ws: string, a: ActiveAutomation, record: RecordRow, trigger: EnrollmentEvent | null, triggerKey: string, running: RunningEnrollment[] | null): Promise<void> {
+    const version = await this.opts.enroller.versionContext(ws, a.id, a.version);
+    if (!version) throw new Error(`automation ${a.id} version ${a.version} not found`);
+    const outcome = await this.opts.enroller.enroll({ workspaceId: ws, version, record, trigger, triggerKey });
+    if (outcome.kind === 'started') {
+      this.stats.started++;
+      const e = outcome.enrollment;
+      // Later rows of this record in the same batch signal the new enrollment too.
+      running?.push({ id: e.id, automation_id: e.automation_id, record_id: e.record_id, workflow_id: e.workflow_id, trigger_event_id: e.trigger_event_id, status: e.status });
+    }
+  }
+
+  /** Entry conditions; `eventCount` leaves are counted in the events table first. */
+  private async conditionsHold(ws: string, cond: Condition | undefined, record: RecordSnapshot, event: ConditionEvent): Promise<boolean> {
+    if (!cond) return true;
+    const counts = new Map<string, number>();
+    for (const leaf of eventCountLeaves(cond)) {
+      const key = `${leaf.event}\u0000${leaf.within ?? ''}`;
+      if (counts.has(key)) continue;
+      const since = leaf.within ? new Date(Date.now() - Duration.fromISO(leaf.within).toMillis()) : undefined;
+      counts.set(key, await countEvents(this.opts.db, ws, record.externalId, leaf.event, since));
+    }
+    return holds(cond, record, event, (type, within) => counts.get(`${type}\u0000${within ?? ''}`) ?? 0);
+  }
+
+  /** Enrolls, a page at a time, every record that already matches a newly activated automation. */
+  private async backfill(ws: string, outboxId: number, p: Extract<OutboxPayload, { kind: 'automation_backfill' }> & { cursor?: string }): Promise<RowResult> {
+    const { db } = this.opts;
+    const automation = await db
+      .selectFrom('automations')
+      .select(['status', 'current_version'])
+      .where('workspace_id', '=', ws)
+      .where('id', '=', p.automationId)
+      .where('deleted_at', 'is', null)
+      .executeTakeFirst();
+    if (!automation || automation.status !== 'active') return { status: 'done' };
+    const version = await this.opts.enroller.versionContext(ws, p.automationId, automation.current_version);
+    if (!version) throw new Error(`automation ${p.automationId} version ${automation.current_version} not found`);
+    const trigger = version.definition.trigger;
+    if (trigger.type !== 'stage_entered' && trigger.type !== 'segment_entered') return { status: 'done' };
+    let q = db.selectFrom('records').selectAll().where('workspace_id', '=', ws).orderBy('external_id').limit(this.pageSize);
+    if (trigger.type === 'stage_entered') q = q.where('stage', '=', trigger.stage);
+    if (p.cursor) q = q.where('external_id', '>', p.cursor);
+    const page = await q.execute();
+    const a: ActiveAutomation = { id: p.automationId, version: automation.current_version, definition: version.definition };
+    await mapLimit(page, this.concurrency, async (row) => {
+      const snapshot = recordSnapshot(row);
+      if (!backfillMatches(trigger, snapshot)) return;
+      if (!(await this.conditionsHold(ws, version.definition.conditions as Condition | undefined, snapshot, null))) return;
+      await this.enroll(ws, a, row, null, `backfill:${outboxId}`, null);
+    });
+    const last = page[page.length - 1];
+    if (page.length === this.pageSize && last) return { status: 'continue', payload: { ...p, cursor: last.external_id } };
+    return { status: 'done' };
+  }
+
+  /** Pause, resume or cancel every in-flight enrollment of an automation, a page at a time. */
+  private async lifecycle(ws: string, p: Extract<OutboxPayload, { kind: 'automation_lifecycle' }> & { cursor?: string }): Promise<RowResult> {
+    this.cache.invalidate(ws);
+    const page = await inFlightOfAutomation(this.opts.db, ws, p.automationId, p.cursor ?? null, this.pageSize);
+    await mapLimit(page, this.concurrency, async (e) => {
+      if (p.action === 'pause') await this.signal(e.workflow_id, pauseSignal);
+      else if (p.action === 'resume') await this.signal(e.workflow_id, resumeSignal);
+      else await this.signal(e.workflow_id, exitSignal, { reason: 'automation_deactivated' });
+    });
+    const last = page[page.length - 1];
+    if (page.length === this.pageSize && last) return { status: 'continue', payload: { ...p, cursor: last.id } };
+    return { status: 'done' };
+  }
+}
+
+function recordIdOf(p: OutboxPayload): string {
+  if (p.kind === 'event') return p.event.recordId;
+  if (p.kind === 'record_changed') return p.recordId;
+  return '';
+}
+
+/** Loads a record at most once per batch, and only when a trigger needs it. */
+class RecordLoader {
+  private row: Promise<RecordRow | undefined> | undefined;
+  constructor(private readonly db: Db, private readonly ws: string, private readonly recordId: string) {}
+  get(): Promise<RecordRow | undefined> {
+    this.row ??= this.db.selectFrom('records').selectAll().where('workspace_id', '=', this.ws).where('external_id', '=', this.recordId).executeTakeFirst();
+    return this.row;
+  }
+}

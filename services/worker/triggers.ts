@@ -1,0 +1,117 @@
+/**
+ * Trigger matching for the router: which active automations an event or a record change enters a
+ * record into. Pure functions over the definition; the DB-backed parts (eventCount) are handed in.
+ */
+import type { Condition, Trigger } from '../../domain/definition';
+import type { RecordSnapshot } from '../../domain/enrollment';
+import { evaluate, eventCountsReferenced, fieldsReferenced } from '../../domain/conditions';
+import type { OutboxEvent } from '../../db/outbox';
+
+export type ConditionEvent = { id: string; type: string; occurredAt: string; properties: Record<string, unknown> } | null;
+
+/** Counts of `eventCount` leaves, looked up before a synchronous evaluation. */
+export type EventCounter = (event: string, within?: string) => number;
+
+const noCounts: EventCounter = () => 0;
+
+export function holds(cond: Condition | undefined, record: RecordSnapshot, event: ConditionEvent, eventCount: EventCounter = noCounts): boolean {
+  if (!cond) return true;
+  return evaluate(cond, { record, event, steps: {} }, { eventCount });
+}
+
+/** The `eventCount` leaves of a condition, so their counts can be fetched in one go. */
+export function eventCountLeaves(cond: Condition | undefined): Array<{ event: string; within?: string }> {
+  return cond ? eventCountsReferenced(cond) : [];
+}
+
+/** Record fields (`stage`, `attributes.plan`, `ownerId`) that a condition reads. */
+export function recordFieldsOf(cond: Condition | undefined): Set<string> {
+  if (!cond) return new Set();
+  return new Set(fieldsReferenced(cond).filter((f) => f.startsWith('record.')).map((f) => f.slice('record.'.length)));
+}
+
+export function asConditionEvent(e: OutboxEvent): ConditionEvent {
+  return { id: e.id, type: e.type, occurredAt: e.occurredAt, properties: e.properties ?? {} };
+}
+
+/**
+ * `event` triggers on the event's type, with the optional `where` on `event.*` / `record.*`.
+ * The record is only needed for a `where`; pass null to ask "could it match at all?".
+ */
+export function eventTriggerMatches(trigger: Trigger, event: OutboxEvent, record: RecordSnapshot | null): boolean {
+  if (trigger.type !== 'event' || trigger.event !== event.type) return false;
+  if (!trigger.where || !record) return true;
+  return holds(trigger.where as Condition, record, asConditionEvent(event));
+}
+
+/** Normalizes change keys: `owner_id` -> `ownerId`, `{ attributes: { plan } }` -> `attributes.plan`. */
+export function flattenChanges(changes: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(changes ?? {})) {
+    if (k === 'attributes' && v && typeof v === 'object' && !Array.isArray(v)) {
+      for (const [ak, av] of Object.entries(v as Record<string, unknown>)) out[`attributes.${ak}`] = av;
+    } else out[k === 'owner_id' ? 'ownerId' : k] = v;
+  }
+  return out;
+}
+
+/** The record with some fields set back to other values (`previous` of a record change). */
+export function withFields(record: RecordSnapshot, fields: Record<string, unknown>): RecordSnapshot {
+  const copy: RecordSnapshot = { ...record, attributes: { ...record.attributes } };
+  for (const [k, v] of Object.entries(flattenChanges(fields))) {
+    if (k.startsWith('attributes.')) {
+      const key = k.slice('attributes.'.length);
+      if (v === undefined || v === null) delete copy.attributes[key];
+      else copy.attributes[key] = v;
+    } else if (k in copy && k !== 'attributes' && k !== 'externalId') {
+      (copy as unknown as Record<string, unknown>)[k] = v ?? null;
+    }
+  }
+  return copy;
+}
+
+function touches(fields: Set<string>, changed: string[]): boolean {
+  for (const c of changed) {
+    for (const f of fields) {
+      if (f === c || f.startsWith(`${c}.`) || c.startsWith(`${f}.`)) return true;
+    }
+  }
+  return false;
+}
+
+export interface RecordChangeFacts {
+  created: boolean;
+  changes: Record<string, unknown>;
+  /** Values before the change, when the writer sent them (`previous` on the outbox payload). */
+  previous?: Record<string, unknown>;
+}
+
+/**
+ * `stage_entered`: the change set the stage to the trigger's stage.
+ * `segment_entered`: the record matches the filter now and did not before. "Before" is the record
+ * with the `previous` values put back when the writer sent them; a new record matched nothing
+ * before; without `previous`, a change that touches none of the fields the filter reads cannot
+ * have made it match, and one that does is taken as an entry (re-entry rules keep that from
+ * enrolling a record that is already in the automation).
+ */
+export function recordTriggerMatches(trigger: Trigger, facts: RecordChangeFacts, recordNow: RecordSnapshot): boolean {
+  const changes = flattenChanges(facts.changes);
+  if (trigger.type === 'stage_entered') {
+    return 'stage' in changes && changes.stage === trigger.stage;
+  }
+  if (trigger.type === 'segment_entered') {
+    const filter = trigger.filter as Condition;
+    if (!holds(filter, recordNow, null)) return false;
+    if (facts.created) return true;
+    if (facts.previous) return !holds(filter, withFields(recordNow, facts.previous), null);
+    return touches(recordFieldsOf(filter), Object.keys(changes));
+  }
+  return false;
+}
+
+/** Does a record (as it is now) belong in the automation at activation (backfill)? */
+export function backfillMatches(trigger: Trigger, record: RecordSnapshot): boolean {
+  if (trigger.type === 'stage_entered') return record.stage === trigger.stage;
+  if (trigger.type === 'segment_entered') return holds(trigger.filter as Condition, record, null);
+  return false;
+}

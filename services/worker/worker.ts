@@ -1,0 +1,117 @@
+/**
+ * Wires the worker: a Temporal Worker (workflows bundled from workflows/index.ts, activities from
+ * createActivities) and the outbox router, sharing one process. main.ts owns the process; tests
+ * and the benchmark start the same thing in-process.
+ */
+import { fileURLToPath } from 'node:url';
+import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
+import type { LogLevel, LogMetadata } from '@temporalio/common';
+import type { Client } from '@temporalio/client';
+import type { Logger } from 'pino';
+import type { Config } from '../common/config';
+import type { Db } from '../../db/connection';
+import { createDb } from '../../db/connection';
+import { createActivities, type CreateActivitiesOptions } from '../../activities/index';
+import { Enroller } from '../common/enrollments';
+import { OutboxRouter } from './router';
+
+/** A real file path: the SDK bundles the workflows itself (not vite, not tsx). */
+export const WORKFLOWS_PATH = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
+
+let runtimeInstalled = false;
+
+/** Forwards the Temporal runtime's logs (SDK and Rust core) to pino. Once per process. */
+export function installTemporalRuntime(logger: Logger): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  const log = logger.child({ component: 'temporal' });
+  const levels: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' };
+  const at = (level: LogLevel) => (message: string, meta?: LogMetadata) => log[levels[level]](meta ?? {}, message);
+  Runtime.install({
+    logger: {
+      log: (level, message, meta) => at(level)(message, meta),
+      trace: at('TRACE'), debug: at('DEBUG'), info: at('INFO'), warn: at('WARN'), error: at('ERROR'),
+    },
+    telemetryOptions: { logging: { filter: { core: 'WARN', other: 'ERROR' }, forward: {} } },
+    // The process decides when to stop (main.ts), not the runtime's own signal hook.
+    shutdownSignals: [],
+  });
+}
+
+export interface EngineOptions {
+  config: Config;
+  logger: Logger;
+  /** The client the router starts and signals with. */
+  temporal: Client;
+  /** Overrides for the activities (test providers, clock). */
+  activities?: Omit<CreateActivitiesOptions, 'db'>;
+  /** Extra Worker options (tests: smaller caches, an identity). */
+  worker?: Partial<WorkerOptions>;
+  /** false: only the Temporal worker, no router (a second worker process, tests). */
+  router?: boolean;
+}
+
+export interface Engine {
+  worker: Worker;
+  router: OutboxRouter | undefined;
+  /** Resolves when the worker has stopped (after shutdown(), or on a fatal error). */
+  done: Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+export async function startEngine(opts: EngineOptions): Promise<Engine> {
+  const { config, logger } = opts;
+  installTemporalRuntime(logger);
+  const db = createDb(config.DATABASE_URL, { max: config.DATABASE_POOL_SIZE });
+  const routerDb = createDb(config.DATABASE_URL, { max: 12 });
+  let connection: NativeConnection | undefined;
+  try {
+    connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+    const worker = await Worker.create({
+      connection,
+      namespace: config.TEMPORAL_NAMESPACE,
+      taskQueue: config.TEMPORAL_TASK_QUEUE,
+      workflowsPath: WORKFLOWS_PATH,
+      activities: createActivities({ db, logger: logger.child({ component: 'activities' }), ...opts.activities }),
+      shutdownGraceTime: '10s',
+      ...opts.worker,
+    });
+    const router = opts.router === false
+      ? undefined
+      : new OutboxRouter({
+          db: routerDb,
+          temporal: opts.temporal,
+          enroller: new Enroller({ db: routerDb, temporal: opts.temporal, taskQueue: config.TEMPORAL_TASK_QUEUE }),
+          databaseUrl: config.DATABASE_URL,
+          batchSize: config.ROUTER_BATCH_SIZE,
+          pollMs: config.ROUTER_POLL_MS,
+          logger: logger.child({ component: 'router' }),
+        });
+    const running = worker.run();
+    await router?.start();
+    const conn = connection;
+    const done = running.finally(async () => {
+      await router?.stop();
+      await conn.close().catch(() => undefined);
+      await Promise.all([db.destroy(), routerDb.destroy()]);
+    });
+    let stopping: Promise<void> | undefined;
+    return {
+      worker,
+      router,
+      done,
+      shutdown() {
+        stopping ??= (async () => {
+          await router?.stop();
+          if (worker.getState() === 'RUNNING') worker.shutdown();
+          await done;
+        })();
+        return stopping;
+      },
+    };
+  } catch (err) {
+    await connection?.close().catch(() => undefined);
+    await Promise.all([db.destroy(), routerDb.destroy()]);
+    throw err;
+  }
+}
