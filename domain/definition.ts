@@ -39,8 +39,9 @@ export const Window = Type.Object(
     ])),
     from: Type.Optional(LocalTime),
     to: Type.Optional(LocalTime),
+    timezone: Type.Optional({ ...TimeZone, description: "A fixed zone for this window (e.g. the office's 14:00-15:00 America/New_York) instead of the recipient's" }),
   },
-  { additionalProperties: false, description: "Allowed send days and hours in the recipient's time zone" },
+  { additionalProperties: false, description: "Allowed send days and hours in the recipient's time zone; `to` before `from` wraps past midnight" },
 );
 export type Window = Static<typeof Window>;
 
@@ -101,7 +102,7 @@ export type Condition =
   | { all: Condition[] }
   | { any: Condition[] }
   | { not: Condition };
-export const Condition = conditionOfDepth(MAX_CONDITION_DEPTH) as TSchema & { static: Condition };
+export const Condition = Type.Unsafe<Condition>(conditionOfDepth(MAX_CONDITION_DEPTH));
 
 export const Recipient = Type.Union([
   Type.Literal('record'),
@@ -128,6 +129,9 @@ const stepBase = {
   delay: Type.Optional(IsoDuration),
   delayFrom: Type.Optional(Type.Union([Type.Literal('previous'), Type.Literal('start')])),
   window: Type.Optional(Window),
+  roundDelayToDay: Type.Optional(Type.Boolean({
+    description: 'Count the delay in whole local days: the step is due from the start of the day the delay lands on, so the window picks the hour (P2D + window 14:00 = on the second day at 14:00)',
+  })),
   skipIfChanged: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 100 }), { maxItems: 20 })),
 };
 
@@ -153,6 +157,7 @@ export const EmailUserStep = step('email_user', { to: StaffRecipient, template: 
 export const UpdateRecordStep = step('update_record', {
   set: Type.Record(Type.String({ pattern: '^(name|email|phone|timezone|stage|owner_id|ownerId|attributes\\.[A-Za-z0-9_-]+)$' }), Type.Unknown(), {
     minProperties: 1,
+    additionalProperties: false,
     description: 'Fields to set: stage, name, email, phone, timezone, ownerId or attributes.<key>',
   }),
 });
@@ -217,7 +222,7 @@ export type ExitRule = Static<typeof ExitRule>;
 
 export const Settings = Type.Object(
   {
-    timezone: Type.Optional(TimeZone),
+    timezone: Type.Optional({ ...TimeZone, description: 'IANA time zone used when the record has none, or "record" (the default): the record\'s, else the workspace\'s' }),
     timing: Type.Optional(Type.Union([Type.Literal('after_previous'), Type.Literal('after_start')])),
     quietHours: Type.Optional(QuietHours),
     reentry: Type.Optional(Type.Union([Type.Literal('once'), Type.Literal('after_exit'), Type.Literal('always')])),
