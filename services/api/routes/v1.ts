@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import records from './records';
+import templates from './templates';
 import events from './events';
 
 /**
@@ -14,6 +15,7 @@ const v1: FastifyPluginAsyncTypebox = async (app) => {
     route.config = { ...(route.config as object), rateLimit: {} } as typeof route.config;
   });
   await app.register(records);
+  await app.register(templates);
   await app.register(events);
 };
 

@@ -1,0 +1,170 @@
+/**
+ * Templates and their immutable versions. Every function is scoped by workspace and takes a
+ * Kysely instance or a transaction. A template row holds the name, channel and current version;
+ * content lives only in template_versions, one row per save, never updated.
+ */
+import { sql } from 'kysely';
+import type { Db } from './connection';
+import type { TemplateChannel } from './schema';
+
+export interface TemplateView {
+  id: string;
+  name: string;
+  channel: TemplateChannel;
+  version: number;
+  content: Record<string, string>;
+  createdAt: Date;
+  updatedAt: Date;
+  deletedAt: Date | null;
+}
+
+export interface TemplateVersionView {
+  templateId: string;
+  version: number;
+  content: Record<string, string>;
+  createdAt: Date;
+}
+
+function baseQuery(db: Db, workspaceId: string) {
+  return db
+    .selectFrom('templates as t')
+    .innerJoin('template_versions as v', (j) =>
+      j.onRef('v.workspace_id', '=', 't.workspace_id').onRef('v.template_id', '=', 't.id').onRef('v.version', '=', 't.current_version'))
+    .where('t.workspace_id', '=', workspaceId)
+    .select(['t.id', 't.name', 't.channel', 't.current_version', 't.created_at', 't.updated_at', 't.deleted_at', 'v.content']);
+}
+
+type JoinedRow = {
+  id: string; name: string; channel: TemplateChannel; current_version: number; created_at: Date; updated_at: Date; deleted_at: Date | null;
+  content: Record<string, unknown>;
+};
+
+function toView(row: JoinedRow): TemplateView {
+  return {
+    id: row.id, name: row.name, channel: row.channel, version: row.current_version, content: row.content as Record<string, string>,
+    createdAt: row.created_at, updatedAt: row.updated_at, deletedAt: row.deleted_at,
+  };
+}
+
+/** A template with its current content; deleted ones only when asked. */
+export async function findTemplate(db: Db, workspaceId: string, id: string, opts: { includeDeleted?: boolean } = {}): Promise<TemplateView | undefined> {
+  let q = baseQuery(db, workspaceId).where('t.id', '=', id);
+  if (!opts.includeDeleted) q = q.where('t.deleted_at', 'is', null);
+  const row = await q.executeTakeFirst();
+  return row && toView(row);
+}
+
+/** Whether the id is taken in the workspace, deleted templates included (their versions stay pinned). */
+export async function templateIdTaken(db: Db, workspaceId: string, id: string): Promise<boolean> {
+  const row = await db.selectFrom('templates').select('id').where('workspace_id', '=', workspaceId).where('id', '=', id).executeTakeFirst();
+  return row !== undefined;
+}
+
+export async function insertTemplate(
+  db: Db,
+  workspaceId: string,
+  input: { id: string; name: string; channel: TemplateChannel; content: Record<string, string> },
+): Promise<TemplateView> {
+  // Millisecond timestamps: list cursors carry them through JSON without losing order.
+  const now = new Date();
+  await db
+    .insertInto('templates')
+    .values({ workspace_id: workspaceId, id: input.id, name: input.name, channel: input.channel, current_version: 1, created_at: now, updated_at: now })
+    .execute();
+  await db
+    .insertInto('template_versions')
+    .values({ workspace_id: workspaceId, template_id: input.id, version: 1, content: JSON.stringify(input.content), created_at: now })
+    .execute();
+  return { id: input.id, name: input.name, channel: input.channel, version: 1, content: input.content, createdAt: now, updatedAt: now, deletedAt: null };
+}
+
+/** Locks a live template row for the rest of the transaction. */
+export async function lockTemplate(db: Db, workspaceId: string, id: string) {
+  return db
+    .selectFrom('templates')
+    .selectAll()
+    .where('workspace_id', '=', workspaceId)
+    .where('id', '=', id)
+    .where('deleted_at', 'is', null)
+    .forUpdate()
+    .executeTakeFirst();
+}
+
+/** Writes the next version (call inside a transaction, after lockTemplate). */
+export async function addTemplateVersion(
+  db: Db,
+  workspaceId: string,
+  id: string,
+  input: { version: number; name: string; content: Record<string, string> },
+): Promise<void> {
+  const now = new Date();
+  await db
+    .insertInto('template_versions')
+    .values({ workspace_id: workspaceId, template_id: id, version: input.version, content: JSON.stringify(input.content), created_at: now })
+    .execute();
+  await db
+    .updateTable('templates')
+    .set({ name: input.name, current_version: input.version, updated_at: now })
+    .where('workspace_id', '=', workspaceId)
+    .where('id', '=', id)
+    .execute();
+}
+
+export async function listTemplates(
+  db: Db,
+  workspaceId: string,
+  opts: { channel?: TemplateChannel; limit: number; after?: { at: string | Date; id: string } },
+): Promise<TemplateView[]> {
+  let q = baseQuery(db, workspaceId).where('t.deleted_at', 'is', null);
+  if (opts.channel) q = q.where('t.channel', '=', opts.channel);
+  if (opts.after) q = q.where(sql<boolean>`(t.created_at, t.id) < (${opts.after.at}::timestamptz, ${opts.after.id})`);
+  const rows = await q.orderBy('t.created_at', 'desc').orderBy('t.id', 'desc').limit(opts.limit).execute();
+  return rows.map(toView);
+}
+
+export async function listTemplateVersions(
+  db: Db,
+  workspaceId: string,
+  id: string,
+  opts: { limit: number; before?: number },
+): Promise<TemplateVersionView[]> {
+  let q = db
+    .selectFrom('template_versions')
+    .select(['template_id', 'version', 'content', 'created_at'])
+    .where('workspace_id', '=', workspaceId)
+    .where('template_id', '=', id);
+  if (opts.before !== undefined) q = q.where('version', '<', opts.before);
+  const rows = await q.orderBy('version', 'desc').limit(opts.limit).execute();
+  return rows.map((r) => ({ templateId: r.template_id, version: r.version, content: r.content as Record<string, string>, createdAt: r.created_at }));
+}
+
+export async function softDeleteTemplate(db: Db, workspaceId: string, id: string): Promise<void> {
+  const now = new Date();
+  await db.updateTable('templates').set({ deleted_at: now, updated_at: now }).where('workspace_id', '=', workspaceId).where('id', '=', id).execute();
+}
+
+/** Live templates of the workspace: id -> channel and current version (validation and pinning). */
+export async function liveTemplateIndex(db: Db, workspaceId: string): Promise<Map<string, { channel: TemplateChannel; version: number }>> {
+  const rows = await db
+    .selectFrom('templates')
+    .select(['id', 'channel', 'current_version'])
+    .where('workspace_id', '=', workspaceId)
+    .where('deleted_at', 'is', null)
+    .execute();
+  return new Map(rows.map((r) => [r.id, { channel: r.channel, version: r.current_version }]));
+}
+
+/** Active or paused automations whose current version uses the template. */
+export async function liveAutomationsUsingTemplate(db: Db, workspaceId: string, templateId: string): Promise<Array<{ id: string; name: string; status: string }>> {
+  return db
+    .selectFrom('automations as a')
+    .innerJoin('automation_versions as v', (j) =>
+      j.onRef('v.workspace_id', '=', 'a.workspace_id').onRef('v.automation_id', '=', 'a.id').onRef('v.version', '=', 'a.current_version'))
+    .select(['a.id', 'a.name', 'a.status'])
+    .where('a.workspace_id', '=', workspaceId)
+    .where('a.deleted_at', 'is', null)
+    .where('a.status', 'in', ['active', 'paused'])
+    .where(sql<boolean>`v.template_versions ? ${templateId}`)
+    .orderBy('a.id')
+    .execute();
+}
