@@ -115,6 +115,12 @@ export interface EnrollmentResult {
 }
 
 const DEFAULT_STEPS_PER_RUN = 500;
+/**
+ * A step run within this long after its due time counts as run on time: the next step is
+ * scheduled from the nominal time, so worker latency never drifts a schedule (and the workflow
+ * agrees with the preview). Later than that (held by a pause, a long outage), from when it ran.
+ */
+const ON_TIME_TOLERANCE_MS = 60_000;
 const TIMELINE_LIMIT = 500;
 const CARRIED_TIMELINE = 100;
 const SEEN_LIMIT = 2000;
@@ -471,7 +477,7 @@ export async function enrollmentWorkflow(input: EnrollmentInput, options: Enroll
         }
         steps[step.id] = { ...outcome };
         const next = outcome.ok ? defaultNext(step) : (step.onFailure ?? defaultNext(step));
-        return { status: outcome.ok ? 'done' : 'failed', next, at: Date.now() > dueAt + 60_000 ? Date.now() : dueAt, detail: { ...outcome } };
+        return { status: outcome.ok ? 'done' : 'failed', next, at: Date.now() - dueAt > ON_TIME_TOLERANCE_MS ? Date.now() : dueAt, detail: { ...outcome } };
       }
       case 'wait_for': {
         const deadline = stepDeadline(step, new Date(dueAt), timezone())!.getTime();
@@ -519,7 +525,7 @@ export async function enrollmentWorkflow(input: EnrollmentInput, options: Enroll
       settings,
       previousCompletedAt: new Date(previousAt),
       enrolledAt: new Date(startedAtMs),
-      now: new Date(Date.now()),
+      now: new Date(Date.now() - ON_TIME_TOLERANCE_MS),
       timeZone: timezone(),
     }).getTime();
     waitingDueAt = due;
@@ -530,9 +536,7 @@ export async function enrollmentWorkflow(input: EnrollmentInput, options: Enroll
       await waitUntil(null, () => !paused);
       if (pendingExit) break;
     }
-    // On time, the step counts as run at its due time (schedules stay exact, as in the preview);
-    // held by a pause (or a worker outage), from when it actually ran.
-    const startAt = Date.now() - due > 1_000 ? Date.now() : due;
+    const startAt = Date.now() - due > ON_TIME_TOLERANCE_MS ? Date.now() : due;
     const startSeq = receivedSeq;
     waitingDueAt = null;
 
