@@ -15,6 +15,7 @@ import infrastructure, { type Infrastructure } from './plugins/infrastructure';
 import auth, { bearerToken } from './plugins/auth';
 import health from './routes/health';
 import v1 from './routes/v1';
+import admin from './routes/admin';
 
 export interface AppOptions extends Infrastructure {
   logger?: Logger | false;
@@ -39,7 +40,12 @@ export async function buildApp(opts: AppOptions): Promise<App> {
         version: '1.0.0',
         description: 'Records, events and automations in; durable follow-up sequences (one Temporal workflow per enrollment) out.',
       },
-      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'A workspace API key' } } },
+      components: {
+        securitySchemes: {
+          apiKey: { type: 'http', scheme: 'bearer', description: 'A workspace API key' },
+          adminToken: { type: 'http', scheme: 'bearer', description: 'ADMIN_TOKEN (operator routes under /admin)' },
+        },
+      },
       security: [{ apiKey: [] }],
     },
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
@@ -62,5 +68,6 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   });
   await app.register(health);
   await app.register(v1, { prefix: '/v1' });
+  await app.register(admin, { prefix: '/admin' });
   return app;
 }

@@ -64,14 +64,16 @@ export function pageOf<Row, Item>(rows: Row[], limit: number, map: (row: Row) =>
 
 /**
  * `(col1, col2) > (v1, v2)` for a kysely `.where(...)`: rows after the cursor in ascending order of
- * the columns (use '<' with descending order). Column names may be qualified (`m.created_at`).
+ * the columns (use '<' with descending order). Column names may be qualified (`m.created_at`);
+ * pass a time cursor through `timeParam`.
  */
-export function keysetAfter(columns: string[], values: CursorValue[] | unknown[], op: '>' | '<' = '>'): RawBuilder<boolean> {
+export function keysetAfter(columns: string[], values: unknown[], op: '>' | '<' = '>'): RawBuilder<boolean> {
   const cols = sql.join(columns.map((c) => sql.ref(c)));
-  const vals = sql.join(values.map((v, i) => (i === 0 && typeof v === 'string' && isTimeColumn(columns[0]!) ? sql`${v}::timestamptz` : sql`${v}`)));
+  const vals = sql.join(values.map((v) => sql`${v}`));
   return sql<boolean>`(${cols}) ${sql.raw(op)} (${vals})`;
 }
 
-function isTimeColumn(column: string): boolean {
-  return /(_at|\.at)$/.test(column) || column === 'at';
+/** A cursor's microsecond time text as a timestamptz parameter. */
+export function timeParam(text: string): RawBuilder<Date> {
+  return sql<Date>`${text}::timestamptz`;
 }

@@ -2,6 +2,11 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import records from './records';
 import templates from './templates';
 import events from './events';
+import apiKeys from './api-keys';
+import users from './users';
+import webhookEndpoints from './webhook-endpoints';
+import messages from './messages';
+import tasks from './tasks';
 
 /**
  * Every /v1 route: authenticated by API key (which decides the workspace) and rate limited per key.
@@ -17,6 +22,11 @@ const v1: FastifyPluginAsyncTypebox = async (app) => {
   await app.register(records);
   await app.register(templates);
   await app.register(events);
+  await app.register(apiKeys);
+  await app.register(users);
+  await app.register(webhookEndpoints);
+  await app.register(messages);
+  await app.register(tasks);
 };
 
 export default v1;

@@ -1,0 +1,45 @@
+/** Tasks for staff (created by task steps); the API lists them and changes their status. */
+import { sql } from 'kysely';
+import type { Db } from './connection';
+import type { TaskRow } from './schema';
+
+const CURSOR_AT = sql<string>`to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+
+export const TASK_STATUSES = ['open', 'done', 'cancelled'] as const;
+export type TaskStatus = (typeof TASK_STATUSES)[number];
+
+export interface TaskFilter {
+  assignee?: string;
+  status?: string;
+  recordId?: string;
+  before?: { at: string; id: string };
+  limit: number;
+}
+
+/** Newest first by (created_at, id); `limit + 1` rows. */
+export async function listTasks(db: Db, workspaceId: string, f: TaskFilter) {
+  let q = db.selectFrom('tasks').selectAll().select(CURSOR_AT.as('cursor_at')).where('workspace_id', '=', workspaceId);
+  if (f.assignee !== undefined) q = q.where('assignee_id', '=', f.assignee);
+  if (f.status !== undefined) q = q.where('status', '=', f.status);
+  if (f.recordId !== undefined) q = q.where('record_id', '=', f.recordId);
+  if (f.before) q = q.where(sql<boolean>`(created_at, id) < (${f.before.at}::timestamptz, ${f.before.id})`);
+  return q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(f.limit + 1).execute();
+}
+
+export async function getTask(db: Db, workspaceId: string, id: string): Promise<TaskRow | undefined> {
+  return db.selectFrom('tasks').selectAll().where('workspace_id', '=', workspaceId).where('id', '=', id).executeTakeFirst();
+}
+
+/** Sets the status; `completed_at` is set when it becomes done or cancelled and cleared when reopened. */
+export async function setTaskStatus(db: Db, workspaceId: string, id: string, status: TaskStatus): Promise<TaskRow | undefined> {
+  return db
+    .updateTable('tasks')
+    .set({
+      status,
+      completed_at: status === 'open' ? null : sql`case when status = ${status} then completed_at else now() end`,
+    })
+    .where('workspace_id', '=', workspaceId)
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirst();
+}
