@@ -525,7 +525,8 @@ export async function enrollmentWorkflow(input: EnrollmentInput, options: Enroll
       settings,
       previousCompletedAt: new Date(previousAt),
       enrolledAt: new Date(startedAtMs),
-      now: new Date(Date.now() - ON_TIME_TOLERANCE_MS),
+      // Never before the previous step ran (after_start steps without a delay follow at once).
+      now: new Date(Math.max(previousAt, Date.now() - ON_TIME_TOLERANCE_MS)),
       timeZone: timezone(),
     }).getTime();
     waitingDueAt = due;
