@@ -3,6 +3,127 @@
  */
 
 export interface paths {
+    "/admin/workspaces": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create a workspace and its first API key
+         * @description Operator only: `Authorization: Bearer <ADMIN_TOKEN>`. Off (404) when ADMIN_TOKEN is unset.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    /**
+                     * @example {
+                     *       "name": "Sparkle Cleaning SRL",
+                     *       "timezone": "Europe/Bucharest"
+                     *     }
+                     */
+                    "application/json": {
+                        name: string;
+                        /** @description IANA time zone; the default for records and automations without one (UTC when absent) */
+                        timezone?: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "id": "ws_...",
+                         *       "name": "Sparkle Cleaning SRL",
+                         *       "timezone": "Europe/Bucharest",
+                         *       "apiKey": "fu_..."
+                         *     }
+                         */
+                        "application/json": {
+                            /** @description The first API key of the workspace. Shown once. */
+                            apiKey: string;
+                            id: string;
+                            name: string;
+                            timezone: string;
+                        };
+                    };
+                };
+                /** @description Invalid input (malformed JSON, wrong type, missing or unknown field); `field` names it */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing, unknown or revoked key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such resource in this workspace */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Body larger than the limit */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Content-Type is not application/json */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limit exceeded; see Retry-After */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -128,6 +249,3876 @@ export interface paths {
         put?: never;
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/api-keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List API keys
+         * @description Oldest first, revoked keys included (with revokedAt). Shows each key's prefix, never the key.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description Opaque cursor from a previous page's nextCursor */
+                    cursor?: string;
+                    /** @description Page size, 1 to 200 (default 50) */
+                    limit?: number;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                /** Format: date-time */
+                                createdAt: string;
+                                id: string;
+                                name: string;
+                                /** @description The first characters of the key, to recognise it */
+                                prefix: string;
+                                revokedAt: string | null;
+                            }[];
+                            /** @description Pass as ?cursor= for the next page; null on the last page */
+                            nextCursor: string | null;
+                        };
+                    };
+                };
+                /** @description Invalid input (malformed JSON, wrong type, missing or unknown field); `field` names it */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing, unknown or revoked key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limit exceeded; see Retry-After */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /**
+         * Create an API key for this workspace
+         * @description The full key is in this answer only: the service stores its SHA-256 hash. Keep it in a secret store.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    /**
+                     * @example {
+                     *       "name": "crm-production"
+                     *     }
+                     */
+                    "application/json": {
+                        /** @description What the key is for */
+                        name: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "id": "key_4f9s...",
+                         *       "name": "crm-production",
+                         *       "prefix": "fu_Abc1234",
+                         *       "key": "fu_Abc1234...",
+                         *       "createdAt": "2026-11-23T10:00:00.000Z",
+                         *       "revokedAt": null
+                         *     }
+                         */
+                        "application/json": {
+                            /** Format: date-time */
+                            createdAt: string;
+                            id: string;
+                            /** @description The full key. Shown once: only its hash is stored. */
+                            key: string;
+                            name: string;
+                            /** @description The first characters of the key, to recognise it */
+                            prefix: string;
+                            revokedAt: string | null;
+                        };
+                    };
+                };
+                /** @description Invalid input (malformed JSON, wrong type, missing or unknown field); `field` names it */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing, unknown or revoked key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Body larger than the limit */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Content-Type is not application/json */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limit exceeded; see Retry-After */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/api-keys/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Revoke an API key
+         * @description The key answers 401 from now on (at once on this process; within 5 s on other API processes). Revoking a revoked key is a no-op (204).
+         */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Revoked */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Invalid input (malformed JSON, wrong type, missing or unknown field); `field` names it */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing, unknown or revoked key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such resource in this workspace */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limit exceeded; see Retry-After */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/automations/{id}/enrollments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List an automation's enrollments
+         * @description Newest first. Filters: `status`, `step` (the step an enrollment is at now).
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description Opaque cursor from a previous page's nextCursor */
+                    cursor?: string;
+                    /** @description Page size, 1 to 200 (default 50) */
+                    limit?: number;
+                    /** @description active, paused, completed, exited, failed */
+                    status?: "active" | "paused" | "completed" | "exited" | "failed";
+                    /** @description Current step id */
+                    step?: string;
+                };
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                automationId: string;
+                                /** @description Exited on a goal */
+                                converted: boolean;
+                                currentStep: string | null;
+                                endedAt: string | null;
+                                exitReason: string | null;
+                                id: string;
+                                /** @description The record's external id */
+                                recordId: string;
+                                /** @description 1 for the record's first entry into this automation, 2 for the next, ... */
+                                seq: number;
+                                /** Format: date-time */
+                                startedAt: string;
+                                /** @description active, paused, completed, exited, failed */
+                                status: "active" | "paused" | "completed" | "exited" | "failed";
+                                triggerEventId: string | null;
+                                /** Format: date-time */
+                                updatedAt: string;
+                                variant: string | null;
+                                /** @description The automation version this enrollment runs (fixed at entry) */
+                                version: number;
+                                /** @description Temporal workflow id (find it in the Temporal Web UI) */
+                                workflowId: string;
+                            }[];
+                            /** @description Pass as ?cursor= for the next page; null on the last page */
+                            nextCursor: string | null;
+                        };
+                    };
+                };
+                /** @description Invalid input (malformed JSON, wrong type, missing or unknown field); `field` names it */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing, unknown or revoked key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such resource in this workspace */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limit exceeded; see Retry-After */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /**
+         * Enroll a record by hand
+         * @description Starts the record on the current version of the automation (which must be active). Follows `settings.reentry`: `once` refuses a record that was ever enrolled, `after_exit` (default) one that is in it now, `always` starts another run. A refusal is 409.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    /**
+                     * @example {
+                     *       "recordId": "lead-1042"
+                     *     }
+                     */
+                    "application/json": {
+                        /** @description The record's external id */
+                        recordId: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            automationId: string;
+                            /** @description Exited on a goal */
+                            converted: boolean;
+                            currentStep: string | null;
+                            endedAt: string | null;
+                            exitReason: string | null;
+                            id: string;
+                            /** @description The record's external id */
+                            recordId: string;
+                            /** @description 1 for the record's first entry into this automation, 2 for the next, ... */
+                            seq: number;
+                            /** Format: date-time */
+                            startedAt: string;
+                            /** @description active, paused, completed, exited, failed */
+                            status: "active" | "paused" | "completed" | "exited" | "failed";
+                            triggerEventId: string | null;
+                            /** Format: date-time */
+                            updatedAt: string;
+                            variant: string | null;
+                            /** @description The automation version this enrollment runs (fixed at entry) */
+                            version: number;
+                            /** @description Temporal workflow id (find it in the Temporal Web UI) */
+                            workflowId: string;
+                        };
+                    };
+                };
+                /** @description Invalid input (malformed JSON, wrong type, missing or unknown field); `field` names it */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing, unknown or revoked key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such resource in this workspace */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Conflict with the current state */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Well-formed but unacceptable input */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limit exceeded; see Retry-After */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/automations/{id}/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Dry run: the path a record would take
+         * @description Simulates an enrollment with the same schedule and condition code the workflows run: each step with its due time, with `events` arriving meanwhile (replies, ratings). Sends, tasks and webhooks are assumed to succeed. Nothing is sent or written.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    /**
+                     * @example {
+                     *       "record": {
+                     *         "externalId": "lead-1042",
+                     *         "timezone": "Europe/Bucharest",
+                     *         "attributes": {
+                     *           "service": "cleaning"
+                     *         }
+                     *       },
+                     *       "startAt": "2026-11-23T10:00:00Z",
+                     *       "events": [
+                     *         {
+                     *           "type": "rating.received",
+                     *           "at": "2026-11-23T15:00:00Z",
+                     *           "properties": {
+                     *             "rating": 5
+                     *           }
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": {
+                        /** @description Events that arrive meanwhile (replies, ratings, ...) */
+                        events?: {
+                            /** Format: date-time */
+                            at: string;
+                            properties?: {
+                                [key: string]: unknown;
+                            };
+                            type: string;
+                        }[];
+                        record: {
+                            attributes?: {
+                                [key: string]: unknown;
+                            };
+                            email?: string | null;
+                            /** @description Decides the A/B letter; default "preview" */
+                            externalId?: string;
+                            name?: string | null;
+                            ownerId?: string | null;
+                            phone?: string | null;
+                            stage?: string | null;
+                            timezone?: string | null;
+                        };
+                        /**
+                         * Format: date-time
+                         * @description When the record enters
+                         */
+                        startAt: string;
+                        /** @description Automation version; default the current one */
+                        version?: number;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            converted: boolean;
+                            /** Format: date-time */
+                            endsAt: string;
+                            exitReason: string | null;
+                            /** @description completed; exited (an exit rule, goal or exit step; see exitReason); truncated (a loop ran past 1000 steps) */
+                            outcome: "completed" | "exited" | "truncated";
+                            steps: {
+                                detail?: {
+                                    [key: string]: unknown;
+                                };
+                                /** Format: date-time */
+                                dueAt: string;
+                                status: "done" | "skipped";
+                                stepId: string;
+                                type: string;
+                            }[];
+                            version: number;
+                        };
+                    };
+                };
+                /** @description Invalid input (malformed JSON, wrong type, missing or unknown field); `field` names it */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing, unknown or revoked key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such resource in this workspace */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limit exceeded; see Retry-After */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/enrollments/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Read an enrollment with its timeline, messages and tasks */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            automationId: string;
+                            /** @description Exited on a goal */
+                            converted: boolean;
+                            currentStep: string | null;
+                            endedAt: string | null;
+                            exitReason: string | null;
+                            id: string;
+                            messages: {
+                                automationId: string | null;
+                                body: string | null;
+                                /** @description email, sms, voicemail, email_user */
+                                channel: string;
+                                /** Format: date-time */
+                                createdAt: string;
+                                enrollmentId: string | null;
+                                error: string | null;
+                                id: string;
+                                providerId: string | null;
+                                recordId: string | null;
+                                segments: number | null;
+                                sentAt: string | null;
+                                /** @enum {unknown} */
+                                status: "queued" | "sent" | "delivered" | "opened" | "clicked" | "bounced" | "failed" | "sandboxed" | "suppressed";
+                                stepId: string | null;
+                                subject: string | null;
+                                templateId: string | null;
+                                templateVersion: number | null;
+                                to: string;
+                                /** Format: date-time */
+                                updatedAt: string;
+                                variant: string | null;
+                            }[];
+                            /** @description The record's external id */
+                            recordId: string;
+                            /** @description 1 for the record's first entry into this automation, 2 for the next, ... */
+                            seq: number;
+                            /** Format: date-time */
+                            startedAt: string;
+                            /** @description active, paused, completed, exited, failed */
+                            status: "active" | "paused" | "completed" | "exited" | "failed";
+                            tasks: {
+                                assignee: string | null;
+                                automationId: string | null;
+                                body: string | null;
+                                completedAt: string | null;
+                                /** Format: date-time */
+                                createdAt: string;
+                                dueAt: string | null;
+                                enrollmentId: string | null;
+                                id: string;
+                                /** @description low, normal, high, urgent */
+                                priority: string;
+                                recordId: string | null;
+                                /** @description open, done, cancelled */
+                                status: string;
+                                stepId: string | null;
+                                title: string;
+                            }[];
+                            timeline: {
+                                /**
+                                 * Format: date-time
+                                 * @description When the step ran
+                                 */
+                                at: string;
+                                detail: {
+                                    [key: string]: unknown;
+                                };
+                                dueAt: string | null;
+                                /** @description done, skipped, failed */
+                                status: string;
+                                stepId: string;
+                                type: string;
+                                /** @description 1 the first time the step ran, 2 the second (loops) */
+                                visit: number;
+                            }[];
+                            triggerEventId: string | null;
+                            /** Format: date-time */
+                            updatedAt: string;
+                            variant: string | null;
+                            /** @description The automation version this enrollment runs (fixed at entry) */
+                            version: number;
+                            /** @description Temporal workflow id (find it in the Temporal Web UI) */
+                            workflowId: string;
+                        };
+                    };
+                };
+                /** @description Invalid input (malformed JSON, wrong type, missing or unknown field); `field` names it */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing, unknown or revoked key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such resource in this workspace */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limit exceeded; see Retry-After */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/enrollments/{id}/exit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Unenroll
+         * @description Asks the enrollment to exit (reason `manual`); it stops before its next step. 202: the status changes to `exited` shortly after.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            automationId: string;
+                            /** @description Exited on a goal */
+                            converted: boolean;
+                            currentStep: string | null;
+                            endedAt: string | null;
+                            exitReason: string | null;
+                            id: string;
+                            /** @description The record's external id */
+                            recordId: string;
+                            /** @description 1 for the record's first entry into this automation, 2 for the next, ... */
+                            seq: number;
+                            /** Format: date-time */
+                            startedAt: string;
+                            /** @description active, paused, completed, exited, failed */
+                            status: "active" | "paused" | "completed" | "exited" | "failed";
+                            triggerEventId: string | null;
+                            /** Format: date-time */
+                            updatedAt: string;
+                            variant: string | null;
+                            /** @description The automation version this enrollment runs (fixed at entry) */
+                            version: number;
+                            /** @description Temporal workflow id (find it in the Temporal Web UI) */
+                            workflowId: string;
+                        };
+                    };
+                };
+                /** @description Invalid input (malformed JSON, wrong type, missing or unknown field); `field` names it */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing, unknown or revoked key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such resource in this workspace */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Conflict with the current state */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limit exceeded; see Retry-After */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Track an event
+         * @description Stores the event and queues it for the automation router in one transaction, then answers 202: triggers, `wait_for` steps, exits and goals act on it asynchronously. Idempotent by event id per workspace: an id stored before is answered `duplicate` and nothing is done (the first version of the event wins). Without an id one is generated, so retries should send one. An event for a record id this workspace has not seen creates a bare record with that id (no fields), so events may arrive before the record is upserted; a later PUT /v1/records/{externalId} fills it in.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "evt_8123",
+                     *       "type": "booking.status_changed",
+                     *       "recordId": "lead-1042",
+                     *       "occurredAt": "2026-11-23T10:00:00Z",
+                     *       "properties": {
+                     *         "status": "completed",
+                     *         "service": "cleaning"
+                     *       }
+                     *     }
+                     */
+                    "application/json": {
+                        /** @description The backend's event id: the idempotency key. Generated when absent (then a retry is stored twice). */
+                        id?: string;
+                        /**
+                         * Format: date-time
+                         * @description When it happened (ISO-8601); defaults to the time received
+                         */
+                        occurredAt?: string;
+                        /** @description Free-form; conditions read them as event.<name> */
+                        properties?: {
+                            [key: string]: unknown;
+                        };
+                        /** @description External id of the record the event concerns */
+                        recordId: string;
+                        /** @description e.g. booking.status_changed, rating.received, message.replied */
+                        type: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "id": "evt_8123",
+                         *       "status": "accepted"
+                         *     }
+                         */
+                        "application/json": {
+                            id: string;
+                            /** @description duplicate: an event with this id was stored before; nothing was done */
+                            status: "accepted" | "duplicate";
+                        };
+                    };
+                };
+                /** @description Invalid input (malformed JSON, wrong type, missing or unknown field); `field` names it */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing, unknown or revoked key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Body larger than the limit */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Content-Type is not application/json */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limit exceeded; see Retry-After */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/events/batch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Track up to 1000 events at once
+         * @description Like POST /v1/events for 1 to 1000 events in one statement: all are stored or none (an invalid item rejects the whole batch with 400 naming it, e.g. /body/events/3/type). Answers 202 with one result per event in input order. An id repeated within the batch is stored once; later copies are `duplicate`. An event for a record id this workspace has not seen creates a bare record with that id (no fields), so events may arrive before the record is upserted; a later PUT /v1/records/{externalId} fills it in.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    /**
+                     * @example {
+                     *       "events": [
+                     *         {
+                     *           "id": "evt_1",
+                     *           "type": "rating.received",
+                     *           "recordId": "lead-1042",
+                     *           "properties": {
+                     *             "rating": 5
+                     *           }
+                     *         },
+                     *         {
+                     *           "id": "evt_2",
+                     *           "type": "message.replied",
+                     *           "recordId": "lead-7"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": {
+                        events: {
+                            /** @description The backend's event id: the idempotency key. Generated when absent (then a retry is stored twice). */
+                            id?: string;
+                            /**
+                             * Format: date-time
+                             * @description When it happened (ISO-8601); defaults to the time received
+                             */
+                            occurredAt?: string;
+                            /** @description Free-form; conditions read them as event.<name> */
+                            properties?: {
+                                [key: string]: unknown;
+                            };
+                            /** @description External id of the record the event concerns */
+                            recordId: string;
+                            /** @description e.g. booking.status_changed, rating.received, message.replied */
+                            type: string;
+                        }[];
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "results": [
+                         *         {
+                         *           "id": "evt_1",
+                         *           "status": "accepted"
+                         *         },
+                         *         {
+                         *           "id": "evt_2",
+                         *           "status": "duplicate"
+                         *         }
+                         *       ],
+                         *       "accepted": 1,
+                         *       "duplicates": 1
+                         *     }
+                         */
+                        "application/json": {
+                            accepted: number;
+                            duplicates: number;
+                            /** @description One per input event, in input order */
+                            results: {
+                                id: string;
+                                /** @description duplicate: an event with this id was stored before; nothing was done */
+                                status: "accepted" | "duplicate";
+                            }[];
+                        };
+                    };
+                };
+                /** @description Invalid input (malformed JSON, wrong type, missing or unknown field); `field` names it */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing, unknown or revoked key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Body larger than the limit */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Content-Type is not application/json */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limit exceeded; see Retry-After */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/messages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List messages sent (or sandboxed)
+         * @description One row per send with its rendered content and delivery status, newest first. Filters: recordId (external id), automationId, enrollmentId, channel, status. With no provider credentials, sends are stored as `sandboxed`.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    automationId?: string;
+                    channel?: "email" | "sms" | "voicemail" | "email_user";
+                    /** @description Opaque cursor from a previous page's nextCursor */
+                    cursor?: string;
+                    enrollmentId?: string;
+                    /** @description Page size, 1 to 200 (default 50) */
+                    limit?: number;
+                    recordId?: string;
+                    status?: "queued" | "sent" | "delivered" | "opened" | "clicked" | "bounced" | "failed" | "sandboxed" | "suppressed";
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                automationId: string | null;
+                                body: string | null;
+                                /** @description email, sms, voicemail, email_user */
+                                channel: string;
+                                /** Format: date-time */
+                                createdAt: string;
+                                enrollmentId: string | null;
+                                error: string | null;
+                                id: string;
+                                providerId: string | null;
+                                recordId: string | null;
+                                segments: number | null;
+                                sentAt: string | null;
+                                /** @enum {unknown} */
+                                status: "queued" | "sent" | "delivered" | "opened" | "clicked" | "bounced" | "failed" | "sandboxed" | "suppressed";
+                                stepId: string | null;
+                                subject: string | null;
+                                templateId: string | null;
+                                templateVersion: number | null;
+                                to: string;
+                                /** Format: date-time */
+                                updatedAt: string;
+                                variant: string | null;
+                            }[];
+                            /** @description Pass as ?cursor= for the next page; null on the last page */
+                            nextCursor: string | null;
+                        };
+                    };
+                };
+                /** @description Invalid input (malformed JSON, wrong type, missing or unknown field); `field` names it */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing, unknown or revoked key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limit exceeded; see Retry-After */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/messages/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Read a message */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "id": "msg_...",
+                         *       "enrollmentId": "enr_...",
+                         *       "automationId": "aut_...",
+                         *       "stepId": "ask",
+                         *       "recordId": "lead-1042",
+                         *       "channel": "sms",
+                         *       "to": "+40712345678",
+                         *       "status": "sandboxed",
+                         *       "variant": "A",
+                         *       "templateId": "tpl_howwas_a",
+                         *       "templateVersion": 2,
+                         *       "subject": null,
+                         *       "body": "Hi Ana, how was the cleaning?",
+                         *       "segments": 1,
+                         *       "providerId": null,
+                         *       "error": null,
+                         *       "createdAt": "2026-11-23T12:00:00.000Z",
+                         *       "sentAt": null,
+                         *       "updatedAt": "2026-11-23T12:00:00.000Z"
+                         *     }
+                         */
+                        "application/json": {
+                            automationId: string | null;
+                            body: string | null;
+                            /** @description email, sms, voicemail, email_user */
+                            channel: string;
+                            /** Format: date-time */
+                            createdAt: string;
+                            enrollmentId: string | null;
+                            error: string | null;
+                            id: string;
+                            providerId: string | null;
+                            recordId: string | null;
+                            segments: number | null;
+                            sentAt: string | null;
+                            /** @enum {unknown} */
+                            status: "queued" | "sent" | "delivered" | "opened" | "clicked" | "bounced" | "failed" | "sandboxed" | "suppressed";
+                            stepId: string | null;
+                            subject: string | null;
+                            templateId: string | null;
+                            templateVersion: number | null;
+                            to: string;
+                            /** Format: date-time */
+                            updatedAt: string;
+                            variant: string | null;
+                        };
+                    };
+                };
+                /** @description Invalid input (malformed JSON, wrong type, missing or unknown field); `field` names it */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing, unknown or revoked key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such resource in this workspace */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limit exceeded; see Retry-After */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/records": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List records
+         * @description Ordered by external id. Filters: `stage`, `ownerId`.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description Opaque cursor from a previous page's nextCursor */
+                    cursor?: string;
+                    /** @description Page size, 1 to 200 (default 50) */
+                    limit?: number;
+                    ownerId?: string;
+                    stage?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                attributes: {
+                                    [key: string]: unknown;
+                                };
+                                /** Format: date-time */
+                                createdAt: string;
+                                email: string | null;
+                                /** @description Same as recordId */
+                                externalId: string;
+                                name: string | null;
+                                ownerId: string | null;
+                                phone: string | null;
+                                /** @description The backend's external id (the id every event, message and task carries) */
+                                recordId: string;
+                                stage: string | null;
+                                stageChangedAt: string | null;
+                                timezone: string | null;
+                                unsubscribed: {
+                                    email: boolean;
+                                    sms: boolean;
+                                    voicemail: boolean;
+                                };
+                                /** Format: date-time */
+                                updatedAt: string;
+                            }[];
+                            /** @description Pass as ?cursor= for the next page; null on the last page */
+                            nextCursor: string | null;
+                        };
+                    };
+                };
+                /** @description Invalid input (malformed JSON, wrong type, missing or unknown field); `field` names it */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing, unknown or revoked key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limit exceeded; see Retry-After */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/records/{externalId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Read a record */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The backend's own id for the record */
+                    externalId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "recordId": "lead-1042",
+                         *       "externalId": "lead-1042",
+                         *       "email": "ana@example.com",
+                         *       "phone": "+40712345678",
+                         *       "name": "Ana Pop",
+                         *       "timezone": "Europe/Bucharest",
+                         *       "stage": "lead",
+                         *       "ownerId": "usr_maria",
+                         *       "attributes": {
+                         *         "plan": "pro"
+                         *       },
+                         *       "unsubscribed": {
+                         *         "email": false,
+                         *         "sms": false,
+                         *         "voicemail": false
+                         *       },
+                         *       "stageChangedAt": "2026-11-23T10:00:00.000Z",
+                         *       "createdAt": "2026-11-23T10:00:00.000Z",
+                         *       "updatedAt": "2026-11-23T10:00:00.000Z"
+                         *     }
+                         */
+                        "application/json": {
+                            attributes: {
+                                [key: string]: unknown;
+                            };
+                            /** Format: date-time */
+                            createdAt: string;
+                            email: string | null;
+                            /** @description Same as recordId */
+                            externalId: string;
+                            name: string | null;
+                            ownerId: string | null;
+                            phone: string | null;
+                            /** @description The backend's external id (the id every event, message and task carries) */
+                            recordId: string;
+                            stage: string | null;
+                            stageChangedAt: string | null;
+                            timezone: string | null;
+                            unsubscribed: {
+                                email: boolean;
+                                sms: boolean;
+                                voicemail: boolean;
+                            };
+                            /** Format: date-time */
+                            updatedAt: string;
+                        };
+                    };
+                };
+                /** @description Invalid input (malformed JSON, wrong type, missing or unknown field); `field` names it */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing, unknown or revoked key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such resource in this workspace */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limit exceeded; see Retry-After */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        /**
+         * Create or update a record
+         * @description Upserts the record with this external id. Fields not sent keep their value; null clears a field. `attributes` is MERGED key by key into the stored attributes (a key sent as null is removed); `unsubscribed` is merged per channel. When anything changes (or the record is created) a `record_changed` notification with the changed fields (`stage`, `attributes.plan`, ...) is queued for the automation router in the same transaction, which fires `stage_entered` and `segment_entered` triggers and `fieldChanged` exits; a stage change sets `stageChangedAt`. An upsert that changes nothing writes nothing. Answers 201 when created, 200 when it existed.
+         */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The backend's own id for the record */
+                    externalId: string;
+                };
+                cookie?: never;
+            };
+            /** @description Fields not sent keep their stored value; null clears a field. */
+            requestBody: {
+                content: {
+                    /**
+                     * @example {
+                     *       "email": "ana@example.com",
+                     *       "phone": "+40712345678",
+                     *       "name": "Ana Pop",
+                     *       "timezone": "Europe/Bucharest",
+                     *       "stage": "lead",
+                     *       "attributes": {
+                     *         "plan": "pro",
+                     *         "service": "cleaning"
+                     *       }
+                     *     }
+                     */
+                    "application/json": {
+                        /** @description Merged into the stored attributes key by key: keys not sent are kept, a key sent as null is removed */
+                        attributes?: {
+                            [key: string]: unknown;
+                        };
+                        email?: string | null;
+                        name?: string | null;
+                        ownerId?: string | null;
+                        phone?: string | null;
+                        stage?: string | null;
+                        timezone?: string | null;
+                        /** @description Per channel: true suppresses that channel for this record everywhere */
+                        unsubscribed?: {
+                            email?: boolean;
+                            sms?: boolean;
+                            voicemail?: boolean;
+                        };
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "recordId": "lead-1042",
+                         *       "externalId": "lead-1042",
+                         *       "email": "ana@example.com",
+                         *       "phone": "+40712345678",
+                         *       "name": "Ana Pop",
+                         *       "timezone": "Europe/Bucharest",
+                         *       "stage": "lead",
+                         *       "ownerId": "usr_maria",
+                         *       "attributes": {
+                         *         "plan": "pro"
+                         *       },
+                         *       "unsubscribed": {
+                         *         "email": false,
+                         *         "sms": false,
+                         *         "voicemail": false
+                         *       },
+                         *       "stageChangedAt": "2026-11-23T10:00:00.000Z",
+                         *       "createdAt": "2026-11-23T10:00:00.000Z",
+                         *       "updatedAt": "2026-11-23T10:00:00.000Z"
+                         *     }
+                         */
+                        "application/json": {
+                            attributes: {
+                                [key: string]: unknown;
+                            };
+                            /** Format: date-time */
+                            createdAt: string;
+                            email: string | null;
+                            /** @description Same as recordId */
+                            externalId: string;
+                            name: string | null;
+                            ownerId: string | null;
+                            phone: string | null;
+                            /** @description The backend's external id (the id every event, message and task carries) */
+                            recordId: string;
+                            stage: string | null;
+                            stageChangedAt: string | null;
+                            timezone: string | null;
+                            unsubscribed: {
+                                email: boolean;
+                                sms: boolean;
+                                voicemail: boolean;
+                            };
+                            /** Format: date-time */
+                            updatedAt: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "recordId": "lead-1042",
+                         *       "externalId": "lead-1042",
+                         *       "email": "ana@example.com",
+                         *       "phone": "+40712345678",
+                         *       "name": "Ana Pop",
+                         *       "timezone": "Europe/Bucharest",
+                         *       "stage": "lead",
+                         *       "ownerId": "usr_maria",
+                         *       "attributes": {
+                         *         "plan": "pro"
+                         *       },
+                         *       "unsubscribed": {
+                         *         "email": false,
+                         *         "sms": false,
+                         *         "voicemail": false
+                         *       },
+                         *       "stageChangedAt": "2026-11-23T10:00:00.000Z",
+                         *       "createdAt": "2026-11-23T10:00:00.000Z",
+                         *       "updatedAt": "2026-11-23T10:00:00.000Z"
+                         *     }
+                         */
+                        "application/json": {
+                            attributes: {
+                                [key: string]: unknown;
+                            };
+                            /** Format: date-time */
+                            createdAt: string;
+                            email: string | null;
+                            /** @description Same as recordId */
+                            externalId: string;
+                            name: string | null;
+                            ownerId: string | null;
+                            phone: string | null;
+                            /** @description The backend's external id (the id every event, message and task carries) */
+                            recordId: string;
+                            stage: string | null;
+                            stageChangedAt: string | null;
+                            timezone: string | null;
+                            unsubscribed: {
+                                email: boolean;
+                                sms: boolean;
+                                voicemail: boolean;
+                            };
+                            /** Format: date-time */
+                            updatedAt: string;
+                        };
+                    };
+                };
+                /** @description Invalid input (malformed JSON, wrong type, missing or unknown field); `field` names it */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing, unknown or revoked key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such resource in this workspace */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Body larger than the limit */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Content-Type is not application/json */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Well-formed but unacceptable input */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limit exceeded; see Retry-After */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/records/{externalId}/enrollments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A record's automations and its progress in each
+         * @description Every enrollment of the record, newest first, with the automation name and steps run out of the steps of its version.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description Opaque cursor from a previous page's nextCursor */
+                    cursor?: string;
+                    /** @description Page size, 1 to 200 (default 50) */
+                    limit?: number;
+                };
+                header?: never;
+                path: {
+                    externalId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                automationId: string;
+                                automationName: string;
+                                automationStatus: string;
+                                /** @description Exited on a goal */
+                                converted: boolean;
+                                currentStep: string | null;
+                                endedAt: string | null;
+                                exitReason: string | null;
+                                id: string;
+                                /** @description The record's external id */
+                                recordId: string;
+                                /** @description 1 for the record's first entry into this automation, 2 for the next, ... */
+                                seq: number;
+                                /** Format: date-time */
+                                startedAt: string;
+                                /** @description active, paused, completed, exited, failed */
+                                status: "active" | "paused" | "completed" | "exited" | "failed";
+                                /** @description Steps in the enrollment's automation version */
+                                stepCount: number;
+                                /** @description Steps run so far (done, skipped or failed) */
+                                stepsRun: number;
+                                triggerEventId: string | null;
+                                /** Format: date-time */
+                                updatedAt: string;
+                                variant: string | null;
+                                /** @description The automation version this enrollment runs (fixed at entry) */
+                                version: number;
+                                /** @description Temporal workflow id (find it in the Temporal Web UI) */
+                                workflowId: string;
+                            }[];
+                            /** @description Pass as ?cursor= for the next page; null on the last page */
+                            nextCursor: string | null;
+                        };
+                    };
+                };
+                /** @description Invalid input (malformed JSON, wrong type, missing or unknown field); `field` names it */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing, unknown or revoked key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such resource in this workspace */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limit exceeded; see Retry-After */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/tasks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List tasks for staff
+         * @description Created by task steps; newest first. Filters: assignee (user id), status, recordId.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description User id */
+                    assignee?: string;
+                    /** @description Opaque cursor from a previous page's nextCursor */
+                    cursor?: string;
+                    /** @description Page size, 1 to 200 (default 50) */
+                    limit?: number;
+                    recordId?: string;
+                    status?: "open" | "done" | "cancelled";
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                assignee: string | null;
+                                automationId: string | null;
+                                body: string | null;
+                                completedAt: string | null;
+                                /** Format: date-time */
+                                createdAt: string;
+                                dueAt: string | null;
+                                enrollmentId: string | null;
+                                id: string;
+                                /** @description low, normal, high, urgent */
+                                priority: string;
+                                recordId: string | null;
+                                /** @description open, done, cancelled */
+                                status: string;
+                                stepId: string | null;
+                                title: string;
+                            }[];
+                            /** @description Pass as ?cursor= for the next page; null on the last page */
+                            nextCursor: string | null;
+                        };
+                    };
+                };
+                /** @description Invalid input (malformed JSON, wrong type, missing or unknown field); `field` names it */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing, unknown or revoked key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limit exceeded; see Retry-After */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/tasks/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Read a task */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "id": "tsk_...",
+                         *       "enrollmentId": "enr_...",
+                         *       "automationId": "aut_...",
+                         *       "stepId": "urgent",
+                         *       "recordId": "lead-1042",
+                         *       "assignee": "maria",
+                         *       "title": "Call Ana back: rating 2",
+                         *       "body": null,
+                         *       "priority": "urgent",
+                         *       "status": "open",
+                         *       "dueAt": "2026-11-24T09:00:00.000Z",
+                         *       "createdAt": "2026-11-23T12:00:00.000Z",
+                         *       "completedAt": null
+                         *     }
+                         */
+                        "application/json": {
+                            assignee: string | null;
+                            automationId: string | null;
+                            body: string | null;
+                            completedAt: string | null;
+                            /** Format: date-time */
+                            createdAt: string;
+                            dueAt: string | null;
+                            enrollmentId: string | null;
+                            id: string;
+                            /** @description low, normal, high, urgent */
+                            priority: string;
+                            recordId: string | null;
+                            /** @description open, done, cancelled */
+                            status: string;
+                            stepId: string | null;
+                            title: string;
+                        };
+                    };
+                };
+                /** @description Invalid input (malformed JSON, wrong type, missing or unknown field); `field` names it */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing, unknown or revoked key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such resource in this workspace */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limit exceeded; see Retry-After */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change a task's status
+         * @description `done` or `cancelled` sets completedAt; `open` reopens it and clears completedAt.
+         */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    /**
+                     * @example {
+                     *       "status": "done"
+                     *     }
+                     */
+                    "application/json": {
+                        /** @enum {unknown} */
+                        status: "open" | "done" | "cancelled";
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "id": "tsk_...",
+                         *       "enrollmentId": "enr_...",
+                         *       "automationId": "aut_...",
+                         *       "stepId": "urgent",
+                         *       "recordId": "lead-1042",
+                         *       "assignee": "maria",
+                         *       "title": "Call Ana back: rating 2",
+                         *       "body": null,
+                         *       "priority": "urgent",
+                         *       "status": "open",
+                         *       "dueAt": "2026-11-24T09:00:00.000Z",
+                         *       "createdAt": "2026-11-23T12:00:00.000Z",
+                         *       "completedAt": null
+                         *     }
+                         */
+                        "application/json": {
+                            assignee: string | null;
+                            automationId: string | null;
+                            body: string | null;
+                            completedAt: string | null;
+                            /** Format: date-time */
+                            createdAt: string;
+                            dueAt: string | null;
+                            enrollmentId: string | null;
+                            id: string;
+                            /** @description low, normal, high, urgent */
+                            priority: string;
+                            recordId: string | null;
+                            /** @description open, done, cancelled */
+                            status: string;
+                            stepId: string | null;
+                            title: string;
+                        };
+                    };
+                };
+                /** @description Invalid input (malformed JSON, wrong type, missing or unknown field); `field` names it */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing, unknown or revoked key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such resource in this workspace */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Body larger than the limit */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Content-Type is not application/json */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limit exceeded; see Retry-After */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        trace?: never;
+    };
+    "/v1/templates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List templates
+         * @description Newest first; `channel` filters. Deleted templates are not listed.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description email: subject, html, text; sms: body; voicemail: audioUrl or text; task: title, body */
+                    channel?: "email" | "sms" | "voicemail" | "task";
+                    /** @description Opaque cursor from a previous page's nextCursor */
+                    cursor?: string;
+                    /** @description Page size, 1 to 200 (default 50) */
+                    limit?: number;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                /** @description email: subject, html, text; sms: body; voicemail: audioUrl or text; task: title, body */
+                                channel: "email" | "sms" | "voicemail" | "task";
+                                /** @description Content in the template's channel shape (the channel cannot change) */
+                                content: {
+                                    /** @description HTML body (Liquid, e.g. {{ record.name }}) */
+                                    html?: string;
+                                    /** @description Subject line (Liquid, e.g. {{ record.name }}) */
+                                    subject: string;
+                                    /** @description Plain-text body (Liquid, e.g. {{ record.name }}) */
+                                    text?: string;
+                                } | {
+                                    /** @description Message text (Liquid, e.g. {{ record.name }}) */
+                                    body: string;
+                                } | {
+                                    /** @description A recording to drop (played as is) */
+                                    audioUrl?: string;
+                                    /** @description Text spoken by text-to-speech (Liquid, e.g. {{ record.name }}) */
+                                    text?: string;
+                                } | {
+                                    /** @description Task description (Liquid, e.g. {{ record.name }}) */
+                                    body?: string;
+                                    /** @description Task title (Liquid, e.g. {{ record.name }}) */
+                                    title: string;
+                                };
+                                /** Format: date-time */
+                                createdAt: string;
+                                deletedAt?: string | null;
+                                id: string;
+                                name: string;
+                                /** @description SMS only: encoding and segment count */
+                                sms?: {
+                                    characters: number;
+                                    encoding: "GSM-7" | "UCS-2";
+                                    /** @description Parts the text needs as written (variables count as their Liquid source) */
+                                    segments: number;
+                                };
+                                /** Format: date-time */
+                                updatedAt: string;
+                                /** @description The current version (an edit writes the next one) */
+                                version: number;
+                                /** @description Unknown variables, SMS longer than one segment */
+                                warnings: {
+                                    /** @description JSON pointer into the template, e.g. /content/body */
+                                    field: string;
+                                    message: string;
+                                }[];
+                            }[];
+                            /** @description Pass as ?cursor= for the next page; null on the last page */
+                            nextCursor: string | null;
+                        };
+                    };
+                };
+                /** @description Invalid input (malformed JSON, wrong type, missing or unknown field); `field` names it */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing, unknown or revoked key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limit exceeded; see Retry-After */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /**
+         * Create a template
+         * @description Creates version 1. A Liquid syntax error answers 400 with the field (e.g. /body/content/subject) and the line; unknown variables and SMS longer than one segment come back as `warnings`.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            /** @description A template of one channel. Liquid text ({{ record.name }}) is checked at save: a syntax error answers 400 with the field and line; unknown variables come back as warnings. */
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        channel: "email";
+                        /**
+                         * EmailContent
+                         * @description Email: a subject and an html and/or text body
+                         */
+                        content: {
+                            /** @description HTML body (Liquid, e.g. {{ record.name }}) */
+                            html?: string;
+                            /** @description Subject line (Liquid, e.g. {{ record.name }}) */
+                            subject: string;
+                            /** @description Plain-text body (Liquid, e.g. {{ record.name }}) */
+                            text?: string;
+                        };
+                        /**
+                         * @description Template id: letters, digits, _ and -, up to 100 characters (generated as tpl_... when omitted)
+                         * @example tpl_howwas_a
+                         */
+                        id?: string;
+                        name: string;
+                    } | {
+                        /** @enum {string} */
+                        channel: "sms";
+                        /**
+                         * SmsContent
+                         * @description SMS: the message body
+                         */
+                        content: {
+                            /** @description Message text (Liquid, e.g. {{ record.name }}) */
+                            body: string;
+                        };
+                        /**
+                         * @description Template id: letters, digits, _ and -, up to 100 characters (generated as tpl_... when omitted)
+                         * @example tpl_howwas_a
+                         */
+                        id?: string;
+                        name: string;
+                    } | {
+                        /** @enum {string} */
+                        channel: "voicemail";
+                        /**
+                         * VoicemailContent
+                         * @description Voicemail drop: exactly one of audioUrl or text
+                         */
+                        content: {
+                            /** @description A recording to drop (played as is) */
+                            audioUrl?: string;
+                            /** @description Text spoken by text-to-speech (Liquid, e.g. {{ record.name }}) */
+                            text?: string;
+                        };
+                        /**
+                         * @description Template id: letters, digits, _ and -, up to 100 characters (generated as tpl_... when omitted)
+                         * @example tpl_howwas_a
+                         */
+                        id?: string;
+                        name: string;
+                    } | {
+                        /** @enum {string} */
+                        channel: "task";
+                        /**
+                         * TaskContent
+                         * @description Task for staff: a title and an optional body
+                         */
+                        content: {
+                            /** @description Task description (Liquid, e.g. {{ record.name }}) */
+                            body?: string;
+                            /** @description Task title (Liquid, e.g. {{ record.name }}) */
+                            title: string;
+                        };
+                        /**
+                         * @description Template id: letters, digits, _ and -, up to 100 characters (generated as tpl_... when omitted)
+                         * @example tpl_howwas_a
+                         */
+                        id?: string;
+                        name: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description email: subject, html, text; sms: body; voicemail: audioUrl or text; task: title, body */
+                            channel: "email" | "sms" | "voicemail" | "task";
+                            /** @description Content in the template's channel shape (the channel cannot change) */
+                            content: {
+                                /** @description HTML body (Liquid, e.g. {{ record.name }}) */
+                                html?: string;
+                                /** @description Subject line (Liquid, e.g. {{ record.name }}) */
+                                subject: string;
+                                /** @description Plain-text body (Liquid, e.g. {{ record.name }}) */
+                                text?: string;
+                            } | {
+                                /** @description Message text (Liquid, e.g. {{ record.name }}) */
+                                body: string;
+                            } | {
+                                /** @description A recording to drop (played as is) */
+                                audioUrl?: string;
+                                /** @description Text spoken by text-to-speech (Liquid, e.g. {{ record.name }}) */
+                                text?: string;
+                            } | {
+                                /** @description Task description (Liquid, e.g. {{ record.name }}) */
+                                body?: string;
+                                /** @description Task title (Liquid, e.g. {{ record.name }}) */
+                                title: string;
+                            };
+                            /** Format: date-time */
+                            createdAt: string;
+                            deletedAt?: string | null;
+                            id: string;
+                            name: string;
+                            /** @description SMS only: encoding and segment count */
+                            sms?: {
+                                characters: number;
+                                encoding: "GSM-7" | "UCS-2";
+                                /** @description Parts the text needs as written (variables count as their Liquid source) */
+                                segments: number;
+                            };
+                            /** Format: date-time */
+                            updatedAt: string;
+                            /** @description The current version (an edit writes the next one) */
+                            version: number;
+                            /** @description Unknown variables, SMS longer than one segment */
+                            warnings: {
+                                /** @description JSON pointer into the template, e.g. /content/body */
+                                field: string;
+                                message: string;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Invalid input (malformed JSON, wrong type, missing or unknown field); `field` names it */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing, unknown or revoked key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Conflict with the current state */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limit exceeded; see Retry-After */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/templates/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read a template
+         * @description The current version and its content.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @example tpl_howwas_a */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description email: subject, html, text; sms: body; voicemail: audioUrl or text; task: title, body */
+                            channel: "email" | "sms" | "voicemail" | "task";
+                            /** @description Content in the template's channel shape (the channel cannot change) */
+                            content: {
+                                /** @description HTML body (Liquid, e.g. {{ record.name }}) */
+                                html?: string;
+                                /** @description Subject line (Liquid, e.g. {{ record.name }}) */
+                                subject: string;
+                                /** @description Plain-text body (Liquid, e.g. {{ record.name }}) */
+                                text?: string;
+                            } | {
+                                /** @description Message text (Liquid, e.g. {{ record.name }}) */
+                                body: string;
+                            } | {
+                                /** @description A recording to drop (played as is) */
+                                audioUrl?: string;
+                                /** @description Text spoken by text-to-speech (Liquid, e.g. {{ record.name }}) */
+                                text?: string;
+                            } | {
+                                /** @description Task description (Liquid, e.g. {{ record.name }}) */
+                                body?: string;
+                                /** @description Task title (Liquid, e.g. {{ record.name }}) */
+                                title: string;
+                            };
+                            /** Format: date-time */
+                            createdAt: string;
+                            deletedAt?: string | null;
+                            id: string;
+                            name: string;
+                            /** @description SMS only: encoding and segment count */
+                            sms?: {
+                                characters: number;
+                                encoding: "GSM-7" | "UCS-2";
+                                /** @description Parts the text needs as written (variables count as their Liquid source) */
+                                segments: number;
+                            };
+                            /** Format: date-time */
+                            updatedAt: string;
+                            /** @description The current version (an edit writes the next one) */
+                            version: number;
+                            /** @description Unknown variables, SMS longer than one segment */
+                            warnings: {
+                                /** @description JSON pointer into the template, e.g. /content/body */
+                                field: string;
+                                message: string;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Missing, unknown or revoked key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such resource in this workspace */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limit exceeded; see Retry-After */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        /**
+         * Edit a template (writes a new version)
+         * @description Writes the next immutable version and makes it current. Content must keep the template's channel. Automation versions saved before keep the template version they pinned; the automation must be saved again (PUT /v1/automations/{id}) for new enrollments to use this one.
+         */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @example tpl_howwas_a */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            /** @description Writes a new immutable version and makes it current; automation versions saved before keep the version they pinned. */
+            requestBody: {
+                content: {
+                    /**
+                     * @example {
+                     *       "content": {
+                     *         "body": "Hi {{ record.name }}, last chance: code BACK10 ends Sunday."
+                     *       }
+                     *     }
+                     */
+                    "application/json": {
+                        /** @description Content in the template's channel shape (the channel cannot change) */
+                        content: {
+                            /** @description HTML body (Liquid, e.g. {{ record.name }}) */
+                            html?: string;
+                            /** @description Subject line (Liquid, e.g. {{ record.name }}) */
+                            subject: string;
+                            /** @description Plain-text body (Liquid, e.g. {{ record.name }}) */
+                            text?: string;
+                        } | {
+                            /** @description Message text (Liquid, e.g. {{ record.name }}) */
+                            body: string;
+                        } | {
+                            /** @description A recording to drop (played as is) */
+                            audioUrl?: string;
+                            /** @description Text spoken by text-to-speech (Liquid, e.g. {{ record.name }}) */
+                            text?: string;
+                        } | {
+                            /** @description Task description (Liquid, e.g. {{ record.name }}) */
+                            body?: string;
+                            /** @description Task title (Liquid, e.g. {{ record.name }}) */
+                            title: string;
+                        };
+                        name?: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description email: subject, html, text; sms: body; voicemail: audioUrl or text; task: title, body */
+                            channel: "email" | "sms" | "voicemail" | "task";
+                            /** @description Content in the template's channel shape (the channel cannot change) */
+                            content: {
+                                /** @description HTML body (Liquid, e.g. {{ record.name }}) */
+                                html?: string;
+                                /** @description Subject line (Liquid, e.g. {{ record.name }}) */
+                                subject: string;
+                                /** @description Plain-text body (Liquid, e.g. {{ record.name }}) */
+                                text?: string;
+                            } | {
+                                /** @description Message text (Liquid, e.g. {{ record.name }}) */
+                                body: string;
+                            } | {
+                                /** @description A recording to drop (played as is) */
+                                audioUrl?: string;
+                                /** @description Text spoken by text-to-speech (Liquid, e.g. {{ record.name }}) */
+                                text?: string;
+                            } | {
+                                /** @description Task description (Liquid, e.g. {{ record.name }}) */
+                                body?: string;
+                                /** @description Task title (Liquid, e.g. {{ record.name }}) */
+                                title: string;
+                            };
+                            /** Format: date-time */
+                            createdAt: string;
+                            deletedAt?: string | null;
+                            id: string;
+                            name: string;
+                            /** @description SMS only: encoding and segment count */
+                            sms?: {
+                                characters: number;
+                                encoding: "GSM-7" | "UCS-2";
+                                /** @description Parts the text needs as written (variables count as their Liquid source) */
+                                segments: number;
+                            };
+                            /** Format: date-time */
+                            updatedAt: string;
+                            /** @description The current version (an edit writes the next one) */
+                            version: number;
+                            /** @description Unknown variables, SMS longer than one segment */
+                            warnings: {
+                                /** @description JSON pointer into the template, e.g. /content/body */
+                                field: string;
+                                message: string;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Invalid input (malformed JSON, wrong type, missing or unknown field); `field` names it */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing, unknown or revoked key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such resource in this workspace */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limit exceeded; see Retry-After */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        /**
+         * Delete a template
+         * @description Marks it deleted: it can no longer be used by a new automation version, and its versions stay readable and pinned (records in flight keep working). A template used by the current version of an active or paused automation answers 409: deactivate the automation or save it without the template first.
+         */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @example tpl_howwas_a */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Deleted */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Missing, unknown or revoked key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such resource in this workspace */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Conflict with the current state */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limit exceeded; see Retry-After */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/templates/{id}/versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List a template's versions
+         * @description Newest first. The versions of a deleted template stay readable: automation versions may still pin them.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description Opaque cursor from a previous page's nextCursor */
+                    cursor?: string;
+                    /** @description Page size, 1 to 200 (default 50) */
+                    limit?: number;
+                };
+                header?: never;
+                path: {
+                    /** @example tpl_howwas_a */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                /** @description Content in the template's channel shape (the channel cannot change) */
+                                content: {
+                                    /** @description HTML body (Liquid, e.g. {{ record.name }}) */
+                                    html?: string;
+                                    /** @description Subject line (Liquid, e.g. {{ record.name }}) */
+                                    subject: string;
+                                    /** @description Plain-text body (Liquid, e.g. {{ record.name }}) */
+                                    text?: string;
+                                } | {
+                                    /** @description Message text (Liquid, e.g. {{ record.name }}) */
+                                    body: string;
+                                } | {
+                                    /** @description A recording to drop (played as is) */
+                                    audioUrl?: string;
+                                    /** @description Text spoken by text-to-speech (Liquid, e.g. {{ record.name }}) */
+                                    text?: string;
+                                } | {
+                                    /** @description Task description (Liquid, e.g. {{ record.name }}) */
+                                    body?: string;
+                                    /** @description Task title (Liquid, e.g. {{ record.name }}) */
+                                    title: string;
+                                };
+                                /** Format: date-time */
+                                createdAt: string;
+                                current: boolean;
+                                templateId: string;
+                                version: number;
+                            }[];
+                            /** @description Pass as ?cursor= for the next page; null on the last page */
+                            nextCursor: string | null;
+                        };
+                    };
+                };
+                /** @description Invalid input (malformed JSON, wrong type, missing or unknown field); `field` names it */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing, unknown or revoked key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such resource in this workspace */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limit exceeded; see Retry-After */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/users": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List users
+         * @description Ordered by id.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description Opaque cursor from a previous page's nextCursor */
+                    cursor?: string;
+                    /** @description Page size, 1 to 200 (default 50) */
+                    limit?: number;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                /** Format: date-time */
+                                createdAt: string;
+                                email: string | null;
+                                id: string;
+                                name: string;
+                                phone: string | null;
+                                timezone: string | null;
+                                /** Format: date-time */
+                                updatedAt: string;
+                            }[];
+                            /** @description Pass as ?cursor= for the next page; null on the last page */
+                            nextCursor: string | null;
+                        };
+                    };
+                };
+                /** @description Invalid input (malformed JSON, wrong type, missing or unknown field); `field` names it */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing, unknown or revoked key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limit exceeded; see Retry-After */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /**
+         * Create a user (staff member)
+         * @description Users are task assignees, `email_user` recipients and record owners. Send your own `id` to reuse your staff ids as `ownerId`; otherwise one is generated. An id already used answers 409.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "maria",
+                     *       "name": "Maria Ionescu",
+                     *       "email": "maria@agency.example",
+                     *       "phone": "+40722000111",
+                     *       "timezone": "Europe/Bucharest"
+                     *     }
+                     */
+                    "application/json": {
+                        email?: string | null;
+                        /** @description A user id: the backend's own staff id, or generated (usr_...) */
+                        id?: string;
+                        name: string;
+                        phone?: string | null;
+                        timezone?: string | null;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "id": "maria",
+                         *       "name": "Maria Ionescu",
+                         *       "email": "maria@agency.example",
+                         *       "phone": null,
+                         *       "timezone": "Europe/Bucharest",
+                         *       "createdAt": "2026-11-23T10:00:00.000Z",
+                         *       "updatedAt": "2026-11-23T10:00:00.000Z"
+                         *     }
+                         */
+                        "application/json": {
+                            /** Format: date-time */
+                            createdAt: string;
+                            email: string | null;
+                            id: string;
+                            name: string;
+                            phone: string | null;
+                            timezone: string | null;
+                            /** Format: date-time */
+                            updatedAt: string;
+                        };
+                    };
+                };
+                /** @description Invalid input (malformed JSON, wrong type, missing or unknown field); `field` names it */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing, unknown or revoked key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Conflict with the current state */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Body larger than the limit */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Content-Type is not application/json */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limit exceeded; see Retry-After */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/users/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Read a user */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description A user id: the backend's own staff id, or generated (usr_...) */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "id": "maria",
+                         *       "name": "Maria Ionescu",
+                         *       "email": "maria@agency.example",
+                         *       "phone": null,
+                         *       "timezone": "Europe/Bucharest",
+                         *       "createdAt": "2026-11-23T10:00:00.000Z",
+                         *       "updatedAt": "2026-11-23T10:00:00.000Z"
+                         *     }
+                         */
+                        "application/json": {
+                            /** Format: date-time */
+                            createdAt: string;
+                            email: string | null;
+                            id: string;
+                            name: string;
+                            phone: string | null;
+                            timezone: string | null;
+                            /** Format: date-time */
+                            updatedAt: string;
+                        };
+                    };
+                };
+                /** @description Invalid input (malformed JSON, wrong type, missing or unknown field); `field` names it */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing, unknown or revoked key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such resource in this workspace */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limit exceeded; see Retry-After */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        /**
+         * Replace a user
+         * @description Replaces every field; an optional field not sent becomes null. The user must exist (404 otherwise).
+         */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description A user id: the backend's own staff id, or generated (usr_...) */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            /** @description Replaces every field: an optional field not sent becomes null. */
+            requestBody: {
+                content: {
+                    /**
+                     * @example {
+                     *       "name": "Maria Ionescu",
+                     *       "email": "maria@agency.example"
+                     *     }
+                     */
+                    "application/json": {
+                        email?: string | null;
+                        name: string;
+                        phone?: string | null;
+                        timezone?: string | null;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "id": "maria",
+                         *       "name": "Maria Ionescu",
+                         *       "email": "maria@agency.example",
+                         *       "phone": null,
+                         *       "timezone": "Europe/Bucharest",
+                         *       "createdAt": "2026-11-23T10:00:00.000Z",
+                         *       "updatedAt": "2026-11-23T10:00:00.000Z"
+                         *     }
+                         */
+                        "application/json": {
+                            /** Format: date-time */
+                            createdAt: string;
+                            email: string | null;
+                            id: string;
+                            name: string;
+                            phone: string | null;
+                            timezone: string | null;
+                            /** Format: date-time */
+                            updatedAt: string;
+                        };
+                    };
+                };
+                /** @description Invalid input (malformed JSON, wrong type, missing or unknown field); `field` names it */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing, unknown or revoked key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such resource in this workspace */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Body larger than the limit */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Content-Type is not application/json */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limit exceeded; see Retry-After */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        /**
+         * Delete a user
+         * @description Refused with 409 while the user owns records or has open tasks: reassign them first (PUT the records with another ownerId, close the tasks).
+         */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description A user id: the backend's own staff id, or generated (usr_...) */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Deleted */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Invalid input (malformed JSON, wrong type, missing or unknown field); `field` names it */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing, unknown or revoked key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such resource in this workspace */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Conflict with the current state */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limit exceeded; see Retry-After */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhook-endpoints": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List webhook endpoints
+         * @description Oldest first; deleted endpoints are not listed.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description Opaque cursor from a previous page's nextCursor */
+                    cursor?: string;
+                    /** @description Page size, 1 to 200 (default 50) */
+                    limit?: number;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                /** Format: date-time */
+                                createdAt: string;
+                                description: string | null;
+                                events: string[];
+                                id: string;
+                                url: string;
+                            }[];
+                            /** @description Pass as ?cursor= for the next page; null on the last page */
+                            nextCursor: string | null;
+                        };
+                    };
+                };
+                /** @description Invalid input (malformed JSON, wrong type, missing or unknown field); `field` names it */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing, unknown or revoked key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limit exceeded; see Retry-After */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /**
+         * Register an outbound webhook endpoint
+         * @description Webhook steps and notifications POST JSON to `url`, signed with HMAC-SHA256 under `secret`. The secret is in this answer only.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    /**
+                     * @example {
+                     *       "url": "https://crm.example.com/hooks/followups",
+                     *       "description": "CRM production",
+                     *       "events": [
+                     *         "enrollment.completed"
+                     *       ]
+                     *     }
+                     */
+                    "application/json": {
+                        description?: string | null;
+                        /** @description Notification types to send; empty means all */
+                        events?: string[];
+                        /** @description http:// or https:// URL that receives signed POSTs */
+                        url: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "id": "whe_...",
+                         *       "url": "https://crm.example.com/hooks/followups",
+                         *       "description": null,
+                         *       "events": [],
+                         *       "secret": "whsec_...",
+                         *       "createdAt": "2026-11-23T10:00:00.000Z"
+                         *     }
+                         */
+                        "application/json": {
+                            /** Format: date-time */
+                            createdAt: string;
+                            description: string | null;
+                            events: string[];
+                            id: string;
+                            /** @description HMAC-SHA256 signing secret. Shown once. */
+                            secret: string;
+                            url: string;
+                        };
+                    };
+                };
+                /** @description Invalid input (malformed JSON, wrong type, missing or unknown field); `field` names it */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing, unknown or revoked key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Body larger than the limit */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Content-Type is not application/json */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limit exceeded; see Retry-After */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhook-endpoints/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Read a webhook endpoint (without its secret) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "id": "whe_...",
+                         *       "url": "https://crm.example.com/hooks/followups",
+                         *       "description": "CRM production",
+                         *       "events": [],
+                         *       "createdAt": "2026-11-23T10:00:00.000Z"
+                         *     }
+                         */
+                        "application/json": {
+                            /** Format: date-time */
+                            createdAt: string;
+                            description: string | null;
+                            events: string[];
+                            id: string;
+                            url: string;
+                        };
+                    };
+                };
+                /** @description Invalid input (malformed JSON, wrong type, missing or unknown field); `field` names it */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing, unknown or revoked key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such resource in this workspace */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limit exceeded; see Retry-After */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        /**
+         * Delete a webhook endpoint
+         * @description Nothing is sent to it any more; webhook steps that name it fail without retry. Its history is kept.
+         */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Deleted */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Invalid input (malformed JSON, wrong type, missing or unknown field); `field` names it */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Missing, unknown or revoked key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such resource in this workspace */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limit exceeded; see Retry-After */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
         options?: never;
         head?: never;
         patch?: never;

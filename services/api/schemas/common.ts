@@ -47,10 +47,16 @@ export const ProblemRef = Type.Ref('Problem');
  * Problem responses for a route: `response: { 200: X, ...problems(400, 404) }`. 401 and 429 are
  * added for every /v1 route by `v1Problems`.
  */
-export function problems(...statuses: number[]): Record<number, ReturnType<typeof Type.Ref>> {
-  const out: Record<number, ReturnType<typeof Type.Ref>> = {};
-  for (const s of statuses) out[s] = Type.Ref('Problem', { description: PROBLEM_DESCRIPTIONS[s] ?? 'Problem' });
+export function problems(...statuses: number[]): Record<number, ProblemResponse> {
+  const out: Record<number, ProblemResponse> = {};
+  for (const s of statuses) out[s] = { description: PROBLEM_DESCRIPTIONS[s] ?? 'Problem', content: { 'application/problem+json': { schema: ProblemRef } } };
   return out;
+}
+
+/** A response declared for the problem+json media type (the error handler's answers). */
+export interface ProblemResponse {
+  description: string;
+  content: { 'application/problem+json': { schema: typeof ProblemRef } };
 }
 
 /** The problems every authenticated /v1 route can answer, plus the given ones. */
