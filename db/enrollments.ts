@@ -123,19 +123,23 @@ export interface EnrollmentListFilter {
   recordId?: string;
   status?: EnrollmentStatus;
   step?: string;
-  /** Keyset: rows after (started_at, id) in descending order. */
-  before?: { at: Date; id: string };
+  /** Keyset: rows after (started_at, id) in descending order; `at` is microsecond ISO text (cursor_at). */
+  before?: { at: string; id: string };
   limit: number;
 }
 
-/** Newest first, keyset paginated by (started_at, id). Fetches limit + 1 rows. */
-export async function listEnrollments(db: Db, workspaceId: string, f: EnrollmentListFilter): Promise<EnrollmentRow[]> {
-  let q = db.selectFrom('enrollments').selectAll().where('workspace_id', '=', workspaceId);
+/** Newest first, keyset paginated by (started_at, id). Fetches limit + 1 rows; `cursor_at` keeps microseconds. */
+export async function listEnrollments(db: Db, workspaceId: string, f: EnrollmentListFilter): Promise<Array<EnrollmentRow & { cursor_at: string }>> {
+  let q = db
+    .selectFrom('enrollments')
+    .selectAll()
+    .select(sql<string>`to_char(started_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`.as('cursor_at'))
+    .where('workspace_id', '=', workspaceId);
   if (f.automationId) q = q.where('automation_id', '=', f.automationId);
   if (f.recordId) q = q.where('record_id', '=', f.recordId);
   if (f.status) q = q.where('status', '=', f.status);
   if (f.step) q = q.where('current_step', '=', f.step);
-  if (f.before) q = q.where(sql<boolean>`(started_at, id) < (${f.before.at}, ${f.before.id})`);
+  if (f.before) q = q.where(sql<boolean>`(started_at, id) < (${f.before.at}::timestamptz, ${f.before.id})`);
   return q.orderBy('started_at', 'desc').orderBy('id', 'desc').limit(f.limit + 1).execute();
 }
 
@@ -149,6 +153,26 @@ export async function messagesOfEnrollment(db: Db, workspaceId: string, enrollme
 
 export async function tasksOfEnrollment(db: Db, workspaceId: string, enrollmentId: string) {
   return db.selectFrom('tasks').selectAll().where('workspace_id', '=', workspaceId).where('enrollment_id', '=', enrollmentId).orderBy('created_at').orderBy('id').execute();
+}
+
+/** A record's enrollments with their automation's name and the step count of their version. */
+export async function enrollmentsOfRecord(db: Db, workspaceId: string, recordId: string, f: { before?: { at: string; id: string }; limit: number }) {
+  let q = db
+    .selectFrom('enrollments as e')
+    .innerJoin('automations as a', (j) => j.onRef('a.workspace_id', '=', 'e.workspace_id').onRef('a.id', '=', 'e.automation_id'))
+    .innerJoin('automation_versions as v', (j) =>
+      j.onRef('v.workspace_id', '=', 'e.workspace_id').onRef('v.automation_id', '=', 'e.automation_id').onRef('v.version', '=', 'e.version'))
+    .selectAll('e')
+    .select([
+      'a.name as automation_name',
+      'a.status as automation_status',
+      sql<number>`jsonb_array_length(v.definition->'steps')`.as('step_count'),
+      sql<string>`to_char(e.started_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`.as('cursor_at'),
+    ])
+    .where('e.workspace_id', '=', workspaceId)
+    .where('e.record_id', '=', recordId);
+  if (f.before) q = q.where(sql<boolean>`(e.started_at, e.id) < (${f.before.at}::timestamptz, ${f.before.id})`);
+  return q.orderBy('e.started_at', 'desc').orderBy('e.id', 'desc').limit(f.limit + 1).execute();
 }
 
 /** Step counts per enrollment, for progress figures. */

@@ -7,6 +7,8 @@ import users from './users';
 import webhookEndpoints from './webhook-endpoints';
 import messages from './messages';
 import tasks from './tasks';
+import enrollments from './enrollments';
+import preview from './preview';
 
 /**
  * Every /v1 route: authenticated by API key (which decides the workspace) and rate limited per key.
@@ -27,6 +29,8 @@ const v1: FastifyPluginAsyncTypebox = async (app) => {
   await app.register(webhookEndpoints);
   await app.register(messages);
   await app.register(tasks);
+  await app.register(enrollments);
+  await app.register(preview);
 };
 
 export default v1;

@@ -1,0 +1,132 @@
+/**
+ * POST /v1/automations/{id}/preview: the path a record would take, with due times, computed by
+ * domain/preview (the workflow's own timing and condition code). Nothing is sent or written.
+ */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { IANAZone } from 'luxon';
+import { findAutomation } from '../../../db/automations';
+import type { AutomationDefinition } from '../../../domain/definition';
+import { simulateEnrollment } from '../../../domain/preview';
+import { variantOf } from '../../common/enrollments';
+import { invalid, notFound } from '../errors';
+import { IdParam, Nullable, Timestamp, v1Problems } from '../schemas/common';
+
+const PreviewRecord = Type.Object(
+  {
+    externalId: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'Decides the A/B letter; default "preview"' })),
+    email: Type.Optional(Nullable(Type.String({ maxLength: 320 }))),
+    phone: Type.Optional(Nullable(Type.String({ maxLength: 32 }))),
+    name: Type.Optional(Nullable(Type.String({ maxLength: 200 }))),
+    timezone: Type.Optional(Nullable(Type.String({ minLength: 1, maxLength: 64, description: 'IANA zone: windows and quiet hours use it' }))),
+    stage: Type.Optional(Nullable(Type.String({ maxLength: 200 }))),
+    ownerId: Type.Optional(Nullable(Type.String({ maxLength: 200 }))),
+    attributes: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  },
+  { additionalProperties: false },
+);
+
+const PreviewBody = Type.Object(
+  {
+    record: PreviewRecord,
+    startAt: Type.String({ format: 'date-time', description: 'When the record enters' }),
+    events: Type.Optional(Type.Array(
+      Type.Object(
+        {
+          type: Type.String({ minLength: 1, maxLength: 200 }),
+          at: Type.String({ format: 'date-time' }),
+          properties: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+        },
+        { additionalProperties: false },
+      ),
+      { maxItems: 200, description: 'Events that arrive meanwhile (replies, ratings, ...)' },
+    )),
+    version: Type.Optional(Type.Integer({ minimum: 1, description: 'Automation version; default the current one' })),
+  },
+  {
+    additionalProperties: false,
+    examples: [{
+      record: { externalId: 'lead-1042', timezone: 'Europe/Bucharest', attributes: { service: 'cleaning' } },
+      startAt: '2026-11-23T10:00:00Z',
+      events: [{ type: 'rating.received', at: '2026-11-23T15:00:00Z', properties: { rating: 5 } }],
+    }],
+  },
+);
+
+const PreviewResult = Type.Object(
+  {
+    version: Type.Integer(),
+    steps: Type.Array(Type.Object(
+      {
+        stepId: Type.String(),
+        type: Type.String(),
+        dueAt: Timestamp(),
+        status: Type.Union([Type.Literal('done'), Type.Literal('skipped')]),
+        detail: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+      },
+      { additionalProperties: false },
+    )),
+    outcome: Type.Union([Type.Literal('completed'), Type.Literal('exited'), Type.Literal('truncated')], {
+      description: 'completed; exited (an exit rule, goal or exit step; see exitReason); truncated (a loop ran past 1000 steps)',
+    }),
+    exitReason: Nullable(Type.String()),
+    converted: Type.Boolean(),
+    endsAt: Timestamp(),
+  },
+  { additionalProperties: false },
+);
+
+const preview: FastifyPluginAsyncTypebox = async (app) => {
+  app.post('/automations/:id/preview', {
+    schema: {
+      tags: ['automations'],
+      summary: 'Dry run: the path a record would take',
+      description:
+        'Simulates an enrollment with the same schedule and condition code the workflows run: each step with its due time, ' +
+        'with `events` arriving meanwhile (replies, ratings). Sends, tasks and webhooks are assumed to succeed. Nothing is sent or written.',
+      params: IdParam,
+      body: PreviewBody,
+      response: { 200: PreviewResult, ...v1Problems(400, 404) },
+    },
+  }, async (request) => {
+    const ws = request.workspaceId;
+    const body = request.body;
+    const automation = await findAutomation(app.db, ws, request.params.id);
+    if (!automation) throw notFound('automation', request.params.id);
+    let definition: AutomationDefinition = automation.definition;
+    let version = automation.currentVersion;
+    if (body.version !== undefined && body.version !== version) {
+      const row = await app.db
+        .selectFrom('automation_versions')
+        .select(['definition', 'version'])
+        .where('workspace_id', '=', ws)
+        .where('automation_id', '=', automation.id)
+        .where('version', '=', body.version)
+        .executeTakeFirst();
+      if (!row) throw notFound('version', `${body.version} of automation ${automation.id}`);
+      definition = row.definition as unknown as AutomationDefinition;
+      version = row.version;
+    }
+    if (body.record.timezone && !IANAZone.isValidZone(body.record.timezone)) {
+      throw invalid([{ field: '/body/record/timezone', message: `"${body.record.timezone}" is not an IANA time zone` }]);
+    }
+    const ws_ = await app.db.selectFrom('workspaces').select('timezone').where('id', '=', ws).executeTakeFirst();
+    const r = body.record;
+    const externalId = r.externalId ?? 'preview';
+    const result = simulateEnrollment({
+      definition,
+      record: {
+        externalId,
+        email: r.email ?? null, phone: r.phone ?? null, name: r.name ?? null, timezone: r.timezone ?? null,
+        stage: r.stage ?? null, ownerId: r.ownerId ?? null, attributes: r.attributes ?? {},
+      },
+      startAt: new Date(body.startAt),
+      events: (body.events ?? []).map((e) => ({ type: e.type, at: new Date(e.at), properties: e.properties ?? {} })),
+      workspaceTimezone: ws_?.timezone ?? 'UTC',
+      variant: variantOf(definition, automation.id, externalId),
+    });
+    return { version, ...result };
+  });
+};
+
+export default preview;
