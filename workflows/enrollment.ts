@@ -131,6 +131,8 @@ interface PendingExit {
   reason: string;
   notify?: Notify;
   converted: boolean;
+  /** The event that ended it (a reply): what the owner's notification shows. */
+  event?: EnrollmentEvent;
 }
 
 interface ReceivedEvent {
@@ -212,9 +214,9 @@ export async function enrollmentWorkflow(input: EnrollmentInput, options: Enroll
     return evaluate(cond, { record, event: ev, steps }, { eventCount });
   }
 
-  function requestExit(reason: string, rule?: { notify?: Notify }, isGoal = false): void {
+  function requestExit(reason: string, rule?: { notify?: Notify }, isGoal = false, cause?: EnrollmentEvent): void {
     if (pendingExit || status === 'completed' || status === 'exited') return;
-    pendingExit = { status: 'exited', reason, converted: isGoal, ...(rule?.notify ? { notify: rule.notify } : {}) };
+    pendingExit = { status: 'exited', reason, converted: isGoal, ...(rule?.notify ? { notify: rule.notify } : {}), ...(cause ? { event: cause } : {}) };
   }
 
   function checkGoals(): void {
@@ -231,9 +233,9 @@ export async function enrollmentWorkflow(input: EnrollmentInput, options: Enroll
     received.push({ seq: ++receivedSeq, event: e });
     if (received.length > 200) received.splice(0, received.length - 200);
     for (const rule of exitRules) {
-      if ('event' in rule && rule.event === e.type && (!rule.where || holds(rule.where, e))) requestExit(`event:${e.type}`, rule);
+      if ('event' in rule && rule.event === e.type && (!rule.where || holds(rule.where, e))) requestExit(`event:${e.type}`, rule, false, e);
       if ('goal' in rule && 'event' in rule.goal && rule.goal.event === e.type && (!rule.goal.where || holds(rule.goal.where, e))) {
-        requestExit('goal', rule, true);
+        requestExit('goal', rule, true, e);
       }
     }
     checkGoals();
@@ -590,7 +592,7 @@ export async function enrollmentWorkflow(input: EnrollmentInput, options: Enroll
         notify: exit.notify,
         ownerId: record.ownerId,
         reason: exit.reason,
-        context: context(),
+        context: { ...context(), event: exit.event ?? event },
         at: iso(Date.now()),
       });
     }
