@@ -119,3 +119,42 @@ export async function snapshotWorkspace(db: Db, workspaceId: string): Promise<Re
   }
   return out;
 }
+
+/**
+ * Runs a request that must be rejected and asserts that the workspace's rows did not change.
+ * Returns whatever `fn` returns (the response, for status and problem checks).
+ */
+export async function unchangedAfter<T>(t: Pick<TestApp, 'db' | 'workspaceId'>, fn: () => Promise<T>): Promise<T> {
+  const before = await snapshotWorkspace(t.db, t.workspaceId);
+  const result = await fn();
+  const after = await snapshotWorkspace(t.db, t.workspaceId);
+  if (JSON.stringify(after) !== JSON.stringify(before)) {
+    throw new Error(`the workspace changed after a rejected request:\nbefore ${JSON.stringify(before)}\nafter  ${JSON.stringify(after)}`);
+  }
+  return result;
+}
+
+/**
+ * A raw HTTP request for what the typed client cannot send (malformed JSON, other content types,
+ * huge bodies). `key: null` sends no Authorization header. Answers status, headers and parsed body.
+ */
+export async function rawRequest(
+  t: Pick<TestApp, 'baseUrl' | 'apiKey'>,
+  method: string,
+  path: string,
+  opts: { body?: string | Buffer; contentType?: string | null; key?: string | null; headers?: Record<string, string> } = {},
+): Promise<{ status: number; headers: Headers; body: any }> {
+  const headers: Record<string, string> = { ...opts.headers };
+  const key = opts.key === undefined ? t.apiKey : opts.key;
+  if (key !== null) headers.authorization = `Bearer ${key}`;
+  if (opts.body !== undefined && opts.contentType !== null) headers['content-type'] = opts.contentType ?? 'application/json';
+  const res = await fetch(t.baseUrl + path, { method, headers, body: opts.body as BodyInit | undefined });
+  const text = await res.text();
+  let body: unknown = text;
+  try {
+    body = text ? JSON.parse(text) : undefined;
+  } catch {
+    /* not JSON */
+  }
+  return { status: res.status, headers: res.headers, body };
+}
