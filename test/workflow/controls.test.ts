@@ -1,0 +1,218 @@
+/**
+ * Signals and long runs: pause and resume (a paused enrollment holds before its next step), manual
+ * exit, duplicate events ignored, the A/B variant stable across steps, search attributes kept
+ * current, and a quarterly check-in loop that continues as new while keeping its state.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { AutomationDefinition } from '../../domain/definition';
+import { eventSignal, exitSignal, pauseSignal, resumeSignal, stateQuery } from '../../workflows/signals';
+import { EnrollmentSearchAttributes } from '../../workflows/enrollment';
+import { input, iso, newWorker, nextAnchor, Recorder, skipTo, startEnv, startEnrollment, taskQueue } from './harness';
+
+let env: TestWorkflowEnvironment;
+beforeAll(async () => {
+  env = await startEnv();
+});
+afterAll(async () => {
+  await env?.teardown();
+});
+
+const daily: AutomationDefinition = {
+  name: 'Daily three',
+  trigger: { type: 'manual' },
+  settings: { timing: 'after_previous' },
+  steps: [
+    { id: 'd1', type: 'email', template: 'tpl_1' },
+    { id: 'd2', type: 'email', template: 'tpl_2', delay: 'P1D' },
+    { id: 'd3', type: 'email', template: 'tpl_3', delay: 'P1D' },
+  ],
+};
+
+describe('pause, resume, exit', () => {
+  it('paused on day 0.5, nothing is sent while paused; on resume at day 3 the due step runs at once and the next one a day later', async () => {
+    const rec = new Recorder();
+    const q = taskQueue('pause');
+    const worker = await newWorker(env, rec, q);
+    const t0 = await nextAnchor(env, 1, '10:00', 'UTC');
+    await skipTo(env, t0);
+    await worker.runUntil(async () => {
+      const { handle } = await startEnrollment(env, q, input(daily, t0.toJSDate()));
+      await skipTo(env, t0.plus({ hours: 12 }));
+      await handle.signal(pauseSignal);
+      await skipTo(env, t0.plus({ days: 3 }));
+      const paused = await handle.query(stateQuery);
+      expect(paused).toMatchObject({ status: 'paused', currentStep: 'd2' });
+      expect(rec.sends.map((s) => s.stepId)).toEqual(['d1']);
+      expect(rec.last()).toMatchObject({ status: 'paused', currentStep: 'd2' });
+      await handle.signal(resumeSignal);
+      expect((await handle.result()).status).toBe('completed');
+    });
+    expect(rec.sends.map((s) => s.stepId)).toEqual(['d1', 'd2', 'd3']);
+    const d2 = Date.parse(rec.sends[1]!.at);
+    expect(d2).toBeGreaterThanOrEqual(t0.plus({ days: 3 }).toMillis());
+    expect(d2).toBeLessThan(t0.plus({ days: 3, minutes: 5 }).toMillis());
+    expect(Date.parse(rec.sends[2]!.at)).toBe(d2 + 86_400_000);
+    const statuses = rec.progress.map((p) => p.status);
+    expect(statuses).toContain('paused');
+    expect(statuses.lastIndexOf('paused')).toBeLessThan(statuses.lastIndexOf('active'));
+  });
+
+  it('manual exit ends it with reason "manual"; nothing further is sent', async () => {
+    const rec = new Recorder();
+    const q = taskQueue('exit');
+    const worker = await newWorker(env, rec, q);
+    const t0 = await nextAnchor(env, 1, '10:00', 'UTC');
+    await skipTo(env, t0);
+    await worker.runUntil(async () => {
+      const { handle } = await startEnrollment(env, q, input(daily, t0.toJSDate()));
+      await skipTo(env, t0.plus({ hours: 12 }));
+      await handle.signal(exitSignal, { reason: 'manual' });
+      expect(await handle.result()).toEqual({ status: 'exited', exitReason: 'manual', converted: false });
+      const state = await handle.query(stateQuery);
+      expect(state).toMatchObject({ status: 'exited', currentStep: null, exitReason: 'manual' });
+    });
+    expect(rec.sends.map((s) => s.stepId)).toEqual(['d1']);
+    expect(rec.last()).toMatchObject({ status: 'exited', exitReason: 'manual', currentStep: null });
+    expect(rec.notifications).toEqual([]);
+  });
+
+  it('search attributes follow the status and the current step', async () => {
+    const rec = new Recorder();
+    const q = taskQueue('attrs');
+    const worker = await newWorker(env, rec, q);
+    const t0 = await nextAnchor(env, 1, '10:00', 'UTC');
+    await skipTo(env, t0);
+    await worker.runUntil(async () => {
+      const run = await startEnrollment(env, q, input(daily, t0.toJSDate(), { version: 3 }));
+      await skipTo(env, t0.plus({ hours: 1 }));
+      let attrs = (await run.handle.describe()).typedSearchAttributes;
+      expect(attrs.get(EnrollmentSearchAttributes.CurrentStep)).toBe('d2');
+      expect(attrs.get(EnrollmentSearchAttributes.EnrollmentStatus)).toBe('active');
+      expect(attrs.get(EnrollmentSearchAttributes.AutomationVersion)).toBe(3);
+      expect(attrs.get(EnrollmentSearchAttributes.WorkspaceId)).toBe(run.input.workspaceId);
+      expect(attrs.get(EnrollmentSearchAttributes.RecordId)).toBe('rec_1');
+      await run.handle.result();
+      attrs = (await run.handle.describe()).typedSearchAttributes;
+      expect(attrs.get(EnrollmentSearchAttributes.EnrollmentStatus)).toBe('completed');
+    });
+  });
+});
+
+describe('events', () => {
+  const counting: AutomationDefinition = {
+    name: 'Counting',
+    trigger: { type: 'manual' },
+    steps: [
+      { id: 'w', type: 'wait', duration: 'P1D' },
+      { id: 'b', type: 'branch', cases: [{ when: { eventCount: { event: 'ping' }, op: 'eq', value: 1 }, next: 'one' }], otherwise: 'many' },
+      { id: 'one', type: 'email', template: 'tpl_one', next: 'end' },
+      { id: 'many', type: 'email', template: 'tpl_many' },
+    ],
+  };
+
+  it('an event delivered three times (same id) counts once', async () => {
+    const rec = new Recorder();
+    const q = taskQueue('dupes');
+    const worker = await newWorker(env, rec, q);
+    const t0 = await nextAnchor(env, 1, '10:00', 'UTC');
+    await skipTo(env, t0);
+    await worker.runUntil(async () => {
+      const { handle } = await startEnrollment(env, q, input(counting, t0.toJSDate()));
+      const ping = { id: 'evt_ping', type: 'ping', occurredAt: iso(t0), properties: {} };
+      await handle.signal(eventSignal, ping);
+      await handle.signal(eventSignal, ping);
+      await skipTo(env, t0.plus({ hours: 1 }));
+      await handle.signal(eventSignal, ping);
+      await handle.result();
+    });
+    expect(rec.sends.map((s) => s.stepId)).toEqual(['one']);
+  });
+
+  it('two distinct events count twice', async () => {
+    const rec = new Recorder();
+    const q = taskQueue('distinct');
+    const worker = await newWorker(env, rec, q);
+    const t0 = await nextAnchor(env, 1, '10:00', 'UTC');
+    await skipTo(env, t0);
+    await worker.runUntil(async () => {
+      const { handle } = await startEnrollment(env, q, input(counting, t0.toJSDate()));
+      await handle.signal(eventSignal, { id: 'evt_p1', type: 'ping', occurredAt: iso(t0), properties: {} });
+      await handle.signal(eventSignal, { id: 'evt_p2', type: 'ping', occurredAt: iso(t0), properties: {} });
+      await handle.result();
+    });
+    expect(rec.sends.map((s) => s.stepId)).toEqual(['many']);
+  });
+});
+
+describe('A/B variants', () => {
+  const ab: AutomationDefinition = {
+    name: 'A/B',
+    trigger: { type: 'manual' },
+    steps: [
+      { id: 'first', type: 'email', variants: [{ template: 'tpl_a1' }, { template: 'tpl_b1' }] },
+      { id: 'second', type: 'email', variants: [{ template: 'tpl_a2' }, { template: 'tpl_b2' }], delay: 'P1D' },
+    ],
+  };
+
+  for (const letter of ['A', 'B'] as const) {
+    it(`variant ${letter} gets its side in every step`, async () => {
+      const rec = new Recorder();
+      const q = taskQueue(`ab-${letter}`);
+      const worker = await newWorker(env, rec, q);
+      const t0 = await nextAnchor(env, 1, '10:00', 'UTC');
+      await skipTo(env, t0);
+      await worker.runUntil(async () => {
+        const { handle } = await startEnrollment(env, q, input(ab, t0.toJSDate(), { variant: letter }));
+        await handle.result();
+      });
+      const side = letter.toLowerCase();
+      expect(rec.sends.map((s) => [s.templateId, s.variant])).toEqual([
+        [`tpl_${side}1`, letter],
+        [`tpl_${side}2`, letter],
+      ]);
+      expect(rec.progress.every((p) => p.variant === letter)).toBe(true);
+    });
+  }
+});
+
+describe('continue-as-new', () => {
+  const quarterly: AutomationDefinition = {
+    name: 'Quarterly check-ins',
+    trigger: { type: 'manual' },
+    exitWhen: [{ event: 'booking.completed' }],
+    steps: [
+      { id: 'checkin', type: 'email', template: 'tpl_checkin' },
+      { id: 'quarter', type: 'wait', duration: 'P3M', next: 'checkin' },
+    ],
+  };
+
+  it('a looping sequence continues as new every few steps and keeps its cursor, visits and dedupe state', async () => {
+    const rec = new Recorder();
+    const q = taskQueue('can');
+    const worker = await newWorker(env, rec, q);
+    const t0 = await nextAnchor(env, 1, '10:00', 'UTC');
+    await skipTo(env, t0);
+    await worker.runUntil(async () => {
+      const { handle } = await startEnrollment(env, q, input(quarterly, t0.toJSDate()), { stepsPerRun: 3 });
+      const firstRunId = (await handle.describe()).runId;
+      await handle.signal(eventSignal, { id: 'evt_other', type: 'other', occurredAt: iso(t0), properties: {} });
+      await skipTo(env, t0.plus({ months: 21, days: 1 }));
+      const desc = await handle.describe();
+      expect(desc.runId).not.toBe(firstRunId);
+      expect(desc.status.name).toBe('RUNNING');
+      const state = await handle.query(stateQuery);
+      expect(state.status).toBe('active');
+      expect(state.timeline.filter((e) => e.status === 'done').length).toBeGreaterThan(3);
+      await handle.signal(eventSignal, { id: 'evt_book', type: 'booking.completed', occurredAt: iso(t0), properties: {} });
+      expect(await handle.result()).toEqual({ status: 'exited', exitReason: 'event:booking.completed', converted: false });
+      const first = env.client.workflow.getHandle(handle.workflowId, firstRunId);
+      expect((await first.describe()).status.name).toBe('CONTINUED_AS_NEW');
+    });
+    const expected = Array.from({ length: 8 }, (_, i) => `checkin@${iso(t0.plus({ months: 3 * i }))}`);
+    expect(rec.sendLog()).toEqual(expected);
+    // visits carried over: every check-in has its own idempotency key
+    expect(new Set(rec.sends.map((s) => s.key)).size).toBe(8);
+    expect(rec.sends[7]!.key).toMatch(/:checkin:8$/);
+  });
+});
