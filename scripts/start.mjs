@@ -14,17 +14,32 @@ export const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 export function ensureDependencies() {
   if (existsSync(join(root, 'node_modules', '.bin', 'tsx'))) return;
   const lock = existsSync(join(root, 'package-lock.json'));
-  const args = lock ? ['ci', '--no-audit', '--no-fund'] : ['install', '--no-audit', '--no-fund'];
-  process.stderr.write(`[deps] node_modules is missing: npm ${args[0]}\n`);
+  process.stderr.write(`[deps] node_modules is missing: npm ${lock ? 'ci' : 'install'}\n`);
+  if (npm(lock ? ['ci'] : ['install'], { quietFailure: lock })) return;
+  // npm ci refuses a lockfile that lacks any platform's optional package, and a registry mirror
+  // that serves only this platform's packages cannot complete it. Install the locked versions
+  // anyway, without rewriting package-lock.json.
+  if (lock) {
+    process.stderr.write('[deps] npm ci failed; retrying with npm install --no-save (locked versions, lockfile untouched)\n');
+    if (npm(['install', '--no-save'])) return;
+  }
+  process.stderr.write('[deps] installing the dependencies failed; see npm\'s message above\n');
+  process.exit(1);
+}
+
+/** Runs npm; with quietFailure, a failure shows only npm's first error lines (npm ci adds its whole usage text). */
+function npm(args, { quietFailure = false } = {}) {
+  const argv = [...args, '--no-audit', '--no-fund'];
+  const opts = { cwd: root, stdio: ['ignore', 'inherit', quietFailure ? 'pipe' : 'inherit'], encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 };
   // Under `npm start`/`npm test`, npm_execpath is the npm that runs us; run the same one.
   const npmCli = process.env.npm_execpath;
-  const result = npmCli && npmCli.endsWith('.js')
-    ? spawnSync(process.execPath, [npmCli, ...args], { cwd: root, stdio: 'inherit' })
-    : spawnSync('npm', args, { cwd: root, stdio: 'inherit' });
-  if (result.status !== 0) {
-    process.stderr.write(`[deps] npm ${args[0]} failed (${result.error?.message ?? `exit ${result.status}`})\n`);
-    process.exit(1);
+  const result = npmCli && npmCli.endsWith('.js') ? spawnSync(process.execPath, [npmCli, ...argv], opts) : spawnSync('npm', argv, opts);
+  if (result.error) process.stderr.write(`[deps] npm: ${result.error.message}\n`);
+  if (result.status !== 0 && quietFailure && result.stderr) {
+    const errors = result.stderr.split('\n').filter((l) => l.startsWith('npm error') && l.trim() !== 'npm error');
+    process.stderr.write(`${errors.slice(0, 6).join('\n')}\n`);
   }
+  return result.status === 0;
 }
 
 /** Runs a command in the foreground, forwards stop signals, exits with its code. */

@@ -35,7 +35,6 @@ export interface RunResult {
 
 /** Runs a command to completion and captures its output (never throws for a non-zero exit). */
 export function run(command: string, args: string[], opts: SpawnOptions & { onLine?: (line: string) => void } = {}): Promise<RunResult> {
-  if (interruption) return Promise.reject(new SetupError(`${command}: not started, ${interruption}`));
   return new Promise((resolvePromise, reject) => {
     const child = spawn(command, args, { ...opts, stdio: ['ignore', 'pipe', 'pipe'] });
     shortLived.add(child);

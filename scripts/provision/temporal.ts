@@ -68,7 +68,7 @@ export async function ensureTemporalCli(toolsDir: string, log: Log): Promise<str
 }
 
 /** Connects to `address` and asks for the system info; a SetupError names `envName` when it cannot. */
-export async function checkTemporal(address: string, envName: string, timeoutMs = 10_000): Promise<void> {
+export async function checkTemporal(address: string, envName: string, timeoutMs = 5_000): Promise<void> {
   try {
     const client = await connectTemporal({ TEMPORAL_ADDRESS: address, TEMPORAL_NAMESPACE: 'default' }, timeoutMs);
     await client.connection.close();
