@@ -3,15 +3,12 @@
  * typed in-memory recorder implementing the `Activities` interface (no Temporal or pg mocks), and
  * helpers to start an enrollment at a chosen instant and move the test server's clock.
  */
-import { chmodSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DateTime } from 'luxon';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Runtime, DefaultLogger, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { WorkflowHandle } from '@temporalio/client';
-import { temporal } from '@temporalio/proto';
+import { createTimeSkippingEnv } from '../helpers/env';
 import type {
   Activities,
   CallWebhookRequest,
@@ -40,34 +37,10 @@ function quietRuntime(): void {
   }
 }
 
-/** The Java time-skipping test server from Maven Central's jars, started as an existing executable. */
-function testServerExecutable(): string {
-  if (process.env.TEMPORAL_TEST_SERVER) return process.env.TEMPORAL_TEST_SERVER;
-  const lib = process.env.TEMPORAL_TEST_SERVER_LIB ?? '/tmp/tsrv/lib';
-  if (!existsSync(lib)) throw new Error(`time-skipping test server jars not found in ${lib} (set TEMPORAL_TEST_SERVER_LIB)`);
-  const dir = mkdtempSync(join(tmpdir(), 'tsrv-'));
-  const script = join(dir, 'test-server.sh');
-  writeFileSync(script, `#!/bin/sh\nexec java -cp '${lib}/*' io.temporal.testserver.TestServer "$@"\n`);
-  chmodSync(script, 0o755);
-  return script;
-}
-
-export const SEARCH_ATTRIBUTES = {
-  WorkspaceId: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
-  AutomationId: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
-  AutomationVersion: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_INT,
-  RecordId: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
-  EnrollmentStatus: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
-  CurrentStep: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
-};
-
+/** One per test file (time skipping is global to an environment): the platform's provisioned test server. */
 export async function startEnv(): Promise<TestWorkflowEnvironment> {
   quietRuntime();
-  const env = await TestWorkflowEnvironment.createTimeSkipping({
-    server: { executable: { type: 'existing-path', path: testServerExecutable() } },
-  });
-  await env.connection.operatorService.addSearchAttributes({ namespace: 'default', searchAttributes: SEARCH_ATTRIBUTES });
-  return env;
+  return createTimeSkippingEnv();
 }
 
 let bundlePromise: Promise<WorkflowBundleWithSourceMap> | undefined;
