@@ -50,41 +50,41 @@ export function addDuration(instant: Date, iso: string, zone: string): Date {
   let millis = instant.getTime();
   if (years + months + weeks + days > 0) {
     const n = d.sign;
-    const wall = wallTime(millis, zone).plus({ years: n * years, months: n * months, weeks: n * weeks, days: n * days });
-    millis = instantOfWallTime(wall, zone);
+    const wall = DateTime.fromMillis(wallTime(millis, zone), { zone: 'utc' }).plus({ years: n * years, months: n * months, weeks: n * weeks, days: n * days });
+    millis = instantOfWallTime(wall.toMillis(), zone);
   }
   return new Date(millis + d.sign * d.clockMillis);
 }
 
-/**
- * The local calendar fields of an instant in `zone`, held in a UTC DateTime: a "wall time" that
- * can be compared and moved by days without any DST in the way.
- */
-export function wallTime(millis: number, zone: string): DateTime {
-  return DateTime.fromMillis(millis, { zone }).setZone('utc', { keepLocalTime: true });
-}
-
+const MINUTE_MS = 60_000;
 const DAY_MS = 86_400_000;
+
+/**
+ * The local wall-clock reading of an instant in `zone`, as milliseconds since 1970-01-01T00:00 on
+ * a clock without DST: wall times compare, and move by whole days, by plain arithmetic.
+ */
+export function wallTime(millis: number, zone: string): number {
+  return millis + IANAZone.create(zone).offset(millis) * MINUTE_MS;
+}
 
 /**
  * The instant at which `zone` shows `wall`. When that happens twice (fall-back), the earliest
  * occurrence not before `notBefore`; when it never happens (spring-forward gap), the first instant
  * after the gap.
  */
-export function instantOfWallTime(wall: DateTime, zone: string, notBefore = -Infinity): number {
+export function instantOfWallTime(wall: number, zone: string, notBefore = -Infinity): number {
   const tz = IANAZone.create(zone);
-  const w = wall.toMillis();
-  // An instant showing `w` lies within 14 hours of it, and no zone changes its offset twice in two
-  // days, so the offsets a day either side are every offset that can apply.
-  const before = w - tz.offset(w - DAY_MS) * 60_000;
-  const after = w - tz.offset(w + DAY_MS) * 60_000;
-  const occurrences = [before, after].filter((u) => u + tz.offset(u) * 60_000 === w);
+  // An instant showing `wall` lies within 14 hours of it, and no zone changes its offset twice in
+  // two days, so the offsets a day either side are every offset that can apply.
+  const before = wall - tz.offset(wall - DAY_MS) * MINUTE_MS;
+  const after = wall - tz.offset(wall + DAY_MS) * MINUTE_MS;
+  const occurrences = [before, after].filter((u) => u + tz.offset(u) * MINUTE_MS === wall);
   const acceptable = occurrences.filter((u) => u >= notBefore);
   if (acceptable.length > 0) return Math.min(...acceptable);
-  return firstInstantWithOffset(Math.min(before, after), Math.max(before, after), tz.offset(w + DAY_MS), tz);
+  return firstInstantWithOffset(Math.min(before, after), Math.max(before, after), tz.offset(wall + DAY_MS), tz);
 }
 
-/** Binary search for the transition into `offset` (minutes) within [lo, hi]. */
+/** Binary search for the change to `offset` (minutes) within [lo, hi]. */
 function firstInstantWithOffset(lo: number, hi: number, offset: number, tz: IANAZone): number {
   while (lo < hi) {
     const mid = Math.floor((lo + hi) / 2);

@@ -8,7 +8,7 @@
  *   - inside the step's window (in the window's zone, else the recipient's),
  *   - outside the quiet hours when they cover the step's channel (in the recipient's zone).
  */
-import { DateTime, IANAZone } from 'luxon';
+import { IANAZone } from 'luxon';
 import type { Channel, QuietHours, Settings, Step, Weekday, Window } from './definition';
 import { addDuration, instantOfWallTime, wallTime } from './duration';
 
@@ -45,7 +45,7 @@ export function dueAt({ step, settings, previousCompletedAt, enrolledAt, now, ti
   const fromStart = (step.delayFrom ?? (settings?.timing === 'after_start' ? 'start' : 'previous')) === 'start';
   const base = fromStart ? enrolledAt : previousCompletedAt;
   let earliest = step.delay ? addDuration(base, step.delay, zone).getTime() : base.getTime();
-  if (step.roundDelayToDay) earliest = instantOfWallTime(wallTime(earliest, zone).startOf('day'), zone);
+  if (step.roundDelayToDay) earliest = instantOfWallTime(startOfDay(wallTime(earliest, zone)), zone);
   const start = Math.max(earliest, now.getTime());
 
   const constraints: Constraint[] = [];
@@ -103,66 +103,74 @@ function earliestSatisfying(start: number, constraints: Constraint[]): { at: num
  * Lifts a rule on local wall time to instants in `zone`. When the wanted wall time falls in a DST
  * gap, the first instant after the gap is checked again rather than taken on trust.
  */
-function inZone(zone: string, nextAllowedWall: (wall: DateTime) => DateTime): Constraint {
+function inZone(zone: string, nextAllowedWall: (wall: number) => number): Constraint {
   return (t) => {
     let instant = t;
     for (;;) {
       const wall = wallTime(instant, zone);
       const wanted = nextAllowedWall(wall);
-      if (+wanted === +wall) return instant;
+      if (wanted === wall) return instant;
       const candidate = instantOfWallTime(wanted, zone, instant);
-      if (+wallTime(candidate, zone) === +wanted) return candidate;
+      if (wallTime(candidate, zone) === wanted) return candidate;
       instant = candidate;
     }
   };
 }
 
-const MINUTES_PER_DAY = 1440;
+const MINUTE = 60_000;
+const DAY = 1440 * MINUTE;
 
 function minuteOfDay(hhmm: string): number {
   const [h, m] = hhmm.split(':').map(Number);
   return h! * 60 + m!;
 }
 
+function startOfDay(wall: number): number {
+  return Math.floor(wall / DAY) * DAY;
+}
+
+/** ISO weekday of a wall time: 1 is Monday. 1970-01-01 was a Thursday. */
+function isoWeekday(wall: number): number {
+  return ((((Math.floor(wall / DAY) + 3) % 7) + 7) % 7) + 1;
+}
+
 /**
- * The daily interval opening at `from` on `day` (a wall date at midnight); it lasts until `to`, on
- * the next day when `to` is not after `from`.
+ * The daily interval opening at `from` (minutes) on the day starting at `day`; it lasts until
+ * `to`, on the next day when `to` is not after `from`.
  */
-function dailyInterval(day: DateTime, from: number, to: number): { open: DateTime; close: DateTime } {
-  const length = to > from ? to - from : to + MINUTES_PER_DAY - from;
-  const open = day.plus({ minutes: from });
-  return { open, close: open.plus({ minutes: length }) };
+function dailyInterval(day: number, from: number, to: number): { open: number; close: number } {
+  const length = to > from ? to - from : to + 1440 - from;
+  const open = day + from * MINUTE;
+  return { open, close: open + length * MINUTE };
 }
 
 const WEEKDAYS: readonly Weekday[] = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
 
-function allowsDay(days: Window['days'], isoWeekday: number): boolean {
+function allowsDay(days: Window['days'], isoDay: number): boolean {
   if (days === undefined || days === 'any') return true;
-  if (days === 'workdays') return isoWeekday <= 5;
-  if (days === 'weekends') return isoWeekday >= 6;
-  return days.includes(WEEKDAYS[isoWeekday - 1]!);
+  if (days === 'workdays') return isoDay <= 5;
+  if (days === 'weekends') return isoDay >= 6;
+  return days.includes(WEEKDAYS[isoDay - 1]!);
 }
 
 /** The window's next opening at or after a wall time, or that wall time when the window is open. */
-function nextWindowOpening(wall: DateTime, window: Window): DateTime {
+function nextWindowOpening(wall: number, window: Window): number {
   const from = window.from ? minuteOfDay(window.from) : 0;
-  const to = window.to ? minuteOfDay(window.to) : MINUTES_PER_DAY;
-  const today = wall.startOf('day');
+  const to = window.to ? minuteOfDay(window.to) : 1440;
   // Yesterday's interval may still be open (it wraps past midnight); any allowed weekday comes
   // within the next seven days.
   for (let offset = -1; offset <= 7; offset++) {
-    const day = today.plus({ days: offset });
-    if (!allowsDay(window.days, day.weekday)) continue;
+    const day = startOfDay(wall) + offset * DAY;
+    if (!allowsDay(window.days, isoWeekday(day))) continue;
     const { open, close } = dailyInterval(day, from, to);
-    if (close > wall) return open > wall ? open : wall;
+    if (close > wall) return Math.max(open, wall);
   }
   throw new RangeError('A window needs at least one allowed day');
 }
 
 /** The end of the quiet hours a wall time falls in, or that wall time when it is not quiet. */
-function quietHoursEnd(wall: DateTime, quiet: QuietHours): DateTime {
-  const today = wall.startOf('day');
-  for (const day of [today.minus({ days: 1 }), today]) {
+function quietHoursEnd(wall: number, quiet: QuietHours): number {
+  for (const day of [startOfDay(wall) - DAY, startOfDay(wall)]) {
     const { open, close } = dailyInterval(day, minuteOfDay(quiet.start), minuteOfDay(quiet.end));
     if (open <= wall && wall < close) return close;
   }
