@@ -1205,7 +1205,7 @@ export interface paths {
                         properties?: {
                             [key: string]: unknown;
                         };
-                        /** @description External id of the record the event concerns */
+                        /** @description The backend's own id for the record */
                         recordId: string;
                         /** @description e.g. booking.status_changed, rating.received, message.replied */
                         type: string;
@@ -1339,7 +1339,7 @@ export interface paths {
                             properties?: {
                                 [key: string]: unknown;
                             };
-                            /** @description External id of the record the event concerns */
+                            /** @description The backend's own id for the record */
                             recordId: string;
                             /** @description e.g. booking.status_changed, rating.received, message.replied */
                             type: string;

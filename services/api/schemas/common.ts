@@ -37,7 +37,7 @@ export const NullableTimestamp = (options: { description?: string } = {}) => Typ
 export const Nullable = <T extends TSchema>(schema: T, options: { description?: string } = {}) => Type.Union([schema, Type.Null()], options);
 
 /** A path id: non-empty, bounded, no slashes. */
-export const IdParam = Type.Object({ id: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false });
+export const IdParam = Type.Object({ id: Type.String({ minLength: 1, maxLength: 100 }) }, { additionalProperties: false });
 export type IdParam = Static<typeof IdParam>;
 
 /** `{ $ref: 'Problem' }` for response maps. */

@@ -1,4 +1,5 @@
 import { Type, type Static } from 'typebox';
+import { ExternalId } from './records';
 
 export const MAX_BATCH = 1000;
 
@@ -6,7 +7,7 @@ export const EventInput = Type.Object(
   {
     id: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: "The backend's event id: the idempotency key. Generated when absent (then a retry is stored twice)." })),
     type: Type.String({ minLength: 1, maxLength: 200, pattern: '^[A-Za-z0-9_.:-]+$', description: 'e.g. booking.status_changed, rating.received, message.replied' }),
-    recordId: Type.String({ minLength: 1, maxLength: 200, description: 'External id of the record the event concerns' }),
+    recordId: ExternalId,
     occurredAt: Type.Optional(Type.String({ format: 'date-time', description: 'When it happened (ISO-8601); defaults to the time received' })),
     properties: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'Free-form; conditions read them as event.<name>' })),
   },

@@ -2,7 +2,7 @@ import { Type, type Static } from 'typebox';
 import type { RecordRow } from '../../../db/schema';
 import { iso, ListOf, ListQueryWith, Nullable, NullableTimestamp, Timestamp } from './common';
 
-export const ExternalId = Type.String({ minLength: 1, maxLength: 200, pattern: '^[^/?#\\s]+$', description: "The backend's own id for the record" });
+export const ExternalId = Type.String({ minLength: 1, maxLength: 100, pattern: '^[^/?#\\s]+$', description: "The backend's own id for the record" });
 export const RecordParams = Type.Object({ externalId: ExternalId }, { additionalProperties: false });
 
 const Unsubscribed = Type.Object(

@@ -2,7 +2,7 @@ import { Type, type Static } from 'typebox';
 import type { UserRow } from '../../../db/users';
 import { iso, ListOf, ListQuery, Nullable, Timestamp } from './common';
 
-export const UserId = Type.String({ minLength: 1, maxLength: 200, pattern: '^[A-Za-z0-9_.:@-]+$', description: "A user id: the backend's own staff id, or generated (usr_...)" });
+export const UserId = Type.String({ minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9_.:@-]+$', description: "A user id: the backend's own staff id, or generated (usr_...)" });
 export const UserParams = Type.Object({ id: UserId }, { additionalProperties: false });
 
 const fields = {
