@@ -64,7 +64,7 @@ export type ComparisonOp = (typeof COMPARISON_OPS)[number];
 const FieldCondition = Type.Object(
   {
     field: Type.String({ pattern: '^(record|event|steps)(\\.[A-Za-z0-9_-]+)+$', description: 'record.*, event.* or steps.<id>.*' }),
-    op: Type.Union(COMPARISON_OPS.map((op) => Type.Literal(op))),
+    op: Type.Enum(COMPARISON_OPS),
     value: Type.Optional(Type.Unknown()),
   },
   { additionalProperties: false },
@@ -75,7 +75,7 @@ const EventCountCondition = Type.Object(
       { event: Type.String({ minLength: 1, maxLength: 200 }), within: Type.Optional(IsoDuration) },
       { additionalProperties: false },
     ),
-    op: Type.Union((['eq', 'neq', 'gt', 'gte', 'lt', 'lte'] as const).map((op) => Type.Literal(op))),
+    op: Type.Enum(['eq', 'neq', 'gt', 'gte', 'lt', 'lte']),
     value: Type.Integer({ minimum: 0 }),
   },
   { additionalProperties: false },
