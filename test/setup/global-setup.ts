@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { createDb } from '../../db/connection';
 import { migrateToLatest } from '../../db/migrate';
-import { recreateDatabase, startLocalPostgres, withDatabase } from '../../scripts/provision/postgres';
+import { recreateDatabase, startLocalPostgres } from '../../scripts/provision/postgres';
 import { loadProvisionSettings, SetupError } from '../../scripts/provision/settings';
 import { checkTemporal, ensureTemporalCli, startTemporalDevServer } from '../../scripts/provision/temporal';
 import { ensureTestServer } from '../../scripts/provision/test-server';
@@ -41,13 +41,12 @@ async function provision(stops: Shared['stops']): Promise<TestInfra> {
   const settings = loadProvisionSettings();
   const tasks = await Promise.allSettled([
     (async () => {
-      const base = settings.testDatabaseUrl
-        ? settings.testDatabaseUrl
-        : await startLocalPostgres({ root: join(settings.dataDir, 'postgres'), port: settings.pgPort, anyPort: true, log }).then((pg) => {
-            if (pg.owned) stops.push(pg.stop);
-            return pg.url('postgres');
-          });
-      const url = withDatabase(base, 'followup_test');
+      let url = settings.testDatabaseUrl;
+      if (!url) {
+        const pg = await startLocalPostgres({ root: join(settings.dataDir, 'postgres'), port: settings.pgPort, anyPort: true, log });
+        if (pg.owned) stops.push(pg.stop);
+        url = pg.url('followup_test');
+      }
       await recreateDatabase(url, settings.testDatabaseUrl ? 'FOLLOWUP_TEST_DATABASE_URL' : 'the local PostgreSQL');
       const db = createDb(url, { max: 1 });
       try {
