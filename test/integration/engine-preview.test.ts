@@ -1,0 +1,131 @@
+/**
+ * POST /v1/automations/{id}/preview on the seed recipes: exact due times, computed by the
+ * workflow's own timing and condition code, and nothing written.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { snapshotWorkspace } from '../helpers/app';
+import { createAutomation, startEngineTest, type EngineTest } from './engine-support';
+
+let e: EngineTest;
+
+beforeAll(async () => {
+  e = await startEngineTest({ worker: false });
+});
+afterAll(async () => {
+  await e?.close();
+});
+
+/** Seed 000 "Post-Service Follow-up", as written in DESIGN §3. */
+const postService = {
+  name: 'Post-service follow-up',
+  trigger: { type: 'event', event: 'booking.status_changed', where: { field: 'event.status', op: 'eq', value: 'completed' } },
+  conditions: { all: [{ field: 'record.attributes.service', op: 'eq', value: 'cleaning' }] },
+  exitWhen: [{ event: 'message.replied', notify: 'owner' }, { fieldChanged: 'stage' }],
+  settings: { timezone: 'record', timing: 'after_previous', quietHours: { start: '23:00', end: '07:30', channels: ['sms', 'voicemail'] }, reentry: 'after_exit' },
+  steps: [
+    { id: 'w1', type: 'wait', duration: 'PT2H' },
+    { id: 'ask', type: 'email', to: 'record', variants: [{ template: 'tpl_howwas_a' }, { template: 'tpl_howwas_b' }] },
+    { id: 'rating', type: 'wait_for', event: 'rating.received', timeout: 'P1D', onEvent: 'route', onTimeout: 'remind' },
+    { id: 'remind', type: 'email', to: 'record', template: 'tpl_reminder', next: 'end' },
+    { id: 'route', type: 'branch', cases: [{ when: { field: 'event.rating', op: 'gte', value: 4 }, next: 'referral' }], otherwise: 'urgent' },
+    { id: 'referral', type: 'email', to: 'record', template: 'tpl_referral', next: 'end' },
+    { id: 'urgent', type: 'task', assignee: 'owner', template: 'tpl_call_back', priority: 'urgent' },
+  ],
+};
+
+/** Seed 004: actions on days 0, 2 and 3 after initiation, actions 2+ between 2pm and 3pm EST. */
+const sellerLead = {
+  name: 'Seller lead follow-up',
+  trigger: { type: 'manual' },
+  exitWhen: [{ event: 'message.replied', notify: 'owner' }],
+  settings: { timing: 'after_start', timezone: 'America/New_York' },
+  steps: [
+    { id: 'a1', type: 'sms', to: 'record', template: 'tpl_seller_sms' },
+    { id: 'a2', type: 'email', to: 'record', template: 'tpl_seller_mail', delay: 'P2D', window: { days: 'any', from: '14:00', to: '15:00' } },
+    { id: 'a3', type: 'task', assignee: 'owner', template: 'tpl_seller_task', delay: 'P3D', window: { days: 'any', from: '14:00', to: '15:00' } },
+  ],
+};
+
+const templates = [
+  { id: 'tpl_howwas_a' }, { id: 'tpl_howwas_b' }, { id: 'tpl_reminder' }, { id: 'tpl_referral' }, { id: 'tpl_call_back', channel: 'task' },
+  { id: 'tpl_seller_sms', channel: 'sms' }, { id: 'tpl_seller_mail' }, { id: 'tpl_seller_task', channel: 'task' },
+];
+
+describe('preview', () => {
+  let postServiceId: string;
+  let sellerId: string;
+  beforeAll(async () => {
+    postServiceId = (await createAutomation(e, postService, { templates, activate: false })).id;
+    sellerId = (await createAutomation(e, sellerLead, { activate: false })).id;
+  });
+
+  it('post-service: a 5-star rating 3 hours after the question leads to the referral email', async () => {
+    const before = await snapshotWorkspace(e.t.db, e.t.workspaceId);
+    const res = await e.api('POST', `/v1/automations/${postServiceId}/preview`, {
+      record: { externalId: 'lead-1', timezone: 'Europe/Bucharest', attributes: { service: 'cleaning' } },
+      startAt: '2026-11-23T10:00:00Z',
+      events: [{ type: 'rating.received', at: '2026-11-23T15:00:00Z', properties: { rating: 5 } }],
+    });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body.steps.map((s: any) => [s.stepId, s.type, s.dueAt])).toEqual([
+      ['w1', 'wait', '2026-11-23T10:00:00.000Z'],
+      ['ask', 'email', '2026-11-23T12:00:00.000Z'],
+      ['rating', 'wait_for', '2026-11-23T12:00:00.000Z'],
+      ['route', 'branch', '2026-11-23T15:00:00.000Z'],
+      ['referral', 'email', '2026-11-23T15:00:00.000Z'],
+    ]);
+    expect(res.body).toMatchObject({ outcome: 'completed', exitReason: null, version: 1, endsAt: '2026-11-23T15:00:00.000Z' });
+    expect(['tpl_howwas_a', 'tpl_howwas_b']).toContain(res.body.steps[1].detail.template);
+    expect(await snapshotWorkspace(e.t.db, e.t.workspaceId)).toEqual(before);
+  });
+
+  it('post-service: no rating -> the reminder when the wait_for times out; a low rating -> the urgent task; a reply exits', async () => {
+    const noRating = await e.api('POST', `/v1/automations/${postServiceId}/preview`, {
+      record: { attributes: { service: 'cleaning' } }, startAt: '2026-11-23T10:00:00Z',
+    });
+    expect(noRating.body.steps.map((s: any) => [s.stepId, s.dueAt])).toEqual([
+      ['w1', '2026-11-23T10:00:00.000Z'],
+      ['ask', '2026-11-23T12:00:00.000Z'],
+      ['rating', '2026-11-23T12:00:00.000Z'],
+      ['remind', '2026-11-24T12:00:00.000Z'],
+    ]);
+    expect(noRating.body.outcome).toBe('completed');
+
+    const low = await e.api('POST', `/v1/automations/${postServiceId}/preview`, {
+      record: {}, startAt: '2026-11-23T10:00:00Z',
+      events: [{ type: 'rating.received', at: '2026-11-23T20:30:00Z', properties: { rating: 2 } }],
+    });
+    expect(low.body.steps.slice(3).map((s: any) => [s.stepId, s.dueAt])).toEqual([
+      ['route', '2026-11-23T20:30:00.000Z'],
+      ['urgent', '2026-11-23T20:30:00.000Z'],
+    ]);
+
+    const replied = await e.api('POST', `/v1/automations/${postServiceId}/preview`, {
+      record: {}, startAt: '2026-11-23T10:00:00Z',
+      events: [{ type: 'message.replied', at: '2026-11-23T13:00:00Z' }],
+    });
+    expect(replied.body).toMatchObject({ outcome: 'exited', exitReason: 'event:message.replied', endsAt: '2026-11-23T13:00:00.000Z' });
+    expect(replied.body.steps.map((s: any) => s.stepId)).toEqual(['w1', 'ask', 'rating']);
+  });
+
+  it('seller lead (seed 004): day 0 at once, days 2 and 3 between 2 and 3 pm New York time', async () => {
+    // Monday 2026-11-23 09:00 in New York (14:00Z).
+    const res = await e.api('POST', `/v1/automations/${sellerId}/preview`, { record: {}, startAt: '2026-11-23T14:00:00Z' });
+    expect(res.status).toBe(200);
+    expect(res.body.steps.map((s: any) => [s.stepId, s.dueAt])).toEqual([
+      ['a1', '2026-11-23T14:00:00.000Z'],
+      ['a2', '2026-11-25T19:00:00.000Z'],
+      ['a3', '2026-11-26T19:00:00.000Z'],
+    ]);
+  });
+
+  it('validates strictly and answers problem+json', async () => {
+    const bad = await e.api('POST', `/v1/automations/${postServiceId}/preview`, { record: {}, startAt: 'yesterday' });
+    expect(bad.status).toBe(400);
+    expect(bad.body.field).toBe('/body/startAt');
+    const unknownField = await e.api('POST', `/v1/automations/${postServiceId}/preview`, { record: { foo: 1 }, startAt: '2026-11-23T10:00:00Z' });
+    expect(unknownField.status).toBe(400);
+    expect((await e.api('POST', '/v1/automations/aut_nope/preview', { record: {}, startAt: '2026-11-23T10:00:00Z' })).status).toBe(404);
+    expect((await e.api('POST', `/v1/automations/${postServiceId}/preview`, { record: {}, startAt: '2026-11-23T10:00:00Z', version: 9 })).status).toBe(404);
+  });
+});
