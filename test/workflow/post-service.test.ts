@@ -5,29 +5,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { AutomationDefinition } from '../../domain/definition';
 import { eventSignal, stateQuery } from '../../workflows/signals';
+import { postService } from './definitions';
 import { input, iso, newWorker, nextAnchor, Recorder, skipTo, startEnv, startEnrollment, taskQueue, trigger } from './harness';
-
-export const postService: AutomationDefinition = {
-  name: 'Post-service follow-up',
-  trigger: { type: 'event', event: 'booking.status_changed', where: { field: 'event.status', op: 'eq', value: 'completed' } },
-  settings: { timezone: 'record', timing: 'after_previous' },
-  steps: [
-    { id: 'w1', type: 'wait', duration: 'PT2H' },
-    { id: 'ask', type: 'email', to: 'record', variants: [{ template: 'tpl_howwas_a' }, { template: 'tpl_howwas_b' }] },
-    { id: 'rating', type: 'wait_for', event: 'rating.received', timeout: 'P1D', onEvent: 'route', onTimeout: 'remind' },
-    { id: 'remind', type: 'email', to: 'record', template: 'tpl_reminder', next: 'end' },
-    {
-      id: 'route',
-      type: 'branch',
-      cases: [{ when: { field: 'event.rating', op: 'gte', value: 4 }, next: 'referral' }],
-      otherwise: 'urgent',
-    },
-    { id: 'referral', type: 'email', to: 'record', template: 'tpl_referral', next: 'end' },
-    { id: 'urgent', type: 'task', assignee: 'owner', template: 'tpl_call_back', priority: 'urgent' },
-  ],
-};
 
 let env: TestWorkflowEnvironment;
 beforeAll(async () => {

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { AutomationDefinition } from '../../domain/definition';
+import { leadNurture, reactivation, renewal } from './definitions';
 import { eventSignal } from '../../workflows/signals';
 import { input, iso, newWorker, nextAnchor, record, Recorder, skipTo, startEnv, startEnrollment, taskQueue } from './harness';
 
@@ -16,50 +16,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await env?.teardown();
 });
-
-export const leadNurture: AutomationDefinition = {
-  name: 'Lead nurture',
-  trigger: { type: 'stage_entered', stage: 'contacted' },
-  exitWhen: [{ goal: { event: 'booking.completed' } }],
-  settings: { timing: 'after_previous' },
-  steps: [
-    { id: 'intro', type: 'email', template: 'tpl_intro' },
-    { id: 'case_study', type: 'email', template: 'tpl_case_study', delay: 'P3D' },
-    { id: 'offer', type: 'email', template: 'tpl_offer', delay: 'P4D' },
-    { id: 'final', type: 'email', template: 'tpl_when_ready', delay: 'P7D' },
-    { id: 'to_nurture', type: 'update_record', set: { stage: 'nurture' } },
-  ],
-};
-
-export const renewal: AutomationDefinition = {
-  name: 'Subscription renewal reminder',
-  trigger: { type: 'date', field: 'record.attributes.renewsAt', offset: '-P7D', at: '09:00' },
-  settings: { timing: 'after_start' },
-  steps: [
-    { id: 'reminder', type: 'email', template: 'tpl_renewal_reminder' },
-    { id: 'card', type: 'branch', cases: [{ when: { field: 'record.attributes.cardExpiresSoon', op: 'eq', value: true }, next: 'update_card' }], otherwise: 'charge' },
-    { id: 'update_card', type: 'email', template: 'tpl_update_card' },
-    { id: 'charge', type: 'webhook', endpoint: 'wh_billing', payload: { action: 'charge' }, delay: 'P7D', onFailure: 'failed_notice' },
-    { id: 'confirm', type: 'email', template: 'tpl_renewal_ok', next: 'end' },
-    { id: 'failed_notice', type: 'email', template: 'tpl_renewal_failed' },
-  ],
-};
-
-export const reactivation: AutomationDefinition = {
-  name: 'Reactivation',
-  trigger: { type: 'inactivity', event: 'booking.completed', after: 'P60D' },
-  conditions: { all: [{ eventCount: { event: 'booking.completed' }, op: 'gte', value: 1 }, { field: 'record.attributes.deactivated', op: 'neq', value: true }] },
-  settings: { timing: 'after_previous' },
-  steps: [
-    { id: 'miss_you', type: 'email', template: 'tpl_miss_you' },
-    { id: 'w7', type: 'wait', duration: 'P7D' },
-    { id: 'check1', type: 'branch', cases: [{ when: { eventCount: { event: 'booking.created' }, op: 'gte', value: 1 }, next: 'end' }] },
-    { id: 'coupon', type: 'sms', template: 'tpl_coupon' },
-    { id: 'w14', type: 'wait', duration: 'P14D' },
-    { id: 'check2', type: 'branch', cases: [{ when: { eventCount: { event: 'booking.created' }, op: 'gte', value: 1 }, next: 'end' }] },
-    { id: 'call', type: 'task', assignee: 'owner', template: 'tpl_personal_call', priority: 'high', due: 'P2D' },
-  ],
-};
 
 describe('lead nurture (seed 000)', () => {
   it('no conversion: intro, +3 d, +7 d, +14 d, then moved to nurture', async () => {
