@@ -8,7 +8,6 @@ import { DateTime } from 'luxon';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Runtime, DefaultLogger, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { WorkflowHandle } from '@temporalio/client';
-import { createTimeSkippingEnv } from '../helpers/env';
 import type {
   Activities,
   CallWebhookRequest,
@@ -27,7 +26,7 @@ import type { enrollmentWorkflow, EnrollmentOptions } from '../../workflows/enro
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
 
 let runtimeInstalled = false;
-function quietRuntime(): void {
+export function quietRuntime(): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
   try {
@@ -40,6 +39,8 @@ function quietRuntime(): void {
 /** One per test file (time skipping is global to an environment): the platform's provisioned test server. */
 export async function startEnv(): Promise<TestWorkflowEnvironment> {
   quietRuntime();
+  // Imported here so that scripts (record-histories) can use the rest of the harness outside vitest.
+  const { createTimeSkippingEnv } = await import('../helpers/env');
   return createTimeSkippingEnv();
 }
 
