@@ -4,11 +4,12 @@
  * apt-get when missing and we are root). PostgreSQL refuses to run as root, so as root the cluster
  * belongs to the `postgres` system user and every initdb/pg_ctl runs as that user.
  */
+import { spawnSync } from 'node:child_process';
 import { appendFile, chmod, chown, mkdir, readdir, readFile, realpath, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import pg from 'pg';
 import { SetupError } from './settings';
-import { aptInstall, freePort, isExecutable, isPortFree, isRoot, run, runOk, tailFile, which, type Log } from './proc';
+import { aptInstall, freePort, isExecutable, isPortFree, isRoot, onExitSync, run, runOk, tailFile, which, type Log } from './proc';
 
 const PG_USER = 'postgres';
 
@@ -134,8 +135,15 @@ export async function startLocalPostgres(opts: { root: string; port: number; any
 
   const [statusCmd, statusArgs] = await asOwner(bins.pgCtl, ['-D', data, 'status']);
   const running = (await run(statusCmd, statusArgs, { cwd: '/' })).code === 0;
+  const stopArgs = await asOwner(bins.pgCtl, ['-D', data, '-m', 'fast', '-w', 'stop']);
+  let forget = () => {};
+  const own = async () => {
+    await writeFile(ownerFile, String(process.pid));
+    forget = onExitSync(() => spawnSync(stopArgs[0], stopArgs[1], { cwd: '/', stdio: 'ignore', timeout: 30_000 }));
+  };
   const stop = async () => {
-    await runAsOwner('pg_ctl stop', bins.pgCtl, ['-D', data, '-m', 'fast', '-w', 'stop']);
+    forget();
+    await runOk('pg_ctl stop', stopArgs[0], stopArgs[1], { cwd: '/' });
     await rm(ownerFile, { force: true });
   };
   if (running) {
@@ -145,7 +153,7 @@ export async function startLocalPostgres(opts: { root: string; port: number; any
     // died without cleaning up: adopt it, so that it is stopped when we stop.
     const owner = Number(await readFile(ownerFile, 'utf8').catch(() => ''));
     if (owner && !isAlive(owner)) {
-      await writeFile(ownerFile, String(process.pid));
+      await own();
       log(`PostgreSQL was left running on port ${port} by an earlier run; taking it over`);
       return { port, owned: true, url: url(port), stop };
     }
@@ -164,7 +172,7 @@ export async function startLocalPostgres(opts: { root: string; port: number; any
   } catch (err) {
     throw new SetupError(`PostgreSQL did not start. ${(err as Error).message}\n  ${logFile}:\n${await tailFile(logFile, 15)}`);
   }
-  await writeFile(ownerFile, String(process.pid));
+  await own();
   return { port, owned: true, url: url(port), stop };
 }
 

@@ -22,6 +22,25 @@ export function interrupt(reason: string): void {
 
 export const interruptedBy = (): string | undefined => interruption;
 
+// Last resort when our process exits without cleaning up (vitest exits at once on Ctrl-C, without
+// running teardowns): synchronous hooks that stop what we started.
+const exitHooks = new Set<() => void>();
+process.on('exit', () => {
+  for (const hook of exitHooks) {
+    try {
+      hook();
+    } catch {
+      /* best effort */
+    }
+  }
+});
+
+/** Runs `hook` (synchronous code only) if the process exits while it is registered; returns the unregister function. */
+export function onExitSync(hook: () => void): () => void {
+  exitHooks.add(hook);
+  return () => exitHooks.delete(hook);
+}
+
 /** Stops every process startProcess() started that is still running (the last line of cleanup). */
 export async function stopAllProcesses(): Promise<void> {
   await Promise.all([...longLived].map((p) => p.stop()));
@@ -157,17 +176,20 @@ export async function startProcess(name: string, command: string, args: string[]
   });
   // The child holds its own copy of the descriptor.
   await log?.close();
+  const forget = onExitSync(() => process.kill(-child.pid!, 'SIGTERM'));
   const managed: ManagedProcess = {
     name,
     child,
     exited: new Promise((resolvePromise) => {
       child.once('exit', (code, signal) => {
         longLived.delete(managed);
+        forget();
         managed.exit = { code, signal };
         resolvePromise({ code, signal });
       });
       child.once('error', (err) => {
         longLived.delete(managed);
+        forget();
         managed.exit = { code: null, signal: null };
         process.stderr.write(`${name}: ${err.message}\n`);
         resolvePromise(managed.exit);
