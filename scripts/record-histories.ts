@@ -13,7 +13,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { saveHistory } from '../test/workflow/histories';
+import { saveHistory, type History } from '../test/workflow/histories';
 import type { AutomationDefinition } from '../domain/definition';
 import { eventSignal, exitSignal, pauseSignal, recordChangedSignal, resumeSignal } from '../workflows/signals';
 import type { EnrollmentOptions } from '../workflows/enrollment';
@@ -183,8 +183,7 @@ async function main(): Promise<void> {
         let runId: string | undefined = run.handle.firstExecutionRunId;
         while (runId) {
           runIds.push(runId);
-          const h = env.client.workflow.getHandle(run.handle.workflowId, runId);
-          const history = await h.fetchHistory();
+          const history: History = await env.client.workflow.getHandle(run.handle.workflowId, runId).fetchHistory();
           const last = history.events?.[history.events.length - 1];
           runId = last?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? undefined;
           const file = runIds.length === 1 && !runId ? `${s.name}.json` : `${s.name}.run${runIds.length}.json`;

@@ -19,6 +19,7 @@ import {
   ActivityFailure,
   ApplicationFailure,
   condition,
+  ContinueAsNew,
   continueAsNew,
   log,
   proxyActivities,
@@ -90,6 +91,8 @@ export interface CarriedState {
   changedFields: string[];
   seenEventIds: string[];
   seenChangeIds: string[];
+  /** Change ids of this enrollment's own update_record steps: their recordChanged echo is not a change by someone else. */
+  ownChangeIds?: string[];
   /** Events received (type, time): eventCount conditions. */
   eventLog: Array<{ type: string; at: number }>;
   /** The trigger event, or the event that ended the last wait_for: `event.*` in conditions. */
@@ -187,7 +190,7 @@ export async function enrollmentWorkflow(input: EnrollmentInput, options: Enroll
   const changedFields = new Set(carry?.changedFields ?? []);
   const seenEventIds = new Set(carry?.seenEventIds ?? (input.trigger ? [input.trigger.id] : []));
   const seenChangeIds = new Set(carry?.seenChangeIds ?? []);
-  const ownChangeIds = new Set<string>();
+  const ownChangeIds = new Set<string>(carry?.ownChangeIds ?? []);
   const eventLog: Array<{ type: string; at: number }> =
     carry?.eventLog ?? (input.trigger ? [{ type: input.trigger.type, at: Date.parse(input.trigger.occurredAt) }] : []);
   let event: EnrollmentEvent | null = carry?.event ?? input.trigger;
@@ -508,98 +511,109 @@ export async function enrollmentWorkflow(input: EnrollmentInput, options: Enroll
   }
 
   // ---- the interpreter
-  publishSearchAttributes();
-  if (!carry) await progress();
-  let stepsThisRun = 0;
-  /** Events received from when the previous step started count for a wait_for (a rating that
-   *  arrives while the question is being sent is not lost). */
-  let previousStartSeq = receivedSeq;
-
-  while (cursor !== END && !pendingExit) {
-    const entry = byId.get(cursor);
-    if (!entry) throw ApplicationFailure.nonRetryable(`step ${cursor} is not in the definition`, 'BadDefinition');
-    const step = entry.step;
-    const visit = (visits[step.id] ?? 0) + 1;
-    visits[step.id] = visit;
-
-    const due = stepDueAt({
-      step,
-      settings,
-      previousCompletedAt: new Date(previousAt),
-      enrolledAt: new Date(startedAtMs),
-      // Never before the previous step ran (after_start steps without a delay follow at once).
-      now: new Date(Math.max(previousAt, Date.now() - ON_TIME_TOLERANCE_MS)),
-      timeZone: timezone(),
-    }).getTime();
-    waitingDueAt = due;
+  try {
     publishSearchAttributes();
-    await waitUntil(due, () => false);
-    if (pendingExit) break;
-    if (paused) {
-      await waitUntil(null, () => !paused);
+    if (!carry) await progress();
+    let stepsThisRun = 0;
+    /** Events received from when the previous step started count for a wait_for (a rating that
+     *  arrives while the question is being sent is not lost). */
+    let previousStartSeq = receivedSeq;
+
+    while (cursor !== END && !pendingExit) {
+      const entry = byId.get(cursor);
+      if (!entry) throw ApplicationFailure.nonRetryable(`step ${cursor} is not in the definition`, 'BadDefinition');
+      const step = entry.step;
+      const visit = (visits[step.id] ?? 0) + 1;
+      visits[step.id] = visit;
+
+      const due = stepDueAt({
+        step,
+        settings,
+        previousCompletedAt: new Date(previousAt),
+        enrolledAt: new Date(startedAtMs),
+        // Never before the previous step ran (after_start steps without a delay follow at once).
+        now: new Date(Math.max(previousAt, Date.now() - ON_TIME_TOLERANCE_MS)),
+        timeZone: timezone(),
+      }).getTime();
+      waitingDueAt = due;
+      publishSearchAttributes();
+      await waitUntil(due, () => false);
       if (pendingExit) break;
-    }
-    const startAt = Date.now() - due > ON_TIME_TOLERANCE_MS ? Date.now() : due;
-    const startSeq = receivedSeq;
-    waitingDueAt = null;
+      if (paused) {
+        await waitUntil(null, () => !paused);
+        if (pendingExit) break;
+      }
+      const startAt = Date.now() - due > ON_TIME_TOLERANCE_MS ? Date.now() : due;
+      const startSeq = receivedSeq;
+      waitingDueAt = null;
 
-    let outcome: Outcome;
-    const skipped = (step.skipIfChanged ?? []).find((f) => [...changedFields].some((c) => fieldMatches(f, c)));
-    if (skipped) {
-      outcome = { status: 'skipped', next: defaultNext(step), at: startAt, detail: { reason: `field_changed:${skipped}` } };
-    } else {
-      outcome = await runStep(step, visit, startAt, step.type === 'wait_for' ? previousStartSeq : startSeq);
-    }
-    previousStartSeq = startSeq;
-    previousAt = outcome.at;
-    if (outcome.exit) requestExit(outcome.exit);
-    checkGoals();
-    cursor = pendingExit ? cursor : outcome.next;
-    if (cursor === END && !pendingExit) status = 'completed';
-    await progress({ step, visit, status: outcome.status, dueAt: due, ...(outcome.detail ? { detail: outcome.detail } : {}) }, cursor === END);
+      let outcome: Outcome;
+      const skipped = (step.skipIfChanged ?? []).find((f) => [...changedFields].some((c) => fieldMatches(f, c)));
+      if (skipped) {
+        outcome = { status: 'skipped', next: defaultNext(step), at: startAt, detail: { reason: `field_changed:${skipped}` } };
+      } else {
+        outcome = await runStep(step, visit, startAt, step.type === 'wait_for' ? previousStartSeq : startSeq);
+      }
+      previousStartSeq = startSeq;
+      previousAt = outcome.at;
+      if (outcome.exit) requestExit(outcome.exit);
+      checkGoals();
+      cursor = pendingExit ? cursor : outcome.next;
+      if (cursor === END && !pendingExit) status = 'completed';
+      await progress({ step, visit, status: outcome.status, dueAt: due, ...(outcome.detail ? { detail: outcome.detail } : {}) }, cursor === END);
 
-    stepsThisRun++;
-    if (cursor !== END && !pendingExit && (stepsThisRun >= stepsPerRun || workflowInfo().continueAsNewSuggested)) {
-      const next: CarriedState = {
-        cursor,
-        status,
-        paused,
-        record,
-        changedFields: [...changedFields],
-        seenEventIds: tail([...seenEventIds], SEEN_LIMIT),
-        seenChangeIds: tail([...seenChangeIds], SEEN_LIMIT),
-        eventLog: tail(eventLog, EVENT_LOG_LIMIT),
-        event,
-        steps,
-        visits,
-        previousAt,
-        timeline: tail(timeline, CARRIED_TIMELINE),
-        runs,
-      };
-      await continueAsNew<typeof enrollmentWorkflow>(input, { carry: next, stepsPerRun });
+      stepsThisRun++;
+      if (cursor !== END && !pendingExit && (stepsThisRun >= stepsPerRun || workflowInfo().continueAsNewSuggested)) {
+        const next: CarriedState = {
+          cursor,
+          status,
+          paused,
+          record,
+          changedFields: [...changedFields],
+          seenEventIds: tail([...seenEventIds], SEEN_LIMIT),
+          seenChangeIds: tail([...seenChangeIds], SEEN_LIMIT),
+        ownChangeIds: tail([...ownChangeIds], SEEN_LIMIT),
+          eventLog: tail(eventLog, EVENT_LOG_LIMIT),
+          event,
+          steps,
+          visits,
+          previousAt,
+          timeline: tail(timeline, CARRIED_TIMELINE),
+          runs,
+        };
+        await continueAsNew<typeof enrollmentWorkflow>(input, { carry: next, stepsPerRun });
+      }
     }
-  }
 
-  if (pendingExit) {
-    const exit: PendingExit = pendingExit;
-    status = 'exited';
-    finalReason = exit.reason;
-    converted = exit.converted;
-    if (exit.notify) {
-      await db.notifyOwner({
-        ...ref,
-        idempotencyKey: `${input.enrollmentId}:exit`,
-        notify: exit.notify,
-        ownerId: record.ownerId,
-        reason: exit.reason,
-        context: { ...context(), event: exit.event ?? event },
-        at: iso(Date.now()),
-      });
+    if (pendingExit) {
+      const exit: PendingExit = pendingExit;
+      status = 'exited';
+      finalReason = exit.reason;
+      converted = exit.converted;
+      if (exit.notify) {
+        await send.notifyOwner({
+          ...ref,
+          idempotencyKey: `${input.enrollmentId}:exit`,
+          notify: exit.notify,
+          ownerId: record.ownerId,
+          reason: exit.reason,
+          context: { ...context(), event: exit.event ?? event },
+          at: iso(Date.now()),
+        });
+      }
+      await progress(undefined, true);
+    } else if (status !== 'completed') {
+      status = 'completed';
+      await progress(undefined, true);
     }
+  } catch (err) {
+    // Continue-as-new is not a failure; anything else (a definition the schema let through but the
+    // interpreter cannot run, a non-retryable activity error) marks the enrollment failed, then fails the run.
+    if (err instanceof ContinueAsNew) throw err;
+    status = 'failed';
+    finalReason = `error: ${err instanceof Error ? err.message : String(err)}`.slice(0, 500);
     await progress(undefined, true);
-  } else if (status !== 'completed') {
-    status = 'completed';
-    await progress(undefined, true);
+    throw err;
   }
   return { status, exitReason: finalReason, converted };
 }

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { DateTime } from 'luxon';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Runtime, DefaultLogger, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import type { WorkflowHandle } from '@temporalio/client';
+import type { WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import type {
   Activities,
   CallWebhookRequest,
@@ -240,7 +240,7 @@ export function iso(d: DateTime): string {
 }
 
 export interface Running {
-  handle: WorkflowHandle<typeof enrollmentWorkflow>;
+  handle: WorkflowHandleWithFirstExecutionRunId<typeof enrollmentWorkflow>;
   input: EnrollmentInput;
 }
 

@@ -8,7 +8,7 @@ import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DefaultLogger, Worker } from '@temporalio/worker';
+import { Worker } from '@temporalio/worker';
 import { loadHistory } from './histories';
 import { quietRuntime, workflowBundle } from './harness';
 
@@ -26,7 +26,7 @@ describe('replay of recorded histories', () => {
     const histories = files.map((file) => ({ workflowId: file.replace(/\.json$/, ''), history: loadHistory(join(DIR, file)) }));
     const failures: string[] = [];
     let replayed = 0;
-    for await (const result of Worker.runReplayHistories({ workflowBundle: workflowBundleCode, logger: new DefaultLogger('ERROR') }, histories)) {
+    for await (const result of Worker.runReplayHistories({ workflowBundle: workflowBundleCode }, histories)) {
       replayed++;
       if (result.error) failures.push(`${result.workflowId}: ${result.error.name}: ${result.error.message}`);
     }
