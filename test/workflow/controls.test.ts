@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { AutomationDefinition } from '../../domain/definition';
-import { eventSignal, exitSignal, pauseSignal, resumeSignal, stateQuery } from '../../workflows/signals';
+import { eventSignal, exitSignal, pauseSignal, recordChangedSignal, resumeSignal, stateQuery } from '../../workflows/signals';
 import { EnrollmentSearchAttributes } from '../../workflows/enrollment';
 import { input, iso, newWorker, nextAnchor, Recorder, skipTo, startEnv, startEnrollment, taskQueue } from './harness';
 
@@ -214,5 +214,94 @@ describe('continue-as-new', () => {
     // visits carried over: every check-in has its own idempotency key
     expect(new Set(rec.sends.map((s) => s.key)).size).toBe(8);
     expect(rec.sends[7]!.key).toMatch(/:checkin:8$/);
+  });
+});
+
+describe('wait_for where, goals on conditions, exit steps, failures', () => {
+  it('wait_for ends only on an event matching `where`; that event is `event.*` for the branch after it', async () => {
+    const def: AutomationDefinition = {
+      name: 'Where',
+      trigger: { type: 'manual' },
+      steps: [
+        { id: 'wf', type: 'wait_for', event: 'form.submitted', where: { field: 'event.form', op: 'eq', value: 'quote' }, timeout: 'P2D', onTimeout: 'late' },
+        { id: 'b', type: 'branch', cases: [{ when: { field: 'event.budget', op: 'gte', value: 1000 }, next: 'big' }], otherwise: 'small' },
+        { id: 'big', type: 'task', template: 'tpl_big', priority: 'high', next: 'end' },
+        { id: 'small', type: 'email', template: 'tpl_small', next: 'end' },
+        { id: 'late', type: 'email', template: 'tpl_late' },
+      ],
+    };
+    const rec = new Recorder();
+    const q = taskQueue('where');
+    const worker = await newWorker(env, rec, q);
+    const t0 = await nextAnchor(env, 1, '10:00', 'UTC');
+    await skipTo(env, t0);
+    await worker.runUntil(async () => {
+      const { handle } = await startEnrollment(env, q, input(def, t0.toJSDate()));
+      await handle.signal(eventSignal, { id: 'f1', type: 'form.submitted', occurredAt: iso(t0), properties: { form: 'newsletter', budget: 5000 } });
+      await skipTo(env, t0.plus({ hours: 5 }));
+      expect((await handle.query(stateQuery)).currentStep).toBe('wf');
+      await handle.signal(eventSignal, { id: 'f2', type: 'form.submitted', occurredAt: iso(t0.plus({ hours: 5 })), properties: { form: 'quote', budget: 200 } });
+      await handle.result();
+    });
+    expect(rec.sends.map((s) => s.stepId)).toEqual(['small']);
+    expect(rec.tasks).toEqual([]);
+  });
+
+  it('a goal on a record condition converts the enrollment when a record change meets it', async () => {
+    const def: AutomationDefinition = {
+      ...daily,
+      exitWhen: [{ goal: { when: { field: 'record.attributes.plan', op: 'eq', value: 'paid' } } }],
+    };
+    const rec = new Recorder();
+    const q = taskQueue('goal-when');
+    const worker = await newWorker(env, rec, q);
+    const t0 = await nextAnchor(env, 1, '10:00', 'UTC');
+    await skipTo(env, t0);
+    await worker.runUntil(async () => {
+      const { handle } = await startEnrollment(env, q, input(def, t0.toJSDate()));
+      await skipTo(env, t0.plus({ hours: 30 }));
+      await handle.signal(recordChangedSignal, { id: 'c1', changes: { 'attributes.plan': 'trial' }, at: iso(t0.plus({ hours: 30 })) });
+      expect((await handle.query(stateQuery)).status).toBe('active');
+      await handle.signal(recordChangedSignal, { id: 'c2', changes: { 'attributes.plan': 'paid' }, at: iso(t0.plus({ hours: 30 })) });
+      expect(await handle.result()).toEqual({ status: 'exited', exitReason: 'goal', converted: true });
+    });
+    expect(rec.sends.map((s) => s.stepId)).toEqual(['d1', 'd2']);
+    expect(rec.last()).toMatchObject({ status: 'exited', exitReason: 'goal', converted: true });
+  });
+
+  it('an exit step ends the enrollment with its reason', async () => {
+    const def: AutomationDefinition = {
+      name: 'Exit step',
+      trigger: { type: 'manual' },
+      steps: [
+        { id: 'b', type: 'branch', cases: [{ when: { field: 'record.stage', op: 'eq', value: 'lost' }, next: 'out' }] },
+        { id: 'hello', type: 'email', template: 'tpl_hello', next: 'end' },
+        { id: 'out', type: 'exit', reason: 'lost_lead' },
+      ],
+    };
+    const rec = new Recorder();
+    const q = taskQueue('exit-step');
+    const worker = await newWorker(env, rec, q);
+    const t0 = await nextAnchor(env, 1, '10:00', 'UTC');
+    await skipTo(env, t0);
+    await worker.runUntil(async () => {
+      const { handle } = await startEnrollment(env, q, input(def, t0.toJSDate(), { record: { ...input(def, t0.toJSDate()).record, stage: 'lost' } }));
+      expect(await handle.result()).toEqual({ status: 'exited', exitReason: 'lost_lead', converted: false });
+    });
+    expect(rec.sends).toEqual([]);
+  });
+
+  it('a definition the interpreter cannot run marks the enrollment failed and fails the run', async () => {
+    const def = { name: 'Broken', trigger: { type: 'manual' }, steps: [{ id: 'a', type: 'email', template: 'tpl_a', next: 'nowhere' }] } as AutomationDefinition;
+    const rec = new Recorder();
+    const q = taskQueue('broken');
+    const worker = await newWorker(env, rec, q);
+    const t0 = await nextAnchor(env, 1, '10:00', 'UTC');
+    await skipTo(env, t0);
+    await worker.runUntil(async () => {
+      const { handle } = await startEnrollment(env, q, input(def, t0.toJSDate()));
+      await expect(handle.result()).rejects.toThrow(/Workflow execution failed/);
+    });
+    expect(rec.last()).toMatchObject({ status: 'failed', exitReason: 'error: step nowhere is not in the definition', currentStep: null });
   });
 });
