@@ -189,7 +189,7 @@ async function main(): Promise<void> {
     const rawRate = N_RATE / rawSeconds;
 
     await automation('aut_bench_rate', {
-      name: 'rate', trigger: { type: 'event', event: 'bench.rate' }, steps: [{ id: 'hello', type: 'email', to: 'record', template: 'tpl_bench' }],
+      name: 'rate', trigger: { type: 'event', event: 'bench.rate' }, steps: [{ id: 'nap', type: 'wait', duration: 'P1D' }],
     });
     log(`(a) engine: ${N_RATE} events via POST /v1/events/batch -> router -> workflow starts`);
     const e0 = Date.now();
@@ -200,8 +200,8 @@ async function main(): Promise<void> {
     const engineSeconds = (e1 - e0) / 1000;
     const engineRate = N_RATE / engineSeconds;
     log(`(a) raw ${rawRate.toFixed(0)}/s, engine ${engineRate.toFixed(0)}/s (ingest ${(ingested - e0)} ms), ratio ${(engineRate / rawRate).toFixed(2)}`);
-    await until('the rate enrollments to finish', async () =>
-      (await count(db, sql<{ n: number }>`select count(*)::int as n from messages where automation_id = 'aut_bench_rate'`)) === N_RATE, 300_000, 200);
+    await until('the rate enrollments to settle', async () =>
+      (await count(db, sql<{ n: number }>`select count(*)::int as n from enrollments where automation_id = 'aut_bench_rate' and updated_at > started_at`)) === N_RATE, 600_000, 500);
 
     // ---- (b) lateness
     const delay = 60;

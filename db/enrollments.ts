@@ -23,8 +23,8 @@ export interface NewEnrollment {
   currentStep: string | null;
 }
 
-/** Inserts the row; returns false when (workspace, automation, record, seq) is already taken. */
-export async function insertEnrollment(db: Db, e: NewEnrollment): Promise<boolean> {
+/** Inserts the row; returns undefined when (workspace, automation, record, seq) is already taken. */
+export async function insertEnrollment(db: Db, e: NewEnrollment): Promise<EnrollmentRow | undefined> {
   const row = await db
     .insertInto('enrollments')
     .values({
@@ -43,9 +43,9 @@ export async function insertEnrollment(db: Db, e: NewEnrollment): Promise<boolea
       updated_at: e.startedAt,
     })
     .onConflict((oc) => oc.doNothing())
-    .returning('id')
+    .returningAll()
     .executeTakeFirst();
-  return row !== undefined;
+  return row;
 }
 
 export async function deleteEnrollment(db: Db, id: string): Promise<void> {
@@ -57,21 +57,25 @@ export interface EntryHistory {
   total: number;
   inFlight: number;
   maxSeq: number;
+  /** The enrollment the given trigger key already produced, if any. */
+  byTrigger: string | null;
 }
 
-export async function entryHistory(db: Db, workspaceId: string, automationId: string, recordId: string): Promise<EntryHistory> {
+/** One round trip: the record's entries into the automation, and the one of this trigger. */
+export async function entryHistory(db: Db, workspaceId: string, automationId: string, recordId: string, triggerKey: string | null = null): Promise<EntryHistory> {
   const row = await db
     .selectFrom('enrollments')
     .select([
       sql<number>`count(*)::int`.as('total'),
       sql<number>`count(*) filter (where status in ('active', 'paused'))::int`.as('in_flight'),
       sql<number>`coalesce(max(seq), 0)::int`.as('max_seq'),
+      sql<string | null>`(array_agg(id) filter (where trigger_event_id = ${triggerKey}))[1]`.as('by_trigger'),
     ])
     .where('workspace_id', '=', workspaceId)
     .where('automation_id', '=', automationId)
     .where('record_id', '=', recordId)
     .executeTakeFirstOrThrow();
-  return { total: row.total, inFlight: row.in_flight, maxSeq: row.max_seq };
+  return { total: row.total, inFlight: row.in_flight, maxSeq: row.max_seq, byTrigger: row.by_trigger };
 }
 
 /** The enrollment a trigger (event id, change id, backfill key) already produced, if any: starts are idempotent by trigger. */

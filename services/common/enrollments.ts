@@ -14,7 +14,7 @@ import { WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy, defineSear
 import type { Client } from '@temporalio/client';
 import type { Db } from '../../db/connection';
 import type { EnrollmentRow, RecordRow } from '../../db/schema';
-import { deleteEnrollment, enrollmentByTrigger, entryHistory, getEnrollment, insertEnrollment } from '../../db/enrollments';
+import { deleteEnrollment, entryHistory, getEnrollment, insertEnrollment } from '../../db/enrollments';
 import type { AutomationDefinition } from '../../domain/definition';
 import type { EnrollmentInput, RecordSnapshot, TemplateSnapshot, TriggerEvent } from '../../domain/enrollment';
 import { variantLetter } from '../../domain/variant';
@@ -144,19 +144,17 @@ export class Enroller {
     const { db } = this.deps;
     const v = req.version;
     const recordId = req.record.external_id;
-    if (req.triggerKey) {
-      const existing = await enrollmentByTrigger(db, req.workspaceId, v.automationId, recordId, req.triggerKey);
-      if (existing) {
+    const reentry: Reentry = v.definition.settings?.reentry ?? 'after_exit';
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const history = await entryHistory(db, req.workspaceId, v.automationId, recordId, req.triggerKey);
+      if (history.byTrigger) {
+        const existing = (await getEnrollment(db, req.workspaceId, history.byTrigger))!;
         if (existing.status === 'active' || existing.status === 'paused') {
           const ctx = existing.version === v.version ? v : await this.versionContext(req.workspaceId, v.automationId, existing.version);
           if (ctx) await this.startWorkflow(existing, ctx, req);
         }
         return { kind: 'existing', enrollment: existing };
       }
-    }
-    const reentry: Reentry = v.definition.settings?.reentry ?? 'after_exit';
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const history = await entryHistory(db, req.workspaceId, v.automationId, recordId);
       if (reentry === 'once' && history.total > 0) {
         return { kind: 'refused', reason: 'reentry_once', detail: `record ${recordId} was already enrolled in automation ${v.automationId} and its re-entry is "once"` };
       }
@@ -167,7 +165,7 @@ export class Enroller {
       const workflowId = enrollmentWorkflowId(req.workspaceId, v.automationId, recordId, seq);
       const id = enrollmentIdFor(workflowId);
       const startedAt = (this.deps.now ?? (() => new Date()))();
-      const inserted = await insertEnrollment(db, {
+      const row = await insertEnrollment(db, {
         id,
         workspaceId: req.workspaceId,
         automationId: v.automationId,
@@ -180,8 +178,7 @@ export class Enroller {
         startedAt,
         currentStep: v.definition.steps[0]?.id ?? null,
       });
-      if (!inserted) continue; // another writer took this seq meanwhile: decide again
-      const row = (await getEnrollment(db, req.workspaceId, id))!;
+      if (!row) continue; // another writer took this seq meanwhile: decide again
       try {
         await this.startWorkflow(row, v, req);
       } catch (err) {

@@ -223,10 +223,19 @@ export class OutboxRouter {
       if (recordRows.length === 0) return;
       let automations: ActiveAutomation[];
       let running: RunningEnrollment[];
+      let records: Map<string, RecordRow>;
       try {
         automations = await this.cache.active(ws);
         const recordIds = [...new Set(recordRows.map((r) => recordIdOf(r.payload)))];
-        running = await runningEnrollmentsOfRecords(this.opts.db, ws, recordIds);
+        // Records are read only for rows that some trigger could match, all in one query.
+        const wanted = [...new Set(recordRows.filter((r) => this.mayEnroll(automations, r.payload)).map((r) => recordIdOf(r.payload)))];
+        [running, records] = await Promise.all([
+          runningEnrollmentsOfRecords(this.opts.db, ws, recordIds),
+          wanted.length === 0
+            ? Promise.resolve(new Map<string, RecordRow>())
+            : this.opts.db.selectFrom('records').selectAll().where('workspace_id', '=', ws).where('external_id', 'in', wanted).execute()
+                .then((rows) => new Map(rows.map((row) => [row.external_id, row]))),
+        ]);
       } catch (err) {
         for (const row of recordRows) results.set(row.id, { status: 'retry', error: String(err) });
         return;
@@ -235,7 +244,7 @@ export class OutboxRouter {
       const groups = [...groupBy(recordRows, (r) => recordIdOf(r.payload))];
       await mapLimit(groups, this.concurrency, async ([recordId, list]) => {
         const mine = runningByRecord.get(recordId) ?? [];
-        const recordCache = new RecordLoader(this.opts.db, ws, recordId);
+        const recordCache = new RecordLoader(this.opts.db, ws, recordId, records.get(recordId));
         for (const row of list) {
           const p = row.payload;
           results.set(row.id, await this.guard(row, () =>
@@ -244,6 +253,18 @@ export class OutboxRouter {
       });
     });
     return results;
+  }
+
+  /** Could this row enter the record into some automation? (Decides whether its record is read.) */
+  private mayEnroll(automations: ActiveAutomation[], p: OutboxPayload): boolean {
+    if (p.kind === 'event') return automations.some((a) => eventTriggerMatches(a.definition.trigger, p.event, null));
+    if (p.kind === 'record_changed') {
+      return automations.some((a) => {
+        const t = a.definition.trigger;
+        return (t.type === 'stage_entered' && p.changes && 'stage' in p.changes && p.changes.stage === t.stage) || t.type === 'segment_entered';
+      });
+    }
+    return false;
   }
 
   private async guard(row: OutboxRow, fn: () => Promise<RowResult | void>): Promise<RowResult> {
@@ -386,7 +407,9 @@ function recordIdOf(p: OutboxPayload): string {
 /** Loads a record at most once per batch, and only when a trigger needs it. */
 class RecordLoader {
   private row: Promise<RecordRow | undefined> | undefined;
-  constructor(private readonly db: Db, private readonly ws: string, private readonly recordId: string) {}
+  constructor(private readonly db: Db, private readonly ws: string, private readonly recordId: string, prefetched?: RecordRow) {
+    if (prefetched) this.row = Promise.resolve(prefetched);
+  }
   get(): Promise<RecordRow | undefined> {
     this.row ??= this.db.selectFrom('records').selectAll().where('workspace_id', '=', this.ws).where('external_id', '=', this.recordId).executeTakeFirst();
     return this.row;
