@@ -442,6 +442,7 @@ export async function enrollmentWorkflow(input: EnrollmentInput, options: Enroll
       case 'wait': {
         const end = stepDeadline(step, new Date(dueAt), timezone())!.getTime();
         await waitUntil(end, () => false);
+        if (pendingExit && Date.now() < end) return { status: 'skipped', next: END, at: Date.now(), detail: { cutShortBy: pendingExit.reason } };
         return { status: 'done', next: defaultNext(step), at: end };
       }
       case 'email':

@@ -11,7 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createDb, type Db } from '../../db/connection';
 import { newId } from '../../db/ids';
-import { createActivities, SIGNATURE_HEADER } from '../../activities';
+import { ApplicationFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { createActivities, PermanentDeliveryError, SIGNATURE_HEADER, TransientDeliveryError } from '../../activities';
 import type { AutomationDefinition } from '../../domain/definition';
 import { eventSignal } from '../../workflows/signals';
 import { testDatabaseUrl } from '../helpers/env';
@@ -292,5 +294,52 @@ describe('activities, called directly', () => {
     const row = await db.selectFrom('messages').selectAll().where('id', '=', sneaky.messageId).executeTakeFirstOrThrow();
     expect(row.subject).toBe('x');
     expect(row.body).toBe('ANA');
+  });
+});
+
+describe('activities: provider and endpoint failures', () => {
+  it('a transient provider error retries (honouring Retry-After); a permanent one is recorded on the message and not retried', async () => {
+    const automationId = newId('aut');
+    await seedAutomation(automationId);
+    await seedRecord('rec_fail');
+    const enrollmentId = newId('enr');
+    const base = {
+      workspaceId: ws, enrollmentId, automationId, recordId: 'rec_fail', stepId: 'e', channel: 'email' as const, to: 'record' as const,
+      template: template('tpl_x', 'email'), templateId: 'tpl_x', variant: null, dueAt: new Date().toISOString(),
+      context: { record: record({ externalId: 'rec_fail' }), event: null, enrollment: { id: enrollmentId, automationId, version: 1, variant: null } },
+    };
+    await createActivities({ db }).recordProgress({
+      workspaceId: ws, enrollmentId, automationId, recordId: 'rec_fail', version: 1, workflowId: `wf/${enrollmentId}`, seq: 1,
+      variant: null, triggerEventId: null, startedAt: new Date().toISOString(), status: 'active', currentStep: 'e',
+    });
+    const flaky = createActivities({ db, providers: { email: { name: 'flaky', send: async () => { throw new TransientDeliveryError('429 from provider', 7_000); } } } });
+    const err = await new MockActivityEnvironment().run(flaky.sendMessage, { ...base, idempotencyKey: `${enrollmentId}:e:1` }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApplicationFailure);
+    expect(err).toMatchObject({ type: 'TransientDeliveryError', nonRetryable: false, nextRetryDelay: 7_000 });
+    // The claimed row stays queued: the retry sends it.
+    const retried = await createActivities({ db }).sendMessage({ ...base, idempotencyKey: `${enrollmentId}:e:1` });
+    expect(retried).toMatchObject({ status: 'sandboxed', duplicate: false });
+
+    const refusing = createActivities({ db, providers: { email: { name: 'refusing', send: async () => { throw new PermanentDeliveryError('invalid address'); } } } });
+    const failed = await refusing.sendMessage({ ...base, idempotencyKey: `${enrollmentId}:e:2` });
+    expect(failed).toMatchObject({ status: 'failed', error: 'invalid address' });
+    const row = await db.selectFrom('messages').selectAll().where('id', '=', failed.messageId).executeTakeFirstOrThrow();
+    expect(row).toMatchObject({ status: 'failed', error: 'invalid address' });
+  });
+
+  it('a webhook answered 503 with Retry-After throws a retryable failure with that delay', async () => {
+    hookStatus = 503;
+    const acts = createActivities({
+      db,
+      fetch: async () => new Response(null, { status: 503, headers: { 'retry-after': '12' } }),
+    });
+    const err = await new MockActivityEnvironment()
+      .run(acts.callWebhook, {
+        workspaceId: ws, enrollmentId: 'enr_x', automationId: 'aut_x', recordId: 'rec_x', idempotencyKey: 'k', stepId: 's', endpointId: 'wh_crm', payload: {},
+        context: { record: record(), event: null, enrollment: { id: 'enr_x', automationId: 'aut_x', version: 1, variant: null } },
+      })
+      .catch((e: unknown) => e);
+    hookStatus = 200;
+    expect(err).toMatchObject({ type: 'WebhookTransient', nonRetryable: false, nextRetryDelay: 12_000 });
   });
 });
