@@ -81,6 +81,20 @@ const quarterly: AutomationDefinition = {
   ],
 };
 
+const whereScenario: AutomationDefinition = {
+  name: 'Where',
+  trigger: { type: 'manual' },
+  exitWhen: [{ goal: { when: { field: 'record.attributes.plan', op: 'eq', value: 'paid' } } }],
+  steps: [
+    { id: 'wf', type: 'wait_for', event: 'form.submitted', where: { field: 'event.form', op: 'eq', value: 'quote' }, timeout: 'P2D', onTimeout: 'late' },
+    { id: 'b', type: 'branch', cases: [{ when: { field: 'event.budget', op: 'gte', value: 1000 }, next: 'big' }], otherwise: 'small' },
+    { id: 'big', type: 'task', template: 'tpl_big', priority: 'high', next: 'end' },
+    { id: 'small', type: 'email', template: 'tpl_small' },
+    { id: 'w', type: 'wait', duration: 'P7D' },
+    { id: 'late', type: 'email', template: 'tpl_late' },
+  ],
+};
+
 const event = (id: string, type: string, at: DateTimeLike, properties: Record<string, unknown> = {}) => ({ id, type, occurredAt: iso(at), properties });
 
 const scenarios: Scenario[] = [
@@ -143,6 +157,18 @@ const scenarios: Scenario[] = [
     },
   },
   { name: 'lead-nurture-complete', def: leadNurture, drive: async (_env, run) => void (await run.handle.result()) },
+  {
+    name: 'wait-for-where-goal',
+    def: whereScenario,
+    drive: async (env, run, t0) => {
+      await run.handle.signal(eventSignal, event('f1', 'form.submitted', t0, { form: 'newsletter', budget: 5000 }));
+      await skipTo(env, t0.plus({ hours: 5 }));
+      await run.handle.signal(eventSignal, event('f2', 'form.submitted', t0.plus({ hours: 5 }), { form: 'quote', budget: 200 }));
+      await skipTo(env, t0.plus({ days: 3 }));
+      await run.handle.signal(recordChangedSignal, { id: 'c1', changes: { 'attributes.plan': 'paid' }, at: iso(t0.plus({ days: 3 })) });
+      await run.handle.result();
+    },
+  },
   {
     name: 'quarterly-continue-as-new',
     def: quarterly,
