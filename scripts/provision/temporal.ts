@@ -41,16 +41,26 @@ export async function ensureTemporalCli(toolsDir: string, log: Log): Promise<str
   // Built into a private folder and renamed into place, so a concurrent or interrupted build never
   // leaves a half-written binary where the next run would find it.
   const tmpBin = await mkdtemp(join(toolsDir, '.build-temporal-'));
+  let modules = 0;
   let packages = 0;
   let last = '';
-  const ticker = setInterval(() => log(`  still building the Temporal CLI (${elapsed(started)}, ${packages} packages compiled${last ? `, at ${last}` : ''})`), 20_000);
+  const ticker = setInterval(
+    () => log(`  still building the Temporal CLI (${elapsed(started)}: ${modules} modules downloaded, ${packages} packages compiled${last ? `, at ${last}` : ''})`),
+    20_000,
+  );
   try {
     const result = await run(go, ['install', '-v', `${CLI_MODULE}@${TEMPORAL_CLI_VERSION}`], {
       env: { ...process.env, GOBIN: tmpBin, CGO_ENABLED: '0' },
+      // stderr carries `go: downloading <module> <version>` while fetching, then one package path per compiled package.
       onLine: (line) => {
-        if (/^[\w.-]+(\/[\w.@-]+)+$/.test(line.trim())) {
+        const text = line.trim();
+        const download = /^go: downloading (\S+)/.exec(text);
+        if (download) {
+          modules += 1;
+          last = download[1]!;
+        } else if (/^[\w.-]+(\/[\w.@-]+)*$/.test(text)) {
           packages += 1;
-          last = line.trim();
+          last = text;
         }
       },
     });
