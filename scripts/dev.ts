@@ -14,7 +14,7 @@ import { createDb } from '../db/connection';
 import { migrateToLatest } from '../db/migrate';
 import { ensureDevWorkspace } from './provision/dev-workspace';
 import { ensureDatabase, startLocalPostgres } from './provision/postgres';
-import { elapsed, interrupt, interruptedBy, isPortFree, startProcess, stopAllProcesses, waitFor, type ManagedProcess } from './provision/proc';
+import { allOrFirstError, elapsed, interrupt, interruptedBy, isPortFree, startProcess, stopAllProcesses, waitFor, type ManagedProcess } from './provision/proc';
 import { loadProvisionSettings, REPO_ROOT, SetupError } from './provision/settings';
 import { checkTemporal, ensureTemporalCli, startTemporalDevServer } from './provision/temporal';
 
@@ -163,14 +163,6 @@ async function main(): Promise<void> {
     log(`${ended.name} exited by itself (code ${ended.exit?.code}, signal ${ended.exit?.signal}); stopping everything`);
     process.exitCode = 1;
   }
-}
-
-/** Like Promise.all, but waits for every task to settle before reporting the first failure, so nothing is left half-started. */
-async function allOrFirstError<T extends readonly Promise<unknown>[]>(tasks: T): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
-  const results = await Promise.allSettled(tasks);
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed) throw failed.reason;
-  return results.map((r) => (r as PromiseFulfilledResult<unknown>).value) as { -readonly [K in keyof T]: Awaited<T[K]> };
 }
 
 let resolveStop: (signal: string) => void = () => {};

@@ -235,6 +235,14 @@ export async function findOrInstall(tool: string, pkg: string, log: Log, otherwi
   return installed;
 }
 
+/** Like Promise.all, but waits for every task to settle before reporting the first failure, so nothing is left half-started. */
+export async function allOrFirstError<T extends readonly Promise<unknown>[]>(tasks: T): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
+  const results = await Promise.allSettled(tasks);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<unknown>).value) as { -readonly [K in keyof T]: Awaited<T[K]> };
+}
+
 export function elapsed(since: number): string {
   const s = Math.round((Date.now() - since) / 1000);
   return s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;

@@ -20,7 +20,7 @@ import { recreateDatabase, startLocalPostgres } from '../../scripts/provision/po
 import { loadProvisionSettings, SetupError } from '../../scripts/provision/settings';
 import { checkTemporal, ensureTemporalCli, startTemporalDevServer } from '../../scripts/provision/temporal';
 import { ensureTestServer } from '../../scripts/provision/test-server';
-import { elapsed, stopAllProcesses } from '../../scripts/provision/proc';
+import { allOrFirstError, elapsed, stopAllProcesses } from '../../scripts/provision/proc';
 import type { TestInfra } from '../helpers/env';
 
 const log = (line: string) => process.stderr.write(`[test-setup] ${line}\n`);
@@ -39,7 +39,7 @@ const registry = globalThis as unknown as { [KEY]?: Shared };
 async function provision(stops: Shared['stops']): Promise<TestInfra> {
   const t0 = Date.now();
   const settings = loadProvisionSettings();
-  const tasks = await Promise.allSettled([
+  const [databaseUrl, temporal, testServerPath] = await allOrFirstError([
     (async () => {
       let url = settings.testDatabaseUrl;
       if (!url) {
@@ -80,10 +80,7 @@ async function provision(stops: Shared['stops']): Promise<TestInfra> {
       return { cli, address: server.address, uiUrl: server.uiUrl };
     })(),
     ensureTestServer(settings.toolsDir, log),
-  ]);
-  const failed = tasks.find((t): t is PromiseRejectedResult => t.status === 'rejected');
-  if (failed) throw failed.reason;
-  const [databaseUrl, temporal, testServerPath] = tasks.map((t) => (t as PromiseFulfilledResult<unknown>).value) as [string, { cli: string; address: string; uiUrl?: string }, string];
+  ] as const);
   log(`PostgreSQL ${databaseUrl}, Temporal ${temporal.address}${temporal.uiUrl ? ` (UI ${temporal.uiUrl})` : ''}, ready in ${elapsed(t0)}`);
   return {
     databaseUrl,
