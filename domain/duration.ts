@@ -84,6 +84,16 @@ export function instantOfWallTime(wall: number, zone: string, notBefore = -Infin
   return firstInstantWithOffset(Math.min(before, after), Math.max(before, after), tz.offset(wall + DAY_MS), tz);
 }
 
+/**
+ * The instant in (from, to] at which `zone` changes its UTC offset, if it does (a span shorter than
+ * the months between two DST changes has at most one).
+ */
+export function clockChangeBetween(from: number, to: number, zone: string): number | undefined {
+  const tz = IANAZone.create(zone);
+  const after = tz.offset(to);
+  return tz.offset(from) === after ? undefined : firstInstantWithOffset(from + 1, to, after, tz);
+}
+
 /** Binary search for the change to `offset` (minutes) within [lo, hi]. */
 function firstInstantWithOffset(lo: number, hi: number, offset: number, tz: IANAZone): number {
   while (lo < hi) {

@@ -10,9 +10,9 @@
  */
 import { IANAZone } from 'luxon';
 import type { Channel, QuietHours, Settings, Step, Weekday, Window } from './definition';
-import { addDuration, instantOfWallTime, wallTime } from './duration';
+import { addDuration, clockChangeBetween, instantOfWallTime, wallTime } from './duration';
 
-export const DEFAULT_QUIET_CHANNELS: readonly Channel[] = ['sms', 'voicemail'];
+const DEFAULT_QUIET_CHANNELS: readonly Channel[] = ['sms', 'voicemail'];
 
 /** The channel that quiet hours and windows speak of; staff-facing and internal steps have none. */
 export function stepChannel(step: Step): Channel | 'none' {
@@ -41,6 +41,8 @@ export interface DueInput {
 }
 
 export function dueAt({ step, settings, previousCompletedAt, enrolledAt, now, timeZone }: DueInput): Date {
+  // A window on its own clock (office hours) sets the calendar of the whole step: "2 days" and
+  // "that day" are days on that clock.
   const zone = step.window?.timezone ?? timeZone;
   const fromStart = (step.delayFrom ?? (settings?.timing === 'after_start' ? 'start' : 'previous')) === 'start';
   const base = fromStart ? enrolledAt : previousCompletedAt;
@@ -50,12 +52,16 @@ export function dueAt({ step, settings, previousCompletedAt, enrolledAt, now, ti
 
   const constraints: Constraint[] = [];
   if (step.window) constraints.push(windowConstraint(step.window, zone));
+  const quiet = quietHoursFor(step, settings);
+  if (quiet) constraints.push(quietHoursConstraint(quiet, timeZone));
+  return new Date(earliestSatisfying(start, constraints).at);
+}
+
+/** The quiet hours that hold a step back, if they cover its channel. */
+export function quietHoursFor(step: Step, settings: Settings | undefined): QuietHours | undefined {
   const quiet = settings?.quietHours;
   const channel = stepChannel(step);
-  if (quiet && channel !== 'none' && (quiet.channels ?? DEFAULT_QUIET_CHANNELS).includes(channel)) {
-    constraints.push(quietHoursConstraint(quiet, timeZone));
-  }
-  return new Date(earliestSatisfying(start, constraints).at);
+  return quiet && channel !== 'none' && (quiet.channels ?? DEFAULT_QUIET_CHANNELS).includes(channel) ? quiet : undefined;
 }
 
 /**
@@ -100,8 +106,10 @@ function earliestSatisfying(start: number, constraints: Constraint[]): { at: num
 }
 
 /**
- * Lifts a rule on local wall time to instants in `zone`. When the wanted wall time falls in a DST
- * gap, the first instant after the gap is checked again rather than taken on trust.
+ * Lifts a rule on local wall time to instants in `zone`. Between an instant and the one showing
+ * the wanted wall time the clock reads steadily forward, unless it changes: then the search starts
+ * again from the change, since a gap skips the wanted time and turning the clock back shows
+ * earlier times again, one of which may be allowed.
  */
 function inZone(zone: string, nextAllowedWall: (wall: number) => number): Constraint {
   return (t) => {
@@ -111,8 +119,9 @@ function inZone(zone: string, nextAllowedWall: (wall: number) => number): Constr
       const wanted = nextAllowedWall(wall);
       if (wanted === wall) return instant;
       const candidate = instantOfWallTime(wanted, zone, instant);
-      if (wallTime(candidate, zone) === wanted) return candidate;
-      instant = candidate;
+      const change = clockChangeBetween(instant, candidate, zone);
+      if (change === undefined) return candidate;
+      instant = change;
     }
   };
 }

@@ -26,7 +26,7 @@ import {
 } from './definition';
 import { conditionLeaves, OP_VALUE_EXPECTATION, opFitsValue } from './conditions';
 import { isPositiveDuration, parseDuration } from './duration';
-import { stepChannel, DEFAULT_QUIET_CHANNELS, windowMeetsQuietHours } from './timing';
+import { quietHoursFor, stepChannel, windowMeetsQuietHours } from './timing';
 
 export interface Problem {
   /** JSON pointer into the definition, e.g. `/steps/3/next`. */
@@ -101,51 +101,80 @@ function waits(step: Step): boolean {
 }
 
 function flowProblems(steps: readonly Step[]): Problem[] {
-  const problems: Problem[] = [];
-  const indexOf = new Map<string, number>();
-  steps.forEach((s, i) => {
-    if (s.id === END) problems.push({ pointer: `/steps/${i}/id`, message: `"${END}" is reserved for the end of the sequence` });
-    else if (indexOf.has(s.id)) problems.push({ pointer: `/steps/${i}/id`, message: `duplicates the id of step ${indexOf.get(s.id)}` });
-    else indexOf.set(s.id, i);
-  });
+  const graph = new FlowGraph(steps);
+  return [...idProblems(steps), ...targetProblems(steps, graph), ...unreachableProblems(steps, graph), ...waitlessLoopProblems(steps, graph)];
+}
 
-  steps.forEach((s, i) => {
-    for (const t of stepTargets(s)) {
-      if (t.target !== END && !indexOf.has(t.target)) problems.push({ pointer: `/steps/${i}/${t.at}`, message: `no step has the id "${t.target}"` });
-    }
-    if (s.next && !goesToDefault(s)) {
-      problems.push({ pointer: `/steps/${i}/next`, message: `is never followed: this ${s.type} step always goes elsewhere` });
-    }
-  });
+/** The steps as a graph of indices; targets naming no step are left out (reported elsewhere). */
+class FlowGraph {
+  private readonly indexOf = new Map<string, number>();
 
-  const targetsOf = (i: number, only: (j: number) => boolean = () => true) =>
-    edges(steps, i).flatMap((e) => {
-      const j = indexOf.get(e.target);
+  constructor(private readonly steps: readonly Step[]) {
+    // With duplicate ids the first one counts; the duplicates are reported.
+    steps.forEach((s, i) => {
+      if (!this.indexOf.has(s.id)) this.indexOf.set(s.id, i);
+    });
+  }
+
+  has(id: string): boolean {
+    return this.indexOf.has(id);
+  }
+
+  /** The edges of step `i` to steps allowed by `only`, with the index each leads to. */
+  edgesFrom(i: number, only: (j: number) => boolean = () => true): Array<Edge & { index: number }> {
+    return edges(this.steps, i).flatMap((e) => {
+      const j = this.indexOf.get(e.target);
       return j !== undefined && only(j) ? [{ ...e, index: j }] : [];
     });
-  const reachableFrom = (start: number, only?: (j: number) => boolean) => {
+  }
+
+  /** The steps reachable from `start` through steps allowed by `only`, `start` included. */
+  reachableFrom(start: number, only?: (j: number) => boolean): Set<number> {
     const seen = new Set([start]);
-    for (const i of seen) for (const e of targetsOf(i, only)) seen.add(e.index);
+    for (const i of seen) for (const e of this.edgesFrom(i, only)) seen.add(e.index);
     return seen;
-  };
+  }
+}
 
-  const reached = reachableFrom(0);
-  steps.forEach((_, i) => {
-    if (!reached.has(i)) problems.push({ pointer: `/steps/${i}`, message: 'is never reached from the first step' });
+function idProblems(steps: readonly Step[]): Problem[] {
+  const firstIndex = new Map<string, number>();
+  return steps.flatMap((s, i): Problem[] => {
+    if (s.id === END) return [{ pointer: `/steps/${i}/id`, message: `"${END}" is reserved for the end of the sequence` }];
+    const first = firstIndex.get(s.id);
+    if (first !== undefined) return [{ pointer: `/steps/${i}/id`, message: `duplicates the id of step ${first}` }];
+    firstIndex.set(s.id, i);
+    return [];
   });
+}
 
-  // Every loop jumps back at least once (falling through only moves forward), so a loop that
-  // never waits is a backward jump whose target leads back to its source without waiting.
+function targetProblems(steps: readonly Step[], graph: FlowGraph): Problem[] {
+  return steps.flatMap((s, i) => [
+    ...stepTargets(s)
+      .filter((t) => t.target !== END && !graph.has(t.target))
+      .map((t) => ({ pointer: `/steps/${i}/${t.at}`, message: `no step has the id "${t.target}"` })),
+    ...(s.next && !goesToDefault(s) ? [{ pointer: `/steps/${i}/next`, message: `is never followed: this ${s.type} step always goes elsewhere` }] : []),
+  ]);
+}
+
+function unreachableProblems(steps: readonly Step[], graph: FlowGraph): Problem[] {
+  const reached = graph.reachableFrom(0);
+  return steps.flatMap((_, i) => (reached.has(i) ? [] : [{ pointer: `/steps/${i}`, message: 'is never reached from the first step' }]));
+}
+
+/**
+ * Every loop jumps back at least once (falling through only moves forward), so a loop that never
+ * waits is a backward jump to a step that leads back to the jump without waiting.
+ */
+function waitlessLoopProblems(steps: readonly Step[], graph: FlowGraph): Problem[] {
   const spins = (j: number) => !waits(steps[j]!);
-  steps.forEach((s, i) => {
-    if (!spins(i)) return;
-    for (const e of targetsOf(i, spins)) {
-      if (e.index <= i && e.at && reachableFrom(e.index, spins).has(i)) {
-        problems.push({ pointer: `/steps/${i}/${e.at}`, message: `loops back to "${e.target}" without a wait: add a wait, a wait_for or a delay to a step of the loop` });
-      }
-    }
-  });
-  return problems;
+  return steps.flatMap((_, i) =>
+    !spins(i)
+      ? []
+      : graph
+          .edgesFrom(i, spins)
+          .filter((e) => e.at !== undefined && e.index <= i && graph.reachableFrom(e.index, spins).has(i))
+          .map((e) => ({ pointer: `/steps/${i}/${e.at}`, message: `loops back to "${e.target}" without a wait: add a wait, a wait_for or a delay to a step of the loop` })),
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -201,7 +230,7 @@ const TEMPLATE_CHANNEL: Partial<Record<StepType, TemplateChannel>> = { email: 'e
 function stepProblems(step: Step, at: string, settings: Settings | undefined, ctx: DefinitionContext, stepIds: ReadonlySet<string>): Problem[] {
   const problems: Problem[] = [];
   if (step.delay !== undefined) problems.push(...durationProblems(step.delay, `${at}/delay`));
-  problems.push(...windowProblems(step, at, settings?.quietHours));
+  problems.push(...windowProblems(step, at, quietHoursFor(step, settings)));
 
   const channel = TEMPLATE_CHANNEL[step.type];
   if (channel && 'template' in step && step.template !== undefined) problems.push(...templateProblems(step.template, channel, `${at}/template`, ctx));
@@ -246,7 +275,7 @@ function stepProblems(step: Step, at: string, settings: Settings | undefined, ct
 function templateProblems(id: string, channel: TemplateChannel, pointer: string, ctx: DefinitionContext): Problem[] {
   const template = ctx.templates.get(id);
   if (!template) return [{ pointer, message: `no template has the id "${id}"` }];
-  if (template.channel !== channel) return [{ pointer, message: `template "${id}" is a ${template.channel} template; this step needs a ${channel} template` }];
+  if (template.channel !== channel) return [{ pointer, message: `template "${id}" is for ${template.channel}; this step needs one for ${channel}` }];
   return [];
 }
 
@@ -274,6 +303,7 @@ function timeZoneProblems(zone: string, pointer: string): Problem[] {
   return IANAZone.isValidZone(zone) ? [] : [{ pointer, message: `"${zone}" is not an IANA time zone (e.g. Europe/Bucharest)` }];
 }
 
+/** `quiet`: the quiet hours that hold this step back, if any. */
 function windowProblems(step: Step, at: string, quiet: QuietHours | undefined): Problem[] {
   const window = step.window;
   if (!window) return [];
@@ -283,10 +313,8 @@ function windowProblems(step: Step, at: string, quiet: QuietHours | undefined): 
   }
   if (window.timezone !== undefined) problems.push(...timeZoneProblems(window.timezone, `${at}/window/timezone`));
   // A window in its own zone may meet the quiet hours on some recipients' clocks and not others'.
-  const channel = stepChannel(step);
-  const quieted = quiet && channel !== 'none' && (quiet.channels ?? DEFAULT_QUIET_CHANNELS).includes(channel);
-  if (quieted && window.timezone === undefined && problems.length === 0 && !windowMeetsQuietHours(window, quiet)) {
-    problems.push({ pointer: `${at}/window`, message: `only opens during the quiet hours (${quiet.start}-${quiet.end}): this ${channel} would never be sent` });
+  if (quiet && window.timezone === undefined && problems.length === 0 && !windowMeetsQuietHours(window, quiet)) {
+    problems.push({ pointer: `${at}/window`, message: `only opens during the quiet hours (${quiet.start}-${quiet.end}): this ${stepChannel(step)} would never be sent` });
   }
   return problems;
 }

@@ -200,6 +200,13 @@ describe('DST', () => {
     expect(d.toISOString()).toBe('2024-11-03T06:30:00.000Z');
   });
 
+  it('turning the clocks back can end quiet hours early: the repeated hour is not quiet', () => {
+    // Quiet from 01:15; at 02:00 EDT the clocks go back to 01:00 EST, outside the quiet hours again.
+    const settings: Settings = { quietHours: { start: '01:15', end: '06:00' } };
+    const tenToTwoEdt = new Date('2024-11-03T05:50:00Z');
+    expect(due(sms(), { from: tenToTwoEdt, zone: ny, settings }).toISOString()).toBe('2024-11-03T06:00:00.000Z');
+  });
+
   it('a daily window keeps its local hour across the change', () => {
     const window = { from: '09:00', to: '10:00' };
     const before = due(email({ delay: 'P1D', window }), { from: t('2024-03-09T09:15', ny), zone: ny });

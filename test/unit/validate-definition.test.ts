@@ -220,11 +220,11 @@ describe('validateDefinition: references and values', () => {
       { id: 'e', type: 'email_user', to: 'owner', template: 'tpl_call_back' },
     );
     expect(problemsOf(def)).toEqual([
-      { pointer: '/steps/0/variants/1/template', message: 'template "tpl_sms" is a sms template; this step needs a email template' },
-      { pointer: '/steps/1/template', message: expect.stringContaining('needs a sms template') },
+      { pointer: '/steps/0/variants/1/template', message: 'template "tpl_sms" is for sms; this step needs one for email' },
+      { pointer: '/steps/1/template', message: expect.stringContaining('needs one for sms') },
       { pointer: '/steps/2/template', message: 'no template has the id "nope"' },
-      { pointer: '/steps/3/template', message: expect.stringContaining('needs a task template') },
-      { pointer: '/steps/4/template', message: expect.stringContaining('needs a email template') },
+      { pointer: '/steps/3/template', message: expect.stringContaining('needs one for task') },
+      { pointer: '/steps/4/template', message: expect.stringContaining('needs one for email') },
     ]);
   });
 
