@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import records from './records';
 import templates from './templates';
+import automations from './automations';
 import events from './events';
 import apiKeys from './api-keys';
 import users from './users';
@@ -23,6 +24,7 @@ const v1: FastifyPluginAsyncTypebox = async (app) => {
   app.addHook('onRequest', app.rateLimit());
   await app.register(records);
   await app.register(templates);
+  await app.register(automations);
   await app.register(events);
   await app.register(apiKeys);
   await app.register(users);

@@ -3,11 +3,8 @@ import { Type, type Static } from 'typebox';
 import { AutomationDefinition, Trigger } from '../../../domain/definition';
 import { ListQueryWith, Nullable, NullableTimestamp, Timestamp } from './common';
 
-/**
- * The post-service follow-up of DESIGN §3: the example shown in the OpenAPI document. (Cast: the
- * static type of a condition leaf's `value` currently resolves to never in domain/definition.ts.)
- */
-export const EXAMPLE_DEFINITION = {
+/** The post-service follow-up of DESIGN §3: the example shown in the OpenAPI document. */
+export const EXAMPLE_DEFINITION: AutomationDefinition = {
   name: 'Post-service follow-up',
   trigger: { type: 'event', event: 'booking.status_changed', where: { field: 'event.status', op: 'eq', value: 'completed' } },
   conditions: { all: [{ field: 'record.attributes.service', op: 'eq', value: 'cleaning' }] },
@@ -27,10 +24,11 @@ export const EXAMPLE_DEFINITION = {
     { id: 'referral', type: 'email', to: 'record', template: 'tpl_referral', next: 'end' },
     { id: 'urgent', type: 'task', assignee: 'owner', template: 'tpl_call_back', priority: 'urgent' },
   ],
-} as unknown as AutomationDefinition;
+};
 
 /** The request body of POST and PUT: the definition itself, with a realistic example. */
-export const DefinitionBody = { ...AutomationDefinition, examples: [EXAMPLE_DEFINITION] } as typeof AutomationDefinition;
+// A copy: schema tooling may rewrite the schema objects it is given.
+export const DefinitionBody = { ...AutomationDefinition, examples: [structuredClone(EXAMPLE_DEFINITION)] } as typeof AutomationDefinition;
 
 export const AutomationStatus = Type.Union([Type.Literal('draft'), Type.Literal('active'), Type.Literal('paused'), Type.Literal('inactive')], {
   description: 'draft -> active <-> paused -> inactive (inactive -> active again)',
@@ -40,7 +38,7 @@ export const TriggerType = Type.Union([
   Type.Literal('event'), Type.Literal('stage_entered'), Type.Literal('segment_entered'), Type.Literal('date'), Type.Literal('inactivity'), Type.Literal('manual'),
 ]);
 
-export const AutomationParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false });
+export const AutomationParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 200, examples: ['aut_4f9Qm2LxT0bKc8Zr1VwA'] }) }, { additionalProperties: false });
 export type AutomationParams = Static<typeof AutomationParams>;
 
 export const ListAutomationsQuery = ListQueryWith({

@@ -64,7 +64,7 @@ export const UpdateTemplateBody = Type.Object(
 );
 export type UpdateTemplateBody = Static<typeof UpdateTemplateBody>;
 
-export const TemplateParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false });
+export const TemplateParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 200, examples: ['tpl_howwas_a'] }) }, { additionalProperties: false });
 export type TemplateParams = Static<typeof TemplateParams>;
 
 export const ListTemplatesQuery = ListQueryWith({ channel: Type.Optional(TemplateChannel) });
