@@ -3,11 +3,13 @@
  * -> router -> workflow -> activities -> PostgreSQL -> API. No mocks; messages are sandboxed
  * because no provider is configured.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { enqueue } from '../../db/outbox';
 import { createAutomation, putRecord, startEngineTest, waitFor, type EngineTest } from './engine-support';
 
 let e: EngineTest;
+// Each test waits for workflows on a shared machine: generous, the waits end as soon as the effect shows.
+vi.setConfig({ testTimeout: 180_000 });
 
 beforeAll(async () => {
   e = await startEngineTest();

@@ -42,10 +42,15 @@ export async function startEngineTest(opts: { worker?: boolean; env?: Record<str
     temporal,
     engine: undefined,
     async api(method, path, body) {
-      const res = await fetch(`${t.baseUrl}${path}`, {
+      const send = () => fetch(`${t.baseUrl}${path}`, {
         method,
         headers: { authorization: `Bearer ${t.apiKey}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      });
+      // A kept-alive socket the server closed meanwhile resets before the request is read: send again.
+      const res = await send().catch((err: Error & { cause?: { code?: string } }) => {
+        if (err.cause?.code === 'ECONNRESET') return send();
+        throw err;
       });
       const text = await res.text();
       return { status: res.status, body: text ? JSON.parse(text) : undefined };
@@ -88,7 +93,7 @@ export async function startEngineTest(opts: { worker?: boolean; env?: Record<str
   return self;
 }
 
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false | null>, timeoutMs = 30_000, everyMs = 200): Promise<T> {
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false | null>, timeoutMs = 90_000, everyMs = 200): Promise<T> {
   const until = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
