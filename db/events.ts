@@ -6,7 +6,7 @@
  */
 import { sql } from 'kysely';
 import type { Db } from './connection';
-import { OUTBOX_CHANNEL, type OutboxEvent, type OutboxPayload } from './outbox';
+import type { OutboxEvent, OutboxPayload } from './outbox';
 
 export interface EventInput {
   id: string;
@@ -33,27 +33,9 @@ export async function ingestEvents(db: Db, workspaceId: string, events: EventInp
     unique.push({ ...e, payload: { kind: 'event', event } });
   });
   const input = JSON.stringify(unique.map((e) => ({ id: e.id, type: e.type, record_id: e.recordId, occurred_at: e.occurredAt, properties: e.properties, payload: e.payload })));
-  const { rows } = await sql<{ id: string }>`
-    with input as (
-      select * from jsonb_to_recordset(${input}::jsonb)
-        as x(id text, type text, record_id text, occurred_at timestamptz, properties jsonb, payload jsonb)
-    ), stored as (
-      insert into events (workspace_id, id, type, record_id, occurred_at, properties)
-      select ${workspaceId}, id, type, record_id, occurred_at, properties from input
-      on conflict (workspace_id, id) do nothing
-      returning id, record_id
-    ), bare_records as (
-      insert into records (workspace_id, external_id)
-      select distinct ${workspaceId}, record_id from stored
-      on conflict (workspace_id, external_id) do nothing
-    ), queued as (
-      insert into outbox (workspace_id, kind, record_id, payload)
-      select ${workspaceId}, 'event', s.record_id, i.payload from stored s join input i on i.id = s.id
-      returning 1
-    ), woken as (
-      select pg_notify(${OUTBOX_CHANNEL}, '') from (select 1 from queued limit 1) q
-    )
-    select id from stored, (select count(*) from woken) w`.execute(db);
+  // One statement, one round trip: see migrations/2026-11-23T01-00-00_ingest-events-function.ts
+  // (the insert of the events, bare records, outbox rows and the NOTIFY, with a cached plan).
+  const { rows } = await sql<{ id: string }>`select followup_ingest_events(${workspaceId}, ${input}::jsonb) as id`.execute(db);
   const stored = new Set(rows.map((r) => r.id));
   return events.map((e, i) => (firstIndex.get(e.id) === i && stored.has(e.id) ? 'accepted' : 'duplicate'));
 }

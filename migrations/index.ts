@@ -1,7 +1,9 @@
 import type { Migration } from 'kysely';
 import * as initial from './2026-11-23T00-00-00_initial';
+import * as ingestEventsFunction from './2026-11-23T01-00-00_ingest-events-function';
 
 /** Listed explicitly, in order: a migration is never discovered by reading a folder. */
 export const migrations: Record<string, Migration> = {
   '2026-11-23T00-00-00_initial': initial,
+  '2026-11-23T01-00-00_ingest-events-function': ingestEventsFunction,
 };
