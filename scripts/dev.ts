@@ -14,7 +14,7 @@ import { createDb } from '../db/connection';
 import { migrateToLatest } from '../db/migrate';
 import { ensureDevWorkspace } from './provision/dev-workspace';
 import { ensureDatabase, startLocalPostgres } from './provision/postgres';
-import { allOrFirstError, elapsed, interrupt, interruptedBy, isPortFree, startProcess, stopAllProcesses, waitFor, type ManagedProcess } from './provision/proc';
+import { allOrFirstError, elapsed, interrupt, isPortFree, startProcess, stopAllProcesses, waitFor, type ManagedProcess } from './provision/proc';
 import { loadProvisionSettings, REPO_ROOT, SetupError } from './provision/settings';
 import { checkTemporal, ensureTemporalCli, startTemporalDevServer } from './provision/temporal';
 
@@ -165,11 +165,13 @@ async function main(): Promise<void> {
   }
 }
 
+let stopSignal: string | undefined;
 let resolveStop: (signal: string) => void = () => {};
 const stopRequested = new Promise<string>((r) => (resolveStop = r));
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.on(signal, () => {
-    if (interruptedBy()) return; // a terminal's Ctrl-C can reach us more than once (via npm and start.mjs)
+    if (stopSignal) return; // a terminal's Ctrl-C can reach us more than once (via npm and start.mjs)
+    stopSignal = signal;
     log(`${signal}: stopping`);
     interrupt(`interrupted by ${signal}`);
     resolveStop(signal);
@@ -179,12 +181,12 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
 main()
   .catch((err: unknown) => {
     process.exitCode = 1;
-    if (interruptedBy()) return;
+    if (stopSignal) return; // a step cut short by Ctrl-C: nothing to report
     if (err instanceof ConfigError || err instanceof SetupError) process.stderr.write(`\nnpm start: ${err.message}\n\n`);
     else process.stderr.write(`\nnpm start failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n\n`);
   })
   .finally(async () => {
     await started.stopAll();
-    if (interruptedBy() && process.exitCode !== 1) log('stopped');
+    if (stopSignal) log('stopped');
     process.exit();
   });

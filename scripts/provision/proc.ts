@@ -20,7 +20,6 @@ export function interrupt(reason: string): void {
   for (const child of shortLived) child.kill('SIGTERM');
 }
 
-export const interruptedBy = (): string | undefined => interruption;
 
 // Last resort when our process exits without cleaning up (vitest exits at once on Ctrl-C, without
 // running teardowns): synchronous hooks that stop what we started.
@@ -235,11 +234,25 @@ export async function findOrInstall(tool: string, pkg: string, log: Log, otherwi
   return installed;
 }
 
-/** Like Promise.all, but waits for every task to settle before reporting the first failure, so nothing is left half-started. */
+/**
+ * Like Promise.all for provisioning steps that run side by side: the first failure interrupts the
+ * others (a minutes-long build does not delay the message), and every step settles before the
+ * failure is thrown, so whatever was already started has been registered for stopping.
+ */
 export async function allOrFirstError<T extends readonly Promise<unknown>[]>(tasks: T): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
-  const results = await Promise.allSettled(tasks);
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed) throw failed.reason;
+  let first: { error: unknown } | undefined;
+  const results = await Promise.allSettled(
+    tasks.map((task) =>
+      task.catch((error: unknown) => {
+        if (!first) {
+          first = { error };
+          interrupt(`stopped: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`);
+        }
+        throw error;
+      }),
+    ),
+  );
+  if (first) throw first.error;
   return results.map((r) => (r as PromiseFulfilledResult<unknown>).value) as { -readonly [K in keyof T]: Awaited<T[K]> };
 }
 
