@@ -12,7 +12,7 @@
  * 5. Writes the figures to docs/benchmarks.md between the bench:api markers (other sections kept).
  */
 import { fork } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -105,6 +105,30 @@ function run(name: string, opts: autocannon.Options): Promise<RunResult> {
   });
 }
 
+/**
+ * CPU time (ms) used so far by the PostgreSQL cluster serving `db`: the postmaster and all its
+ * children, from /proc (PostgreSQL on this box). Undefined when /proc cannot tell.
+ */
+async function pgCpuMs(db: ReturnType<typeof createDb>): Promise<number | undefined> {
+  try {
+    const { rows } = await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(db);
+    const stat = async (pid: number | string) => (await readFile(`/proc/${pid}/stat`, 'utf8')).replace(/^.*\) /, '').split(' ');
+    const postmaster = Number((await stat(rows[0]!.pid))[1]);
+    const tick = 1000 / 100; // USER_HZ
+    let total = 0;
+    for (const entry of await readdir('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      const f = await stat(entry).catch(() => undefined);
+      if (!f || (Number(entry) !== postmaster && Number(f[1]) !== postmaster)) continue;
+      // utime, stime of the process + cutime, cstime of its waited-for children (fields 14-17).
+      total += (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) * tick;
+    }
+    return total;
+  } catch {
+    return undefined;
+  }
+}
+
 function apiCpuMs(child: ReturnType<typeof fork>): Promise<number> {
   return new Promise((resolve) => {
     const onMessage = (msg: unknown) => {
@@ -177,8 +201,10 @@ async function main(): Promise<void> {
   log(`POST /v1/events for ${DURATION} s, ${CONNECTIONS} connections`);
   const acceptedIds: string[] = [];
   const cpu0 = await apiCpuMs(child);
+  const pg0 = await pgCpuMs(db);
   const events = await run('POST /v1/events', { url, connections: CONNECTIONS, duration: DURATION, requests: [eventRequest('run', acceptedIds)] });
   const cpu1 = await apiCpuMs(child);
+  const pg1 = await pgCpuMs(db);
   // Every id answered 202 must be stored, with its outbox row.
   const { rows: [stored] } = await sql<{ events: number; outbox: number }>`
     select (select count(*)::int from events where workspace_id = ${ws.id} and id = any(${acceptedIds})) as events,
@@ -200,6 +226,7 @@ async function main(): Promise<void> {
   log(`PUT /v1/records/{id} for ${DURATION} s, ${CONNECTIONS} connections`);
   const records = await run('PUT /v1/records/{id}', { url, connections: CONNECTIONS, duration: DURATION, requests: [recordRequest] });
   const cpu2 = await apiCpuMs(child);
+  const pg2 = await pgCpuMs(db);
   const { rows: [changes] } = await sql<{ n: number }>`
     select count(*)::int as n from outbox where workspace_id = ${ws.id} and kind = 'record_changed' and payload->'changes'->>'stage' = any(${acceptedStages})`.execute(db);
 
@@ -213,10 +240,11 @@ async function main(): Promise<void> {
   const lostChanges = acceptedStages.length - changes!.n;
   const cpuPerEvent = (cpu1 - cpu0) / Math.max(1, events.requests);
   const cpuPerRecord = (cpu2 - cpu1) / Math.max(1, records.requests);
+  const pgPer = (a: number | undefined, b: number | undefined, n: number) => (a === undefined || b === undefined ? 'n/a' : ((b - a) / Math.max(1, n)).toFixed(2));
   const rows = [
-    [events, cpuPerEvent] as const,
-    [records, cpuPerRecord] as const,
-  ].map(([r, c]) => `| ${r.name} | ${r.rps} | ${r.p50} | ${r.p90} | ${r.p99} | ${r.max} | ${r.ok} | ${r.non2xx + r.errors + r.timeouts} | ${c.toFixed(2)} |`);
+    [events, cpuPerEvent, pgPer(pg0, pg1, events.requests)] as const,
+    [records, cpuPerRecord, pgPer(pg1, pg2, records.requests)] as const,
+  ].map(([r, c, p]) => `| ${r.name} | ${r.rps} | ${r.p50} | ${r.p90} | ${r.p99} | ${r.max} | ${r.ok} | ${r.non2xx + r.errors + r.timeouts} | ${c.toFixed(2)} | ${p} |`);
   const section = [
     START,
     '## API ingestion (`npm run bench:api`)',
@@ -226,15 +254,24 @@ async function main(): Promise<void> {
       .join(' / ')}; PostgreSQL ${pgSettings.server_version} on the same box (synchronous_commit=${pgSettings.synchronous_commit}, fsync=${pgSettings.fsync}); ` +
       `API pool ${POOL} connections, logging off; autocannon ${CONNECTIONS} connections in the same box, ${DURATION} s per route after a 3 s warm-up (${warm.requests} requests, not counted).`,
     '',
-    '| route | req/s | p50 ms | p90 ms | p99 ms | max ms | accepted (2xx) | failed | API CPU ms/req |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| route | req/s | p50 ms | p90 ms | p99 ms | max ms | accepted (2xx) | failed | API CPU ms/req | PostgreSQL CPU ms/req |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...rows,
     '',
     `Durability, checked in PostgreSQL afterwards by id: ${acceptedIds.length} events answered 202, ${stored!.events} of them stored and ${stored!.outbox} with their outbox row ` +
       `-> **${lostEvents} lost** (${lostEventOutbox} without outbox row); ${acceptedStages.length} record upserts answered 2xx, ${changes!.n} with their record_changed outbox row -> **${lostChanges} lost**.`,
     '',
-    'Each event is one SQL statement (insert event + bare record if unknown + outbox row + NOTIFY) in its own',
-    'transaction; each record upsert is a transaction of 3-4 statements (select for update, update, outbox insert, NOTIFY).',
+    '### Reading these figures',
+    '',
+    '- req/s and latency depend on what else runs on the box: autocannon, the API and PostgreSQL share its CPUs, and',
+    '  any other load (test suites, Temporal dev servers, compilers) takes from all three. Check the load average above.',
+    '- The CPU columns do not: they are the CPU time the API process and the PostgreSQL cluster (postmaster and',
+    '  backends, read from /proc) spent per request during the run. With C CPUs and nothing else running, the ceiling',
+    '  is about C x 1000 / (API + PostgreSQL + client CPU ms per request) requests per second.',
+    '- An event is one SQL statement, `select followup_ingest_events($1, $2)`: a PL/pgSQL function (plan cached per',
+    '  connection) that inserts the event, a bare record when the id is unknown, the outbox row and NOTIFYs the router.',
+    '  A record upsert is a transaction of five round trips (select for update, update, outbox insert, NOTIFY, commit).',
+    '- `POST /v1/events/batch` takes up to 1,000 events in one statement; it is the way to go beyond the single-event figure.',
     END,
   ].join('\n');
 
