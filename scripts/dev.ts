@@ -16,7 +16,7 @@ import { ensureDevWorkspace } from './provision/dev-workspace';
 import { ensureDatabase, startLocalPostgres } from './provision/postgres';
 import { allOrFirstError, elapsed, interrupt, isPortFree, startProcess, stopAllProcesses, waitFor, type ManagedProcess } from './provision/proc';
 import { loadProvisionSettings, REPO_ROOT, SetupError } from './provision/settings';
-import { checkTemporal, ensureTemporalCli, startTemporalDevServer } from './provision/temporal';
+import { checkTemporal, ensureTemporalCli, startTemporalDevServer, workerPolls } from './provision/temporal';
 
 const log = (line: string) => process.stderr.write(`[start] ${line}\n`);
 
@@ -128,28 +128,40 @@ async function main(): Promise<void> {
   started.add(services.map((s) => `the ${s.name}`).join(' and '), () => Promise.all(services.map((s) => s.stop(35_000))));
 
   const host = ['0.0.0.0', '::', ''].includes(config.HOST) ? '127.0.0.1' : config.HOST;
-  const api = `http://${host.includes(':') ? `[${host}]` : host}:${config.PORT}`;
-  const exitedEarly = () => services.find((s) => s.exit);
-  if (services.some((s) => s.name === 'api')) {
-    await waitFor(
-      `the API at ${api}/readyz`,
-      async () => ((await fetch(`${api}/readyz`, { signal: AbortSignal.timeout(2_000) })).ok ? true : undefined),
-      { timeoutMs: 60_000, abort: () => { const s = exitedEarly(); return s && `the ${s.name} exited (code ${s.exit!.code}); its message is above`; } },
-    );
-  }
+  const apiUrl = `http://${host.includes(':') ? `[${host}]` : host}:${config.PORT}`;
+  const exitedEarly = () => {
+    const s = services.find((p) => p.exit);
+    return s && `the ${s.name} exited (code ${s.exit!.code}); its message is above`;
+  };
+  const api = services.find((s) => s.name === 'api');
+  const worker = services.find((s) => s.name === 'worker');
+  await Promise.all([
+    api &&
+      waitFor(`the API at ${apiUrl}/readyz`, async () => ((await fetch(`${apiUrl}/readyz`, { signal: AbortSignal.timeout(2_000) })).ok ? true : undefined), {
+        timeoutMs: 60_000,
+        abort: exitedEarly,
+      }),
+    // The worker bundles the workflow code before it polls: the slowest part of a start.
+    worker &&
+      waitFor(
+        `the worker polling task queue ${config.TEMPORAL_TASK_QUEUE}`,
+        async () => ((await workerPolls(temporal.address, config.TEMPORAL_NAMESPACE, config.TEMPORAL_TASK_QUEUE, `${worker.child.pid}@`)) ? true : undefined),
+        { timeoutMs: 180_000, intervalMs: 500, abort: exitedEarly },
+      ),
+  ]);
 
-  const keyFile = relative(process.cwd(), join(settings.dataDir, 'dev-api-key')) || join(settings.dataDir, 'dev-api-key');
+  const keyFile = relative(process.cwd(), join(settings.dataDir, 'dev-api-key'));
   process.stdout.write(
     [
       '',
       `followup is running (ready in ${elapsed(t0)})`,
-      `  API          ${api}`,
-      `  API docs     ${api}/docs`,
+      `  API          ${apiUrl}`,
+      `  API docs     ${apiUrl}/docs`,
       `  Temporal UI  ${temporal.uiUrl}`,
       `  Dev API key  ${dev.apiKey}   (workspace "dev"${dev.created ? ', created now' : ''}; kept in ${keyFile})`,
       `  PostgreSQL   ${databaseUrl.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@')}`,
       '',
-      `  curl -H "Authorization: Bearer ${dev.apiKey}" ${api}/v1/automations`,
+      `  curl -H "Authorization: Bearer ${dev.apiKey}" ${apiUrl}/v1/automations`,
       '',
       'Press Ctrl-C to stop.',
       '',

@@ -4,6 +4,7 @@
  */
 import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Connection } from '@temporalio/client';
 import { connectTemporal } from '../../services/common/temporal';
 import { SetupError, TEMPORAL_CLI_VERSION } from './settings';
 import { elapsed, freePort, isPortFree, run, startProcess, tailFile, waitFor, which, type Log, type ManagedProcess } from './proc';
@@ -85,6 +86,25 @@ export async function checkTemporal(address: string, envName: string, timeoutMs 
   } catch (err) {
     const cause = (err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message;
     throw new SetupError(`${envName}: Temporal does not answer at ${address} (${cause.split('\n')[0]}). Start it, fix the address, or unset ${envName} to get a local dev server.`, { cause: err });
+  }
+}
+
+/**
+ * True once a worker whose identity starts with `identityPrefix` polls `taskQueue` for workflow
+ * tasks (the SDK's default identity is `<pid>@<host>`). Pollers of a previous run stay listed for a
+ * while, hence the identity.
+ */
+export async function workerPolls(address: string, namespace: string, taskQueue: string, identityPrefix: string): Promise<boolean> {
+  const connection = await Connection.connect({ address, connectTimeout: 2_000 });
+  try {
+    const { pollers } = await connection.workflowService.describeTaskQueue({
+      namespace,
+      taskQueue: { name: taskQueue },
+      taskQueueType: 1, // TASK_QUEUE_TYPE_WORKFLOW
+    });
+    return (pollers ?? []).some((p) => p.identity?.startsWith(identityPrefix));
+  } finally {
+    await connection.close();
   }
 }
 
