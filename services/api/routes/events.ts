@@ -45,7 +45,8 @@ const events: FastifyPluginAsyncTypebox = async (app) => {
       summary: `Track up to ${MAX_BATCH} events at once`,
       description:
         `Like POST /v1/events for 1 to ${MAX_BATCH} events in one statement: all are stored or none (an invalid item rejects the whole batch with 400 naming it, e.g. /body/events/3/type). ` +
-        'Answers 202 with one result per event in input order. An id repeated within the batch is stored once; later copies are `duplicate`. ' + UNKNOWN_RECORD,
+        'Answers 202 with one result per event in input order. An id repeated within the batch is stored once; later copies are `duplicate`. ' +
+        'The body is bounded like every body (BODY_LIMIT_BYTES, 1 MiB by default: 413 beyond). ' + UNKNOWN_RECORD,
       body: EventBatch,
       response: { 202: EventBatchResult, ...v1Problems(400, 413, 415) },
     },
