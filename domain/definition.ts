@@ -81,17 +81,24 @@ const EventCountCondition = Type.Object(
   { additionalProperties: false },
 );
 
-function conditionOfDepth(depth: number): TSchema {
+/** A condition whose groups (`all`/`any`/`not`) hold `inner`: unrolled for validation, a $ref in the OpenAPI document. */
+export function conditionShape(inner: TSchema | undefined, options: Record<string, unknown> = {}): TSchema {
   const leaves = [FieldCondition, EventCountCondition];
-  if (depth === 0) return Type.Union(leaves);
-  const inner = conditionOfDepth(depth - 1);
+  if (!inner) return Type.Union(leaves, options);
   return Type.Union([
     ...leaves,
     Type.Object({ all: Type.Array(inner, { minItems: 1, maxItems: 50 }) }, { additionalProperties: false }),
     Type.Object({ any: Type.Array(inner, { minItems: 1, maxItems: 50 }) }, { additionalProperties: false }),
     Type.Object({ not: inner }, { additionalProperties: false }),
-  ]);
+  ], options);
 }
+
+function conditionOfDepth(depth: number, options: Record<string, unknown> = {}): TSchema {
+  return conditionShape(depth === 0 ? undefined : conditionOfDepth(depth - 1), options);
+}
+
+/** Marks the top of the unrolled condition so the OpenAPI document can show it as one recursive schema. */
+export const CONDITION_MARKER = 'x-condition';
 
 export type FieldCondition = Static<typeof FieldCondition>;
 export type EventCountCondition = Static<typeof EventCountCondition>;
@@ -102,7 +109,9 @@ export type Condition =
   | { all: Condition[] }
   | { any: Condition[] }
   | { not: Condition };
-export const Condition = Type.Unsafe<Condition>(conditionOfDepth(MAX_CONDITION_DEPTH));
+export const Condition = Type.Unsafe<Condition>(
+  conditionOfDepth(MAX_CONDITION_DEPTH, { [CONDITION_MARKER]: true, description: `Nested up to ${MAX_CONDITION_DEPTH} groups deep` }),
+);
 
 export const Recipient = Type.Union([
   Type.Literal('record'),

@@ -10,6 +10,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import rateLimit from '@fastify/rate-limit';
 import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Logger } from 'pino';
+import { compactOpenApi } from './openapi';
 import { Problem, registerErrorHandling, HttpProblem } from './errors';
 import infrastructure, { type Infrastructure } from './plugins/infrastructure';
 import auth, { bearerToken } from './plugins/auth';
@@ -48,6 +49,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
       },
       security: [{ apiKey: [] }],
     },
+    transformObject: (doc) => compactOpenApi('openapiObject' in doc ? doc.openapiObject : doc.swaggerObject),
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
