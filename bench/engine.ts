@@ -250,7 +250,7 @@ async function main(): Promise<void> {
     const memHigh = await worker.memory();
     log(`(c) RSS ${mib(memLow.rss)} -> ${mib(memHigh.rss)}, heap ${mib(memLow.heapUsed)} -> ${mib(memHigh.heapUsed)} (cache ${memHigh.maxCachedWorkflows})`);
 
-    const perEnrollment = (memHigh.heapUsed - memLow.heapUsed) / (N_MEM_HIGH - N_MEM_LOW);
+    const perCached = (memHigh.rss - memLow.rss) / (Math.min(N_MEM_HIGH, memHigh.maxCachedWorkflows) - N_MEM_LOW);
     const now = new Date().toISOString();
     results.push(
       `Measured ${now} by \`npm run bench:engine\` on ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'CPU'}, ${mib(totalmem())} RAM, Node ${process.version}; ` +
@@ -265,11 +265,11 @@ async function main(): Promise<void> {
       `| (b) step lateness, due -> send activity running, ${N_LATE} enrollments due within ${dueSpread.toFixed(1)} s | p50 **${p50.toFixed(0)} ms**, p99 **${p99.toFixed(0)} ms**, max ${max.toFixed(0)} ms | p99 < 1 s |`,
       `| (c) worker memory, idle (0 enrollments) | RSS ${mib(memIdle.rss)}, heap ${mib(memIdle.heapUsed)} | |`,
       `| (c) worker memory, ${N_MEM_LOW} sleeping enrollments | RSS ${mib(memLow.rss)}, heap ${mib(memLow.heapUsed)} | |`,
-      `| (c) worker memory, ${N_MEM_HIGH} sleeping enrollments | RSS ${mib(memHigh.rss)}, heap ${mib(memHigh.heapUsed)} (≈ ${(perEnrollment / 1024).toFixed(1)} KiB heap per cached enrollment; workflow cache size ${memHigh.maxCachedWorkflows}) | |`,
+      `| (c) worker memory, ${N_MEM_HIGH} sleeping enrollments | RSS ${mib(memHigh.rss)}, heap ${mib(memHigh.heapUsed)} (≈ ${(perCached / 1024 / 1024).toFixed(2)} MiB RSS per cached workflow; workflow cache size ${memHigh.maxCachedWorkflows}) | |`,
       '',
-      `How: (a) the raw run starts \`benchTrivialWorkflow\` on a task queue nobody polls (the start alone); the engine run is measured from the first event POST until the outbox is empty and all ${N_RATE} enrollments rows exist (each row is written before its workflow start; the batch commits after every start returned). ` +
+      `How: (a) the raw run starts \`benchTrivialWorkflow\` on a task queue nobody polls (the start alone); the engine's enrollments sleep (\`wait P1D\`), and the worker runs their first workflow task and progress activity meanwhile, on the same server and CPUs; the engine run is measured from the first event POST until the outbox is empty and all ${N_RATE} enrollments rows exist (each row is written before its workflow start; the batch commits after every start returned). ` +
         `(b) each enrollment's only step is an email with \`delay: PT${delay}S\`; lateness is \`messages.created_at\` (the send activity's claim, its first statement) minus the step's \`due_at\` recorded by the workflow; enrollments were started over ${startSpread.toFixed(1)} s. ` +
-        `(c) each enrollment waits \`P30D\`; memory is read inside the worker process after two forced GCs, once every enrollment has run its first workflow task.`,
+        `(c) each enrollment waits \`P30D\`; memory is read inside the worker process after two forced GCs, once every enrollment has run its first workflow task; \"heap\" is the main thread's V8 heap only (workflows run in the SDK's workflow thread, whose memory shows in RSS).`,
     );
   } finally {
     await worker.stop().catch(() => worker.child.kill('SIGKILL'));
