@@ -20,7 +20,6 @@ export function interrupt(reason: string): void {
   for (const child of shortLived) child.kill('SIGTERM');
 }
 
-
 // Last resort when our process exits without cleaning up (vitest exits at once on Ctrl-C, without
 // running teardowns): synchronous hooks that stop what we started.
 const exitHooks = new Set<() => void>();
