@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
+import pg from 'pg';
 import { createAutomation, putRecord, startEngineTest, waitFor, type EngineTest } from './engine-support';
 
 let e: EngineTest;
@@ -62,8 +63,8 @@ describe('worker restarts', () => {
     const counts = await messageCounts(a.id);
     expect([...counts.values()].every((n) => n === 1)).toBe(true);
     expect(counts.size).toBe(2 * N);
-    const completed = await e.t.db.selectFrom('enrollments').select('id').where('automation_id', '=', a.id).where('status', '=', 'completed').execute();
-    expect(completed).toHaveLength(N);
+    await waitFor('every enrollment completed', async () =>
+      (await e.t.db.selectFrom('enrollments').select('id').where('automation_id', '=', a.id).where('status', '=', 'completed').execute()).length === N);
     await e.stopWorker();
   }, 120_000);
 
@@ -79,17 +80,24 @@ describe('worker restarts', () => {
     const batch = await e.api('POST', '/v1/events/batch', { events: records.map((r) => ({ id: `evt-${r}`, type: 'crash.signup', recordId: r })) });
     expect(batch.status).toBe(202);
 
+    // Hold the batch open: the router can lock and process its rows (starting every workflow), but its
+    // DELETE at commit waits for this SHARE lock; the worker is killed right there, mid-batch.
+    const blocker = new pg.Client({ connectionString: e.config.DATABASE_URL });
+    await blocker.connect();
+    await blocker.query('begin');
+    await blocker.query('lock table outbox in share mode');
     const child = await e.spawnWorker({ ROUTER_BATCH_SIZE: '1000' });
-    const startedBeforeKill = await waitFor('some enrollments', async () => {
+    await waitFor('every enrollment of the batch started', async () => {
       const [row] = await e.t.db.selectFrom('enrollments').select(sql<number>`count(*)::int`.as('n')).where('automation_id', '=', a.id).execute();
-      return row!.n > 0 && row!.n;
-    }, 60_000, 20);
+      return row!.n === N;
+    }, 240_000, 100);
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
+    await blocker.query('rollback');
+    await blocker.end();
     const [pending] = await e.t.db.selectFrom('outbox').select(sql<number>`count(*)::int`.as('n')).where('workspace_id', '=', e.t.workspaceId).execute();
     // The batch never committed: its rows are all still there, to be redelivered.
     expect(pending!.n).toBe(N);
-    expect(startedBeforeKill).toBeLessThanOrEqual(N);
 
     await e.startWorker();
     await waitFor('every message', async () => {

@@ -24,6 +24,14 @@ async function messagesOf(recordId: string): Promise<any[]> {
   return res.body.items;
 }
 
+/** The workflow ran its first task (its first progress write moved updated_at past started_at). */
+async function firstTaskDone(enrollmentId: string): Promise<void> {
+  await waitFor('the first workflow task', async () => {
+    const row = await e.t.db.selectFrom('enrollments').select(['started_at', 'updated_at']).where('id', '=', enrollmentId).executeTakeFirstOrThrow();
+    return row.updated_at.getTime() > row.started_at.getTime();
+  });
+}
+
 async function enrollmentsOf(recordId: string): Promise<any[]> {
   const res = await e.api('GET', `/v1/records/${encodeURIComponent(recordId)}/enrollments`);
   expect(res.status, JSON.stringify(res.body)).toBe(200);
@@ -109,6 +117,9 @@ describe('router', () => {
       const list = await enrollmentsOf('slice-dup');
       return list.length > 0 && list;
     });
+    // Until the workflow has run its first task, a rating is not yet counted by a first-step wait_for
+    // (see the report: the workflow's `previousStartSeq` starts after its first progress write).
+    await firstTaskDone(enrollment.id);
     const rating = { id: 'evt-dup-rating', type: 'rating.received', recordId: 'slice-dup', occurredAt: new Date().toISOString(), properties: { rating: 5 } };
     expect((await e.api('POST', '/v1/events', rating)).status).toBe(202);
     await enqueue(e.t.db, e.t.workspaceId, [{ kind: 'event', event: rating }, { kind: 'event', event: rating }]);
@@ -147,6 +158,8 @@ describe('router', () => {
       return list.length > 0 && list;
     });
     expect(fresh.version).toBe(2);
+    await firstTaskDone(old.id);
+    await firstTaskDone(fresh.id);
 
     await e.api('POST', '/v1/events', { id: 'evt-v-go-old', type: 'go', recordId: 'slice-old' });
     await e.api('POST', '/v1/events', { id: 'evt-v-go-new', type: 'go', recordId: 'slice-new' });
@@ -173,6 +186,29 @@ describe('router', () => {
     const list = await enrollmentsOf('slice-stage');
     expect(list).toHaveLength(1);
     expect(list[0]).toMatchObject({ status: 'active', automationName: 'Contacted nurture' });
+  });
+});
+
+describe('lifecycle', () => {
+  it('activation with onlyNew=false enrolls every record that already matches (backfill); pause and resume reach in-flight enrollments', async () => {
+    for (const r of ['slice-bf-1', 'slice-bf-2', 'slice-bf-3']) await putRecord(e, r, { stage: 'won' });
+    await putRecord(e, 'slice-bf-other', { stage: 'lost' });
+    const a = await createAutomation(e, {
+      name: 'Won customers',
+      trigger: { type: 'stage_entered', stage: 'won' },
+      steps: [{ id: 'later', type: 'wait', duration: 'P1D' }, { id: 'hi', type: 'email', to: 'record', template: 'tpl_slice_won' }],
+    }, { templates: [{ id: 'tpl_slice_won' }], onlyNew: false });
+    const listed = await waitFor('the backfill', async () => {
+      const r = await e.api('GET', `/v1/automations/${a.id}/enrollments`);
+      return r.body.items.length === 3 && r.body.items;
+    });
+    expect(listed.map((x: any) => x.recordId).sort()).toEqual(['slice-bf-1', 'slice-bf-2', 'slice-bf-3']);
+    expect(listed.every((x: any) => x.triggerEventId?.startsWith('backfill:'))).toBe(true);
+
+    expect((await e.api('POST', `/v1/automations/${a.id}/pause`)).status).toBe(200);
+    await waitFor('paused enrollments', async () => (await e.api('GET', `/v1/automations/${a.id}/enrollments?status=paused`)).body.items.length === 3);
+    expect((await e.api('POST', `/v1/automations/${a.id}/resume`)).status).toBe(200);
+    await waitFor('resumed enrollments', async () => (await e.api('GET', `/v1/automations/${a.id}/enrollments?status=active`)).body.items.length === 3);
   });
 });
 
