@@ -5,13 +5,14 @@
  * Every problem comes back at once with the JSON pointer of the offending place. Pure: the caller
  * hands in what the workspace has.
  *
- * The flow rules (`defaultNext`, `successors`) are exported for the interpreter, so the workflow
- * walks exactly the graph that was validated.
+ * The fallthrough rule (`defaultNext`) lives beside the schema in definition.ts, so the workflow
+ * and the preview walk exactly the graph that was validated.
  */
 import { IANAZone } from 'luxon';
 import { Value } from 'typebox/value';
 import {
   AutomationDefinition,
+  defaultNext,
   END,
   stepTargets,
   type Condition,
@@ -62,10 +63,6 @@ export function validateDefinition(input: unknown, ctx: DefinitionContext): Vali
 // Flow
 
 /** Where a step goes when it takes no jump: its `next`, else the following step, else the end. */
-export function defaultNext(steps: readonly Step[], index: number): string {
-  return steps[index]!.next ?? steps[index + 1]?.id ?? END;
-}
-
 /**
  * Whether a step can go on to its default next: not after an exit, a branch with `otherwise`, or a
  * `wait_for` that names both outcomes.

@@ -29,7 +29,7 @@ import {
 } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType, type SearchAttributeUpdatePair } from '@temporalio/common';
 import type { Activities, RenderContext, SendMessageResult, WebhookOutcome } from '../activities';
-import { END, type Condition, type ExitRule, type Notify, type Step, type StepOf } from '../domain/definition';
+import { END, defaultNext as nextInList, type Condition, type ExitRule, type Notify, type Step, type StepOf } from '../domain/definition';
 import type {
   EnrollmentEvent,
   EnrollmentInput,
@@ -378,11 +378,7 @@ export async function enrollmentWorkflow(input: EnrollmentInput, options: Enroll
     }
   }
 
-  function defaultNext(step: Step): string {
-    if (step.next) return step.next;
-    const entry = byId.get(step.id)!;
-    return def.steps[entry.index + 1]?.id ?? END;
-  }
+  const defaultNext = (step: Step): string => nextInList(def.steps, byId.get(step.id)!.index);
 
   function variantTemplate(step: StepOf<'email'>): string {
     if (step.variants && step.variants.length > 0) {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MAX_STEPS } from '../../domain/definition';
-import { defaultNext, successors, validateDefinition, type DefinitionContext, type TemplateChannel } from '../../domain/validate-definition';
+import { defaultNext } from '../../domain/definition';
+import { successors, validateDefinition, type DefinitionContext, type TemplateChannel } from '../../domain/validate-definition';
 
 const templates = new Map<string, { channel: TemplateChannel }>([
   ['tpl_howwas_a', { channel: 'email' }],
