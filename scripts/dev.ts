@@ -140,14 +140,14 @@ async function main(): Promise<void> {
       waitFor(`the API at ${apiUrl}/readyz`, async () => ((await fetch(`${apiUrl}/readyz`, { signal: AbortSignal.timeout(2_000) })).ok ? true : undefined), {
         timeoutMs: 60_000,
         abort: exitedEarly,
-      }),
+      }).then(() => log(`API ready (${elapsed(t0)})`)),
     // The worker bundles the workflow code before it polls: the slowest part of a start.
     worker &&
       waitFor(
         `the worker polling task queue ${config.TEMPORAL_TASK_QUEUE}`,
         async () => ((await workerPolls(temporal.address, config.TEMPORAL_NAMESPACE, config.TEMPORAL_TASK_QUEUE, `${worker.child.pid}@`)) ? true : undefined),
         { timeoutMs: 180_000, intervalMs: 500, abort: exitedEarly },
-      ),
+      ).then(() => log(`worker polling (${elapsed(t0)})`)),
   ]);
 
   const keyFile = relative(process.cwd(), join(settings.dataDir, 'dev-api-key'));
