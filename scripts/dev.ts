@@ -101,6 +101,7 @@ async function main(): Promise<void> {
     })(),
   ] as const);
 
+  log(`PostgreSQL and Temporal ready (${elapsed(t0)})`);
   const db = createDb(databaseUrl, { max: 2 });
   let dev: Awaited<ReturnType<typeof ensureDevWorkspace>>;
   try {
