@@ -270,9 +270,4 @@ export function stepTargets(s: Step): Array<{ target: string; at: string }> {
   return out;
 }
 
-export const END = 'end';
-
-/** Where a step goes when nothing redirects it: its `next`, else the following step, else the end. */
-export function defaultNext(steps: readonly Step[], index: number): string {
-  return steps[index]!.next ?? steps[index + 1]?.id ?? END;
-}
+export { END, defaultNext } from './flow';

@@ -27,9 +27,10 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import { defineSearchAttributeKey, SearchAttributeType, type SearchAttributeUpdatePair } from '@temporalio/common';
+import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import type { Activities, RenderContext, SendMessageResult, WebhookOutcome } from '../activities';
-import { END, defaultNext as nextInList, type Condition, type ExitRule, type Notify, type Step, type StepOf } from '../domain/definition';
+import type { Condition, ExitRule, Notify, Step, StepOf } from '../domain/definition';
+import { END, defaultNext as nextInList } from '../domain/flow';
 import type {
   EnrollmentEvent,
   EnrollmentInput,
@@ -42,20 +43,7 @@ import type {
 import { evaluate } from '../domain/conditions';
 import { addDuration } from '../domain/duration';
 import { dueAt as stepDueAt, recipientTimeZone, stepDeadline } from '../domain/timing';
-import { eventSignal, exitSignal, pauseSignal, recordChangedSignal, resumeSignal, stateQuery } from './signals';
-
-// ---------------------------------------------------------------------------------------------
-// Search attributes (register them on the server: WorkspaceId, AutomationId, RecordId,
-// EnrollmentStatus, CurrentStep as Keyword; AutomationVersion as Int).
-
-export const EnrollmentSearchAttributes = {
-  WorkspaceId: defineSearchAttributeKey('WorkspaceId', SearchAttributeType.KEYWORD),
-  AutomationId: defineSearchAttributeKey('AutomationId', SearchAttributeType.KEYWORD),
-  AutomationVersion: defineSearchAttributeKey('AutomationVersion', SearchAttributeType.INT),
-  RecordId: defineSearchAttributeKey('RecordId', SearchAttributeType.KEYWORD),
-  EnrollmentStatus: defineSearchAttributeKey('EnrollmentStatus', SearchAttributeType.KEYWORD),
-  CurrentStep: defineSearchAttributeKey('CurrentStep', SearchAttributeType.KEYWORD),
-} as const;
+import { EnrollmentSearchAttributes, eventSignal, exitSignal, pauseSignal, recordChangedSignal, resumeSignal, stateQuery } from './signals';
 
 // ---------------------------------------------------------------------------------------------
 // Activities: one proxy per profile.
@@ -509,12 +497,12 @@ export async function enrollmentWorkflow(input: EnrollmentInput, options: Enroll
 
   // ---- the interpreter
   try {
+    /** Events received from when the previous step started count for a wait_for (a rating that
+     *  arrives while the question is being sent is not lost); for a first step, from the start. */
+    let previousStartSeq = receivedSeq;
     publishSearchAttributes();
     if (!carry) await progress();
     let stepsThisRun = 0;
-    /** Events received from when the previous step started count for a wait_for (a rating that
-     *  arrives while the question is being sent is not lost). */
-    let previousStartSeq = receivedSeq;
 
     while (cursor !== END && !pendingExit) {
       const entry = byId.get(cursor);

@@ -1,4 +1,5 @@
-/** The enrollment workflow's messages, shared by the workflow and every client that talks to it. */
+/** The enrollment workflow's messages and search attributes, shared by the workflow and every client that talks to it. */
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { EnrollmentEvent, EnrollmentState, RecordChange } from '../domain/enrollment';
 
@@ -15,3 +16,13 @@ export const ENROLLMENT_WORKFLOW = 'enrollmentWorkflow';
 export function enrollmentWorkflowId(workspaceId: string, automationId: string, recordId: string, n: number): string {
   return `enrollment/${workspaceId}/${automationId}/${recordId}/${n}`;
 }
+
+/** Registered on the server (scripts/provision, docker-compose) so engineers find any enrollment in the Web UI. */
+export const EnrollmentSearchAttributes = {
+  WorkspaceId: defineSearchAttributeKey('WorkspaceId', SearchAttributeType.KEYWORD),
+  AutomationId: defineSearchAttributeKey('AutomationId', SearchAttributeType.KEYWORD),
+  AutomationVersion: defineSearchAttributeKey('AutomationVersion', SearchAttributeType.INT),
+  RecordId: defineSearchAttributeKey('RecordId', SearchAttributeType.KEYWORD),
+  EnrollmentStatus: defineSearchAttributeKey('EnrollmentStatus', SearchAttributeType.KEYWORD),
+  CurrentStep: defineSearchAttributeKey('CurrentStep', SearchAttributeType.KEYWORD),
+} as const;

@@ -10,7 +10,7 @@
  * that already finished, and WorkflowExecutionAlreadyStartedError is a no-op.
  */
 import { createHash } from 'node:crypto';
-import { WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy, defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import { WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy } from '@temporalio/common';
 import type { Client } from '@temporalio/client';
 import type { Db } from '../../db/connection';
 import type { EnrollmentRow, RecordRow } from '../../db/schema';
@@ -18,16 +18,7 @@ import { deleteEnrollment, entryHistory, getEnrollment, insertEnrollment } from 
 import type { AutomationDefinition } from '../../domain/definition';
 import type { EnrollmentInput, RecordSnapshot, TemplateSnapshot, TriggerEvent } from '../../domain/enrollment';
 import { variantLetter } from '../../domain/variant';
-import { ENROLLMENT_WORKFLOW, enrollmentWorkflowId } from '../../workflows/signals';
-
-export const SearchAttributes = {
-  WorkspaceId: defineSearchAttributeKey('WorkspaceId', SearchAttributeType.KEYWORD),
-  AutomationId: defineSearchAttributeKey('AutomationId', SearchAttributeType.KEYWORD),
-  AutomationVersion: defineSearchAttributeKey('AutomationVersion', SearchAttributeType.INT),
-  RecordId: defineSearchAttributeKey('RecordId', SearchAttributeType.KEYWORD),
-  EnrollmentStatus: defineSearchAttributeKey('EnrollmentStatus', SearchAttributeType.KEYWORD),
-  CurrentStep: defineSearchAttributeKey('CurrentStep', SearchAttributeType.KEYWORD),
-};
+import { ENROLLMENT_WORKFLOW, EnrollmentSearchAttributes as SearchAttributes, enrollmentWorkflowId } from '../../workflows/signals';
 
 /** An automation version with everything a workflow input needs; immutable, so cacheable forever. */
 export interface VersionContext {
