@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { snapshotWorkspace } from '../helpers/app';
 import { createAutomation, startEngineTest, type EngineTest } from './engine-support';
+import { EXAMPLE_DEFINITION } from '../../services/api/schemas/automation';
 
 let e: EngineTest;
 
@@ -15,23 +16,8 @@ afterAll(async () => {
   await e?.close();
 });
 
-/** Seed 000 "Post-Service Follow-up", as written in DESIGN §3. */
-const postService = {
-  name: 'Post-service follow-up',
-  trigger: { type: 'event', event: 'booking.status_changed', where: { field: 'event.status', op: 'eq', value: 'completed' } },
-  conditions: { all: [{ field: 'record.attributes.service', op: 'eq', value: 'cleaning' }] },
-  exitWhen: [{ event: 'message.replied', notify: 'owner' }, { fieldChanged: 'stage' }],
-  settings: { timezone: 'record', timing: 'after_previous', quietHours: { start: '23:00', end: '07:30', channels: ['sms', 'voicemail'] }, reentry: 'after_exit' },
-  steps: [
-    { id: 'w1', type: 'wait', duration: 'PT2H' },
-    { id: 'ask', type: 'email', to: 'record', variants: [{ template: 'tpl_howwas_a' }, { template: 'tpl_howwas_b' }] },
-    { id: 'rating', type: 'wait_for', event: 'rating.received', timeout: 'P1D', onEvent: 'route', onTimeout: 'remind' },
-    { id: 'remind', type: 'email', to: 'record', template: 'tpl_reminder', next: 'end' },
-    { id: 'route', type: 'branch', cases: [{ when: { field: 'event.rating', op: 'gte', value: 4 }, next: 'referral' }], otherwise: 'urgent' },
-    { id: 'referral', type: 'email', to: 'record', template: 'tpl_referral', next: 'end' },
-    { id: 'urgent', type: 'task', assignee: 'owner', template: 'tpl_call_back', priority: 'urgent' },
-  ],
-};
+/** Seed 000 "Post-Service Follow-up", as written in DESIGN §3 (the records here carry their own time zone). */
+const postService = structuredClone(EXAMPLE_DEFINITION);
 
 /** Seed 004: actions on days 0, 2 and 3 after initiation, actions 2+ between 2pm and 3pm EST. */
 const sellerLead = {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { MAX_STEPS } from '../../domain/definition';
 import { defaultNext } from '../../domain/definition';
 import { successors, validateDefinition, type DefinitionContext, type TemplateChannel } from '../../domain/validate-definition';
+import { EXAMPLE_DEFINITION } from '../../services/api/schemas/automation';
 
 const templates = new Map<string, { channel: TemplateChannel }>([
   ['tpl_howwas_a', { channel: 'email' }],
@@ -14,24 +15,9 @@ const templates = new Map<string, { channel: TemplateChannel }>([
 ]);
 const ctx: DefinitionContext = { templates, users: new Set(['u1']), webhookEndpoints: new Set(['wh1']) };
 
-/** The example of DESIGN.md §3. */
+/** The example of DESIGN.md §3, as the OpenAPI document shows it. */
 function designExample(): any {
-  return {
-    name: 'Post-service follow-up',
-    trigger: { type: 'event', event: 'booking.status_changed', where: { field: 'event.status', op: 'eq', value: 'completed' } },
-    conditions: { all: [{ field: 'record.attributes.service', op: 'eq', value: 'cleaning' }] },
-    exitWhen: [{ event: 'message.replied', notify: 'owner' }, { fieldChanged: 'stage' }],
-    settings: { timezone: 'record', timing: 'after_previous', quietHours: { start: '23:00', end: '07:30', channels: ['sms', 'voicemail'] }, reentry: 'after_exit' },
-    steps: [
-      { id: 'w1', type: 'wait', duration: 'PT2H' },
-      { id: 'ask', type: 'email', to: 'record', variants: [{ template: 'tpl_howwas_a' }, { template: 'tpl_howwas_b' }] },
-      { id: 'rating', type: 'wait_for', event: 'rating.received', timeout: 'P1D', onEvent: 'route', onTimeout: 'remind' },
-      { id: 'remind', type: 'email', to: 'record', template: 'tpl_reminder', next: 'end' },
-      { id: 'route', type: 'branch', cases: [{ when: { field: 'event.rating', op: 'gte', value: 4 }, next: 'referral' }], otherwise: 'urgent' },
-      { id: 'referral', type: 'email', to: 'record', template: 'tpl_referral', next: 'end' },
-      { id: 'urgent', type: 'task', assignee: 'owner', template: 'tpl_call_back', priority: 'urgent' },
-    ],
-  };
+  return structuredClone(EXAMPLE_DEFINITION);
 }
 
 function problemsOf(def: unknown, context: DefinitionContext = ctx) {
