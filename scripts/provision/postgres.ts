@@ -124,7 +124,6 @@ export async function startLocalPostgres(opts: { root: string; port: number; any
         '# Written by scripts/provision/postgres.ts: a private development cluster.',
         "listen_addresses = '127.0.0.1'",
         "unix_socket_directories = ''",
-        'synchronous_commit = off',
         'max_connections = 200',
         '',
       ].join('\n'),
