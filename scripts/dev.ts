@@ -9,7 +9,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { ConfigError, loadConfig } from '../services/common/config';
+import { ConfigError, loadConfig, redact } from '../services/common/config';
 import { createDb } from '../db/connection';
 import { migrateToLatest } from '../db/migrate';
 import { ensureDevWorkspace } from './provision/dev-workspace';
@@ -160,7 +160,7 @@ async function main(): Promise<void> {
       `  API docs     ${apiUrl}/docs`,
       `  Temporal UI  ${temporal.uiUrl}`,
       `  Dev API key  ${dev.apiKey}   (workspace "dev"${dev.created ? ', created now' : ''}; kept in ${keyFile})`,
-      `  PostgreSQL   ${databaseUrl.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@')}`,
+      `  PostgreSQL   ${redact(databaseUrl)}`,
       '',
       `  curl -H "Authorization: Bearer ${dev.apiKey}" ${apiUrl}/v1/automations`,
       '',

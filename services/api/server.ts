@@ -1,9 +1,10 @@
 /** The API process: config, connections, listen, graceful close. */
 import { buildApp } from './app';
-import { ConfigError, loadConfig } from '../common/config';
+import { loadConfig } from '../common/config';
 import { createLogger } from '../common/logger';
 import { createDb } from '../../db/connection';
-import { connectTemporal, TemporalUnreachableError } from '../common/temporal';
+import { connectTemporal } from '../common/temporal';
+import { exitOnStartupFailure, StartupError } from '../common/startup';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -35,13 +36,4 @@ async function main(): Promise<void> {
   }
 }
 
-class StartupError extends Error {}
-
-main().catch((err: unknown) => {
-  if (err instanceof ConfigError || err instanceof TemporalUnreachableError || err instanceof StartupError) {
-    process.stderr.write(`api: ${err.message}\n`);
-  } else {
-    process.stderr.write(`api: failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  }
-  process.exit(1);
-});
+main().catch((err: unknown) => exitOnStartupFailure('api', err));

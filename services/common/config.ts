@@ -52,7 +52,8 @@ function semanticProblems(c: Config): string[] {
   return problems;
 }
 
-function redact(url: string): string {
+/** A connection URL with its password masked, fit for messages and logs. */
+export function redact(url: string): string {
   return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
 }
 

@@ -4,21 +4,19 @@
  * finishes its in-flight activities (up to the grace time), connections close.
  */
 import { sql } from 'kysely';
-import { ConfigError, loadConfig } from '../common/config';
+import { loadConfig, redact } from '../common/config';
 import { createLogger } from '../common/logger';
-import { connectTemporal, TemporalUnreachableError } from '../common/temporal';
+import { connectTemporal } from '../common/temporal';
+import { exitOnStartupFailure, StartupError } from '../common/startup';
 import { createDb } from '../../db/connection';
 import { startEngine } from './worker';
-
-class StartupError extends Error {}
 
 async function checkDatabase(url: string): Promise<void> {
   const db = createDb(url, { max: 1 });
   try {
     await sql`select 1`.execute(db);
   } catch (err) {
-    const safe = url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
-    throw new StartupError(`PostgreSQL is not reachable at DATABASE_URL=${safe}: ${err instanceof Error ? err.message : String(err)}`);
+    throw new StartupError(`PostgreSQL is not reachable at DATABASE_URL=${redact(url)}: ${err instanceof Error ? err.message : String(err)}`);
   } finally {
     await db.destroy();
   }
@@ -56,11 +54,4 @@ async function main(): Promise<void> {
   });
 }
 
-main().catch((err: unknown) => {
-  if (err instanceof ConfigError || err instanceof TemporalUnreachableError || err instanceof StartupError) {
-    process.stderr.write(`worker: ${err.message}\n`);
-  } else {
-    process.stderr.write(`worker: failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  }
-  process.exit(1);
-});
+main().catch((err: unknown) => exitOnStartupFailure('worker', err));
