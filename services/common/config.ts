@@ -5,6 +5,9 @@
 import { Type, type Static } from 'typebox';
 import { Value } from 'typebox/value';
 
+/** Lets `npm start` and `npm test` run with nothing configured; refused in production. */
+const DEV_SECRETS_KEY = 'development-only-secrets-key-do-not-use-in-production';
+
 const Port = (fallback: number, description: string) =>
   Type.Integer({ minimum: 1, maximum: 65535, default: fallback, description });
 
@@ -24,8 +27,11 @@ export const ConfigSchema = Type.Object({
   BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, default: 1048576 }),
   ROUTER_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 5000, default: 500 }),
   ROUTER_POLL_MS: Type.Integer({ minimum: 50, default: 1000, description: 'Fallback poll when no NOTIFY arrives' }),
+  PUBLIC_URL: Type.Optional(Type.String({ minLength: 1, description: 'This API as providers see it; default http://127.0.0.1:$PORT' })),
+  SECRETS_KEY: Type.String({ minLength: 32, default: DEV_SECRETS_KEY, description: 'Root of every key derived by the service (unsubscribe tokens, stored credentials)' }),
 });
-export type Config = Static<typeof ConfigSchema>;
+/** PUBLIC_URL is always filled in (from PORT when unset) and never ends with a slash. */
+export type Config = Omit<Static<typeof ConfigSchema>, 'PUBLIC_URL'> & { PUBLIC_URL: string };
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -48,6 +54,12 @@ function semanticProblems(c: Config): string[] {
   if (url && !url.pathname.replace('/', '')) problems.push('DATABASE_URL: names no database (add /<database> after the host)');
   if (!/^[^:\s]+:\d{1,5}$/.test(c.TEMPORAL_ADDRESS)) {
     problems.push(`TEMPORAL_ADDRESS: "${c.TEMPORAL_ADDRESS}" is not host:port`);
+  }
+  if (!/^https?:\/\/[^\s/]+(\/\S*)?$/.test(c.PUBLIC_URL)) {
+    problems.push(`PUBLIC_URL: "${c.PUBLIC_URL}" is not an http(s) URL`);
+  }
+  if (c.NODE_ENV === 'production' && c.SECRETS_KEY === DEV_SECRETS_KEY) {
+    problems.push('SECRETS_KEY: must be set in production (at least 32 random characters, e.g. `openssl rand -base64 48`)');
   }
   return problems;
 }
@@ -81,6 +93,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   if (problems.length > 0) throw new ConfigError(problems);
   const config = candidate as Config;
+  config.PUBLIC_URL = (config.PUBLIC_URL ?? `http://127.0.0.1:${config.PORT}`).replace(/\/+$/, '');
   const more = semanticProblems(config);
   if (more.length > 0) throw new ConfigError(more);
   return config;

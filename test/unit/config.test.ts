@@ -32,6 +32,18 @@ describe('loadConfig', () => {
     expect(config.ADMIN_TOKEN).toBeUndefined();
   });
 
+  it('derives PUBLIC_URL from PORT unless set, without a trailing slash', () => {
+    expect(loadConfig({ ...valid, PORT: '8080' }).PUBLIC_URL).toBe('http://127.0.0.1:8080');
+    expect(loadConfig({ ...valid, PUBLIC_URL: 'https://fu.example.com/' }).PUBLIC_URL).toBe('https://fu.example.com');
+    expect(problems({ ...valid, PUBLIC_URL: 'fu.example.com' })).toEqual(['PUBLIC_URL: "fu.example.com" is not an http(s) URL']);
+  });
+
+  it('refuses the development SECRETS_KEY in production', () => {
+    expect(loadConfig(valid).SECRETS_KEY.length).toBeGreaterThanOrEqual(32);
+    expect(problems({ ...valid, NODE_ENV: 'production' })).toEqual([expect.stringMatching(/^SECRETS_KEY: must be set in production/)]);
+    expect(loadConfig({ ...valid, NODE_ENV: 'production', SECRETS_KEY: 's'.repeat(32) }).SECRETS_KEY).toBe('s'.repeat(32));
+  });
+
   it('converts numeric strings', () => {
     expect(loadConfig({ ...valid, PORT: '8080', DATABASE_POOL_SIZE: '3' })).toMatchObject({ PORT: 8080, DATABASE_POOL_SIZE: 3 });
   });
