@@ -29,6 +29,13 @@ export const ConfigSchema = Type.Object({
   ROUTER_POLL_MS: Type.Integer({ minimum: 50, default: 1000, description: 'Fallback poll when no NOTIFY arrives' }),
   PUBLIC_URL: Type.Optional(Type.String({ minLength: 1, description: 'This API as providers see it; default http://127.0.0.1:$PORT' })),
   SECRETS_KEY: Type.String({ minLength: 32, default: DEV_SECRETS_KEY, description: 'Root of every key derived by the service (unsubscribe tokens, stored credentials)' }),
+  SENDGRID_API_KEY: Type.Optional(Type.String({ minLength: 1, description: 'Service-wide SendGrid key; unset: email is sandboxed unless a workspace brings its own' })),
+  SENDGRID_API_URL: Type.String({ pattern: '^https?://', default: 'https://api.sendgrid.com', description: "Where @sendgrid/mail's requests go" }),
+  TWILIO_ACCOUNT_SID: Type.Optional(Type.String({ pattern: '^AC[0-9a-fA-F]{32}$', description: 'Service-wide Twilio account' })),
+  TWILIO_AUTH_TOKEN: Type.Optional(Type.String({ minLength: 1 })),
+  TWILIO_API_URL: Type.String({ pattern: '^https?://', default: 'https://api.twilio.com', description: "Where twilio's Messages and Calls requests go" }),
+  SEND_TIMEOUT_MS: Type.Integer({ minimum: 1000, maximum: 60000, default: 20000, description: 'One provider HTTP request' }),
+  SEND_CONFIRM_GRACE_MS: Type.Integer({ minimum: 0, default: 600000, description: 'How long a send whose outcome was lost waits for the provider to confirm it before it is uncertain' }),
 });
 /** PUBLIC_URL is always filled in (from PORT when unset) and never ends with a slash. */
 export type Config = Omit<Static<typeof ConfigSchema>, 'PUBLIC_URL'> & { PUBLIC_URL: string };
@@ -57,6 +64,9 @@ function semanticProblems(c: Config): string[] {
   }
   if (!/^https?:\/\/[^\s/]+(\/\S*)?$/.test(c.PUBLIC_URL)) {
     problems.push(`PUBLIC_URL: "${c.PUBLIC_URL}" is not an http(s) URL`);
+  }
+  if (Boolean(c.TWILIO_ACCOUNT_SID) !== Boolean(c.TWILIO_AUTH_TOKEN)) {
+    problems.push('TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN: set both or neither');
   }
   if (c.NODE_ENV === 'production' && c.SECRETS_KEY === DEV_SECRETS_KEY) {
     problems.push('SECRETS_KEY: must be set in production (at least 32 random characters, e.g. `openssl rand -base64 48`)');
