@@ -9,6 +9,11 @@ export interface WorkspacesTable {
   id: string;
   name: string;
   timezone: Generated<string>;
+  /** See domain/settings.ts for the shapes; each object is merged key by key on update. */
+  channels: Generated<Json<Record<string, boolean>>>;
+  quiet_hours: Generated<Json<Record<string, { start: string; end: string } | null>>>;
+  default_senders: Generated<Json<Record<string, string | null>>>;
+  sms_help_text: ColumnType<string | null, string | null | undefined, string | null>;
   created_at: Timestamp;
 }
 

@@ -1,5 +1,7 @@
 /** What a running enrollment knows: its input, the signals it takes and the state it reports. Pure types. */
 import type { AutomationDefinition, StepType } from './definition';
+import type { WorkspaceQuietHours } from './settings';
+import type { TimingRules } from './timing';
 
 export interface TemplateSnapshot {
   id: string;
@@ -44,6 +46,10 @@ export interface EnrollmentInput {
   /** A/B letter, fixed per record and automation. */
   variant: string;
   startedAt: string;
+  /** The timing rules (domain/timing.ts) this enrollment keeps for its whole run; absent: 1. */
+  timingRules?: TimingRules;
+  /** The workspace's default quiet hours when the enrollment started; absent: none. */
+  workspaceQuietHours?: WorkspaceQuietHours;
 }
 
 export interface EnrollmentEvent {

@@ -15,7 +15,7 @@ import { evaluate } from './conditions';
 import { END, type AutomationDefinition, type Condition, type ExitRule, type Step, type StepOf } from './definition';
 import { addDuration } from './duration';
 import type { EnrollmentEvent, RecordSnapshot } from './enrollment';
-import { dueAt, recipientTimeZone, stepDeadline } from './timing';
+import { dueAt, recipientTimeZone, stepDeadline, type DueInput } from './timing';
 
 export interface PreviewEvent {
   type: string;
@@ -29,6 +29,8 @@ export interface PreviewInput {
   startAt: Date;
   events?: PreviewEvent[];
   workspaceTimezone: string;
+  /** The timing rules and workspace default quiet hours a new enrollment would get (domain/timing.ts). */
+  timing?: Pick<DueInput, 'timingRules' | 'workspaceQuietHours'>;
   /** The event that enrolled the record (`event.*` in conditions), if any. */
   trigger?: EnrollmentEvent | null;
   /** A/B letter (default 'A'). */
@@ -145,7 +147,7 @@ export function simulateEnrollment(input: PreviewInput): PreviewResult {
     // As the workflow: never before the previous step ran, with its on-time tolerance.
     const due = dueAt({
       step, settings, previousCompletedAt: new Date(previousAt), enrolledAt: new Date(start),
-      now: new Date(Math.max(previousAt, now - ON_TIME_TOLERANCE_MS)), timeZone: timeZone(),
+      now: new Date(Math.max(previousAt, now - ON_TIME_TOLERANCE_MS)), timeZone: timeZone(), ...input.timing,
     }).getTime();
     deliverUntil(due);
     if (pendingExit) break;

@@ -6,11 +6,30 @@
  *   - not before base + delay (base: the previous step's completion, or the enrollment start),
  *   - not before `now` (a due time in the past runs at once),
  *   - inside the step's window (in the window's zone, else the recipient's),
- *   - outside the quiet hours when they cover the step's channel (in the recipient's zone).
+ *   - outside the quiet hours that cover the step's channel (in the recipient's zone): the
+ *     automation's own, else the workspace's default for that channel.
+ *
+ * Timing rules are versioned: an enrollment keeps the rules it started with (`timingRules` in its
+ * input), so replayed histories and records already in flight keep their due times.
+ *   1  the delay is added (calendar units on the local clock, clock units exact), then the window
+ *      applies: "P1D, 10:00-11:00" from Monday 15:00 is Wednesday 10:00 (Tuesday 15:00 is past
+ *      Tuesday's window). `roundDelayToDay` opts into counting whole days.
+ *   2  the seeds' meaning: a delay in whole days/weeks/months counts calendar days in the zone and
+ *      the step is due on the day it lands on, at the window's opening when the window has hours
+ *      ("P1D, 10:00-11:00" from Monday 15:00 is Tuesday 10:00), else at the same local clock time
+ *      (DST-safe); with `window.days: "workdays"` the days are working days (Friday + P3D =
+ *      Wednesday). Hour and minute delays stay exact. `roundDelayToDay` stays accepted for saved
+ *      definitions and keeps its meaning (the start of the landing day), which v2 already gives
+ *      whole-day delays with a window hour, so new definitions need not set it.
  */
-import { IANAZone } from 'luxon';
+import { DateTime, IANAZone } from 'luxon';
 import type { Channel, QuietHours, Settings, Step, Weekday, Window } from './definition';
-import { addDuration, clockChangeBetween, instantOfWallTime, wallTime } from './duration';
+import type { WorkspaceQuietHours } from './settings';
+import { addDuration, clockChangeBetween, instantOfWallTime, parseDuration, wallTime, type ParsedDuration } from './duration';
+
+/** The timing rules new enrollments get. */
+export const TIMING_RULES = 2;
+export type TimingRules = 1 | 2;
 
 const DEFAULT_QUIET_CHANNELS: readonly Channel[] = ['sms', 'voicemail'];
 
@@ -38,30 +57,76 @@ export interface DueInput {
   now: Date;
   /** The recipient's zone, from `recipientTimeZone`. */
   timeZone: string;
+  /** The timing rules the enrollment started with; absent: 1 (enrollments started before v2). */
+  timingRules?: TimingRules;
+  /** The workspace's default quiet hours per channel; absent: none. */
+  workspaceQuietHours?: WorkspaceQuietHours;
 }
 
-export function dueAt({ step, settings, previousCompletedAt, enrolledAt, now, timeZone }: DueInput): Date {
+export function dueAt({ step, settings, previousCompletedAt, enrolledAt, now, timeZone, timingRules = 1, workspaceQuietHours }: DueInput): Date {
   // A window on its own clock (office hours) sets the calendar of the whole step: "2 days" and
   // "that day" are days on that clock.
   const zone = step.window?.timezone ?? timeZone;
   const fromStart = (step.delayFrom ?? (settings?.timing === 'after_start' ? 'start' : 'previous')) === 'start';
   const base = fromStart ? enrolledAt : previousCompletedAt;
-  let earliest = step.delay ? addDuration(base, step.delay, zone).getTime() : base.getTime();
-  if (step.roundDelayToDay) earliest = instantOfWallTime(startOfDay(wallTime(earliest, zone)), zone);
+  const delay = step.delay === undefined ? undefined : parseDuration(step.delay);
+  let earliest: number;
+  if (timingRules >= 2 && delay && isWholeDays(delay)) {
+    earliest = afterCalendarDays(base.getTime(), delay, step, zone);
+  } else {
+    earliest = step.delay ? addDuration(base, step.delay, zone).getTime() : base.getTime();
+    if (step.roundDelayToDay) earliest = instantOfWallTime(startOfDay(wallTime(earliest, zone)), zone);
+  }
   const start = Math.max(earliest, now.getTime());
 
   const constraints: Constraint[] = [];
   if (step.window) constraints.push(windowConstraint(step.window, zone));
-  const quiet = quietHoursFor(step, settings);
+  const quiet = quietHoursFor(step, settings, workspaceQuietHours);
   if (quiet) constraints.push(quietHoursConstraint(quiet, timeZone));
   return new Date(earliestSatisfying(start, constraints).at);
 }
 
-/** The quiet hours that hold a step back, if they cover its channel. */
-export function quietHoursFor(step: Step, settings: Settings | undefined): QuietHours | undefined {
-  const quiet = settings?.quietHours;
+/**
+ * The quiet hours that hold a step back: the automation's own when they cover the step's channel,
+ * else the workspace's default for that channel (an automation changes the defaults for the
+ * channels it names, and never silently drops them for the others).
+ */
+export function quietHoursFor(step: Step, settings: Settings | undefined, workspace?: WorkspaceQuietHours): QuietHours | undefined {
   const channel = stepChannel(step);
-  return quiet && channel !== 'none' && (quiet.channels ?? DEFAULT_QUIET_CHANNELS).includes(channel) ? quiet : undefined;
+  if (channel === 'none') return undefined;
+  const own = settings?.quietHours;
+  if (own && (own.channels ?? DEFAULT_QUIET_CHANNELS).includes(channel)) return own;
+  const fallback = workspace?.[channel];
+  return fallback ? { start: fallback.start, end: fallback.end, channels: [channel] } : undefined;
+}
+
+/** A delay made only of calendar units (P1D, P3D, P1W, P1M): counted in days on the local calendar. */
+function isWholeDays(d: ParsedDuration): boolean {
+  const { years, months, weeks, days } = d.calendar;
+  return d.sign === 1 && d.clockMillis === 0 && years + months + weeks + days > 0;
+}
+
+/**
+ * Timing rules v2 for a whole-day delay: the local day `delay` lands on (working days when the
+ * window allows only workdays), at the window's opening hour when the window has hours (or at
+ * midnight with `roundDelayToDay`), else at the base's local clock time.
+ */
+function afterCalendarDays(base: number, delay: ParsedDuration, step: Step, zone: string): number {
+  const wall = wallTime(base, zone);
+  const { years, months, weeks, days } = delay.calendar;
+  const workdays = step.window?.days === 'workdays';
+  let day = DateTime.fromMillis(startOfDay(wall), { zone: 'utc' }).plus({ years, months, weeks, ...(workdays ? {} : { days }) }).toMillis();
+  if (workdays) {
+    for (let left = days; left > 0; ) {
+      day += DAY;
+      if (isoWeekday(day) <= 5) left--;
+    }
+  }
+  const window = step.window;
+  let timeOfDay = wall - startOfDay(wall);
+  if (window?.from !== undefined || window?.to !== undefined) timeOfDay = (window.from ? minuteOfDay(window.from) : 0) * MINUTE;
+  else if (step.roundDelayToDay) timeOfDay = 0;
+  return instantOfWallTime(day + timeOfDay, zone);
 }
 
 /**

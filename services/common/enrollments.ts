@@ -17,7 +17,10 @@ import type { EnrollmentRow, RecordRow } from '../../db/schema';
 import { deleteEnrollment, entryHistory, getEnrollment, insertEnrollment } from '../../db/enrollments';
 import type { AutomationDefinition } from '../../domain/definition';
 import type { EnrollmentInput, RecordSnapshot, TemplateSnapshot, TriggerEvent } from '../../domain/enrollment';
+import type { WorkspaceSettings } from '../../domain/settings';
+import { TIMING_RULES } from '../../domain/timing';
 import { variantLetter } from '../../domain/variant';
+import { getWorkspaceSettings } from '../../db/settings';
 import { ENROLLMENT_WORKFLOW, EnrollmentSearchAttributes as SearchAttributes, enrollmentWorkflowId } from '../../workflows/signals';
 
 /** An automation version with everything a workflow input needs; immutable, so cacheable forever. */
@@ -28,6 +31,8 @@ export interface VersionContext {
   definition: AutomationDefinition;
   templates: Record<string, TemplateSnapshot>;
 }
+
+const SETTINGS_TTL_MS = 5_000;
 
 export type Reentry = 'once' | 'after_exit' | 'always';
 
@@ -74,7 +79,7 @@ export function enrollmentIdFor(workflowId: string): string {
 
 export class Enroller {
   private readonly versions = new Map<string, Promise<VersionContext | undefined>>();
-  private readonly timezones = new Map<string, string>();
+  private readonly settings = new Map<string, { at: number; value: Promise<WorkspaceSettings | undefined> }>();
 
   constructor(private readonly deps: { db: Db; temporal: Client; taskQueue: string; now?: () => Date }) {}
 
@@ -118,13 +123,18 @@ export class Enroller {
     return { workspaceId, automationId, version, definition: row.definition as unknown as AutomationDefinition, templates };
   }
 
-  private async workspaceTimezone(workspaceId: string): Promise<string> {
-    const hit = this.timezones.get(workspaceId);
-    if (hit) return hit;
-    const row = await this.deps.db.selectFrom('workspaces').select('timezone').where('id', '=', workspaceId).executeTakeFirst();
-    const tz = row?.timezone ?? 'UTC';
-    this.timezones.set(workspaceId, tz);
-    return tz;
+  /**
+   * The workspace's settings, cached for a few seconds: a bulk start reads them once, and a change
+   * (PUT /v1/settings) reaches enrollments started from then on.
+   */
+  private workspaceSettings(workspaceId: string): Promise<WorkspaceSettings | undefined> {
+    const now = Date.now();
+    const hit = this.settings.get(workspaceId);
+    if (hit && now - hit.at < SETTINGS_TTL_MS) return hit.value;
+    const value = getWorkspaceSettings(this.deps.db, workspaceId);
+    this.settings.set(workspaceId, { at: now, value });
+    value.catch(() => this.settings.delete(workspaceId));
+    return value;
   }
 
   /**
@@ -184,11 +194,12 @@ export class Enroller {
   }
 
   private async startWorkflow(row: EnrollmentRow, v: VersionContext, req: EnrollRequest): Promise<void> {
+    const settings = await this.workspaceSettings(row.workspace_id);
     const input: EnrollmentInput = {
       v: 1,
       enrollmentId: row.id,
       workspaceId: row.workspace_id,
-      workspaceTimezone: await this.workspaceTimezone(row.workspace_id),
+      workspaceTimezone: settings?.timezone ?? 'UTC',
       automationId: row.automation_id,
       version: v.version,
       definition: v.definition,
@@ -197,6 +208,8 @@ export class Enroller {
       trigger: req.trigger,
       variant: row.variant ?? variantOf(v.definition, row.automation_id, row.record_id),
       startedAt: row.started_at.toISOString(),
+      timingRules: TIMING_RULES,
+      ...(settings ? { workspaceQuietHours: settings.quietHours } : {}),
     };
     try {
       await this.deps.temporal.workflow.start(ENROLLMENT_WORKFLOW, {

@@ -19,8 +19,10 @@ import {
   lockAutomation, setAutomationStatus, softDeleteAutomation, type AutomationVersionView, type AutomationView,
 } from '../../../db/automations';
 import { newId } from '../../../db/ids';
+import { getWorkspaceSettings } from '../../../db/settings';
 import { enqueue } from '../../../db/outbox';
 import { AutomationDefinition } from '../../../domain/definition';
+import { stepsOnChannelsOff } from '../../../domain/settings';
 import { deletion, resolveOnlyNew, transition, type AutomationStatus, type TransitionInput } from '../../../domain/lifecycle';
 import { templateIdsOf } from '../../../domain/templates';
 import { validateDefinition } from '../../../domain/validate-definition';
@@ -251,6 +253,11 @@ const automations: FastifyPluginAsyncTypebox = async (app) => {
             field: '/definition',
             errors: check.problems.map((p) => ({ field: `/definition${p.pointer}`, message: p.message })),
           });
+        }
+        const off = stepsOnChannelsOff(current!.definition, (await getWorkspaceSettings(trx, workspaceId))!.channels);
+        if (off.length > 0) {
+          const errors = off.map((p) => ({ field: `/definition${p.pointer}`, message: p.message }));
+          throw new HttpProblem(409, 'Conflict', { detail: errors.map((e) => `${e.field}: ${e.message}`).join('; '), field: errors[0]!.field, errors });
         }
       }
       const effects = input.action === 'activate' ? transition(from, { action: 'activate', onlyNew: onlyNew! }) : result;

@@ -6,6 +6,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { IANAZone } from 'luxon';
 import { findAutomation } from '../../../db/automations';
+import { getWorkspaceSettings } from '../../../db/settings';
+import { TIMING_RULES } from '../../../domain/timing';
 import type { AutomationDefinition } from '../../../domain/definition';
 import { simulateEnrollment } from '../../../domain/preview';
 import { variantOf } from '../../common/enrollments';
@@ -110,7 +112,7 @@ const preview: FastifyPluginAsyncTypebox = async (app) => {
     if (body.record.timezone && !IANAZone.isValidZone(body.record.timezone)) {
       throw invalid([{ field: '/body/record/timezone', message: `"${body.record.timezone}" is not an IANA time zone` }]);
     }
-    const ws_ = await app.db.selectFrom('workspaces').select('timezone').where('id', '=', ws).executeTakeFirst();
+    const settings = await getWorkspaceSettings(app.db, ws);
     const r = body.record;
     const externalId = r.externalId ?? 'preview';
     const result = simulateEnrollment({
@@ -122,7 +124,8 @@ const preview: FastifyPluginAsyncTypebox = async (app) => {
       },
       startAt: new Date(body.startAt),
       events: (body.events ?? []).map((e) => ({ type: e.type, at: new Date(e.at), properties: e.properties ?? {} })),
-      workspaceTimezone: ws_?.timezone ?? 'UTC',
+      workspaceTimezone: settings?.timezone ?? 'UTC',
+      timing: { timingRules: TIMING_RULES, ...(settings ? { workspaceQuietHours: settings.quietHours } : {}) },
       variant: variantOf(definition, automation.id, externalId),
     });
     return { version, ...result };

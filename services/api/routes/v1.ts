@@ -10,6 +10,7 @@ import messages from './messages';
 import tasks from './tasks';
 import enrollments from './enrollments';
 import preview from './preview';
+import settings from './settings';
 
 /**
  * Every /v1 route: authenticated by API key (which decides the workspace) and rate limited per key.
@@ -33,6 +34,7 @@ const v1: FastifyPluginAsyncTypebox = async (app) => {
   await app.register(tasks);
   await app.register(enrollments);
   await app.register(preview);
+  await app.register(settings);
 };
 
 export default v1;

@@ -1,0 +1,88 @@
+/**
+ * Workspace settings (`GET/PUT /v1/settings`, DESIGN §5): one TypeBox schema per shape gives the
+ * validation, the types and the OpenAPI document. Pure; workflows import only its types (the
+ * functions they need over these shapes live in domain/timing.ts, outside the TypeBox bundle).
+ */
+import { Type, type Static } from 'typebox';
+import { Channel, LocalTime, TimeZone, type AutomationDefinition } from './definition';
+import { stepChannel } from './timing';
+
+export const CHANNELS = ['email', 'sms', 'voicemail'] as const satisfies readonly Channel[];
+
+const DailyHours = Type.Object(
+  { start: LocalTime, end: LocalTime },
+  { additionalProperties: false, description: "Quiet from `start` to `end` in the recipient's zone; `end` before `start` wraps past midnight" },
+);
+export type DailyHours = Static<typeof DailyHours>;
+
+const perChannel = <T extends Parameters<typeof Type.Optional>[0]>(schema: T) => ({
+  email: schema, sms: schema, voicemail: schema,
+});
+
+const SenderId = Type.String({ minLength: 1, maxLength: 100, description: 'A sender id (POST /v1/senders)' });
+const HelpText = Type.String({ minLength: 1, maxLength: 1600, description: 'The answer to an SMS HELP; null: the built-in text' });
+
+export const WorkspaceSettings = Type.Object(
+  {
+    timezone: Type.String({ description: "IANA zone used when neither the record nor the automation names one" }),
+    channels: Type.Object(perChannel(Type.Boolean()), {
+      additionalProperties: false,
+      description: 'Channels the workspace has switched on; activating an automation with a step on a channel that is off answers 409',
+    }),
+    quietHours: Type.Object(perChannel(Type.Union([DailyHours, Type.Null()])), {
+      additionalProperties: false,
+      description: "Default quiet hours per channel (null: none), applied to every automation that sets none of its own for that channel. A new workspace: sms and voicemail 21:00-08:00",
+    }),
+    defaultSenders: Type.Object(perChannel(Type.Union([Type.String(), Type.Null()])), {
+      additionalProperties: false,
+      description: 'The sender id a message step uses when it names no `from`',
+    }),
+    smsHelpText: Type.Union([Type.String(), Type.Null()], { description: 'The answer to an SMS HELP; null: the built-in text' }),
+  },
+  {
+    additionalProperties: false,
+    examples: [{
+      timezone: 'Europe/Bucharest',
+      channels: { email: true, sms: true, voicemail: false },
+      quietHours: { email: null, sms: { start: '21:00', end: '08:00' }, voicemail: { start: '21:00', end: '08:00' } },
+      defaultSenders: { email: 'snd_office', sms: null, voicemail: null },
+      smsHelpText: 'Acme Cleaning: reply STOP to opt out. Help: +40 21 000 0000',
+    }],
+  },
+);
+export type WorkspaceSettings = Static<typeof WorkspaceSettings>;
+export type WorkspaceQuietHours = WorkspaceSettings['quietHours'];
+
+/** PUT body: every field optional; a field left out (or a channel left out) keeps its value. */
+export const WorkspaceSettingsUpdate = Type.Object(
+  {
+    timezone: Type.Optional(TimeZone),
+    channels: Type.Optional(Type.Object(perChannel(Type.Optional(Type.Boolean())), { additionalProperties: false })),
+    quietHours: Type.Optional(Type.Object(perChannel(Type.Optional(Type.Union([DailyHours, Type.Null()]))), {
+      additionalProperties: false,
+      description: 'Per channel: { start, end }, or null for no default quiet hours on that channel',
+    })),
+    defaultSenders: Type.Optional(Type.Object(perChannel(Type.Optional(Type.Union([SenderId, Type.Null()]))), { additionalProperties: false })),
+    smsHelpText: Type.Optional(Type.Union([HelpText, Type.Null()])),
+  },
+  {
+    additionalProperties: false,
+    examples: [{ channels: { sms: true }, quietHours: { sms: { start: '23:00', end: '07:30' } }, defaultSenders: { email: 'snd_office' } }],
+  },
+);
+export type WorkspaceSettingsUpdate = Static<typeof WorkspaceSettingsUpdate>;
+
+/**
+ * Steps that message a record on a channel the workspace has switched off (seed 003: SMS must be
+ * switched on per account before an automation may send it), as JSON pointers into the definition.
+ */
+export function stepsOnChannelsOff(definition: AutomationDefinition, channels: WorkspaceSettings['channels']): Array<{ pointer: string; message: string }> {
+  const out: Array<{ pointer: string; message: string }> = [];
+  definition.steps.forEach((step, i) => {
+    const channel = stepChannel(step);
+    if (channel !== 'none' && !channels[channel]) {
+      out.push({ pointer: `/steps/${i}/type`, message: `the ${channel} channel is switched off for this workspace; switch it on (PUT /v1/settings { "channels": { "${channel}": true } }) or remove the step` });
+    }
+  });
+  return out;
+}
