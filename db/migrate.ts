@@ -3,7 +3,9 @@ import { migrations } from '../migrations';
 import type { Db } from './connection';
 
 export async function migrateToLatest(db: Db): Promise<string[]> {
-  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
+  // Helpers' migrations land in any order on main while their names sort by helper prefix: a
+  // database that already has a later-named one must still take an earlier-named newcomer.
+  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations }, allowUnorderedMigrations: true });
   const { error, results } = await migrator.migrateToLatest();
   const failed = results?.find((r) => r.status === 'Error');
   if (error || failed) {

@@ -43,3 +43,80 @@ export async function enqueue(db: Db, workspaceId: string, payloads: OutboxPaylo
     .execute();
   await sql`select pg_notify(${OUTBOX_CHANNEL}, '')`.execute(db);
 }
+
+/** A row as the router takes it. */
+export interface OutboxRow {
+  id: number;
+  workspace_id: string;
+  kind: string;
+  record_id: string | null;
+  /** Rows of one key run in id order (migrations/2026-11-30T02-00-00_outbox-order.ts). */
+  order_key: string | null;
+  payload: OutboxPayload & { cursor?: string };
+  attempts: number;
+}
+
+/**
+ * Locks up to `limit` due rows for the caller's transaction, oldest first, skipping rows another
+ * router holds. A row whose key's first row waits for a retry is not taken: it would only be held
+ * back again (see heldBack).
+ */
+export async function lockDueRows(db: Db, limit: number): Promise<OutboxRow[]> {
+  const { rows } = await sql<OutboxRow>`
+    select o.id, o.workspace_id, o.kind, o.record_id, o.order_key, o.payload, o.attempts
+    from outbox o
+    where o.available_at <= now()
+      and not exists (
+        select 1 from (
+          select h.available_at from outbox h
+          where h.workspace_id = o.workspace_id and h.order_key = o.order_key and h.id < o.id
+          order by h.id limit 1
+        ) head where head.available_at > now())
+    order by o.id
+    limit ${limit}
+    for update of o skip locked`.execute(db);
+  return rows;
+}
+
+/**
+ * For each key of the batch, the first row of that key the batch does not hold (waiting for a
+ * retry, or locked by another router) and that comes before the batch's last row of the key:
+ * the batch's rows of that key after it must wait. Keyed by `${workspace}\u0000${order_key}`.
+ */
+export async function heldBack(db: Db, batch: OutboxRow[]): Promise<Map<string, number>> {
+  const last = new Map<string, { ws: string; key: string; id: number }>();
+  for (const r of batch) {
+    if (r.order_key === null) continue;
+    const k = `${r.workspace_id}\u0000${r.order_key}`;
+    const seen = last.get(k);
+    if (!seen || seen.id < r.id) last.set(k, { ws: r.workspace_id, key: r.order_key, id: r.id });
+  }
+  if (last.size === 0) return new Map();
+  const keys = [...last.values()];
+  const { rows } = await sql<{ workspace_id: string; order_key: string; first: number }>`
+    select o.workspace_id, o.order_key, min(o.id) as first
+    from outbox o
+    join unnest(${keys.map((k) => k.ws)}::text[], ${keys.map((k) => k.key)}::text[], ${keys.map((k) => k.id)}::bigint[]) as b(ws, key, last_id)
+      on o.workspace_id = b.ws and o.order_key = b.key and o.id < b.last_id
+    where o.id <> all(${batch.map((r) => r.id)}::bigint[])
+    group by o.workspace_id, o.order_key`.execute(db);
+  return new Map(rows.map((r) => [`${r.workspace_id}\u0000${r.order_key}`, Number(r.first)]));
+}
+
+/** A failed row comes back after `delaySeconds`; its key's later rows wait for it. */
+export async function rescheduleRow(db: Db, id: number, attempts: number, delaySeconds: number): Promise<void> {
+  await db
+    .updateTable('outbox')
+    .set({ attempts, available_at: sql`now() + make_interval(secs => ${delaySeconds})` })
+    .where('id', '=', id)
+    .execute();
+}
+
+/** A partly done row (a backfill or fan-out page) keeps its place with the cursor it reached. */
+export async function saveRowProgress(db: Db, id: number, payload: Record<string, unknown>): Promise<void> {
+  await db.updateTable('outbox').set({ payload: JSON.stringify(payload) }).where('id', '=', id).execute();
+}
+
+export async function deleteRows(db: Db, ids: number[]): Promise<void> {
+  if (ids.length > 0) await db.deleteFrom('outbox').where('id', 'in', ids).execute();
+}

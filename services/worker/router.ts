@@ -4,12 +4,14 @@
  *
  * - Drains `outbox` in batches: `SELECT ... FOR UPDATE SKIP LOCKED LIMIT n` inside a transaction;
  *   processed rows are deleted at commit, a failing row gets `attempts + 1` and an `available_at`
- *   in the future (exponential backoff) and never blocks the rest of its batch. A worker that dies
- *   mid-batch rolls the transaction back and another picks the rows up: at-least-once.
+ *   in the future (exponential backoff). A worker that dies mid-batch rolls the transaction back
+ *   and another picks the rows up: at-least-once.
+ * - Rows of one key (one record's events and changes; one automation's backfill and lifecycle
+ *   fan-outs) run in id order, also across router processes: a row that is not done holds back its
+ *   key's later rows until it is (see inOrder). Different keys run concurrently.
  * - Nothing is doubled by redelivery: starts are idempotent by trigger key and workflow id
  *   (REJECT_DUPLICATE), signals carry the event/change id and the workflow ignores one it has seen.
  * - Woken by LISTEN on OUTBOX_CHANNEL (a dedicated pg client), with a ROUTER_POLL_MS fallback.
- * - Rows of one record run in order; different records run concurrently.
  * - An event that concerns no automation and no running enrollment costs no Temporal call: the
  *   triggers come from a cache of active automations and the running enrollments of a batch's
  *   records from one query.
@@ -21,7 +23,7 @@ import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError, type SignalDefinition } from '@temporalio/common';
 import type { Logger } from 'pino';
 import type { Db } from '../../db/connection';
-import { OUTBOX_CHANNEL, type OutboxEvent, type OutboxPayload } from '../../db/outbox';
+import { OUTBOX_CHANNEL, deleteRows, heldBack, lockDueRows, rescheduleRow, saveRowProgress, type OutboxEvent, type OutboxPayload, type OutboxRow } from '../../db/outbox';
 import type { RecordRow } from '../../db/schema';
 import { countEvents, inFlightOfAutomation, runningEnrollmentsOfRecords, type RunningEnrollment } from '../../db/enrollments';
 import type { Condition } from '../../domain/definition';
@@ -48,21 +50,13 @@ export interface RouterOptions {
   pageSize?: number;
 }
 
-interface OutboxRow {
-  id: number;
-  workspace_id: string;
-  kind: string;
-  record_id: string | null;
-  payload: OutboxPayload & { cursor?: string };
-  attempts: number;
-}
 
 type RowResult =
   | { status: 'done' }
   | { status: 'retry'; error: string }
   /** Partly done (a backfill page, a fan-out page): store the cursor and come back. */
   | { status: 'continue'; payload: Record<string, unknown> }
-  /** Left untouched for the next batch (ordering behind a row that continues). */
+  /** Left untouched for a later batch: an earlier row of its key is not done yet. */
   | { status: 'skip' };
 
 export interface RouterStats {
@@ -139,14 +133,15 @@ export class OutboxRouter {
 
   private async run(): Promise<void> {
     while (!this.stopping) {
-      let n = 0;
+      let batch = { taken: 0, handled: 0 };
       try {
-        n = await this.drainOnce();
+        batch = await this.drainOnce();
       } catch (err) {
         this.opts.logger.error({ err }, 'router: batch failed; retrying');
       }
       if (this.stopping) break;
-      if (n >= this.opts.batchSize) continue;
+      // A full batch means more is due; one that only held rows back waits for their keys to move.
+      if (batch.taken >= this.opts.batchSize && batch.handled > 0) continue;
       await this.idle(this.opts.pollMs);
     }
   }
@@ -169,55 +164,69 @@ export class OutboxRouter {
     });
   }
 
-  /** One batch: lock, process, delete/reschedule, commit. Returns the number of rows taken. */
-  async drainOnce(): Promise<number> {
+  /** One batch: lock, process, delete/reschedule, commit. Counts the rows taken and those not held back. */
+  async drainOnce(): Promise<{ taken: number; handled: number }> {
     const { db, batchSize } = this.opts;
     return db.transaction().execute(async (trx) => {
-      const { rows } = await sql<OutboxRow>`
-        select id, workspace_id, kind, record_id, payload, attempts from outbox
-        where available_at <= now() order by id limit ${batchSize} for update skip locked`.execute(trx);
-      if (rows.length === 0) return 0;
-      const results = await this.process(rows);
+      const rows = await lockDueRows(trx, batchSize);
+      if (rows.length === 0) return { taken: 0, handled: 0 };
+      const results = await this.process(rows, await heldBack(trx, rows));
       const done: number[] = [];
+      let handled = 0;
       for (const row of rows) {
         const r = results.get(row.id) ?? { status: 'retry', error: 'not processed' };
+        if (r.status !== 'skip') handled++;
         if (r.status === 'done') done.push(row.id);
         else if (r.status === 'retry') {
           this.stats.failures++;
-          this.opts.logger.warn({ outboxId: row.id, kind: row.kind, attempts: row.attempts + 1, error: r.error }, 'router: row failed; will retry');
-          await trx
-            .updateTable('outbox')
-            .set({ attempts: row.attempts + 1, available_at: sql`now() + make_interval(secs => ${backoffSeconds(row.attempts)})` })
-            .where('id', '=', String(row.id))
-            .execute();
+          this.opts.logger.warn({ outboxId: row.id, kind: row.kind, attempts: row.attempts + 1, error: r.error }, 'router: row failed; will retry (its later rows wait)');
+          await rescheduleRow(trx, row.id, row.attempts + 1, backoffSeconds(row.attempts));
         } else if (r.status === 'continue') {
-          await trx.updateTable('outbox').set({ payload: JSON.stringify(r.payload) }).where('id', '=', String(row.id)).execute();
+          await saveRowProgress(trx, row.id, r.payload);
         }
       }
-      if (done.length > 0) await trx.deleteFrom('outbox').where('id', 'in', done.map(String)).execute();
+      await deleteRows(trx, done);
       this.stats.batches++;
       this.stats.rows += done.length;
-      return rows.length;
+      return { taken: rows.length, handled };
     });
   }
 
-  private async process(rows: OutboxRow[]): Promise<Map<number, RowResult>> {
+  /**
+   * Runs each key's rows (one record's, one automation's) one after the other in id order; a row
+   * that is not done (failed, or partly done) holds back the key's later rows, and so does an
+   * earlier row of the key this batch does not hold (`held`: waiting for a retry, or in another
+   * router's batch). So an exit or a reply never overtakes the start it follows, and a resume is
+   * never overtaken by a retried pause. Different keys run concurrently.
+   */
+  private async inOrder(rows: OutboxRow[], held: Map<string, number>, run: (row: OutboxRow) => Promise<RowResult>, results: Map<number, RowResult>): Promise<void> {
+    let blocked = false;
+    for (const row of rows) {
+      const first = row.order_key === null ? undefined : held.get(`${row.workspace_id}\u0000${row.order_key}`);
+      if (blocked || (first !== undefined && first < row.id)) {
+        blocked = true;
+        results.set(row.id, { status: 'skip' });
+        continue;
+      }
+      const r = await run(row);
+      results.set(row.id, r);
+      if (r.status !== 'done') blocked = true;
+    }
+  }
+
+  private async process(rows: OutboxRow[], held: Map<string, number>): Promise<Map<number, RowResult>> {
     const results = new Map<number, RowResult>();
     const byWorkspace = groupBy(rows, (r) => r.workspace_id);
     await mapLimit([...byWorkspace], 8, async ([ws, wsRows]) => {
-      // Automation-level rows first, in order; a lifecycle row also refreshes the cache.
-      const continuing = new Set<string>();
-      for (const row of wsRows) {
-        const p = row.payload;
-        if (p.kind !== 'automation_backfill' && p.kind !== 'automation_lifecycle') continue;
-        const key = `${p.kind}/${p.automationId}`;
-        if (continuing.has(key)) {
-          results.set(row.id, { status: 'skip' });
-          continue;
-        }
-        const r = await this.guard(row, () => (p.kind === 'automation_backfill' ? this.backfill(ws, row.id, p) : this.lifecycle(ws, p)));
-        if (r.status === 'continue') continuing.add(key);
-        results.set(row.id, r);
+      // Automation-level rows first (a lifecycle row also refreshes the cache), each automation's in order.
+      const automationRows = wsRows.filter((r) => r.payload.kind === 'automation_backfill' || r.payload.kind === 'automation_lifecycle');
+      for (const list of groupBy(automationRows, (r) => r.order_key ?? String(r.id)).values()) {
+        await this.inOrder(list, held, (row) => this.guard(row, () => {
+          const p = row.payload;
+          if (p.kind === 'automation_backfill') return this.backfill(ws, row.id, p);
+          if (p.kind === 'automation_lifecycle') return this.lifecycle(ws, p);
+          return Promise.resolve();
+        }), results);
       }
       const recordRows = wsRows.filter((r) => r.payload.kind === 'event' || r.payload.kind === 'record_changed');
       if (recordRows.length === 0) return;
@@ -237,7 +246,10 @@ export class OutboxRouter {
                 .then((rows) => new Map(rows.map((row) => [row.external_id, row]))),
         ]);
       } catch (err) {
-        for (const row of recordRows) results.set(row.id, { status: 'retry', error: String(err) });
+        // Nothing of this workspace ran: each record's first row is retried and holds back the rest.
+        for (const list of groupBy(recordRows, (r) => recordIdOf(r.payload)).values()) {
+          await this.inOrder(list, held, async () => ({ status: 'retry', error: String(err) }), results);
+        }
         return;
       }
       const runningByRecord = groupBy(running, (r) => r.record_id);
@@ -245,11 +257,10 @@ export class OutboxRouter {
       await mapLimit(groups, this.concurrency, async ([recordId, list]) => {
         const mine = runningByRecord.get(recordId) ?? [];
         const recordCache = new RecordLoader(this.opts.db, ws, recordId, records.get(recordId));
-        for (const row of list) {
+        await this.inOrder(list, held, (row) => this.guard(row, () => {
           const p = row.payload;
-          results.set(row.id, await this.guard(row, () =>
-            p.kind === 'event' ? this.onEvent(ws, automations, p.event, mine, recordCache) : this.onRecordChanged(ws, automations, p as Extract<OutboxPayload, { kind: 'record_changed' }>, mine, recordCache)));
-        }
+          return p.kind === 'event' ? this.onEvent(ws, automations, p.event, mine, recordCache) : this.onRecordChanged(ws, automations, p as Extract<OutboxPayload, { kind: 'record_changed' }>, mine, recordCache);
+        }), results);
       });
     });
     return results;
