@@ -184,6 +184,8 @@ export interface MessagesTable {
   created_at: Timestamp;
   sent_at: NullableTimestamp;
   updated_at: Timestamp;
+  /** Voicemail: voicemail_left, human_answered, no_answer, busy, failed. */
+  outcome: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface TasksTable {
@@ -215,6 +217,57 @@ export interface WebhookEndpointsTable {
   deleted_at: NullableTimestamp;
 }
 
+export interface MessageEventsTable {
+  id: Generated<number>;
+  workspace_id: string;
+  message_id: string;
+  dedupe_key: string;
+  provider: 'sendgrid' | 'twilio';
+  type: string;
+  url: string | null;
+  bounce_type: 'hard' | 'soft' | null;
+  code: string | null;
+  reason: string | null;
+  occurred_at: Timestamp;
+  received_at: Timestamp;
+  payload: Json<Record<string, unknown>>;
+}
+
+export interface InboundMessagesTable {
+  id: string;
+  workspace_id: string;
+  provider_id: string;
+  channel: 'sms' | 'email';
+  from: string;
+  to: string;
+  text: string | null;
+  record_id: string | null;
+  message_id: string | null;
+  event_id: string | null;
+  keyword: string | null;
+  received_at: Timestamp;
+}
+
+export type SuppressionChannel = 'email' | 'sms' | 'voicemail';
+
+export interface SuppressionsTable {
+  workspace_id: string;
+  channel: SuppressionChannel;
+  address: string;
+  reason: string;
+  /** Who suppressed: api, sms_keyword, unsubscribe_link, bounce, spam_report, provider_error. */
+  source: string;
+  created_at: Timestamp;
+}
+
+export interface InboundParseSecretsTable {
+  workspace_id: string;
+  path_secret_hash: string;
+  username: string;
+  password_hash: string;
+  created_at: Timestamp;
+}
+
 export interface Database {
   workspaces: WorkspacesTable;
   api_keys: ApiKeysTable;
@@ -231,6 +284,10 @@ export interface Database {
   messages: MessagesTable;
   tasks: TasksTable;
   webhook_endpoints: WebhookEndpointsTable;
+  message_events: MessageEventsTable;
+  inbound_messages: InboundMessagesTable;
+  suppressions: SuppressionsTable;
+  inbound_parse_secrets: InboundParseSecretsTable;
 }
 
 export type RecordRow = Selectable<RecordsTable>;

@@ -17,6 +17,7 @@ import auth, { bearerToken } from './plugins/auth';
 import health from './routes/health';
 import v1 from './routes/v1';
 import admin from './routes/admin';
+import providerWebhooks from './routes/provider-webhooks';
 
 export interface AppOptions extends Infrastructure {
   logger?: Logger | false;
@@ -71,5 +72,6 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   await app.register(health);
   await app.register(v1, { prefix: '/v1' });
   await app.register(admin, { prefix: '/admin' });
+  await app.register(providerWebhooks, { prefix: '/webhooks' });
   return app;
 }

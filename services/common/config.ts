@@ -34,6 +34,8 @@ export const ConfigSchema = Type.Object({
   TWILIO_ACCOUNT_SID: Type.Optional(Type.String({ pattern: '^AC[0-9a-fA-F]{32}$', description: 'Service-wide Twilio account' })),
   TWILIO_AUTH_TOKEN: Type.Optional(Type.String({ minLength: 1 })),
   TWILIO_API_URL: Type.String({ pattern: '^https?://', default: 'https://api.twilio.com', description: "Where twilio's Messages and Calls requests go" }),
+  SENDGRID_WEBHOOK_PUBLIC_KEY: Type.Optional(Type.String({ minLength: 40, description: "The Signed Event Webhook's ECDSA public key (base64 DER, as SendGrid shows it)" })),
+  WEBHOOK_ALLOW_PRIVATE: Type.Boolean({ default: false, description: 'Let outbound webhooks reach loopback, private and link-local addresses' }),
   SEND_TIMEOUT_MS: Type.Integer({ minimum: 1000, maximum: 60000, default: 20000, description: 'One provider HTTP request' }),
   SEND_CONFIRM_GRACE_MS: Type.Integer({ minimum: 0, default: 600000, description: 'How long a send whose outcome was lost waits for the provider to confirm it before it is uncertain' }),
 });

@@ -1,0 +1,126 @@
+/**
+ * Inbound SMS and email: who sent it (the record), which of our messages it answers, and the
+ * `message.replied` event, stored through the same ingest function as POST /v1/events so that
+ * exit rules, wait_for steps and triggers see it like any other event.
+ */
+import { sql } from 'kysely';
+import type { Db } from './connection';
+import { ingestEvents } from './events';
+import { newId } from './ids';
+import { normalizeAddress } from './suppressions';
+
+export type InboundChannel = 'sms' | 'email';
+
+export interface InboundInput {
+  workspaceId: string;
+  channel: InboundChannel;
+  /** MessageSid, or the email's Message-ID: a replay of the same message is recognised by it. */
+  providerId: string;
+  from: string;
+  to: string;
+  text: string;
+  keyword?: string | null;
+  receivedAt: Date;
+}
+
+export interface InboundResult {
+  id: string;
+  /** False for a replay: nothing was stored and nothing should be done again. */
+  created: boolean;
+  recordId: string | null;
+  messageId: string | null;
+  eventId: string | null;
+}
+
+/**
+ * The workspace whose automations last wrote to this address on this channel: the owner of the
+ * conversation when the receiving number or address names no workspace.
+ */
+export async function workspaceLastMessaging(db: Db, channel: InboundChannel, address: string): Promise<string | null> {
+  const row = await db
+    .selectFrom('messages')
+    .select('workspace_id')
+    .where('channel', '=', channel)
+    .where(channel === 'email' ? sql<boolean>`lower("to") = ${normalizeAddress('email', address)}` : sql<boolean>`"to" = ${address}`)
+    .orderBy('created_at', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  return row?.workspace_id ?? null;
+}
+
+/**
+ * The record behind a sender and the message being answered: among the workspace's records with
+ * this address, the one most recently messaged at it; a record never messaged when none was.
+ */
+export async function matchSender(db: Db, workspaceId: string, channel: InboundChannel, from: string): Promise<{ recordId: string; messageId: string | null } | null> {
+  const address = normalizeAddress(channel, from);
+  const lastMessage = await db
+    .selectFrom('messages')
+    .innerJoin('records', (j) => j.onRef('records.workspace_id', '=', 'messages.workspace_id').onRef('records.external_id', '=', 'messages.record_id'))
+    .select(['messages.id as messageId', 'messages.record_id as recordId'])
+    .where('messages.workspace_id', '=', workspaceId)
+    .where('messages.channel', 'in', channel === 'sms' ? ['sms', 'voicemail'] : ['email'])
+    .where(channel === 'email' ? sql<boolean>`lower(messages."to") = ${address}` : sql<boolean>`messages."to" = ${address}`)
+    .where(channel === 'email' ? sql<boolean>`lower(records.email) = ${address}` : sql<boolean>`records.phone = ${address}`)
+    .orderBy('messages.created_at', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  if (lastMessage?.recordId) return { recordId: lastMessage.recordId, messageId: lastMessage.messageId };
+  const record = await db
+    .selectFrom('records')
+    .select('external_id')
+    .where('workspace_id', '=', workspaceId)
+    .where(channel === 'email' ? sql<boolean>`lower(email) = ${address}` : sql<boolean>`phone = ${address}`)
+    .orderBy('updated_at', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  return record ? { recordId: record.external_id, messageId: null } : null;
+}
+
+/**
+ * Stores an inbound message once (by provider id) and, when the sender is a known record and the
+ * message is not a carrier keyword, a `message.replied` event for it.
+ */
+export async function receiveInbound(db: Db, input: InboundInput): Promise<InboundResult> {
+  const id = newId('inb');
+  const match = await matchSender(db, input.workspaceId, input.channel, input.from);
+  const eventId = match && !input.keyword ? `reply_${input.channel}_${input.providerId}` : null;
+  const inserted = await db
+    .insertInto('inbound_messages')
+    .values({
+      id,
+      workspace_id: input.workspaceId,
+      provider_id: input.providerId,
+      channel: input.channel,
+      from: input.from,
+      to: input.to,
+      text: input.text,
+      record_id: match?.recordId ?? null,
+      message_id: match?.messageId ?? null,
+      event_id: eventId,
+      keyword: input.keyword ?? null,
+      received_at: input.receivedAt,
+    })
+    .onConflict((oc) => oc.columns(['workspace_id', 'channel', 'provider_id']).doNothing())
+    .returning('id')
+    .executeTakeFirst();
+  if (!inserted) {
+    const existing = await db
+      .selectFrom('inbound_messages').select(['id', 'record_id', 'message_id', 'event_id'])
+      .where('workspace_id', '=', input.workspaceId).where('channel', '=', input.channel).where('provider_id', '=', input.providerId)
+      .executeTakeFirstOrThrow();
+    return { id: existing.id, created: false, recordId: existing.record_id, messageId: existing.message_id, eventId: existing.event_id };
+  }
+  if (match && eventId) {
+    // The event id is derived from the provider id, so a crash between the two writes is repaired
+    // by the provider's retry without a second event.
+    await ingestEvents(db, input.workspaceId, [{
+      id: eventId,
+      type: 'message.replied',
+      recordId: match.recordId,
+      occurredAt: input.receivedAt.toISOString(),
+      properties: { channel: input.channel, text: input.text, from: input.from, to: input.to, messageId: match.messageId },
+    }]);
+  }
+  return { id, created: true, recordId: match?.recordId ?? null, messageId: match?.messageId ?? null, eventId };
+}

@@ -1,0 +1,199 @@
+/**
+ * What SendGrid and Twilio send back: statuses, replies, opt-outs, the voicemail call's TwiML.
+ * No API key: every route verifies the provider's signature (or, for Inbound Parse, which SendGrid
+ * does not sign, a per-workspace secret and basic auth) on the raw body before anything in it is
+ * acted on or stored, and answers 401 (missing) or 403 (wrong or stale) otherwise. Replays change
+ * nothing: status events are deduplicated by provider event id, inbound messages by provider id.
+ */
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import twilio from 'twilio';
+import { findMessage, applyProviderEvents, type AppliedEvent } from '../../../db/message-events';
+import { receiveInbound, workspaceLastMessaging } from '../../../db/inbound';
+import { addSuppression, removeSuppression } from '../../../db/suppressions';
+import { inboundParseAccount } from '../../../db/inbound-parse';
+import {
+  fromSendGridEvent, fromTwilioCallStatus, fromTwilioMessageStatus, isMachine, smsKeyword, TWILIO_UNSUBSCRIBED_ERROR, type ProviderEvent,
+} from '../../../domain/provider-events';
+import type { Db } from '../../../db/connection';
+import {
+  constantTimeEqual, forbidden, formParams, SENDGRID_SIGNATURE_HEADER, SENDGRID_TIMESTAMP_HEADER, sha256, TWILIO_SIGNATURE_HEADER, unauthorized,
+  verifySendGrid, verifyTwilio,
+} from '../provider-signatures';
+import { HttpProblem } from '../errors';
+
+const DEFAULT_HELP_TEXT = 'Reply STOP to unsubscribe, START to subscribe again.';
+
+const header = (request: FastifyRequest, name: string): string | undefined => {
+  const v = request.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+};
+
+const queryParam = (request: FastifyRequest, name: string): string | undefined => {
+  const v = (request.query as Record<string, unknown>)[name];
+  return typeof v === 'string' && v !== '' ? v : undefined;
+};
+
+/** Side effects of newly stored status events: bounces, spam reports and Twilio's 21610 suppress. */
+async function actOnStatusEvents(db: Db, applied: AppliedEvent[]): Promise<void> {
+  for (const { event, message } of applied) {
+    const suppress =
+      event.type === 'bounced' && event.bounceType === 'hard' ? { reason: `hard bounce${event.reason ? `: ${event.reason}` : ''}`, source: 'bounce' }
+        : event.type === 'spam_report' ? { reason: 'spam report', source: 'spam_report' }
+          : event.type === 'unsubscribed' ? { reason: 'unsubscribed at the provider', source: 'provider_unsubscribe' }
+            : event.code === TWILIO_UNSUBSCRIBED_ERROR ? { reason: `carrier error ${TWILIO_UNSUBSCRIBED_ERROR}: the number replied STOP`, source: 'provider_error' }
+              : null;
+    if (!suppress || !message.to) continue;
+    const channel = message.channel === 'email' ? 'email' : message.channel === 'voicemail' ? 'voicemail' : 'sms';
+    await addSuppression(db, message.workspace_id, { channel, address: message.to, ...suppress });
+  }
+}
+
+const twiml = (xml: string) => ({ type: 'text/xml', xml });
+
+const providerWebhooks: FastifyPluginAsync = async (app) => {
+  // The raw bytes are what the providers signed: no parser may touch them before verification.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+
+  const rawBody = (request: FastifyRequest): Buffer => (Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0));
+  /** The URL Twilio called, as it signed it. */
+  const calledUrl = (request: FastifyRequest) => `${app.config.PUBLIC_URL}${request.url}`;
+  /** Auth tokens that may have signed a request for this workspace (null: the owner is not known). */
+  const twilioTokens = (_workspaceId: string | null): string[] => (app.config.TWILIO_AUTH_TOKEN ? [app.config.TWILIO_AUTH_TOKEN] : []);
+
+  /** Verified Twilio form parameters for a callback about one of our messages (?messageId=). */
+  async function twilioCallback(request: FastifyRequest) {
+    const messageId = queryParam(request, 'messageId');
+    const message = messageId ? await findMessage(app.db, messageId) : undefined;
+    const params = formParams(rawBody(request));
+    verifyTwilio(header(request, TWILIO_SIGNATURE_HEADER), calledUrl(request), params, twilioTokens(message?.workspace_id ?? null));
+    return { message, params };
+  }
+
+  const hidden = { schema: { hide: true } };
+
+  app.post('/twilio/status', hidden, async (request, reply) => {
+    const { message, params } = await twilioCallback(request);
+    const event = message ? fromTwilioMessageStatus(message.id, params, new Date()) : null;
+    if (event) await actOnStatusEvents(app.db, await applyProviderEvents(app.db, [event]));
+    return reply.status(204).send();
+  });
+
+  app.post('/twilio/voice-status', hidden, async (request, reply) => {
+    const { message, params } = await twilioCallback(request);
+    const event = message ? fromTwilioCallStatus(message.id, params, new Date()) : null;
+    if (event) await applyProviderEvents(app.db, [event]);
+    return reply.status(204).send();
+  });
+
+  // The voicemail call was answered: leave the message on a machine (after its beep), hang up on a person.
+  app.post('/twilio/voice', hidden, async (request, reply) => {
+    const { message, params } = await twilioCallback(request);
+    const response = new twilio.twiml.VoiceResponse();
+    const content = message?.channel === 'voicemail' ? message.body : null;
+    if (content && isMachine(params.AnsweredBy)) {
+      if (/^https?:\/\//.test(content)) response.play(content);
+      else response.say(content);
+    }
+    response.hangup();
+    return reply.type('text/xml').send(response.toString());
+  });
+
+  app.post('/twilio/sms', hidden, async (request, reply) => {
+    const params = formParams(rawBody(request));
+    // The receiving number's workspace: named in the number's webhook URL (?workspaceId=), else
+    // the workspace that last texted this sender.
+    const named = queryParam(request, 'workspaceId');
+    const workspaceId = named ?? (params.From ? await workspaceLastMessaging(app.db, 'sms', params.From) : null);
+    verifyTwilio(header(request, TWILIO_SIGNATURE_HEADER), calledUrl(request), params, twilioTokens(workspaceId));
+    const response = new twilio.twiml.MessagingResponse();
+    if (!workspaceId || !params.From || !params.MessageSid) {
+      request.log.warn({ to: params.To, messageSid: params.MessageSid }, 'inbound SMS for no known workspace; not stored');
+      return reply.type('text/xml').send(response.toString());
+    }
+    const keyword = smsKeyword(params.Body ?? '');
+    const inbound = await receiveInbound(app.db, {
+      workspaceId, channel: 'sms', providerId: params.MessageSid, from: params.From, to: params.To ?? '', text: params.Body ?? '', keyword, receivedAt: new Date(),
+    });
+    if (inbound.created && keyword === 'stop') {
+      await addSuppression(app.db, workspaceId, { channel: 'sms', address: params.From, reason: `replied ${params.Body!.trim()}`, source: 'sms_keyword' });
+    } else if (inbound.created && keyword === 'start') {
+      await removeSuppression(app.db, workspaceId, 'sms', params.From);
+    }
+    if (keyword === 'help') response.message(DEFAULT_HELP_TEXT);
+    return reply.type('text/xml').send(response.toString());
+  });
+
+  app.post('/sendgrid/events', hidden, async (request, reply) => {
+    const raw = rawBody(request);
+    verifySendGrid(
+      { signature: header(request, SENDGRID_SIGNATURE_HEADER), timestamp: header(request, SENDGRID_TIMESTAMP_HEADER) },
+      raw,
+      app.config.SENDGRID_WEBHOOK_PUBLIC_KEY ? [app.config.SENDGRID_WEBHOOK_PUBLIC_KEY] : [],
+      new Date(),
+    );
+    let entries: unknown;
+    try {
+      entries = JSON.parse(raw.toString('utf8'));
+    } catch {
+      throw new HttpProblem(400, 'Bad Request', { detail: 'body is not JSON', field: '/body' });
+    }
+    if (!Array.isArray(entries)) throw new HttpProblem(400, 'Bad Request', { detail: 'body is not an array of events', field: '/body' });
+    const events = entries
+      .map((e) => (e && typeof e === 'object' ? fromSendGridEvent(e as Record<string, unknown>) : null))
+      .filter((e): e is ProviderEvent => e !== null);
+    await actOnStatusEvents(app.db, await applyProviderEvents(app.db, events));
+    return reply.status(204).send();
+  });
+
+  // Inbound Parse is not signed: the URL's secret names the workspace and basic auth proves it.
+  app.post<{ Params: { secret: string } }>('/sendgrid/inbound/:secret', hidden, async (request, reply) => {
+    const auth = header(request, 'authorization');
+    const basic = auth?.match(/^Basic\s+([A-Za-z0-9+/=]+)$/i);
+    if (!basic) {
+      throw new HttpProblem(401, 'Unauthorized', { detail: 'missing basic auth', field: '/headers/authorization', headers: { 'www-authenticate': 'Basic realm="inbound"' } });
+    }
+    const [user, ...rest] = Buffer.from(basic[1]!, 'base64').toString('utf8').split(':');
+    const account = await inboundParseAccount(app.db, sha256(request.params.secret));
+    // Compared even when the secret is unknown, so the answer takes as long either way.
+    const userOk = constantTimeEqual(user ?? '', account?.username ?? '');
+    const passwordOk = constantTimeEqual(sha256(rest.join(':')), account?.password_hash ?? '');
+    if (!account || !userOk || !passwordOk) throw forbidden('unknown inbound address or wrong credentials', '/headers/authorization');
+
+    const form = await new Response(new Uint8Array(rawBody(request)), { headers: { 'content-type': header(request, 'content-type') ?? '' } }).formData().catch(() => null);
+    if (!form) throw new HttpProblem(400, 'Bad Request', { detail: 'body is not multipart/form-data', field: '/body' });
+    const field = (name: string) => {
+      const v = form.get(name);
+      return typeof v === 'string' ? v : '';
+    };
+    const from = addressOf(field('from'));
+    const to = addressOf(field('to'));
+    if (!from) throw new HttpProblem(400, 'Bad Request', { detail: 'no sender address', field: '/body/from' });
+    const messageIdHeader = /^message-id:\s*(\S+)/im.exec(field('headers'))?.[1];
+    const text = field('text') || stripHtml(field('html'));
+    await receiveInbound(app.db, {
+      workspaceId: account.workspace_id, channel: 'email', providerId: messageIdHeader ?? sha256(rawBody(request).toString('base64')),
+      from, to, text: latestReply(text), receivedAt: new Date(),
+    });
+    return reply.status(204).send();
+  });
+};
+
+/** `Ana <ana@example.com>` -> ana@example.com */
+function addressOf(value: string): string {
+  const angle = /<([^>]+)>/.exec(value)?.[1];
+  return (angle ?? value.split(',')[0] ?? '').trim().toLowerCase();
+}
+
+function stripHtml(html: string): string {
+  return html.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim();
+}
+
+/** The reply without the quoted message below it ("On ... wrote:", "> ..."). */
+function latestReply(text: string): string {
+  const lines = text.split(/\r?\n/);
+  const cut = lines.findIndex((l) => /^On .+wrote:\s*$/.test(l) || l.startsWith('>'));
+  return (cut === -1 ? lines : lines.slice(0, cut)).join('\n').trim();
+}
+
+export default providerWebhooks;
