@@ -44,3 +44,14 @@ export async function countEvents(db: Db, workspaceId: string): Promise<number> 
   const row = await db.selectFrom('events').select((eb) => eb.fn.countAll<number>().as('n')).where('workspace_id', '=', workspaceId).executeTakeFirstOrThrow();
   return Number(row.n);
 }
+
+/** One stored event as workflows see it (a trigger to hand to a late start), or undefined. */
+export async function getEvent(db: Db, workspaceId: string, id: string): Promise<{ id: string; type: string; occurredAt: string; properties: Record<string, unknown> } | undefined> {
+  const row = await db
+    .selectFrom('events')
+    .select(['id', 'type', 'occurred_at', 'properties'])
+    .where('workspace_id', '=', workspaceId)
+    .where('id', '=', id)
+    .executeTakeFirst();
+  return row && { id: row.id, type: row.type, occurredAt: row.occurred_at.toISOString(), properties: (row.properties ?? {}) as Record<string, unknown> };
+}

@@ -10,11 +10,13 @@
  * that already finished, and WorkflowExecutionAlreadyStartedError is a no-op.
  */
 import { createHash } from 'node:crypto';
-import { WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy } from '@temporalio/common';
+import { WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy, type SignalDefinition } from '@temporalio/common';
 import type { Client } from '@temporalio/client';
 import type { Db } from '../../db/connection';
 import type { EnrollmentRow, RecordRow } from '../../db/schema';
-import { deleteEnrollment, entryHistory, getEnrollment, insertEnrollment } from '../../db/enrollments';
+import { deleteEnrollment, entryHistory, getEnrollment, insertEnrollment, IN_FLIGHT } from '../../db/enrollments';
+import { getEvent } from '../../db/events';
+import { getRecord } from '../../db/records';
 import type { AutomationDefinition } from '../../domain/definition';
 import type { EnrollmentInput, RecordSnapshot, TemplateSnapshot, TriggerEvent } from '../../domain/enrollment';
 import type { WorkspaceSettings } from '../../domain/settings';
@@ -193,7 +195,48 @@ export class Enroller {
     return { kind: 'refused', reason: 'already_enrolled', detail: `record ${recordId} is being enrolled in automation ${v.automationId} concurrently` };
   }
 
+  /**
+   * Delivers a signal to an enrollment whose workflow was not found. While its row is in flight the
+   * workflow was never started (its start failed and waits for a retry, or another process is
+   * between the insert and the start): signal-with-start starts it with the signal, so the signal
+   * is not lost. 'ended' when the enrollment is over (by its row, or in Temporal: the reconciler
+   * brings the row in line).
+   */
+  async signalWithStart<Args extends unknown[]>(workspaceId: string, enrollmentId: string, signal: SignalDefinition<Args>, args: Args): Promise<'delivered' | 'ended'> {
+    const { db } = this.deps;
+    const row = await getEnrollment(db, workspaceId, enrollmentId);
+    if (!row || !IN_FLIGHT.includes(row.status)) return 'ended';
+    const [v, record, trigger] = await Promise.all([
+      this.versionContext(workspaceId, row.automation_id, row.version),
+      getRecord(db, workspaceId, row.record_id),
+      row.trigger_event_id ? getEvent(db, workspaceId, row.trigger_event_id) : undefined,
+    ]);
+    if (!v || !record) throw new Error(`enrollment ${row.id}: its automation version or record is gone; cannot start its workflow`);
+    try {
+      await this.deps.temporal.workflow.signalWithStart(ENROLLMENT_WORKFLOW, {
+        ...(await this.startOptions(row, v, record, trigger ?? null)),
+        // By name: the definition's generic argument tuple does not survive the SDK's conditional option type.
+        signal: signal.name,
+        signalArgs: args as unknown[],
+      });
+      return 'delivered';
+    } catch (err) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError) return 'ended'; // closed meanwhile (REJECT_DUPLICATE)
+      throw err;
+    }
+  }
+
   private async startWorkflow(row: EnrollmentRow, v: VersionContext, req: EnrollRequest): Promise<void> {
+    try {
+      await this.deps.temporal.workflow.start(ENROLLMENT_WORKFLOW, await this.startOptions(row, v, req.record, req.trigger));
+    } catch (err) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError) return;
+      throw err;
+    }
+  }
+
+  /** Everything a start of the enrollment's workflow sends (a plain start, or signal-with-start). */
+  private async startOptions(row: EnrollmentRow, v: VersionContext, record: RecordRow, trigger: TriggerEvent | null) {
     const settings = await this.workspaceSettings(row.workspace_id);
     const input: EnrollmentInput = {
       v: 1,
@@ -204,31 +247,26 @@ export class Enroller {
       version: v.version,
       definition: v.definition,
       templates: v.templates,
-      record: recordSnapshot(req.record),
-      trigger: req.trigger,
+      record: recordSnapshot(record),
+      trigger,
       variant: row.variant ?? variantOf(v.definition, row.automation_id, row.record_id),
       startedAt: row.started_at.toISOString(),
       timingRules: TIMING_RULES,
       ...(settings ? { workspaceQuietHours: settings.quietHours } : {}),
     };
-    try {
-      await this.deps.temporal.workflow.start(ENROLLMENT_WORKFLOW, {
-        workflowId: row.workflow_id,
-        taskQueue: this.deps.taskQueue,
-        args: [input],
-        workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
-        typedSearchAttributes: [
-          { key: SearchAttributes.WorkspaceId, value: row.workspace_id },
-          { key: SearchAttributes.AutomationId, value: row.automation_id },
-          { key: SearchAttributes.AutomationVersion, value: v.version },
-          { key: SearchAttributes.RecordId, value: row.record_id },
-          { key: SearchAttributes.EnrollmentStatus, value: 'active' },
-          ...(row.current_step ? [{ key: SearchAttributes.CurrentStep, value: row.current_step }] : []),
-        ],
-      });
-    } catch (err) {
-      if (err instanceof WorkflowExecutionAlreadyStartedError) return;
-      throw err;
-    }
+    return {
+      workflowId: row.workflow_id,
+      taskQueue: this.deps.taskQueue,
+      args: [input] as [EnrollmentInput],
+      workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+      typedSearchAttributes: [
+        { key: SearchAttributes.WorkspaceId, value: row.workspace_id },
+        { key: SearchAttributes.AutomationId, value: row.automation_id },
+        { key: SearchAttributes.AutomationVersion, value: v.version },
+        { key: SearchAttributes.RecordId, value: row.record_id },
+        { key: SearchAttributes.EnrollmentStatus, value: 'active' },
+        ...(row.current_step ? [{ key: SearchAttributes.CurrentStep, value: row.current_step }] : []),
+      ],
+    };
   }
 }

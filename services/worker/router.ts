@@ -286,19 +286,29 @@ export class OutboxRouter {
     }
   }
 
-  private async signal<Args extends unknown[]>(workflowId: string, def: SignalDefinition<Args>, ...args: Args): Promise<void> {
+  /**
+   * Signals a running enrollment. A workflow that is not found is either not started yet (its row
+   * is in flight: signal-with-start delivers the signal with the start) or over: then there is
+   * nothing to tell it. Never swallowed while the enrollment may still run.
+   */
+  private async signal<Args extends unknown[]>(ws: string, e: RunningEnrollment, def: SignalDefinition<Args>, ...args: Args): Promise<void> {
     try {
-      await this.opts.temporal.workflow.getHandle(workflowId).signal(def, ...args);
+      await this.opts.temporal.workflow.getHandle(e.workflow_id).signal(def, ...args);
       this.stats.signals++;
+      return;
     } catch (err) {
-      if (err instanceof WorkflowNotFoundError) return; // it ended meanwhile: nothing to tell it
-      throw err;
+      if (!(err instanceof WorkflowNotFoundError)) throw err;
+    }
+    const outcome = await this.opts.enroller.signalWithStart(ws, e.id, def, args);
+    if (outcome === 'delivered') {
+      this.stats.signals++;
+      this.opts.logger.info({ enrollmentId: e.id, workflowId: e.workflow_id, signal: def.name }, 'router: workflow was not started yet; started it with the signal');
     }
   }
 
   private async onEvent(ws: string, automations: ActiveAutomation[], event: OutboxEvent, running: RunningEnrollment[], records: RecordLoader): Promise<void> {
     const signalled: EnrollmentEvent = { id: event.id, type: event.type, occurredAt: event.occurredAt, properties: event.properties ?? {} };
-    await Promise.all(running.filter((r) => r.trigger_event_id !== event.id).map((r) => this.signal(r.workflow_id, eventSignal, signalled)));
+    await Promise.all(running.filter((r) => r.trigger_event_id !== event.id).map((r) => this.signal(ws, r, eventSignal, signalled)));
     const candidates = automations.filter((a) => eventTriggerMatches(a.definition.trigger, event, null));
     if (candidates.length === 0) return;
     const row = await records.get();
@@ -322,7 +332,7 @@ export class OutboxRouter {
     records: RecordLoader,
   ): Promise<void> {
     const change: RecordChange = { id: p.changeId, changes: p.changes, at: p.at };
-    await Promise.all(running.filter((r) => r.trigger_event_id !== p.changeId).map((r) => this.signal(r.workflow_id, recordChangedSignal, change)));
+    await Promise.all(running.filter((r) => r.trigger_event_id !== p.changeId).map((r) => this.signal(ws, r, recordChangedSignal, change)));
     const candidates = automations.filter((a) => {
       const t = a.definition.trigger;
       return (t.type === 'stage_entered' && p.changes && 'stage' in p.changes && p.changes.stage === t.stage) || t.type === 'segment_entered';
@@ -399,9 +409,9 @@ export class OutboxRouter {
     this.cache.invalidate(ws);
     const page = await inFlightOfAutomation(this.opts.db, ws, p.automationId, p.cursor ?? null, this.pageSize);
     await mapLimit(page, this.concurrency, async (e) => {
-      if (p.action === 'pause') await this.signal(e.workflow_id, pauseSignal);
-      else if (p.action === 'resume') await this.signal(e.workflow_id, resumeSignal);
-      else await this.signal(e.workflow_id, exitSignal, { reason: 'automation_deactivated' });
+      if (p.action === 'pause') await this.signal(ws, e, pauseSignal);
+      else if (p.action === 'resume') await this.signal(ws, e, resumeSignal);
+      else await this.signal(ws, e, exitSignal, { reason: 'automation_deactivated' });
     });
     const last = page[page.length - 1];
     if (page.length === this.pageSize && last) return { status: 'continue', payload: { ...p, cursor: last.id } };
