@@ -9,41 +9,17 @@
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { ConfigError, loadConfig, redact } from '../services/common/config';
-import { createDb } from '../db/connection';
-import { migrateToLatest } from '../db/migrate';
-import { ensureDevWorkspace } from './provision/dev-workspace';
-import { ensureDatabase, startLocalPostgres } from './provision/postgres';
-import { allOrFirstError, elapsed, interrupt, isPortFree, startProcess, stopAllProcesses, waitFor, type ManagedProcess } from './provision/proc';
+import { loadConfig, redact } from '../services/common/config';
+import { allOrFirstError, elapsed, isPortFree, type ManagedProcess } from './provision/proc';
+import { firstExited, localUrl, prepareDatabase, providePostgres, runMain, Started, startService, waitForApi, waitForWorker } from './provision/lifecycle';
 import { loadProvisionSettings, REPO_ROOT, SetupError } from './provision/settings';
-import { checkTemporal, ensureTemporalCli, startTemporalDevServer, workerPolls } from './provision/temporal';
+import { checkTemporal, ensureTemporalCli, startTemporalDevServer } from './provision/temporal';
 
 const log = (line: string) => process.stderr.write(`[start] ${line}\n`);
 
-/** What we started, stopped in reverse order; whatever registers after stopping began is stopped at once. */
-class Started {
-  private readonly stops: { name: string; stop: () => Promise<unknown> }[] = [];
-  private stopping = false;
+const started = new Started(log);
 
-  add(name: string, stop: () => Promise<unknown>): void {
-    if (this.stopping) void stop();
-    else this.stops.push({ name, stop });
-  }
-
-  async stopAll(): Promise<void> {
-    this.stopping = true;
-    for (const { name, stop } of this.stops.reverse()) {
-      log(`stopping ${name}`);
-      await stop().catch((err: Error) => log(`  could not stop ${name}: ${err.message}`));
-    }
-    this.stops.length = 0;
-    await stopAllProcesses();
-  }
-}
-
-const started = new Started();
-
-async function main(): Promise<void> {
+async function main(stopRequested: Promise<string>): Promise<void> {
   const t0 = Date.now() - process.uptime() * 1000; // from process start: module loading counts too
   const envFile = join(REPO_ROOT, '.env');
   if (existsSync(envFile)) {
@@ -87,30 +63,11 @@ async function main(): Promise<void> {
       started.add('the Temporal dev server', server.stop);
       return { address: server.address, uiUrl: env.TEMPORAL_UI_URL || server.uiUrl!, process: server.process };
     })(),
-    (async () => {
-      if (env.DATABASE_URL) {
-        await ensureDatabase(env.DATABASE_URL, 'DATABASE_URL');
-        return env.DATABASE_URL;
-      }
-      const pg = await startLocalPostgres({ root: join(settings.dataDir, 'postgres'), port: settings.pgPort, log });
-      if (pg.owned) started.add('PostgreSQL', pg.stop);
-      const url = pg.url('followup');
-      await ensureDatabase(url);
-      await ensureDatabase(pg.url('followup_test'), 'the test database');
-      return url;
-    })(),
+    providePostgres(env, settings, started, log),
   ] as const);
 
   log(`PostgreSQL and Temporal ready (${elapsed(t0)})`);
-  const db = createDb(databaseUrl, { max: 2 });
-  let dev: Awaited<ReturnType<typeof ensureDevWorkspace>>;
-  try {
-    const applied = await migrateToLatest(db);
-    if (applied.length > 0) log(`applied migrations: ${applied.join(', ')}`);
-    dev = await ensureDevWorkspace(db, join(settings.dataDir, 'dev-api-key'));
-  } finally {
-    await db.destroy();
-  }
+  const dev = await prepareDatabase(databaseUrl, settings.dataDir, log);
 
   const serviceEnv: NodeJS.ProcessEnv = {
     ...env,
@@ -123,32 +80,20 @@ async function main(): Promise<void> {
   const services: ManagedProcess[] = [];
   for (const [name, entry] of [['api', 'services/api/server.ts'], ['worker', 'services/worker/main.ts']] as const) {
     if (!existsSync(join(REPO_ROOT, entry))) log(`${entry} does not exist yet: running without the ${name}`);
-    else services.push(await startProcess(name, process.execPath, ['--import', 'tsx', entry], { env: serviceEnv, cwd: REPO_ROOT }));
+    else services.push(await startService(name, [process.execPath, '--import', 'tsx', entry], serviceEnv));
   }
   // The worker finishes in-flight activities for up to 30 s before it exits by itself.
   started.add(services.map((s) => `the ${s.name}`).join(' and '), () => Promise.all(services.map((s) => s.stop(35_000))));
 
-  const host = ['0.0.0.0', '::', ''].includes(config.HOST) ? '127.0.0.1' : config.HOST;
-  const apiUrl = `http://${host.includes(':') ? `[${host}]` : host}:${config.PORT}`;
-  const exitedEarly = () => {
-    const s = services.find((p) => p.exit);
-    return s && `the ${s.name} exited (code ${s.exit!.code}); its message is above`;
-  };
+  const apiUrl = localUrl(config.HOST, config.PORT);
+  const exitedEarly = firstExited(services);
   const api = services.find((s) => s.name === 'api');
   const worker = services.find((s) => s.name === 'worker');
   await Promise.all([
-    api &&
-      waitFor(`the API at ${apiUrl}/readyz`, async () => ((await fetch(`${apiUrl}/readyz`, { signal: AbortSignal.timeout(2_000) })).ok ? true : undefined), {
-        timeoutMs: 60_000,
-        abort: exitedEarly,
-      }).then(() => log(`API ready (${elapsed(t0)})`)),
+    api && waitForApi(apiUrl, exitedEarly).then(() => log(`API ready (${elapsed(t0)})`)),
     // The worker bundles the workflow code before it polls: the slowest part of a start.
     worker &&
-      waitFor(
-        `the worker polling task queue ${config.TEMPORAL_TASK_QUEUE}`,
-        async () => ((await workerPolls(temporal.address, config.TEMPORAL_NAMESPACE, config.TEMPORAL_TASK_QUEUE, `${worker.child.pid}@`)) ? true : undefined),
-        { timeoutMs: 180_000, intervalMs: 500, abort: exitedEarly },
-      ).then(() => log(`worker polling (${elapsed(t0)})`)),
+      waitForWorker(temporal.address, config.TEMPORAL_NAMESPACE, config.TEMPORAL_TASK_QUEUE, worker.child.pid!, exitedEarly).then(() => log(`worker polling (${elapsed(t0)})`)),
   ]);
 
   const keyFile = relative(process.cwd(), join(settings.dataDir, 'dev-api-key'));
@@ -178,28 +123,4 @@ async function main(): Promise<void> {
   }
 }
 
-let stopSignal: string | undefined;
-let resolveStop: (signal: string) => void = () => {};
-const stopRequested = new Promise<string>((r) => (resolveStop = r));
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.on(signal, () => {
-    if (stopSignal) return; // a terminal's Ctrl-C can reach us more than once (via npm and start.mjs)
-    stopSignal = signal;
-    log(`${signal}: stopping`);
-    interrupt(`interrupted by ${signal}`);
-    resolveStop(signal);
-  });
-}
-
-main()
-  .catch((err: unknown) => {
-    process.exitCode = 1;
-    if (stopSignal) return; // a step cut short by Ctrl-C: nothing to report
-    if (err instanceof ConfigError || err instanceof SetupError) process.stderr.write(`\nnpm start: ${err.message}\n\n`);
-    else process.stderr.write(`\nnpm start failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n\n`);
-  })
-  .finally(async () => {
-    await started.stopAll();
-    if (stopSignal) log('stopped');
-    process.exit();
-  });
+runMain('npm start', log, started, main);

@@ -59,5 +59,6 @@ export function handOver(command, args) {
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   ensureDependencies();
-  handOver(process.execPath, ['--import', 'tsx', 'scripts/dev.ts']);
+  // `npm start` runs scripts/dev.ts; `npm run start:cluster` names scripts/cluster.ts.
+  handOver(process.execPath, ['--import', 'tsx', process.argv[2] ?? 'scripts/dev.ts']);
 }

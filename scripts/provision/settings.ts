@@ -20,6 +20,9 @@ export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..
 /** DESIGN §7: later tags of the CLI module carry a `replace` directive and cannot be `go install`ed. */
 export const TEMPORAL_CLI_VERSION = 'v1.5.1';
 export const TEST_SERVER_VERSION = '1.38.0';
+/** `npm run start:cluster`: the versions docker-compose.yml pins (test/unit/cluster-compose.test.ts checks). */
+export const TEMPORAL_SERVER_VERSION = 'v1.29.1';
+export const TEMPORAL_UI_VERSION = 'v2.42.1';
 
 export interface ProvisionSettings {
   /** Built tools shared by every clone (the Temporal CLI, the test server jars). */
@@ -35,6 +38,9 @@ export interface ProvisionSettings {
   testDatabaseUrl?: string;
   /** A Temporal frontend for tests instead of a dev server started for the run. */
   testTemporalAddress?: string;
+  /** `npm run start:cluster`: how many API and worker processes. */
+  clusterApis: number;
+  clusterWorkers: number;
 }
 
 export function loadProvisionSettings(env: NodeJS.ProcessEnv = process.env): ProvisionSettings {
@@ -44,6 +50,13 @@ export function loadProvisionSettings(env: NodeJS.ProcessEnv = process.env): Pro
     if (raw === undefined || raw === '') return fallback;
     const n = Number(raw);
     if (!Number.isInteger(n) || n < 1 || n > 65535) problems.push(`${name}: must be a port number from 1 to 65535 (got "${raw}")`);
+    return n;
+  };
+  const count = (name: string, fallback: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < 1 || n > 16) problems.push(`${name}: must be a whole number from 1 to 16 (got "${raw}")`);
     return n;
   };
   const url = (name: string): string | undefined => {
@@ -63,6 +76,8 @@ export function loadProvisionSettings(env: NodeJS.ProcessEnv = process.env): Pro
     testTemporalUiPort: port('FOLLOWUP_TEST_TEMPORAL_UI_PORT', 8244),
     testDatabaseUrl: url('FOLLOWUP_TEST_DATABASE_URL'),
     testTemporalAddress: env.FOLLOWUP_TEST_TEMPORAL_ADDRESS || undefined,
+    clusterApis: count('FOLLOWUP_CLUSTER_APIS', 2),
+    clusterWorkers: count('FOLLOWUP_CLUSTER_WORKERS', 2),
   };
   if (settings.testTemporalAddress && !/^[^:\s]+:\d{1,5}$/.test(settings.testTemporalAddress)) {
     problems.push(`FOLLOWUP_TEST_TEMPORAL_ADDRESS: "${settings.testTemporalAddress}" is not host:port`);

@@ -28,29 +28,56 @@ export async function ensureTemporalCli(toolsDir: string, log: Log): Promise<str
   const binDir = join(toolsDir, 'bin');
   const found = await which('temporal', [binDir]);
   if (found) return found;
+  await goInstall({
+    what: `the Temporal CLI ${TEMPORAL_CLI_VERSION}`,
+    packages: [`${CLI_MODULE}@${TEMPORAL_CLI_VERSION}`],
+    binaries: { temporal: 'temporal' },
+    toolsDir,
+    binDir,
+    minutes: 5,
+    fallback:
+      'Alternatives (DESIGN §7): install the Temporal CLI on PATH (https://docs.temporal.io/cli), put a built `temporal` in ' +
+      `${binDir}, or run a Temporal server yourself and set TEMPORAL_ADDRESS=host:port.`,
+    log,
+  });
+  return join(binDir, 'temporal');
+}
 
+/**
+ * `go install`s `packages` (all `module/path@version`) and moves the binaries they produce
+ * (`binaries`: the name go gives -> the name we keep) into `binDir`. Built into a private folder
+ * and renamed into place, so a concurrent or interrupted build never leaves a half-written binary
+ * where the next run would find it. Logs progress every 20 s; `fallback` tells what else to do
+ * when it fails.
+ */
+export async function goInstall(opts: {
+  what: string;
+  packages: string[];
+  binaries: Record<string, string>;
+  toolsDir: string;
+  binDir: string;
+  minutes: number;
+  fallback: string;
+  log: Log;
+}): Promise<void> {
+  const { what, log } = opts;
   const go = await which('go', ['/usr/local/go/bin', '/usr/lib/go/bin']);
-  const fallback =
-    'Alternatives (DESIGN §7): install the Temporal CLI on PATH (https://docs.temporal.io/cli), put a built `temporal` in ' +
-    `${binDir}, or run a Temporal server yourself and set TEMPORAL_ADDRESS=host:port.`;
-  if (!go) throw new SetupError(`The Temporal CLI is not installed and there is no Go toolchain to build it.\n${fallback}`);
+  if (!go) throw new SetupError(`${what} is not built and there is no Go toolchain to build it.\n${opts.fallback}`);
 
   const started = Date.now();
-  log(`building the Temporal CLI ${TEMPORAL_CLI_VERSION} from the Go module proxy into ${binDir}`);
-  log('this happens once per machine and takes about 5 minutes; later runs reuse it');
-  await mkdir(toolsDir, { recursive: true });
-  // Built into a private folder and renamed into place, so a concurrent or interrupted build never
-  // leaves a half-written binary where the next run would find it.
-  const tmpBin = await mkdtemp(join(toolsDir, '.build-temporal-'));
+  log(`building ${what} from the Go module proxy into ${opts.binDir}`);
+  log(`this happens once per machine and takes about ${opts.minutes} minutes; later runs reuse it`);
+  await mkdir(opts.toolsDir, { recursive: true });
+  const tmpBin = await mkdtemp(join(opts.toolsDir, '.build-'));
   let modules = 0;
   let packages = 0;
   let last = '';
   const ticker = setInterval(
-    () => log(`  still building the Temporal CLI (${elapsed(started)}: ${modules} modules downloaded, ${packages} packages compiled${last ? `, at ${last}` : ''})`),
+    () => log(`  still building ${what} (${elapsed(started)}: ${modules} modules downloaded, ${packages} packages compiled${last ? `, at ${last}` : ''})`),
     20_000,
   );
   try {
-    const result = await run(go, ['install', '-v', `${CLI_MODULE}@${TEMPORAL_CLI_VERSION}`], {
+    const result = await run(go, ['install', '-v', ...opts.packages], {
       env: { ...process.env, GOBIN: tmpBin, CGO_ENABLED: '0' },
       // stderr carries `go: downloading <module> <version>` while fetching, then one package path per compiled package.
       onLine: (line) => {
@@ -66,16 +93,15 @@ export async function ensureTemporalCli(toolsDir: string, log: Log): Promise<str
       },
     });
     if (result.code !== 0) {
-      throw new SetupError(`Building the Temporal CLI failed (go install ${CLI_MODULE}@${TEMPORAL_CLI_VERSION}, exit ${result.code}):\n${result.stderr.trim().split('\n').slice(-15).join('\n')}\n${fallback}`);
+      throw new SetupError(`Building ${what} failed (go install ${opts.packages.join(' ')}, exit ${result.code}):\n${result.stderr.trim().split('\n').slice(-15).join('\n')}\n${opts.fallback}`);
     }
-    await mkdir(binDir, { recursive: true });
-    await rename(join(tmpBin, 'temporal'), join(binDir, 'temporal'));
+    await mkdir(opts.binDir, { recursive: true });
+    for (const [built, kept] of Object.entries(opts.binaries)) await rename(join(tmpBin, built), join(opts.binDir, kept));
   } finally {
     clearInterval(ticker);
     await rm(tmpBin, { recursive: true, force: true });
   }
-  log(`built the Temporal CLI in ${elapsed(started)}`);
-  return join(binDir, 'temporal');
+  log(`built ${what} in ${elapsed(started)}`);
 }
 
 /** Connects to `address` and asks for the system info; a SetupError names `envName` when it cannot. */
