@@ -12,6 +12,7 @@ import type { ActivityDeps } from './deps';
 import { loadRecord, resolveRecipient } from './recipients';
 import { renderTemplate, TemplateError } from './render';
 import { countSegments } from '../domain/sms-segments';
+import { missingTemplateError } from '../domain/enrollment';
 import type { SendMessageRequest, SendMessageResult } from './types';
 
 function resultOf(row: MessageRow, duplicate: boolean): SendMessageResult {
@@ -42,7 +43,7 @@ export function messageActivities(deps: ActivityDeps) {
 
       let rendered: Record<string, string> = {};
       let renderError: string | null = null;
-      if (!req.template) renderError = `template ${req.templateId} is not pinned by this automation version`;
+      if (!req.template) renderError = missingTemplateError(req.templateId);
       else {
         try {
           rendered = await renderTemplate(req.template, req.context);

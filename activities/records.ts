@@ -1,19 +1,13 @@
 /**
  * update_record steps: the record row and a `record_changed` outbox row in one transaction, so
- * the router sees the change exactly when it is committed. Idempotent: a retry finds the values
- * already set, changes nothing and enqueues nothing.
+ * the router sees the change exactly when it is committed. What counts as a change and how null is
+ * stored is domain/record-changes (the API's and the workflow's rules). Idempotent: a retry finds
+ * the values already set, changes nothing and enqueues nothing.
  */
 import { enqueue } from '../db/outbox';
+import { applyChanges, diffChanges } from '../domain/record-changes';
 import type { ActivityDeps } from './deps';
 import type { UpdateRecordRequest, UpdateRecordResult } from './types';
-
-const COLUMNS = { name: 'name', email: 'email', phone: 'phone', timezone: 'timezone', stage: 'stage', owner_id: 'owner_id', ownerId: 'owner_id' } as const;
-type Column = (typeof COLUMNS)[keyof typeof COLUMNS];
-const CHANGE_KEY: Record<Column, string> = { name: 'name', email: 'email', phone: 'phone', timezone: 'timezone', stage: 'stage', owner_id: 'ownerId' };
-
-function same(a: unknown, b: unknown): boolean {
-  return JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
-}
 
 export function recordActivities(deps: ActivityDeps) {
   const { db, clock } = deps;
@@ -29,37 +23,19 @@ export function recordActivities(deps: ActivityDeps) {
           .executeTakeFirst();
         if (!row) return { changes: {}, found: false };
 
-        const changes: Record<string, unknown> = {};
-        const columns: Partial<Record<Column, string | null>> = {};
-        const attributes = { ...(row.attributes ?? {}) };
-        let attributesChanged = false;
-        for (const [key, value] of Object.entries(req.set)) {
-          if (key.startsWith('attributes.')) {
-            const attr = key.slice('attributes.'.length);
-            if (!same(attributes[attr], value)) {
-              attributes[attr] = value;
-              attributesChanged = true;
-              changes[key] = value;
-            }
-            continue;
-          }
-          const column = COLUMNS[key as keyof typeof COLUMNS];
-          if (!column) continue;
-          const next = value === null || value === undefined ? null : String(value);
-          if (row[column] !== next) {
-            columns[column] = next;
-            changes[CHANGE_KEY[column]] = next;
-          }
-        }
+        const before = { externalId: row.external_id, email: row.email, phone: row.phone, name: row.name, timezone: row.timezone, stage: row.stage, ownerId: row.owner_id, attributes: row.attributes ?? {} };
+        const changes = diffChanges(before, req.set);
         if (Object.keys(changes).length === 0) return { changes, found: true };
+        const after = applyChanges(before, changes);
+        const attributesChanged = Object.keys(changes).some((k) => k.startsWith('attributes.'));
 
         const now = clock();
         await tx
           .updateTable('records')
           .set({
-            ...columns,
-            ...(attributesChanged ? { attributes: JSON.stringify(attributes) } : {}),
-            ...('stage' in columns ? { stage_changed_at: now } : {}),
+            email: after.email, phone: after.phone, name: after.name, timezone: after.timezone, stage: after.stage, owner_id: after.ownerId,
+            ...(attributesChanged ? { attributes: JSON.stringify(after.attributes) } : {}),
+            ...('stage' in changes ? { stage_changed_at: now } : {}),
             updated_at: now,
           })
           .where('workspace_id', '=', req.workspaceId)

@@ -2,8 +2,8 @@
  * Requests and results of the enrollment activities. Pure types: the workflow imports them (as
  * types only) together with `Activities` from ./index, so nothing here may pull in I/O.
  */
-import type { Recipient, StaffRecipient } from '../domain/definition';
-import type { EnrollmentStatus, RecordSnapshot, TemplateSnapshot } from '../domain/enrollment';
+import type { Recipient, StaffRecipient, StepType } from '../domain/definition';
+import type { EnrollmentStatus, RecordSnapshot, StepStatus, TemplateSnapshot } from '../domain/enrollment';
 
 /** What templates see: `{{ record.name }}`, `{{ event.rating }}`, `{{ enrollment.variant }}`. */
 export interface RenderContext {
@@ -24,8 +24,8 @@ export interface ProgressStep {
   stepId: string;
   /** 1 for the first time the step runs in this enrollment, 2 for the second (loops), ... */
   visit: number;
-  type: string;
-  status: 'done' | 'skipped' | 'failed';
+  type: StepType;
+  status: Exclude<StepStatus, 'waiting'>;
   dueAt: string | null;
   at: string;
   detail?: Record<string, unknown>;

@@ -197,3 +197,20 @@ export async function definitionContext(db: Db, workspaceId: string): Promise<{
     webhookEndpoints: new Set(endpoints.map((e) => e.id)),
   };
 }
+
+/** One version of an automation (any version, current or not). */
+export async function findAutomationVersion(
+  db: Db,
+  workspaceId: string,
+  automationId: string,
+  version: number,
+): Promise<{ version: number; definition: AutomationDefinition; templateVersions: Record<string, number> } | undefined> {
+  const row = await db
+    .selectFrom('automation_versions')
+    .select(['version', 'definition', 'template_versions'])
+    .where('workspace_id', '=', workspaceId)
+    .where('automation_id', '=', automationId)
+    .where('version', '=', version)
+    .executeTakeFirst();
+  return row && { version: row.version, definition: row.definition as unknown as AutomationDefinition, templateVersions: (row.template_versions ?? {}) as Record<string, number> };
+}

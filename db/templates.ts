@@ -6,6 +6,7 @@
 import { sql } from 'kysely';
 import type { Db } from './connection';
 import type { TemplateChannel } from './schema';
+import type { TemplateSnapshot } from '../domain/enrollment';
 
 export interface TemplateView {
   id: string;
@@ -167,4 +168,20 @@ export async function liveAutomationsUsingTemplate(db: Db, workspaceId: string, 
     .where(sql<boolean>`v.template_versions ? ${templateId}`)
     .orderBy('a.id')
     .execute();
+}
+
+/** The template versions an automation version pins (`{ templateId: version }`), as enrollment snapshots. */
+export async function pinnedTemplates(db: Db, workspaceId: string, pins: Record<string, number>): Promise<Record<string, TemplateSnapshot>> {
+  const pinned = Object.entries(pins);
+  const out: Record<string, TemplateSnapshot> = {};
+  if (pinned.length === 0) return out;
+  const rows = await db
+    .selectFrom('template_versions as tv')
+    .innerJoin('templates as t', (j) => j.onRef('t.workspace_id', '=', 'tv.workspace_id').onRef('t.id', '=', 'tv.template_id'))
+    .select(['tv.template_id', 'tv.version', 'tv.content', 't.channel'])
+    .where('tv.workspace_id', '=', workspaceId)
+    .where((eb) => eb.or(pinned.map(([id, v]) => eb.and([eb('tv.template_id', '=', id), eb('tv.version', '=', v)]))))
+    .execute();
+  for (const t of rows) out[t.template_id] = { id: t.template_id, version: t.version, channel: t.channel, content: t.content as Record<string, string> };
+  return out;
 }

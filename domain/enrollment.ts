@@ -1,4 +1,4 @@
-/** What a running enrollment knows: its input, the signals it takes and the state it reports. Pure types. */
+/** What a running enrollment knows: its input, the signals it takes and the state it reports. Pure. */
 import type { AutomationDefinition, StepType } from './definition';
 import type { WorkspaceQuietHours } from './settings';
 import type { TimingRules } from './timing';
@@ -9,6 +9,11 @@ export interface TemplateSnapshot {
   channel: 'email' | 'sms' | 'voicemail' | 'task';
   /** email: subject, html, text; sms: body; voicemail: audioUrl or text; task: title, body. */
   content: Record<string, string>;
+}
+
+/** Why a send whose template the enrollment's automation version does not pin fails (activity and preview). */
+export function missingTemplateError(templateId: string): string {
+  return `template ${templateId} is not pinned by this automation version`;
 }
 
 export interface RecordSnapshot {
@@ -69,10 +74,13 @@ export interface RecordChange {
 
 export type EnrollmentStatus = 'active' | 'paused' | 'completed' | 'exited' | 'failed';
 
+/** A step visit: how it ended, or `waiting` for the step the enrollment waits on now. */
+export type StepStatus = 'done' | 'skipped' | 'failed' | 'waiting';
+
 export interface TimelineEntry {
   stepId: string;
   type: StepType;
-  status: 'done' | 'skipped' | 'failed' | 'waiting';
+  status: StepStatus;
   dueAt: string | null;
   at: string;
   detail?: Record<string, unknown>;

@@ -6,6 +6,7 @@ import type { Condition, Trigger } from '../../domain/definition';
 import type { RecordSnapshot } from '../../domain/enrollment';
 import { evaluate, eventCountsReferenced, fieldsReferenced } from '../../domain/conditions';
 import type { OutboxEvent } from '../../db/outbox';
+import { applyChanges, flattenChanges } from '../../domain/record-changes';
 
 export type ConditionEvent = { id: string; type: string; occurredAt: string; properties: Record<string, unknown> } | null;
 
@@ -44,32 +45,6 @@ export function eventTriggerMatches(trigger: Trigger, event: OutboxEvent, record
   return holds(trigger.where as Condition, record, asConditionEvent(event));
 }
 
-/** Normalizes change keys: `owner_id` -> `ownerId`, `{ attributes: { plan } }` -> `attributes.plan`. */
-export function flattenChanges(changes: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(changes ?? {})) {
-    if (k === 'attributes' && v && typeof v === 'object' && !Array.isArray(v)) {
-      for (const [ak, av] of Object.entries(v as Record<string, unknown>)) out[`attributes.${ak}`] = av;
-    } else out[k === 'owner_id' ? 'ownerId' : k] = v;
-  }
-  return out;
-}
-
-/** The record with some fields set back to other values (`previous` of a record change). */
-export function withFields(record: RecordSnapshot, fields: Record<string, unknown>): RecordSnapshot {
-  const copy: RecordSnapshot = { ...record, attributes: { ...record.attributes } };
-  for (const [k, v] of Object.entries(flattenChanges(fields))) {
-    if (k.startsWith('attributes.')) {
-      const key = k.slice('attributes.'.length);
-      if (v === undefined || v === null) delete copy.attributes[key];
-      else copy.attributes[key] = v;
-    } else if (k in copy && k !== 'attributes' && k !== 'externalId') {
-      (copy as unknown as Record<string, unknown>)[k] = v ?? null;
-    }
-  }
-  return copy;
-}
-
 function touches(fields: Set<string>, changed: string[]): boolean {
   for (const c of changed) {
     for (const f of fields) {
@@ -103,7 +78,7 @@ export function recordTriggerMatches(trigger: Trigger, facts: RecordChangeFacts,
     const filter = trigger.filter as Condition;
     if (!holds(filter, recordNow, null)) return false;
     if (facts.created) return true;
-    if (facts.previous) return !holds(filter, withFields(recordNow, facts.previous), null);
+    if (facts.previous) return !holds(filter, applyChanges(recordNow, facts.previous), null);
     return touches(recordFieldsOf(filter), Object.keys(changes));
   }
   return false;

@@ -1,14 +1,14 @@
 /**
  * POST /v1/automations/{id}/preview: the path a record would take, with due times, computed by
- * domain/preview (the workflow's own timing and condition code). Nothing is sent or written.
+ * domain/preview (the workflow's own interpreter on a simulated clock). Nothing is sent or written.
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { IANAZone } from 'luxon';
-import { findAutomation } from '../../../db/automations';
+import { findAutomation, findAutomationVersion } from '../../../db/automations';
 import { getWorkspaceSettings } from '../../../db/settings';
+import { pinnedTemplates } from '../../../db/templates';
 import { TIMING_RULES } from '../../../domain/timing';
-import type { AutomationDefinition } from '../../../domain/definition';
 import { simulateEnrollment } from '../../../domain/preview';
 import { variantOf } from '../../common/enrollments';
 import { invalid, notFound } from '../errors';
@@ -63,13 +63,17 @@ const PreviewResult = Type.Object(
         stepId: Type.String(),
         type: Type.String(),
         dueAt: Timestamp(),
-        status: Type.Union([Type.Literal('done'), Type.Literal('skipped')]),
+        status: Type.Union([Type.Literal('done'), Type.Literal('skipped'), Type.Literal('failed')], {
+          description: 'failed: a send whose template this version does not pin',
+        }),
         detail: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
       },
       { additionalProperties: false },
     )),
-    outcome: Type.Union([Type.Literal('completed'), Type.Literal('exited'), Type.Literal('truncated')], {
-      description: 'completed; exited (an exit rule, goal or exit step; see exitReason); truncated (a loop ran past 1000 steps)',
+    outcome: Type.Union([Type.Literal('completed'), Type.Literal('exited'), Type.Literal('failed'), Type.Literal('truncated')], {
+      description:
+        'completed; exited (an exit rule, goal or exit step; see exitReason); failed (the definition cannot run; see exitReason); ' +
+        'truncated (a loop ran past 1000 steps)',
     }),
     exitReason: Nullable(Type.String()),
     converted: Type.Boolean(),
@@ -95,20 +99,11 @@ const preview: FastifyPluginAsyncTypebox = async (app) => {
     const body = request.body;
     const automation = await findAutomation(app.db, ws, request.params.id);
     if (!automation) throw notFound('automation', request.params.id);
-    let definition: AutomationDefinition = automation.definition;
-    let version = automation.currentVersion;
-    if (body.version !== undefined && body.version !== version) {
-      const row = await app.db
-        .selectFrom('automation_versions')
-        .select(['definition', 'version'])
-        .where('workspace_id', '=', ws)
-        .where('automation_id', '=', automation.id)
-        .where('version', '=', body.version)
-        .executeTakeFirst();
-      if (!row) throw notFound('version', `${body.version} of automation ${automation.id}`);
-      definition = row.definition as unknown as AutomationDefinition;
-      version = row.version;
-    }
+    const chosen = body.version === undefined || body.version === automation.currentVersion
+      ? { version: automation.currentVersion, definition: automation.definition, templateVersions: automation.templateVersions }
+      : await findAutomationVersion(app.db, ws, automation.id, body.version);
+    if (!chosen) throw notFound('version', `${body.version} of automation ${automation.id}`);
+    const { definition, version } = chosen;
     if (body.record.timezone && !IANAZone.isValidZone(body.record.timezone)) {
       throw invalid([{ field: '/body/record/timezone', message: `"${body.record.timezone}" is not an IANA time zone` }]);
     }
@@ -117,6 +112,7 @@ const preview: FastifyPluginAsyncTypebox = async (app) => {
     const externalId = r.externalId ?? 'preview';
     const result = simulateEnrollment({
       definition,
+      templates: await pinnedTemplates(app.db, ws, chosen.templateVersions),
       record: {
         externalId,
         email: r.email ?? null, phone: r.phone ?? null, name: r.name ?? null, timezone: r.timezone ?? null,
