@@ -13,6 +13,7 @@ import { loadRecord, resolveRecipient } from './recipients';
 import { renderTemplate, TemplateError } from './render';
 import { countSegments } from '../domain/sms-segments';
 import { missingTemplateError } from '../domain/enrollment';
+import { suppressionOf } from '../db/suppressions';
 import type { SendMessageRequest, SendMessageResult } from './types';
 
 function resultOf(row: MessageRow, duplicate: boolean): SendMessageResult {
@@ -39,7 +40,9 @@ export function messageActivities(deps: ActivityDeps) {
 
       const live = await loadRecord(db, req.workspaceId, req.recordId);
       const recipient = await resolveRecipient(db, req.workspaceId, req.to, req.channel, req.context.record, live);
-      const suppressed = recipient.isRecord && live?.unsubscribed?.[req.channel] === true;
+      // The suppression list (by address, any record) first; then the record's own flag.
+      const listed = recipient.address ? await suppressionOf(db, req.workspaceId, req.channel, recipient.address) : null;
+      const suppressed = listed ? `suppressed: ${listed.reason}` : recipient.isRecord && live?.unsubscribed?.[req.channel] === true ? `recipient unsubscribed from ${req.channel}` : null;
 
       let rendered: Record<string, string> = {};
       let renderError: string | null = null;
@@ -63,7 +66,7 @@ export function messageActivities(deps: ActivityDeps) {
         : renderError
           ? { status: 'failed', error: renderError }
           : suppressed
-            ? { status: 'suppressed', error: `recipient unsubscribed from ${req.channel}` }
+            ? { status: 'suppressed', error: suppressed }
             : { status: 'queued', error: null };
 
       const now = clock();

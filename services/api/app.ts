@@ -18,6 +18,7 @@ import health from './routes/health';
 import v1 from './routes/v1';
 import admin from './routes/admin';
 import providerWebhooks from './routes/provider-webhooks';
+import unsubscribe from './routes/unsubscribe';
 
 export interface AppOptions extends Infrastructure {
   logger?: Logger | false;
@@ -73,5 +74,6 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   await app.register(v1, { prefix: '/v1' });
   await app.register(admin, { prefix: '/admin' });
   await app.register(providerWebhooks, { prefix: '/webhooks' });
+  await app.register(unsubscribe, { prefix: '/u' });
   return app;
 }

@@ -11,6 +11,7 @@ import { findMessage, applyProviderEvents, type AppliedEvent } from '../../../db
 import { receiveInbound, workspaceLastMessaging } from '../../../db/inbound';
 import { addSuppression, removeSuppression } from '../../../db/suppressions';
 import { inboundParseAccount } from '../../../db/inbound-parse';
+import { getWorkspaceSettings } from '../../../db/settings';
 import {
   fromSendGridEvent, fromTwilioCallStatus, fromTwilioMessageStatus, isMachine, smsKeyword, TWILIO_UNSUBSCRIBED_ERROR, type ProviderEvent,
 } from '../../../domain/provider-events';
@@ -120,7 +121,7 @@ const providerWebhooks: FastifyPluginAsync = async (app) => {
     } else if (inbound.created && keyword === 'start') {
       await removeSuppression(app.db, workspaceId, 'sms', params.From);
     }
-    if (keyword === 'help') response.message(DEFAULT_HELP_TEXT);
+    if (keyword === 'help') response.message((await getWorkspaceSettings(app.db, workspaceId))?.smsHelpText ?? DEFAULT_HELP_TEXT);
     return reply.type('text/xml').send(response.toString());
   });
 

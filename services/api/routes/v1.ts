@@ -10,6 +10,7 @@ import messages from './messages';
 import tasks from './tasks';
 import enrollments from './enrollments';
 import preview from './preview';
+import suppressions from './suppressions';
 import settings from './settings';
 
 /**
@@ -34,6 +35,7 @@ const v1: FastifyPluginAsyncTypebox = async (app) => {
   await app.register(tasks);
   await app.register(enrollments);
   await app.register(preview);
+  await app.register(suppressions);
   await app.register(settings);
 };
 
