@@ -14,9 +14,9 @@ import { taskActivities } from './tasks';
 import { webhookActivities } from './webhooks';
 
 export type * from './types';
-export type { Channels, DeliveryChannel, OutboundMessage, DeliveryReceipt } from './channels';
-export { PermanentDeliveryError, TransientDeliveryError, channelsWith, sandboxChannel } from './channels';
-export { signWebhook, SIGNATURE_HEADER } from './webhooks';
+export type { Channels } from './channels';
+export { PermanentDeliveryError, TransientDeliveryError } from './channels';
+export { SIGNATURE_HEADER } from './webhooks';
 
 const silent = { info() {}, warn() {}, error() {}, debug() {} };
 

@@ -23,12 +23,14 @@ function memory() {
   return { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, maxCachedWorkflows: engine.worker.options.maxCachedWorkflows };
 }
 
-process.on('message', async (msg: unknown) => {
+process.on('message', (msg: unknown) => void onMessage(msg));
+
+async function onMessage(msg: unknown): Promise<void> {
   if (msg === 'mem') process.send!({ type: 'mem', ...memory() });
   if (msg === 'stop') {
     await engine.shutdown();
     await temporal.connection.close();
     process.exit(0);
   }
-});
+}
 process.send!({ type: 'ready' });

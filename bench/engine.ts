@@ -39,12 +39,6 @@ const N_MEM_LOW = 100;
 const N_MEM_HIGH = Number(process.env.BENCH_MEMORY_N ?? 10_000);
 const CONCURRENCY = 64;
 
-function withDatabase(url: string, database: string): string {
-  const u = new URL(url);
-  u.pathname = `/${database}`;
-  return u.toString();
-}
-
 async function provision(): Promise<{ databaseUrl: string; temporalAddress: string; stop: () => Promise<void> }> {
   const settings = loadProvisionSettings();
   const stops: Array<() => Promise<unknown>> = [];
@@ -269,7 +263,7 @@ async function main(): Promise<void> {
       '',
       `How: (a) the raw run starts \`benchTrivialWorkflow\` on a task queue nobody polls (the start alone); the engine's enrollments sleep (\`wait P1D\`), and the worker runs their first workflow task and progress activity meanwhile, on the same server and CPUs; the engine run is measured from the first event POST until the outbox is empty and all ${N_RATE} enrollments rows exist (each row is written before its workflow start; the batch commits after every start returned). ` +
         `(b) each enrollment's only step is an email with \`delay: PT${delay}S\`; lateness is \`messages.created_at\` (the send activity's claim, its first statement) minus the step's \`due_at\` recorded by the workflow; enrollments were started over ${startSpread.toFixed(1)} s. ` +
-        `(c) each enrollment waits \`P30D\`; memory is read inside the worker process after two forced GCs, once every enrollment has run its first workflow task; \"heap\" is the main thread's V8 heap only (workflows run in the SDK's workflow thread, whose memory shows in RSS).`,
+        `(c) each enrollment waits \`P30D\`; memory is read inside the worker process after two forced GCs, once every enrollment has run its first workflow task; "heap" is the main thread's V8 heap only (workflows run in the SDK's workflow thread, whose memory shows in RSS).`,
     );
   } finally {
     await worker.stop().catch(() => worker.child.kill('SIGKILL'));

@@ -79,17 +79,6 @@ export async function entryHistory(db: Db, workspaceId: string, automationId: st
 }
 
 /** The enrollment a trigger (event id, change id, backfill key) already produced, if any: starts are idempotent by trigger. */
-export async function enrollmentByTrigger(db: Db, workspaceId: string, automationId: string, recordId: string, triggerKey: string): Promise<EnrollmentRow | undefined> {
-  return db
-    .selectFrom('enrollments')
-    .selectAll()
-    .where('workspace_id', '=', workspaceId)
-    .where('automation_id', '=', automationId)
-    .where('record_id', '=', recordId)
-    .where('trigger_event_id', '=', triggerKey)
-    .executeTakeFirst();
-}
-
 export type RunningEnrollment = Pick<EnrollmentRow, 'id' | 'automation_id' | 'record_id' | 'workflow_id' | 'trigger_event_id' | 'status'>;
 
 /** Active and paused enrollments of many records at once (one query per router batch and workspace). */

@@ -40,11 +40,6 @@ export async function ingestEvents(db: Db, workspaceId: string, events: EventInp
   return events.map((e, i) => (firstIndex.get(e.id) === i && stored.has(e.id) ? 'accepted' : 'duplicate'));
 }
 
-export async function countEvents(db: Db, workspaceId: string): Promise<number> {
-  const row = await db.selectFrom('events').select((eb) => eb.fn.countAll<number>().as('n')).where('workspace_id', '=', workspaceId).executeTakeFirstOrThrow();
-  return Number(row.n);
-}
-
 /** One stored event as workflows see it (a trigger to hand to a late start), or undefined. */
 export async function getEvent(db: Db, workspaceId: string, id: string): Promise<{ id: string; type: string; occurredAt: string; properties: Record<string, unknown> } | undefined> {
   const row = await db

@@ -26,8 +26,6 @@ export type OutboxPayload =
   /** Fan a lifecycle change out to the automation's in-flight enrollments. */
   | { kind: 'automation_lifecycle'; automationId: string; action: 'pause' | 'resume' | 'cancel' };
 
-export type OutboxKind = OutboxPayload['kind'];
-
 function recordIdOf(p: OutboxPayload): string | null {
   if (p.kind === 'event') return p.event.recordId;
   if (p.kind === 'record_changed') return p.recordId;

@@ -1,5 +1,5 @@
 /** Row types of every table, as kysely sees them. Mirrors migrations/. */
-import type { ColumnType, Generated, GeneratedAlways, Insertable, Selectable, Updateable } from 'kysely';
+import type { ColumnType, Generated, GeneratedAlways, Selectable } from 'kysely';
 
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
 type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
@@ -291,9 +291,6 @@ export interface Database {
 }
 
 export type RecordRow = Selectable<RecordsTable>;
-export type NewRecordRow = Insertable<RecordsTable>;
-export type RecordUpdate = Updateable<RecordsTable>;
 export type EnrollmentRow = Selectable<EnrollmentsTable>;
 export type MessageRow = Selectable<MessagesTable>;
 export type TaskRow = Selectable<TasksTable>;
-export type AutomationRow = Selectable<AutomationsTable>;

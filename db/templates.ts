@@ -144,17 +144,6 @@ export async function softDeleteTemplate(db: Db, workspaceId: string, id: string
   await db.updateTable('templates').set({ deleted_at: now, updated_at: now }).where('workspace_id', '=', workspaceId).where('id', '=', id).execute();
 }
 
-/** Live templates of the workspace: id -> channel and current version (validation and pinning). */
-export async function liveTemplateIndex(db: Db, workspaceId: string): Promise<Map<string, { channel: TemplateChannel; version: number }>> {
-  const rows = await db
-    .selectFrom('templates')
-    .select(['id', 'channel', 'current_version'])
-    .where('workspace_id', '=', workspaceId)
-    .where('deleted_at', 'is', null)
-    .execute();
-  return new Map(rows.map((r) => [r.id, { channel: r.channel, version: r.current_version }]));
-}
-
 /** Active or paused automations whose current version uses the template. */
 export async function liveAutomationsUsingTemplate(db: Db, workspaceId: string, templateId: string): Promise<Array<{ id: string; name: string; status: string }>> {
   return db

@@ -208,7 +208,6 @@ export const Trigger = Type.Union([
   Type.Object({ type: Type.Literal('manual') }, { additionalProperties: false }),
 ]);
 export type Trigger = Static<typeof Trigger>;
-export type TriggerType = Trigger['type'];
 
 export const Notify = Type.Union([Type.Literal('owner'), Type.Object({ user: Type.String({ minLength: 1 }) }, { additionalProperties: false })]);
 export type Notify = Static<typeof Notify>;

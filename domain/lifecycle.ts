@@ -34,7 +34,6 @@ export const TRANSITIONS: Record<LifecycleAction, { from: readonly AutomationSta
 /** Statuses an automation may be deleted in. */
 export const DELETABLE: readonly AutomationStatus[] = ['draft', 'inactive'];
 /** Statuses in which an automation runs or holds enrollments, so its templates are in use. */
-export const LIVE: readonly AutomationStatus[] = ['active', 'paused'];
 
 /** What the router must do after a transition (written to the outbox in the same transaction). */
 export type LifecycleEffect =

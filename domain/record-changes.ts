@@ -37,7 +37,7 @@ function isScalar(key: string): key is Scalar {
 
 /** A scalar field's stored form: a string, or null. */
 function scalarValue(value: unknown): string | null {
-  return value === null || value === undefined ? null : String(value);
+  return value === null || value === undefined ? null : typeof value === 'string' ? value : JSON.stringify(value);
 }
 
 /** The current value of a change key in a snapshot (undefined for keys the snapshot does not hold). */

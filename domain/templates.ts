@@ -51,7 +51,6 @@ export type EmailContent = Static<typeof EmailContent>;
 export type SmsContent = Static<typeof SmsContent>;
 export type VoicemailContent = Static<typeof VoicemailContent>;
 export type TaskContent = Static<typeof TaskContent>;
-export type TemplateContent = EmailContent | SmsContent | VoicemailContent | TaskContent;
 
 export const CONTENT_SCHEMAS = {
   email: EmailContent,

@@ -32,7 +32,6 @@ export class HttpProblem extends Error {
 
 export const notFound = (what: string, id: string) => new HttpProblem(404, 'Not Found', { detail: `${what} ${id} does not exist` });
 export const conflict = (detail: string, field?: string) => new HttpProblem(409, 'Conflict', { detail, ...(field ? { field } : {}) });
-export const badRequest = (field: string, detail: string) => new HttpProblem(400, 'Bad Request', { detail: `${field}: ${detail}`, field });
 export const invalid = (errors: Array<{ field: string; message: string }>) =>
   new HttpProblem(400, 'Bad Request', {
     detail: errors.map((e) => `${e.field}: ${e.message}`).join('; '),

@@ -3,7 +3,6 @@
  * to clients. Lists order by (created_at, id) or another unique key, so a page never repeats or
  * skips a row when rows are inserted meanwhile.
  */
-import { sql, type RawBuilder } from 'kysely';
 import { HttpProblem } from './errors';
 import { DEFAULT_LIMIT } from './schemas/common';
 
@@ -32,7 +31,7 @@ export function decodeCursor(cursor: string | undefined, arity: number): CursorV
 
 /**
  * Decodes a (timestamp, id) cursor. The timestamp is kept as the microsecond ISO text PostgreSQL
- * produced (see `cursorTime`), because a JS Date would drop the microseconds and skip rows.
+ * produced, because a JS Date would drop the microseconds and skip rows.
  */
 export function decodeTimeCursor(cursor: string | undefined): { at: string; id: string } | undefined {
   const values = decodeCursor(cursor, 2);
@@ -40,11 +39,6 @@ export function decodeTimeCursor(cursor: string | undefined): { at: string; id: 
   const [at, id] = values;
   if (typeof at !== 'string' || typeof id !== 'string' || Number.isNaN(Date.parse(at))) throw badCursor();
   return { at, id };
-}
-
-/** Select `cursorTime('created_at').as('cursor_at')` to page by (created_at, id) without losing microseconds. */
-export function cursorTime(column: string): RawBuilder<string> {
-  return sql<string>`to_char(${sql.ref(column)} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 }
 
 export function pageSize(limit: number | undefined): number {
@@ -60,20 +54,4 @@ export function pageOf<Row, Item>(rows: Row[], limit: number, map: (row: Row) =>
   const shown = more ? rows.slice(0, limit) : rows;
   const last = shown[shown.length - 1];
   return { items: shown.map(map), nextCursor: more && last !== undefined ? encodeCursor(key(last)) : null };
-}
-
-/**
- * `(col1, col2) > (v1, v2)` for a kysely `.where(...)`: rows after the cursor in ascending order of
- * the columns (use '<' with descending order). Column names may be qualified (`m.created_at`);
- * pass a time cursor through `timeParam`.
- */
-export function keysetAfter(columns: string[], values: unknown[], op: '>' | '<' = '>'): RawBuilder<boolean> {
-  const cols = sql.join(columns.map((c) => sql.ref(c)));
-  const vals = sql.join(values.map((v) => sql`${v}`));
-  return sql<boolean>`(${cols}) ${sql.raw(op)} (${vals})`;
-}
-
-/** A cursor's microsecond time text as a timestamptz parameter. */
-export function timeParam(text: string): RawBuilder<Date> {
-  return sql<Date>`${text}::timestamptz`;
 }

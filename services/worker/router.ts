@@ -17,7 +17,6 @@
  *   records from one query.
  */
 import pg from 'pg';
-import { sql } from 'kysely';
 import { Duration } from 'luxon';
 import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError, type SignalDefinition } from '@temporalio/common';
@@ -152,14 +151,13 @@ export class OutboxRouter {
       return Promise.resolve();
     }
     return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      const self = this;
-      function done() {
+      const done = () => {
         clearTimeout(timer);
-        self.wake = undefined;
-        self.woken = false;
+        this.wake = undefined;
+        this.woken = false;
         resolve();
-      }
+      };
+      const timer = setTimeout(done, ms);
       this.wake = done;
     });
   }

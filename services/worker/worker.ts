@@ -9,7 +9,6 @@ import type { LogLevel, LogMetadata } from '@temporalio/common';
 import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { Config } from '../common/config';
-import type { Db } from '../../db/connection';
 import { createDb } from '../../db/connection';
 import { createActivities, type CreateActivitiesOptions } from '../../activities/index';
 import { Enroller } from '../common/enrollments';

@@ -40,7 +40,6 @@ export function testEnv(): TestInfra {
 
 export const testDatabaseUrl = (): string => testEnv().databaseUrl;
 export const temporalAddress = (): string => testEnv().temporalAddress;
-export const temporalNamespace = (): string => testEnv().temporalNamespace;
 export const testServerPath = (): string => testEnv().testServerPath;
 export const temporalCliPath = (): string => testEnv().temporalCliPath;
 

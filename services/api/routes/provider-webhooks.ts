@@ -17,7 +17,7 @@ import {
 } from '../../../domain/provider-events';
 import type { Db } from '../../../db/connection';
 import {
-  constantTimeEqual, forbidden, formParams, SENDGRID_SIGNATURE_HEADER, SENDGRID_TIMESTAMP_HEADER, sha256, TWILIO_SIGNATURE_HEADER, unauthorized,
+  constantTimeEqual, forbidden, formParams, SENDGRID_SIGNATURE_HEADER, SENDGRID_TIMESTAMP_HEADER, sha256, TWILIO_SIGNATURE_HEADER,
   verifySendGrid, verifyTwilio,
 } from '../provider-signatures';
 import { HttpProblem } from '../errors';
@@ -48,8 +48,6 @@ async function actOnStatusEvents(db: Db, applied: AppliedEvent[]): Promise<void>
     await addSuppression(db, message.workspace_id, { channel, address: message.to, ...suppress });
   }
 }
-
-const twiml = (xml: string) => ({ type: 'text/xml', xml });
 
 const providerWebhooks: FastifyPluginAsync = async (app) => {
   // The raw bytes are what the providers signed: no parser may touch them before verification.

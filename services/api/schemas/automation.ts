@@ -47,8 +47,6 @@ export const ListAutomationsQuery = ListQueryWith({
 });
 export type ListAutomationsQuery = Static<typeof ListAutomationsQuery>;
 
-export const VersionsQuery = ListQueryWith({});
-
 const DefinitionRef = Type.Unsafe<AutomationDefinition>(Type.Ref('AutomationDefinition'));
 const TemplateVersions = Type.Record(Type.String(), Type.Integer({ minimum: 1 }), {
   description: 'Template id -> the version this automation version pinned when it was saved',
