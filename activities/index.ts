@@ -14,7 +14,7 @@ import { taskActivities } from './tasks';
 import { webhookActivities } from './webhooks';
 
 export type * from './types';
-export type { Channels } from './channels';
+export type { Channels, OutboundMessage } from './channels';
 export { PermanentDeliveryError, TransientDeliveryError } from './channels';
 export { SIGNATURE_HEADER } from './webhooks';
 
