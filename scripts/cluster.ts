@@ -2,14 +2,15 @@
  * `npm run start:cluster`: the production shape of docker-compose.yml, run natively. PostgreSQL
  * (DATABASE_URL's server, or the clone's private cluster), a Temporal server on it (built from the
  * Go module proxy at the version docker-compose pins, configured by deploy/temporal/cluster.yaml),
- * the Temporal Web UI, FOLLOWUP_CLUSTER_APIS APIs on PORT, PORT+1, ... and FOLLOWUP_CLUSTER_WORKERS
+ * the Temporal Web UI, and the services compiled by `npm run build`: FOLLOWUP_CLUSTER_APIS APIs on PORT, PORT+1, ... and FOLLOWUP_CLUSTER_WORKERS
  * workers (each with its outbox router). Ctrl-C stops everything it started.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { loadConfig, redact } from '../services/common/config';
-import { allOrFirstError, elapsed, isPortFree, type ManagedProcess } from './provision/proc';
+import { allOrFirstError, elapsed, isPortFree, runOk, type ManagedProcess } from './provision/proc';
 import { firstExited, localUrl, prepareDatabase, providePostgres, runMain, Started, startService, waitForApi, waitForWorker } from './provision/lifecycle';
 import { loadProvisionSettings, REPO_ROOT, SetupError } from './provision/settings';
 import { ensureNamespace, ensureTemporalServer, ensureTemporalUi, setupTemporalSchema, startTemporalServer, startTemporalUi } from './provision/temporal-server';
@@ -45,6 +46,8 @@ async function main(stopRequested: Promise<string>): Promise<void> {
     ensureTemporalServer(settings.toolsDir, log),
     ensureTemporalUi(settings.toolsDir, log),
     providePostgres(env, settings, started, log),
+    // Production runs the compiled services: built afresh, so they are never older than the source.
+    runOk('npm run build', process.execPath, ['--import', 'tsx', 'scripts/build.ts'], { cwd: REPO_ROOT }),
   ] as const);
   await setupTemporalSchema(tools.sqlTool, databaseUrl, log);
   const server = await startTemporalServer({ binary: tools.server, databaseUrl, port: settings.temporalPort, logFile: await logFile('temporal-server'), portVar: 'TEMPORAL_PORT' });
@@ -61,6 +64,9 @@ async function main(stopRequested: Promise<string>): Promise<void> {
   }
 
   const dev = await prepareDatabase(databaseUrl, settings.dataDir, log);
+  // Production refuses the development key; one generated here is kept, so credentials sealed with
+  // it stay readable on the next start.
+  const secretsKey = env.SECRETS_KEY || (await keptSecret(join(dir, 'secrets-key')));
   const serviceEnv: NodeJS.ProcessEnv = {
     ...env,
     NODE_ENV: env.NODE_ENV || 'production',
@@ -68,15 +74,16 @@ async function main(stopRequested: Promise<string>): Promise<void> {
     DATABASE_URL: databaseUrl,
     TEMPORAL_ADDRESS: server.address,
     TEMPORAL_UI_URL: uiUrl ?? '',
+    SECRETS_KEY: secretsKey,
   };
   const config = loadConfig(serviceEnv);
   const apis: ManagedProcess[] = [];
   const workers: ManagedProcess[] = [];
   for (const [i, port] of apiPorts.entries()) {
-    apis.push(await startService(`api-${i + 1}`, serviceCommand('api'), { ...serviceEnv, PORT: String(port) }, await logFile(`api-${i + 1}`)));
+    apis.push(await startService(`api-${i + 1}`, serviceCommand('api', true), { ...serviceEnv, PORT: String(port) }, await logFile(`api-${i + 1}`)));
   }
   for (let i = 0; i < settings.clusterWorkers; i += 1) {
-    workers.push(await startService(`worker-${i + 1}`, serviceCommand('worker'), serviceEnv, await logFile(`worker-${i + 1}`)));
+    workers.push(await startService(`worker-${i + 1}`, serviceCommand('worker', true), serviceEnv, await logFile(`worker-${i + 1}`)));
   }
   const services = [...apis, ...workers];
   // A worker finishes in-flight activities for up to 30 s before it exits by itself.
@@ -113,6 +120,16 @@ async function main(stopRequested: Promise<string>): Promise<void> {
     log(`${ended.name} exited by itself (code ${ended.exit?.code}, signal ${ended.exit?.signal}); stopping everything (see ${logs}/${ended.name}.log)`);
     process.exitCode = 1;
   }
+}
+
+/** The secret stored in `file`, created (48 random bytes, base64) on first use. */
+async function keptSecret(file: string): Promise<string> {
+  const saved = (await readFile(file, 'utf8').catch(() => '')).trim();
+  if (saved) return saved;
+  const secret = randomBytes(48).toString('base64');
+  await writeFile(file, `${secret}\n`, { mode: 0o600 });
+  log(`generated SECRETS_KEY, kept in ${relative(process.cwd(), file)}`);
+  return secret;
 }
 
 runMain('npm run start:cluster', log, started, main);

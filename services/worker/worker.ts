@@ -17,6 +17,15 @@ import { OutboxRouter } from './router';
 /** A real file path: the SDK bundles the workflows itself (not vite, not tsx). */
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
 
+/** Defined by `npm run build` (scripts/build.ts) only: the workflow bundle it wrote beside the compiled worker. */
+declare const FOLLOWUP_WORKFLOW_BUNDLE: string | undefined;
+
+/** The compiled worker loads the bundle built with it; under tsx the SDK bundles workflows/ at start. */
+const workflowCode = (): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> =>
+  typeof FOLLOWUP_WORKFLOW_BUNDLE === 'string'
+    ? { workflowBundle: { codePath: fileURLToPath(new URL(FOLLOWUP_WORKFLOW_BUNDLE, import.meta.url)) } }
+    : { workflowsPath: WORKFLOWS_PATH };
+
 let runtimeInstalled = false;
 
 /** Forwards the Temporal runtime's logs (SDK and Rust core) to pino. Once per process. */
@@ -70,7 +79,7 @@ export async function startEngine(opts: EngineOptions): Promise<Engine> {
       connection,
       namespace: config.TEMPORAL_NAMESPACE,
       taskQueue: config.TEMPORAL_TASK_QUEUE,
-      workflowsPath: WORKFLOWS_PATH,
+      ...workflowCode(),
       activities: createActivities({ db, logger: logger.child({ component: 'activities' }), ...opts.activities }),
       shutdownGraceTime: '10s',
       ...opts.worker,

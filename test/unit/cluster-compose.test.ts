@@ -9,6 +9,7 @@ import { parse } from 'yaml';
 import { ConfigSchema } from '../../services/common/config';
 import { REPO_ROOT, TEMPORAL_SERVER_VERSION, TEMPORAL_UI_VERSION } from '../../scripts/provision/settings';
 import { SEARCH_ATTRIBUTES } from '../../scripts/provision/temporal';
+import { serviceCommand } from '../../scripts/provision/services';
 import { SCHEMAS, SERVER_CONFIG_DIR, SERVER_CONFIG_ENV, serverEnv, TEMPORAL_DATABASES, UI_CONFIG_DIR, uiEnv } from '../../scripts/provision/temporal-server';
 
 interface Service {
@@ -74,6 +75,14 @@ describe('docker-compose.yml and npm run start:cluster agree', () => {
     const native = uiEnv({ address: '127.0.0.1:7233', port: 8233, corsOrigins: ['http://127.0.0.1:3000'] });
     const reads = templateVars(`${UI_CONFIG_DIR}/docker.yaml`);
     expect(Object.keys(ui.environment!).sort()).toEqual(Object.keys(native).filter((k) => reads.has(k)).sort());
+  });
+
+  it('run the same compiled services', () => {
+    for (const name of ['api', 'worker', 'migrate'] as const) {
+      expect(service(name).command).toEqual(['node', ...serviceCommand(name, true).slice(1)]);
+    }
+    expect(read('Dockerfile')).toContain('RUN npm run build');
+    expect(read('Dockerfile')).toContain(`CMD ${JSON.stringify(['node', ...serviceCommand('api', true).slice(1)]).replace(/,/g, ', ')}`);
   });
 
   it('give the API and the worker only variables the services know', () => {
