@@ -89,8 +89,11 @@ export interface EnrollmentResult {
   converted: boolean;
 }
 
-/** An activity's outcome as the driver saw it: a value, or the failure after its retries. */
-export type Outcome<T> = { ok: true; value: T } | { ok: false; error: unknown; message: string };
+/**
+ * An activity's outcome as the driver saw it: a value, the failure after its retries, or
+ * `cancelled` when the driver cancelled it because the enrollment is exiting.
+ */
+export type Outcome<T> = { ok: true; value: T } | { ok: false; error: unknown; message: string; cancelled?: boolean };
 
 export type Command =
   /** Publish the search attributes (status, current step) if they changed. */
@@ -134,6 +137,8 @@ export interface InterpreterOptions {
   continueAsNewSuggested?: () => boolean;
   /** Whether a change of command order applies to this run (Temporal's `patched()`); default: yes. */
   patched?: (id: string) => boolean;
+  /** Whether an error the driver threw into the walk is the run being cancelled (from the client, the Web UI, the CLI). */
+  isCancellation?: (err: unknown) => boolean;
   log?: (message: string, attrs: Record<string, unknown>) => void;
 }
 
@@ -350,6 +355,11 @@ export class EnrollmentInterpreter {
     this.requestExit(reason || 'manual');
   }
 
+  /** Whether the enrollment is on its way out: a step's activity still waiting or retrying is no longer wanted. */
+  exitRequested(): boolean {
+    return this.pendingExit !== null;
+  }
+
   // ---- what the outside sees
 
   state(): EnrollmentState {
@@ -466,6 +476,7 @@ export class EnrollmentInterpreter {
         dueAt: iso(dueAt),
       },
     }) as Replies['sendMessage'];
+    if (!r.ok && r.cancelled) return this.cutShort();
     if (!r.ok) {
       this.opts.log?.('send failed after retries', { stepId: step.id, error: r.message });
       this.steps[step.id] = { status: 'failed', error: r.message };
@@ -481,13 +492,18 @@ export class EnrollmentInterpreter {
     };
   }
 
+  /** A step an exit ended before it finished: skipped, and the walk ends. */
+  private cutShort(): StepEnd {
+    return { status: 'skipped', next: END, at: this.clock(), ...(this.pendingExit ? { detail: { cutShortBy: this.pendingExit.reason } } : {}) };
+  }
+
   private *runStep(step: Step, visit: number, dueAt: number, markerSeq: number): Generator<Command, StepEnd, Reply> {
     const key = `${this.input.enrollmentId}:${step.id}:${visit}`;
     switch (step.type) {
       case 'wait': {
         const end = stepDeadline(step, new Date(dueAt), this.timezone())!.getTime();
         yield* this.waitUntil(end, () => false);
-        if (this.pendingExit && this.clock() < end) return { status: 'skipped', next: END, at: this.clock(), detail: { cutShortBy: this.pendingExit.reason } };
+        if (this.pendingExit && this.clock() < end) return this.cutShort();
         return { status: 'done', next: this.defaultNext(step), at: end };
       }
       case 'email':
@@ -511,6 +527,7 @@ export class EnrollmentInterpreter {
             context: this.context(),
           },
         }) as Replies['createTask'];
+        if (!r.ok && r.cancelled) return this.cutShort();
         if (!r.ok) throw r.error;
         this.steps[step.id] = { taskId: r.value.taskId, assigneeId: r.value.assigneeId };
         return { status: 'done', next: this.defaultNext(step), at: dueAt, detail: { taskId: r.value.taskId, assigneeId: r.value.assigneeId, priority: step.priority ?? 'normal' } };
@@ -518,6 +535,7 @@ export class EnrollmentInterpreter {
       case 'update_record': {
         this.ownChangeIds.add(key);
         const r = (yield { kind: 'updateRecord', request: { ...this.ref, changeId: key, set: step.set, at: iso(dueAt) } }) as Replies['updateRecord'];
+        if (!r.ok && r.cancelled) return this.cutShort();
         if (!r.ok) throw r.error;
         this.record = applyChanges(this.record, r.value.changes);
         this.steps[step.id] = { changes: r.value.changes, found: r.value.found };
@@ -528,6 +546,7 @@ export class EnrollmentInterpreter {
           kind: 'callWebhook',
           request: { ...this.ref, idempotencyKey: key, stepId: step.id, endpointId: step.endpoint, payload: step.payload ?? {}, context: this.context() },
         }) as Replies['callWebhook'];
+        if (!r.ok && r.cancelled) return this.cutShort();
         const outcome: WebhookOutcome = r.ok ? r.value : { ok: false, status: null, error: r.message };
         this.steps[step.id] = { ...outcome };
         const next = outcome.ok ? this.defaultNext(step) : (step.onFailure ?? this.defaultNext(step));
@@ -664,7 +683,9 @@ export class EnrollmentInterpreter {
               at: iso(this.clock()),
             },
           }) as Replies['notifyOwner'];
-          if (!r.ok) throw r.error;
+          // The enrollment did exit (and convert): a notification that could not be delivered
+          // changes neither, it is logged.
+          if (!r.ok) this.opts.log?.('owner notification failed', { reason: exit.reason, error: r.message });
         }
         yield* this.progress(undefined, true);
       } else if (this.status !== 'completed') {
@@ -672,10 +693,17 @@ export class EnrollmentInterpreter {
         yield* this.progress(undefined, true);
       }
     } catch (err) {
-      // Anything else (a definition the schema let through but the interpreter cannot run, a
-      // non-retryable activity error) marks the enrollment failed, then fails the run.
-      this.status = 'failed';
-      this.finalReason = `error: ${err instanceof Error ? err.message : String(err)}`.slice(0, 500);
+      if (this.opts.isCancellation?.(err)) {
+        // Cancelled from outside (the Web UI, the CLI, a client): the enrollment exits, and says why.
+        this.status = 'exited';
+        this.finalReason = 'cancelled';
+        this.converted = false;
+      } else {
+        // Anything else (a definition the schema let through but the interpreter cannot run, a
+        // non-retryable activity error) marks the enrollment failed, then fails the run.
+        this.status = 'failed';
+        this.finalReason = `error: ${err instanceof Error ? err.message : String(err)}`.slice(0, 500);
+      }
       yield* this.progress(undefined, true);
       throw err;
     }

@@ -16,9 +16,12 @@
  * Only deterministic imports: @temporalio/workflow, domain/*, and types.
  */
 import {
+  ActivityCancellationType,
   ActivityFailure,
   ApplicationFailure,
+  CancellationScope,
   condition,
+  isCancellation,
   continueAsNew,
   log,
   patched,
@@ -45,12 +48,15 @@ export type { CarriedState, EnrollmentResult } from '../domain/interpreter';
 
 // ---------------------------------------------------------------------------------------------
 // Activities: one proxy per profile, each typed to the activities it may call, so nothing can be
-// called with the wrong timeout or retry policy.
+// called with the wrong timeout or retry policy. A cancelled activity (an exit while it waits or
+// retries, a cancelled workflow) is waited for until it has really stopped
+// (WAIT_CANCELLATION_COMPLETED), so the enrollment never records an exit while a send may still go out.
 
 /** Our own database: quick, retried until the database is back. */
 const db = proxyActivities<Pick<Activities, 'recordProgress' | 'createTask' | 'updateRecord'>>({
   startToCloseTimeout: '30s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '2m' },
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 });
 
 /** Provider sends: transient errors back off (honouring Retry-After via nextRetryDelay); a send
@@ -58,12 +64,14 @@ const db = proxyActivities<Pick<Activities, 'recordProgress' | 'createTask' | 'u
 const send = proxyActivities<Pick<Activities, 'sendMessage' | 'notifyOwner'>>({
   startToCloseTimeout: '60s',
   retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '15m', maximumAttempts: 12 },
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 });
 
 /** Outbound webhooks: a few retries for 5xx/timeouts, then the failure is an outcome to branch on. */
 const hook = proxyActivities<Pick<Activities, 'callWebhook'>>({
   startToCloseTimeout: '20s',
   retry: { initialInterval: '10s', backoffCoefficient: 3, maximumInterval: '10m', maximumAttempts: 5 },
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 });
 
 export interface EnrollmentOptions {
@@ -73,12 +81,12 @@ export interface EnrollmentOptions {
   stepsPerRun?: number;
 }
 
-/** An activity's failure after its retries is an outcome for the interpreter; anything else is not. */
+/** An activity's failure after its retries is an outcome for the interpreter; anything else (a cancellation) is not. */
 async function attempt<T>(call: () => Promise<T>): Promise<Outcome<T>> {
   try {
     return { ok: true, value: await call() };
   } catch (err) {
-    if (!(err instanceof ActivityFailure)) throw err;
+    if (!(err instanceof ActivityFailure) || isCancellation(err)) throw err;
     return { ok: false, error: err, message: err.cause?.message ?? err.message };
   }
 }
@@ -94,6 +102,7 @@ export async function enrollmentWorkflow(input: EnrollmentInput, options: Enroll
     ...(options.stepsPerRun !== undefined ? { stepsPerRun: options.stepsPerRun } : {}),
     continueAsNewSuggested: () => workflowInfo().continueAsNewSuggested,
     patched,
+    isCancellation,
     log: (message, attrs) => log.warn(message, attrs),
   });
 
@@ -126,6 +135,32 @@ export async function enrollmentWorkflow(input: EnrollmentInput, options: Enroll
     if (changed.length > 0) upsertSearchAttributes(changed);
   }
 
+  /**
+   * Runs a step's activity; an exit requested meanwhile cancels it (it may be waiting for a retry
+   * for hours) and the interpreter records the step as cut short.
+   */
+  async function step<T>(call: () => Promise<T>): Promise<Outcome<T>> {
+    const scope = new CancellationScope();
+    let settled = false;
+    let cancelledByExit = false;
+    void condition(() => settled || interpreter.exitRequested()).then(() => {
+      if (settled || !patched('exit-cancels-step-activity')) return;
+      cancelledByExit = true;
+      scope.cancel();
+    }, () => undefined); // the run itself was cancelled: handled where the activity is awaited
+    try {
+      return await attempt(() => scope.run(call));
+    } catch (err) {
+      if (cancelledByExit && isCancellation(err)) return { ok: false, error: err, message: 'cancelled by the exit', cancelled: true };
+      throw err;
+    } finally {
+      settled = true;
+    }
+  }
+
+  /** Once the run is cancelled, the last progress is still written (the row must not stay active). */
+  let cancelled = false;
+
   async function perform(cmd: Command): Promise<Reply> {
     switch (cmd.kind) {
       case 'publish':
@@ -133,19 +168,21 @@ export async function enrollmentWorkflow(input: EnrollmentInput, options: Enroll
         return;
       case 'progress':
         publishSearchAttributes();
-        return attempt(() => db.recordProgress(cmd.update));
+        return cancelled
+          ? CancellationScope.nonCancellable(() => attempt(() => db.recordProgress(cmd.update)))
+          : attempt(() => db.recordProgress(cmd.update));
       case 'sleep':
         return cmd.until === null ? condition(cmd.wake).then(() => true) : condition(cmd.wake, cmd.until - Date.now());
       case 'sendMessage':
-        return attempt(() => send.sendMessage(cmd.request));
+        return step(() => send.sendMessage(cmd.request));
       case 'notifyOwner':
         return attempt(() => send.notifyOwner(cmd.request));
       case 'createTask':
-        return attempt(() => db.createTask(cmd.request));
+        return step(() => db.createTask(cmd.request));
       case 'updateRecord':
-        return attempt(() => db.updateRecord(cmd.request));
+        return step(() => db.updateRecord(cmd.request));
       case 'callWebhook':
-        return attempt(() => hook.callWebhook(cmd.request));
+        return step(() => hook.callWebhook(cmd.request));
       case 'continueAsNew':
         return continueAsNew<typeof enrollmentWorkflow>(input, { ...options, carry: cmd.carry });
     }
@@ -161,6 +198,7 @@ export async function enrollmentWorkflow(input: EnrollmentInput, options: Enroll
     } catch (err) {
       // Continue-as-new ends this run here; anything else (a cancellation) goes through the walk.
       if (next.value.kind === 'continueAsNew') throw err;
+      if (isCancellation(err)) cancelled = true;
       next = resume(() => walk.throw(err));
       continue;
     }
