@@ -78,15 +78,14 @@ export async function entryHistory(db: Db, workspaceId: string, automationId: st
   return { total: row.total, inFlight: row.in_flight, maxSeq: row.max_seq, byTrigger: row.by_trigger };
 }
 
-/** The enrollment a trigger (event id, change id, backfill key) already produced, if any: starts are idempotent by trigger. */
-export type RunningEnrollment = Pick<EnrollmentRow, 'id' | 'automation_id' | 'record_id' | 'workflow_id' | 'trigger_event_id' | 'status'>;
+export type RunningEnrollment = Pick<EnrollmentRow, 'id' | 'automation_id' | 'version' | 'record_id' | 'workflow_id' | 'trigger_event_id' | 'status'>;
 
 /** Active and paused enrollments of many records at once (one query per router batch and workspace). */
 export async function runningEnrollmentsOfRecords(db: Db, workspaceId: string, recordIds: string[]): Promise<RunningEnrollment[]> {
   if (recordIds.length === 0) return [];
   return db
     .selectFrom('enrollments')
-    .select(['id', 'automation_id', 'record_id', 'workflow_id', 'trigger_event_id', 'status'])
+    .select(['id', 'automation_id', 'version', 'record_id', 'workflow_id', 'trigger_event_id', 'status'])
     .where('workspace_id', '=', workspaceId)
     .where('record_id', 'in', recordIds)
     .where('status', 'in', IN_FLIGHT)
@@ -97,7 +96,7 @@ export async function runningEnrollmentsOfRecords(db: Db, workspaceId: string, r
 export async function inFlightOfAutomation(db: Db, workspaceId: string, automationId: string, afterId: string | null, limit: number): Promise<RunningEnrollment[]> {
   let q = db
     .selectFrom('enrollments')
-    .select(['id', 'automation_id', 'record_id', 'workflow_id', 'trigger_event_id', 'status'])
+    .select(['id', 'automation_id', 'version', 'record_id', 'workflow_id', 'trigger_event_id', 'status'])
     .where('workspace_id', '=', workspaceId)
     .where('automation_id', '=', automationId)
     .where('status', 'in', IN_FLIGHT)

@@ -14,7 +14,8 @@
  * - Woken by LISTEN on OUTBOX_CHANNEL (a dedicated pg client), with a ROUTER_POLL_MS fallback.
  * - An event that concerns no automation and no running enrollment costs no Temporal call: the
  *   triggers come from a cache of active automations and the running enrollments of a batch's
- *   records from one query.
+ *   records from one query; a running enrollment is told only what its definition can use
+ *   (domain/signal-interest.ts), so noise cannot grow its history.
  */
 import pg from 'pg';
 import { Duration } from 'luxon';
@@ -31,6 +32,8 @@ import { eventSignal, exitSignal, pauseSignal, recordChangedSignal, resumeSignal
 import { Enroller, recordSnapshot } from '../common/enrollments';
 import { AutomationCache, type ActiveAutomation } from './automation-cache';
 import { groupBy, mapLimit } from './concurrency';
+import { flattenChanges } from '../../domain/record-changes';
+import { signalInterest, wantsChange, wantsEvent, type SignalInterest } from '../../domain/signal-interest';
 import { asConditionEvent, backfillMatches, eventCountLeaves, eventTriggerMatches, holds, recordTriggerMatches, type ConditionEvent } from './triggers';
 
 export interface RouterOptions {
@@ -77,6 +80,8 @@ export class OutboxRouter {
   private readonly cache: AutomationCache;
   private readonly concurrency: number;
   private readonly pageSize: number;
+  /** Per automation version (immutable): what its enrollments can use. */
+  private readonly interests = new Map<string, Promise<SignalInterest | undefined>>();
   private listener: pg.Client | undefined;
   private loop: Promise<void> | undefined;
   private stopping = false;
@@ -304,9 +309,27 @@ export class OutboxRouter {
     }
   }
 
+  /** The enrollments whose definition can use the signal (domain/signal-interest.ts); the rest are not told. */
+  private async interested(ws: string, running: RunningEnrollment[], wants: (i: SignalInterest) => boolean): Promise<RunningEnrollment[]> {
+    const keep = await Promise.all(running.map(async (r) => {
+      const key = `${ws}/${r.automation_id}/${r.version}`;
+      let interest = this.interests.get(key);
+      if (!interest) {
+        interest = this.opts.enroller.versionContext(ws, r.automation_id, r.version).then((v) => (v ? signalInterest(v.definition, v.templates) : undefined));
+        this.interests.set(key, interest);
+        interest.catch(() => this.interests.delete(key));
+        if (this.interests.size > 5_000) this.interests.delete(this.interests.keys().next().value!);
+      }
+      const i = await interest;
+      return !i || wants(i); // a version that cannot be read is told everything
+    }));
+    return running.filter((_, n) => keep[n]);
+  }
+
   private async onEvent(ws: string, automations: ActiveAutomation[], event: OutboxEvent, running: RunningEnrollment[], records: RecordLoader): Promise<void> {
     const signalled: EnrollmentEvent = { id: event.id, type: event.type, occurredAt: event.occurredAt, properties: event.properties ?? {} };
-    await Promise.all(running.filter((r) => r.trigger_event_id !== event.id).map((r) => this.signal(ws, r, eventSignal, signalled)));
+    const told = await this.interested(ws, running.filter((r) => r.trigger_event_id !== event.id), (i) => wantsEvent(i, event.type));
+    await Promise.all(told.map((r) => this.signal(ws, r, eventSignal, signalled)));
     const candidates = automations.filter((a) => eventTriggerMatches(a.definition.trigger, event, null));
     if (candidates.length === 0) return;
     const row = await records.get();
@@ -330,7 +353,9 @@ export class OutboxRouter {
     records: RecordLoader,
   ): Promise<void> {
     const change: RecordChange = { id: p.changeId, changes: p.changes, at: p.at };
-    await Promise.all(running.filter((r) => r.trigger_event_id !== p.changeId).map((r) => this.signal(ws, r, recordChangedSignal, change)));
+    const fields = Object.keys(flattenChanges(p.changes));
+    const told = await this.interested(ws, running.filter((r) => r.trigger_event_id !== p.changeId), (i) => wantsChange(i, fields));
+    await Promise.all(told.map((r) => this.signal(ws, r, recordChangedSignal, change)));
     const candidates = automations.filter((a) => {
       const t = a.definition.trigger;
       return (t.type === 'stage_entered' && p.changes && 'stage' in p.changes && p.changes.stage === t.stage) || t.type === 'segment_entered';
@@ -354,7 +379,7 @@ export class OutboxRouter {
       this.stats.started++;
       const e = outcome.enrollment;
       // Later rows of this record in the same batch signal the new enrollment too.
-      running?.push({ id: e.id, automation_id: e.automation_id, record_id: e.record_id, workflow_id: e.workflow_id, trigger_event_id: e.trigger_event_id, status: e.status });
+      running?.push({ id: e.id, automation_id: e.automation_id, version: e.version, record_id: e.record_id, workflow_id: e.workflow_id, trigger_event_id: e.trigger_event_id, status: e.status });
     }
   }
 

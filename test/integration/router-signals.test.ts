@@ -68,6 +68,7 @@ describe('signals for workflows that are not running', () => {
   });
 
   it('a reply for an enrollment whose workflow was never started starts it with the reply, and ends it', async () => {
+    if (!e.engine) await e.startWorker(); // when run on its own
     const a = await createAutomation(e, {
       name: 'Lead follow-up',
       trigger: { type: 'event', event: 'lead.created' },
@@ -95,6 +96,7 @@ describe('signals for workflows that are not running', () => {
   });
 
   it('a workflow that Temporal closed is not started again by an event for its record', async () => {
+    if (!e.engine) await e.startWorker(); // when run on its own
     await createAutomation(e, {
       name: 'Lead follow-up 2',
       trigger: { type: 'event', event: 'lead.arrived' },
@@ -112,5 +114,49 @@ describe('signals for workflows that are not running', () => {
     const after = await e.temporal.workflow.getHandle(item.workflowId).describe();
     expect(after.runId).toBe(runId);
     expect(after.status.name).toBe('TERMINATED');
+  });
+});
+
+describe('signals an enrollment can use', () => {
+  it('noise events and changes of unread fields cost no Temporal call; a relevant event still arrives', async () => {
+    if (!e.engine) await e.startWorker(); // when run on its own
+    await createAutomation(e, {
+      name: 'Quote follow-up',
+      trigger: { type: 'event', event: 'quote.sent' },
+      exitWhen: [{ event: 'quote.accepted' }, { fieldChanged: 'stage' }],
+      steps: [{ id: 'later', type: 'wait', duration: 'P3D' }, { id: 'nudge', type: 'email', to: 'record', template: 'tpl_sig_quote' }],
+    }, { templates: [{ id: 'tpl_sig_quote', content: { subject: 'Your quote', text: 'Still interested?' } }] });
+    await putRecord(e, 'sig-noise', { stage: 'quoted' });
+    await e.api('POST', '/v1/events', { id: 'evt-sig-quote', type: 'quote.sent', recordId: 'sig-noise' });
+    const item = await waitFor('the enrollment', async () => {
+      const it = await enrollmentOf('sig-noise');
+      return it?.currentStep === 'later' && it.updatedAt !== it.startedAt && it;
+    });
+    await drained();
+    const handle = e.temporal.workflow.getHandle(item.workflowId);
+    const settled = async () => {
+      // The history stops growing once the workflow waits in its timer.
+      let last = -1;
+      return waitFor('a settled history', async () => {
+        const n = (await handle.describe()).historyLength;
+        const same = n === last;
+        last = n;
+        return same && n;
+      }, 30_000, 500);
+    };
+    const before = await settled();
+
+    const noise = Array.from({ length: 50 }, (_, n) => ({ id: `evt-sig-noise-${n}`, type: 'page.viewed', recordId: 'sig-noise', properties: { n } }));
+    expect((await e.api('POST', '/v1/events/batch', { events: noise })).status).toBe(202);
+    await putRecord(e, 'sig-noise', { stage: 'quoted', attributes: { lastPage: '/pricing' } });
+    await drained();
+    expect((await handle.describe()).historyLength).toBe(before);
+
+    await e.api('POST', '/v1/events', { id: 'evt-sig-accepted', type: 'quote.accepted', recordId: 'sig-noise' });
+    const ended = await waitFor('the exit', async () => {
+      const it = await enrollmentOf('sig-noise');
+      return it.status !== 'active' && it;
+    });
+    expect(ended).toMatchObject({ status: 'exited', exitReason: 'event:quote.accepted' });
   });
 });
