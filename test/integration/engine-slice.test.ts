@@ -86,7 +86,8 @@ describe('router', () => {
 
     const msgs = await waitFor('the message', async () => {
       const m = await messagesOf('slice-2');
-      return m.length > 0 && m;
+      // The row is claimed as `queued` before the send; wait for the send's outcome.
+      return m.length > 0 && m[0].status !== 'queued' && m;
     });
     expect(msgs[0]).toMatchObject({ stepId: 'ask', status: 'sandboxed', recordId: 'slice-2' });
     const enrollments = await enrollmentsOf('slice-2');
