@@ -33,8 +33,34 @@ export interface PreviewInput {
   trigger?: EnrollmentEvent | null;
   /** A/B letter (default 'A'). */
   variant?: string;
-  /** Steps simulated before giving up on a loop (default 1000). */
-  maxSteps?: number;
+  /** Bounds the work of one preview, which runs inside an API request (default `PREVIEW_BUDGET`). */
+  budget?: PreviewBudget;
+}
+
+/**
+ * Steps, and milliseconds of the caller's clock (`now`; domain/ reads no clock itself), that one
+ * preview may spend. Past either, the preview stops with `PreviewBudgetExceeded`: a loop that never
+ * ends, or a definition too costly to walk, must not hold the API's event loop.
+ */
+export interface PreviewBudget {
+  steps: number;
+  millis?: number;
+  now?: () => number;
+}
+
+/**
+ * 250 ms: a step costs ~0.5-3 ms on a loaded 2-core machine (timing rules, conditions), so a long
+ * legitimate walk of a few dozen steps passes while a loop or a definition too costly to walk is
+ * stopped well before it holds the API for long. (Above the ~50 ms aimed at elsewhere: a preview
+ * walks a whole enrollment, where a workflow task runs one step.)
+ */
+export const PREVIEW_BUDGET = { steps: 1000, millis: 250 } as const;
+
+export class PreviewBudgetExceeded extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PreviewBudgetExceeded';
+  }
 }
 
 export interface PreviewStep {
@@ -56,7 +82,15 @@ export interface PreviewResult {
 }
 
 export function simulateEnrollment(input: PreviewInput): PreviewResult {
-  const maxSteps = input.maxSteps ?? 1000;
+  const budget = input.budget ?? { steps: PREVIEW_BUDGET.steps };
+  const startedAt = budget.now?.();
+  const overBudget = (): string | null => {
+    if (steps.length >= budget.steps) return `the walk ran ${budget.steps} steps without ending (a loop?): the preview stops there`;
+    if (budget.millis !== undefined && budget.now && startedAt !== undefined && budget.now() - startedAt > budget.millis) {
+      return `the walk took more than ${budget.millis} ms after ${steps.length} steps: the preview stops there`;
+    }
+    return null;
+  };
   const queue = [...(input.events ?? [])]
     .map((e, i) => ({ i, at: e.at.getTime(), event: { id: `preview-${i + 1}`, type: e.type, occurredAt: e.at.toISOString(), properties: e.properties ?? {} } }))
     .sort((a, b) => a.at - b.at || a.i - b.i);
@@ -140,12 +174,14 @@ export function simulateEnrollment(input: PreviewInput): PreviewResult {
     next = walk.next();
     for (;;) {
       if (next.done) break;
-      if (steps.length >= maxSteps) return end('truncated');
+      const over = overBudget();
+      if (over) throw new PreviewBudgetExceeded(over);
       const reply = perform(next.value);
       if (reply === 'stalled') return end('truncated');
       next = walk.next(reply);
     }
   } catch (err) {
+    if (err instanceof PreviewBudgetExceeded) throw err;
     return end('failed', `error: ${err instanceof Error ? err.message : String(err)}`);
   }
   const result = next.value;

@@ -101,7 +101,8 @@ export function createTemplateEngine(): Liquid {
     dynamicPartials: false,
     cache: false,
     parseLimit: 1_000_000,
-    renderLimit: 1_000,
+    // Milliseconds of rendering: a loop without end stops here instead of holding the worker.
+    renderLimit: 200,
     memoryLimit: 10_000_000,
   });
   for (const tag of REFUSED_TAGS) engine.registerTag(tag, refusedTag(tag));
@@ -167,8 +168,19 @@ function unknownVariable(segments: ReadonlyArray<unknown>): string | undefined {
   return `unknown variable ${shown}: known roots are record.*, event.*, owner.*, workspace.* and unsubscribeUrl`;
 }
 
+/**
+ * At most this many Liquid tags and outputs (`{% %}`, `{{ }}`) in one field. Parsing and the
+ * variable analysis cost grows faster than linearly with them (liquidjs' analysis is quadratic:
+ * 1,000 outputs take ~0.4 s, 20,000 ~30 s), and they run when a template is saved and read.
+ */
+export const MAX_LIQUID_TAGS = 100;
+
+const LIQUID_TAG = /\{\{|\{%/g;
+
 /** Parses one Liquid text: the syntax error (with line) or the unknown variables it reads. */
 export function checkLiquid(text: string): { error?: { message: string; line?: number; column?: number }; unknown: string[] } {
+  const tags = text.match(LIQUID_TAG)?.length ?? 0;
+  if (tags > MAX_LIQUID_TAGS) return { error: { message: `at most ${MAX_LIQUID_TAGS} Liquid tags and outputs ({{ }}, {% %}) per field (this one has ${tags})` }, unknown: [] };
   let parsed;
   try {
     parsed = engine.parse(text);

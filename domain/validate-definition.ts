@@ -25,7 +25,7 @@ import {
   type StepType,
   type Trigger,
 } from './definition';
-import { conditionLeaves, OP_VALUE_EXPECTATION, opFitsValue } from './conditions';
+import { conditionLeaves, MAX_CONDITION_LEAVES, MAX_CONDITION_VALUES, OP_VALUE_EXPECTATION, opFitsValue } from './conditions';
 import { isPositiveDuration, parseDuration } from './duration';
 import { quietHoursFor, stepChannel, windowMeetsQuietHours } from './timing';
 
@@ -317,7 +317,15 @@ function windowProblems(step: Step, at: string, quiet: QuietHours | undefined): 
 }
 
 function conditionProblems(cond: Condition, at: string, stepIds: ReadonlySet<string>): Problem[] {
-  return conditionLeaves(cond, at).flatMap(({ leaf, pointer }) => {
+  const leaves = conditionLeaves(cond, at);
+  if (leaves.length > MAX_CONDITION_LEAVES) {
+    return [{ pointer: at, message: `a condition may hold at most ${MAX_CONDITION_LEAVES} comparisons (this one holds ${leaves.length})` }];
+  }
+  const listed = leaves.reduce((n, { leaf }) => n + ('field' in leaf && Array.isArray(leaf.value) ? leaf.value.length : 0), 0);
+  if (listed > MAX_CONDITION_VALUES) {
+    return [{ pointer: at, message: `a condition may list at most ${MAX_CONDITION_VALUES} values in all its in/nin lists (this one lists ${listed})` }];
+  }
+  return leaves.flatMap(({ leaf, pointer }) => {
     if ('eventCount' in leaf) return leaf.eventCount.within !== undefined ? durationProblems(leaf.eventCount.within, `${pointer}/eventCount/within`) : [];
     const problems: Problem[] = [];
     if (!opFitsValue(leaf.op, leaf.value)) problems.push({ pointer: `${pointer}/value`, message: `${leaf.op} needs ${OP_VALUE_EXPECTATION[leaf.op]}` });

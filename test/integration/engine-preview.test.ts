@@ -114,4 +114,21 @@ describe('preview', () => {
     expect((await e.api('POST', '/v1/automations/aut_nope/preview', { record: {}, startAt: '2026-11-23T10:00:00Z' })).status).toBe(404);
     expect((await e.api('POST', `/v1/automations/${postServiceId}/preview`, { record: {}, startAt: '2026-11-23T10:00:00Z', version: 9 })).status).toBe(404);
   });
+
+  it('a walk that never ends is answered 422 with the reason (its step budget), not a truncated path', async () => {
+    const loop = {
+      name: 'Loop',
+      trigger: { type: 'manual' },
+      steps: [
+        { id: 'a', type: 'wait', duration: 'PT1M' },
+        { id: 'b', type: 'branch', cases: [{ when: { field: 'record.stage', op: 'exists' }, next: 'a' }] },
+      ],
+    };
+    const { id } = await createAutomation(e, loop, { activate: false });
+    const res = await e.api('POST', `/v1/automations/${id}/preview`, { record: { stage: 'new' }, startAt: '2026-11-23T10:00:00Z' });
+    expect(res.status).toBe(422);
+    expect(res.body.status).toBe(422);
+    // Whichever budget runs out first on this machine: 1,000 steps, or 250 ms of work.
+    expect(res.body.detail).toMatch(/^the walk (ran 1000 steps without ending \(a loop\?\)|took more than 250 ms after \d+ steps): the preview stops there$/);
+  });
 });

@@ -264,7 +264,7 @@ describe('validateDefinition: references and values', () => {
     def.exitWhen = [{ goal: { when: { field: 'record.stage', op: 'exists', value: 'yes' } } }, { event: 'x', where: { field: 'event.x', op: 'starts_with', value: '' } }];
     def.steps[4].cases[0].when = { any: [{ field: 'steps.nope.status', op: 'eq', value: 'failed' }] };
     expect(problemsOf(def)).toEqual([
-      { pointer: '/trigger/where/value', message: 'in needs a non-empty list of strings, numbers or booleans' },
+      { pointer: '/trigger/where/value', message: 'in needs a non-empty list of at most 1000 strings, numbers or booleans' },
       { pointer: '/conditions/all/1/not/value', message: 'gt needs a number or an ISO-8601 date' },
       { pointer: '/exitWhen/0/goal/when/value', message: 'exists needs true, false or nothing' },
       { pointer: '/exitWhen/1/where/value', message: 'starts_with needs a non-empty string' },

@@ -9,9 +9,9 @@ import { findAutomation, findAutomationVersion } from '../../../db/automations';
 import { getWorkspaceSettings } from '../../../db/settings';
 import { pinnedTemplates } from '../../../db/templates';
 import { TIMING_RULES } from '../../../domain/timing';
-import { simulateEnrollment } from '../../../domain/preview';
+import { PREVIEW_BUDGET, PreviewBudgetExceeded, simulateEnrollment } from '../../../domain/preview';
 import { variantOf } from '../../common/enrollments';
-import { invalid, notFound } from '../errors';
+import { HttpProblem, invalid, notFound } from '../errors';
 import { IdParam, Nullable, Timestamp, v1Problems } from '../schemas/common';
 
 const PreviewRecord = Type.Object(
@@ -73,7 +73,8 @@ const PreviewResult = Type.Object(
     outcome: Type.Union([Type.Literal('completed'), Type.Literal('exited'), Type.Literal('failed'), Type.Literal('truncated')], {
       description:
         'completed; exited (an exit rule, goal or exit step; see exitReason); failed (the definition cannot run; see exitReason); ' +
-        'truncated (a loop ran past 1000 steps)',
+        'truncated (the walk waits for an event that the simulated events do not bring). ' +
+        `A walk past ${PREVIEW_BUDGET.steps} steps or ${PREVIEW_BUDGET.millis} ms of work is answered 422`,
     }),
     exitReason: Nullable(Type.String()),
     converted: Type.Boolean(),
@@ -92,7 +93,7 @@ const preview: FastifyPluginAsyncTypebox = async (app) => {
         'with `events` arriving meanwhile (replies, ratings). Sends, tasks and webhooks are assumed to succeed. Nothing is sent or written.',
       params: IdParam,
       body: PreviewBody,
-      response: { 200: PreviewResult, ...v1Problems(400, 404) },
+      response: { 200: PreviewResult, ...v1Problems(400, 404, 422) },
     },
   }, async (request) => {
     const ws = request.workspaceId;
@@ -110,7 +111,7 @@ const preview: FastifyPluginAsyncTypebox = async (app) => {
     const settings = await getWorkspaceSettings(app.db, ws);
     const r = body.record;
     const externalId = r.externalId ?? 'preview';
-    const result = simulateEnrollment({
+    const result = previewWithin({
       definition,
       templates: await pinnedTemplates(app.db, ws, chosen.templateVersions),
       record: {
@@ -127,5 +128,15 @@ const preview: FastifyPluginAsyncTypebox = async (app) => {
     return { version, ...result };
   });
 };
+
+/** The preview within its budget; past it, 422 with the reason. */
+function previewWithin(input: Omit<Parameters<typeof simulateEnrollment>[0], 'budget'>): ReturnType<typeof simulateEnrollment> {
+  try {
+    return simulateEnrollment({ ...input, budget: { ...PREVIEW_BUDGET, now: () => performance.now() } });
+  } catch (err) {
+    if (err instanceof PreviewBudgetExceeded) throw new HttpProblem(422, 'Unprocessable Content', { detail: err.message });
+    throw err;
+  }
+}
 
 export default preview;
