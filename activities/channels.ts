@@ -2,25 +2,51 @@
  * Delivery channels. A provider (SendGrid, Twilio) implements `DeliveryChannel`; with no
  * credentials the sandbox channel stands in: nothing leaves the process and the message is
  * stored as `sandboxed`, so a fresh install shows what it would have sent.
+ *
+ * A provider call ends in a receipt or one of three errors, and the difference decides whether
+ * the message may be sent again: permanent (the provider refused it: record, never retry),
+ * transient (the provider did not take it: retry), ambiguous (the request may have reached the
+ * provider: never resend blindly, confirm first; see messages.ts).
  */
 import type { MessageChannel } from './types';
 
+/** The sender identity a message goes out as (DESIGN §5 `/v1/senders`). */
+export interface SenderIdentity {
+  id: string;
+  /** Email address (email), E.164 number (sms, voicemail caller id). */
+  from: string | null;
+  name: string | null;
+  replyTo: string | null;
+  messagingServiceSid: string | null;
+}
+
 export interface OutboundMessage {
+  /** Our message id: providers echo it back in status callbacks (custom_args, callback URLs). */
+  messageId: string;
   channel: MessageChannel;
   /** Email address or E.164 phone number. */
   to: string;
+  sender: SenderIdentity | null;
   subject: string | null;
   text: string | null;
   html: string | null;
   /** Voicemail: a recording to drop instead of text-to-speech. */
   audioUrl: string | null;
-  /** Stable per message: providers that take an idempotency key get this one. */
-  idempotencyKey: string;
+  /** Email: SendGrid categories (automation, step), for the provider's own statistics. */
+  categories: string[];
+  /** Email to a record: the signed one-click unsubscribe link (List-Unsubscribe). */
+  unsubscribeUrl: string | null;
+  /** Email: a SendGrid dynamic template to render instead of our subject/text/html. */
+  dynamicTemplate: { id: string; data: Record<string, unknown> } | null;
+  /** Aborts the provider request (activity cancelled). */
+  signal?: AbortSignal;
 }
 
 export interface DeliveryReceipt {
   providerId: string | null;
   status: 'sent' | 'sandboxed';
+  /** SMS: segments as the provider counted them, when it says. */
+  segments?: number | null;
 }
 
 export interface DeliveryChannel {
@@ -36,11 +62,19 @@ export class PermanentDeliveryError extends Error {
   }
 }
 
-/** A provider failed in a way that may pass (429, 5xx, timeout); `retryAfterMs` honours Retry-After. */
+/** The provider did not take the message and said so (429, 5xx, refused connection): safe to send again; `retryAfterMs` honours Retry-After. */
 export class TransientDeliveryError extends Error {
-  constructor(message: string, readonly retryAfterMs?: number) {
+  constructor(message: string, readonly retryAfterMs?: number, readonly code?: string) {
     super(message);
     this.name = 'TransientDeliveryError';
+  }
+}
+
+/** The request left but no answer came back (timeout, reset, abort): the provider may have accepted it. */
+export class AmbiguousDeliveryError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'AmbiguousDeliveryError';
   }
 }
 
@@ -60,4 +94,23 @@ export function channelsWith(providers: Partial<Channels> = {}): Channels {
     sms: providers.sms ?? sandboxChannel,
     voicemail: providers.voicemail ?? sandboxChannel,
   };
+}
+
+/** Retry-After in seconds or as an HTTP date, in ms; undefined when absent or unreadable. */
+export function retryAfterMs(value: unknown, now = Date.now()): number | undefined {
+  if (typeof value !== 'string' && typeof value !== 'number') return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds) && seconds >= 0) return Math.round(seconds * 1000);
+  const at = Date.parse(String(value));
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+/** Network errors (axios, node) where the request never reached the provider. */
+const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ERR_INVALID_URL']);
+
+/** An error without an HTTP answer: transient when nothing was sent, ambiguous otherwise. */
+export function networkError(provider: string, err: { code?: string; message?: string }): TransientDeliveryError | AmbiguousDeliveryError {
+  const code = err.code ?? 'unknown';
+  if (NOT_SENT.has(code)) return new TransientDeliveryError(`${provider} not reachable (${code})`, undefined, code);
+  return new AmbiguousDeliveryError(`${provider} did not answer (${code}: ${err.message ?? ''})`);
 }

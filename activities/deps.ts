@@ -10,4 +10,17 @@ export interface ActivityDeps {
   channels: Channels;
   /** Outbound webhook HTTP client; node's fetch unless a test hands another. */
   fetch: typeof fetch;
+  delivery: DeliverySettings;
+}
+
+/** What sends need from the configuration (services/common/config.ts). */
+export interface DeliverySettings {
+  /** Callback URLs and unsubscribe links start with it. */
+  publicUrl: string;
+  /** Signs unsubscribe links. */
+  secretsKey: string;
+  /** A send whose answer was lost waits this long for a confirmation before it is `uncertain`. */
+  confirmGraceMs: number;
+  /** SEND_TIMEOUT_MS: the lease on a claimed send outlives one provider request by SEND_LEASE_MARGIN_MS. */
+  requestTimeoutMs: number;
 }

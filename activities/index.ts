@@ -4,8 +4,9 @@
  * `Activities` with an in-memory recorder.
  */
 import type { Db } from '../db/connection';
+import { DEV_SECRETS_KEY } from '../services/common/config';
 import { channelsWith, type Channels } from './channels';
-import type { ActivityDeps } from './deps';
+import type { ActivityDeps, DeliverySettings } from './deps';
 import { messageActivities } from './messages';
 import { notifyActivities } from './notify';
 import { progressActivities } from './progress';
@@ -27,7 +28,11 @@ export interface CreateActivitiesOptions {
   /** Providers per channel; a missing one is sandboxed (rendered and stored, never delivered). */
   providers?: Partial<Channels>;
   fetch?: typeof fetch;
+  delivery?: Partial<DeliverySettings>;
 }
+
+/** Outside a configured worker (tests): links to 127.0.0.1, the development key, no grace. */
+const DEFAULT_DELIVERY: DeliverySettings = { publicUrl: 'http://127.0.0.1:3000', secretsKey: DEV_SECRETS_KEY, confirmGraceMs: 0, requestTimeoutMs: 20_000 };
 
 export function createActivities(opts: CreateActivitiesOptions) {
   const deps: ActivityDeps = {
@@ -36,6 +41,7 @@ export function createActivities(opts: CreateActivitiesOptions) {
     logger: opts.logger ?? silent,
     channels: channelsWith(opts.providers),
     fetch: opts.fetch ?? globalThis.fetch,
+    delivery: { ...DEFAULT_DELIVERY, ...opts.delivery },
   };
   const tasks = taskActivities(deps);
   const messages = messageActivities(deps);

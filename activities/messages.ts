@@ -1,128 +1,259 @@
 /**
- * Sends for email, sms, voicemail and email_user steps. Claim first, then send: the messages row
- * keyed by `<enrollmentId>:<stepId>:<visit>` is inserted (ON CONFLICT DO NOTHING) before the
- * provider is called, so a retry after a crash finds the row and never sends a second time once
- * the first attempt recorded its outcome.
+ * Sends for email, sms, voicemail and email_user steps, exactly once as far as the provider can
+ * tell us (DESIGN §4):
+ *
+ *   1. Claim the outbox row keyed `<enrollmentId>:<stepId>:<visit>` (insert ON CONFLICT DO
+ *      NOTHING), rendered and addressed, `queued`.
+ *   2. Take it `queued` -> `sending` with this attempt's id and a lease (database time) in one
+ *      conditional UPDATE: only one attempt can hold it, and only the holder calls the provider.
+ *   3. The provider answers: `sent` (or `sandboxed`); a permanent refusal -> `failed` with its code;
+ *      a transient one -> back to `queued` and retried (on the last attempt: `failed`, never left
+ *      queued). Every write is conditioned on still holding the claim.
+ *   4. No answer (timeout, reset, abort, the worker died): the provider may have the message. The
+ *      row stays `sending`; a retry that finds the lease live does not call the provider, and once
+ *      it has run out waits for confirmation (a status callback moves the row on) for
+ *      SEND_CONFIRM_GRACE_MS, then marks the message `uncertain`. It is never sent again: at most
+ *      once is the default, because a second copy of a message reaches a person, a missing one can
+ *      be seen and sent by hand.
  */
-import { ApplicationFailure } from '@temporalio/common';
+import { randomUUID } from 'node:crypto';
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import { sql } from 'kysely';
 import { newId } from '../db/ids';
-import type { MessageRow } from '../db/schema';
-import { PermanentDeliveryError, TransientDeliveryError } from './channels';
+import type { MessageRow, MessageStatus, SenderRow } from '../db/schema';
+import { firstSender, getSender } from '../db/senders';
+import { getWorkspaceSettings } from '../db/settings';
+import { addSuppression, suppressionOf } from '../db/suppressions';
+import { SEND_HEARTBEAT_MS, SEND_LEASE_MARGIN_MS, SEND_MAX_ATTEMPTS, sendCategories } from '../domain/delivery';
+import { countSegments } from '../domain/sms-segments';
+import { missingTemplateError } from '../domain/enrollment';
+import { unsubscribeUrl } from '../services/common/unsubscribe-token';
+import { AmbiguousDeliveryError, PermanentDeliveryError, TransientDeliveryError, type SenderIdentity } from './channels';
+import { TWILIO_UNSUBSCRIBED } from './channels-twilio';
 import type { ActivityDeps } from './deps';
 import { loadRecord, resolveRecipient } from './recipients';
 import { renderTemplate, TemplateError } from './render';
-import { countSegments } from '../domain/sms-segments';
-import { missingTemplateError } from '../domain/enrollment';
-import { suppressionOf } from '../db/suppressions';
 import type { SendMessageRequest, SendMessageResult } from './types';
 
+/** Statuses a retry returns as they are: the send is over. */
+const SETTLED: ReadonlySet<MessageStatus> = new Set(['sent', 'delivered', 'opened', 'clicked', 'bounced', 'failed', 'sandboxed', 'suppressed', 'uncertain', 'expired', 'cancelled']);
+
 function resultOf(row: MessageRow, duplicate: boolean): SendMessageResult {
-  const status = row.status === 'sent' || row.status === 'sandboxed' || row.status === 'suppressed' || row.status === 'failed' ? row.status : row.status === 'queued' ? 'queued' : 'sent';
+  const status: SendMessageResult['status'] =
+    row.status === 'delivered' || row.status === 'opened' || row.status === 'clicked' || row.status === 'bounced' ? 'sent' : row.status === 'sending' ? 'queued' : row.status;
   return { messageId: row.id, status, to: row.to || null, segments: row.segments, error: row.error, duplicate };
 }
 
-export function messageActivities(deps: ActivityDeps) {
-  const { db, clock, channels, logger } = deps;
+function activityContext(): Context | undefined {
+  try {
+    return Context.current();
+  } catch {
+    return undefined; // called outside an activity (notifyOwner's own context is used then, or a test)
+  }
+}
 
-  async function finish(id: string, patch: { status: MessageRow['status']; provider_id?: string | null; error?: string | null; sent_at?: Date | null }) {
+const retry = (message: string, type: string, delayMs?: number) =>
+  ApplicationFailure.create({ message, type, ...(delayMs !== undefined ? { nextRetryDelay: Math.max(1000, Math.ceil(delayMs)) } : {}) });
+
+function identity(s: SenderRow | undefined): SenderIdentity | null {
+  return s ? { id: s.id, from: s.from, name: s.name, replyTo: s.reply_to, messagingServiceSid: s.messaging_service_sid } : null;
+}
+
+export function messageActivities(deps: ActivityDeps) {
+  const { db, clock, channels, logger, delivery } = deps;
+
+  /** Writes the outcome of the attempt holding the claim; a row claimed by someone else is left alone. */
+  async function settle(id: string, attemptId: string, patch: Partial<Pick<MessageRow, 'status' | 'provider_id' | 'error' | 'error_code' | 'sent_at' | 'segments' | 'attempt_id' | 'lease_until'>>) {
     return db
       .updateTable('messages')
       .set({ ...patch, updated_at: clock() })
       .where('id', '=', id)
+      .where('attempt_id', '=', attemptId)
       .returningAll()
+      .executeTakeFirst();
+  }
+
+  async function byKey(key: string) {
+    return db.selectFrom('messages').selectAll().where('idempotency_key', '=', key).executeTakeFirst();
+  }
+
+  /** The step's sender, else the workspace default for the channel (/v1/settings), else its first sender of that channel. */
+  async function senderFor(req: SendMessageRequest): Promise<SenderRow | undefined> {
+    if (req.from) return getSender(db, req.workspaceId, req.from);
+    const chosen = (await getWorkspaceSettings(db, req.workspaceId))?.defaultSenders[req.channel];
+    return (chosen ? await getSender(db, req.workspaceId, chosen) : undefined) ?? firstSender(db, req.workspaceId, req.channel);
+  }
+
+  /** Renders, addresses and inserts the row (once); returns it with what the provider needs beyond the row. */
+  async function prepare(req: SendMessageRequest) {
+    const live = await loadRecord(db, req.workspaceId, req.recordId);
+    const recipient = await resolveRecipient(db, req.workspaceId, req.to, req.channel, req.context.record, live);
+    const suppression = recipient.address ? await suppressionOf(db, req.workspaceId, req.channel, recipient.address) : null;
+    const suppressed = (recipient.isRecord && live?.unsubscribed?.[req.channel] === true) || suppression !== null;
+    const sender = await senderFor(req);
+    const unsubscribe = recipient.isRecord ? unsubscribeUrl({ PUBLIC_URL: delivery.publicUrl, SECRETS_KEY: delivery.secretsKey }, { workspaceId: req.workspaceId, recordId: req.recordId, channel: req.channel }) : null;
+
+    let rendered: Record<string, string> = {};
+    let renderError: string | null = null;
+    if (!req.template) renderError = missingTemplateError(req.templateId);
+    else {
+      try {
+        rendered = await renderTemplate(req.template, { ...req.context, unsubscribeUrl: unsubscribe ?? '' });
+      } catch (err) {
+        if (!(err instanceof TemplateError)) throw err;
+        renderError = err.message;
+      }
+    }
+    const subject = rendered.subject ?? null;
+    const text = rendered.text ?? rendered.body ?? null;
+    const html = rendered.html ?? null;
+    const body = req.channel === 'voicemail' ? (rendered.text ?? rendered.audioUrl ?? null) : (text ?? html);
+    const sms = req.channel === 'sms' && body !== null ? countSegments(body) : null;
+
+    const initial: { status: MessageStatus; error: string | null } = !recipient.address
+      ? { status: 'failed', error: `no ${req.channel === 'email' ? 'email address' : 'phone number'} for the recipient` }
+      : renderError
+        ? { status: 'failed', error: renderError }
+        : req.from && !sender
+          ? { status: 'failed', error: `sender ${req.from} does not exist (or was deleted)` }
+          : suppressed
+            ? { status: 'suppressed', error: suppression ? `suppressed: ${suppression.reason}` : `recipient unsubscribed from ${req.channel}` }
+            : { status: 'queued', error: null };
+
+    const now = clock();
+    await db
+      .insertInto('messages')
+      .values({
+        id: newId('msg'),
+        workspace_id: req.workspaceId,
+        idempotency_key: req.idempotencyKey,
+        enrollment_id: req.enrollmentId,
+        automation_id: req.automationId,
+        step_id: req.stepId,
+        record_id: req.recordId,
+        channel: req.channel,
+        to: recipient.address ?? '',
+        variant: req.variant,
+        template_id: req.templateId,
+        template_version: req.template?.version ?? null,
+        subject,
+        body,
+        segments: sms?.segments ?? null,
+        encoding: sms?.encoding ?? null,
+        sender_id: sender?.id ?? null,
+        status: initial.status,
+        error: initial.error,
+        created_at: now,
+        updated_at: now,
+      })
+      .onConflict((oc) => oc.column('idempotency_key').doNothing())
+      .execute();
+    const row = await db.selectFrom('messages').selectAll().where('idempotency_key', '=', req.idempotencyKey).executeTakeFirstOrThrow();
+    return { row, text, html, audioUrl: rendered.audioUrl ?? null, sender: identity(sender), unsubscribe };
+  }
+
+  /** The claim was not ours: someone holds it, or its holder vanished without an answer. */
+  async function claimedElsewhere(id: string): Promise<SendMessageResult> {
+    const row = await db
+      .selectFrom('messages')
+      .selectAll()
+      .select(sql<number>`(extract(epoch from (lease_until - now())) * 1000)::float8`.as('lease_left_ms'))
+      .where('id', '=', id)
       .executeTakeFirstOrThrow();
+    if (row.status !== 'sending') {
+      if (SETTLED.has(row.status)) return resultOf(row, true);
+      throw retry('the message was released by another attempt', 'SendRace', 1000);
+    }
+    const leftMs = Number(row.lease_left_ms ?? 0);
+    if (leftMs > 0) throw retry(`another attempt holds the send for ${Math.ceil(leftMs / 1000)} s more; the provider is not called twice`, 'SendInProgress', leftMs + 1000);
+    const waitedMs = -leftMs;
+    const attempt = activityContext()?.info.attempt ?? 1;
+    if (waitedMs >= delivery.confirmGraceMs || attempt >= SEND_MAX_ATTEMPTS) {
+      const done = await settle(row.id, row.attempt_id ?? '', {
+        status: 'uncertain',
+        error: `the provider may have accepted this message but never confirmed it within ${Math.round(delivery.confirmGraceMs / 1000)} s; not sent again (at most once)`,
+      });
+      logger.warn({ messageId: row.id }, 'send outcome unknown: marked uncertain, not resent');
+      return resultOf(done ?? row, true);
+    }
+    throw retry('waiting for the provider to confirm a send whose answer was lost', 'AwaitingConfirmation', delivery.confirmGraceMs - waitedMs + 500);
   }
 
   return {
     async sendMessage(req: SendMessageRequest): Promise<SendMessageResult> {
-      const existing = await db.selectFrom('messages').selectAll().where('idempotency_key', '=', req.idempotencyKey).executeTakeFirst();
-      if (existing && existing.status !== 'queued') return resultOf(existing, true);
+      const existing = await byKey(req.idempotencyKey);
+      if (existing && SETTLED.has(existing.status)) return resultOf(existing, true);
+      const prepared = await prepare(req);
+      const { row } = prepared;
+      if (row.status !== 'queued' && row.status !== 'sending') return resultOf(row, Boolean(existing));
 
-      const live = await loadRecord(db, req.workspaceId, req.recordId);
-      const recipient = await resolveRecipient(db, req.workspaceId, req.to, req.channel, req.context.record, live);
-      // The suppression list (by address, any record) first; then the record's own flag.
-      const listed = recipient.address ? await suppressionOf(db, req.workspaceId, req.channel, recipient.address) : null;
-      const suppressed = listed ? `suppressed: ${listed.reason}` : recipient.isRecord && live?.unsubscribed?.[req.channel] === true ? `recipient unsubscribed from ${req.channel}` : null;
+      const attemptId = randomUUID();
+      const claimed = await db
+        .updateTable('messages')
+        .set({ status: 'sending', attempt_id: attemptId, lease_until: sql<Date>`now() + make_interval(secs => ${(delivery.requestTimeoutMs + SEND_LEASE_MARGIN_MS) / 1000})`, updated_at: clock() })
+        .where('id', '=', row.id)
+        .where('status', '=', 'queued')
+        .returningAll()
+        .executeTakeFirst();
+      if (!claimed) return claimedElsewhere(row.id);
 
-      let rendered: Record<string, string> = {};
-      let renderError: string | null = null;
-      if (!req.template) renderError = missingTemplateError(req.templateId);
-      else {
-        try {
-          rendered = await renderTemplate(req.template, req.context);
-        } catch (err) {
-          if (!(err instanceof TemplateError)) throw err;
-          renderError = err.message;
-        }
-      }
-      const subject = rendered.subject ?? null;
-      const text = rendered.text ?? rendered.body ?? null;
-      const html = rendered.html ?? null;
-      const body = req.channel === 'voicemail' ? (rendered.text ?? rendered.audioUrl ?? null) : (text ?? html);
-      const segments = req.channel === 'sms' && body !== null ? countSegments(body).segments : null;
-
-      const initial: { status: MessageRow['status']; error: string | null } = !recipient.address
-        ? { status: 'failed', error: `no ${req.channel === 'email' ? 'email address' : 'phone number'} for the recipient` }
-        : renderError
-          ? { status: 'failed', error: renderError }
-          : suppressed
-            ? { status: 'suppressed', error: suppressed }
-            : { status: 'queued', error: null };
-
-      const now = clock();
-      await db
-        .insertInto('messages')
-        .values({
-          id: newId('msg'),
-          workspace_id: req.workspaceId,
-          idempotency_key: req.idempotencyKey,
-          enrollment_id: req.enrollmentId,
-          automation_id: req.automationId,
-          step_id: req.stepId,
-          record_id: req.recordId,
-          channel: req.channel,
-          to: recipient.address ?? '',
-          variant: req.variant,
-          template_id: req.templateId,
-          template_version: req.template?.version ?? null,
-          subject,
-          body,
-          segments,
-          status: initial.status,
-          error: initial.error,
-          created_at: now,
-          updated_at: now,
-        })
-        .onConflict((oc) => oc.column('idempotency_key').doNothing())
-        .execute();
-      const row = await db.selectFrom('messages').selectAll().where('idempotency_key', '=', req.idempotencyKey).executeTakeFirstOrThrow();
-      if (row.status !== 'queued') return resultOf(row, Boolean(existing));
-
+      const ctx = activityContext();
+      const heartbeat = ctx ? setInterval(() => ctx.heartbeat(), Math.floor(SEND_HEARTBEAT_MS / 3)) : undefined;
+      const lastAttempt = (ctx?.info.attempt ?? 1) >= SEND_MAX_ATTEMPTS;
       try {
         const receipt = await channels[req.channel].send({
+          messageId: row.id,
           channel: req.channel,
           to: row.to,
+          sender: prepared.sender,
           subject: row.subject,
-          text,
-          html,
-          audioUrl: rendered.audioUrl ?? null,
-          idempotencyKey: req.idempotencyKey,
+          text: prepared.text,
+          html: prepared.html,
+          audioUrl: prepared.audioUrl,
+          categories: sendCategories(req.automationId, req.stepId),
+          unsubscribeUrl: req.channel === 'email' ? prepared.unsubscribe : null,
+          dynamicTemplate: null,
+          ...(ctx ? { signal: ctx.cancellationSignal } : {}),
         });
-        const done = await finish(row.id, { status: receipt.status, provider_id: receipt.providerId, sent_at: clock() });
-        return resultOf(done, false);
+        const done = await settle(row.id, attemptId, {
+          status: receipt.status,
+          provider_id: receipt.providerId,
+          sent_at: clock(),
+          lease_until: null,
+          error: null,
+          error_code: null,
+          ...(receipt.segments ? { segments: receipt.segments } : {}),
+        });
+        return resultOf(done ?? claimed, false);
       } catch (err) {
         if (err instanceof PermanentDeliveryError) {
-          logger.warn({ messageId: row.id, err: err.message }, 'message refused by the provider');
-          return resultOf(await finish(row.id, { status: 'failed', error: err.message }), false);
+          logger.warn({ messageId: row.id, code: err.code, err: err.message }, 'message refused by the provider');
+          const done = await settle(row.id, attemptId, { status: 'failed', error: err.message, error_code: err.code ?? null, lease_until: null });
+          if (req.channel === 'sms' && err.code === String(TWILIO_UNSUBSCRIBED)) {
+            await addSuppression(db, req.workspaceId, { channel: 'sms', address: row.to, reason: 'the recipient replied STOP (Twilio 21610)', source: 'twilio' });
+          }
+          return resultOf(done ?? claimed, false);
         }
         if (err instanceof TransientDeliveryError) {
-          throw ApplicationFailure.create({
-            message: err.message,
-            type: 'TransientDeliveryError',
-            ...(err.retryAfterMs !== undefined ? { nextRetryDelay: err.retryAfterMs } : {}),
-          });
+          const done = await settle(row.id, attemptId, lastAttempt
+            ? { status: 'failed', error: `${err.message} (gave up after ${SEND_MAX_ATTEMPTS} attempts)`, error_code: err.code ?? null, lease_until: null }
+            : { status: 'queued', error: err.message, error_code: err.code ?? null, attempt_id: null, lease_until: null });
+          if (lastAttempt) return resultOf(done ?? claimed, false);
+          throw retry(err.message, 'TransientDeliveryError', err.retryAfterMs);
+        }
+        if (err instanceof AmbiguousDeliveryError) {
+          if (ctx?.cancellationSignal.aborted) {
+            await settle(row.id, attemptId, { status: 'uncertain', error: `cancelled while the provider was being called: ${err.message}`, lease_until: null });
+            throw new CancelledFailure('send cancelled');
+          }
+          // The lease ends now: the next attempt starts waiting for the provider's confirmation.
+          await settle(row.id, attemptId, { error: err.message, lease_until: sql<Date>`now()` as never });
+          throw retry(err.message, 'AmbiguousDeliveryError', delivery.confirmGraceMs + 500);
         }
         throw err;
+      } finally {
+        if (heartbeat) clearInterval(heartbeat);
       }
     },
   };

@@ -10,6 +10,8 @@ export interface RenderContext {
   record: RecordSnapshot;
   event: { id: string; type: string; occurredAt: string; properties: Record<string, unknown> } | null;
   enrollment: { id: string; automationId: string; version: number; variant: string | null };
+  /** Filled in by the send activity for a record recipient: `${PUBLIC_URL}/u/<signed token>`. */
+  unsubscribeUrl?: string;
 }
 
 /** Identifies the enrollment an activity works for; every row it writes carries these. */
@@ -60,6 +62,8 @@ export interface SendMessageRequest extends EnrollmentRef {
   template: TemplateSnapshot | null;
   templateId: string;
   variant: string | null;
+  /** The step's sender id; unset: the workspace's default sender for the channel. */
+  from?: string | null;
   context: RenderContext;
   /** When the workflow scheduled the send (workflow time). */
   dueAt: string;
@@ -67,7 +71,8 @@ export interface SendMessageRequest extends EnrollmentRef {
 
 export interface SendMessageResult {
   messageId: string;
-  status: 'sent' | 'sandboxed' | 'suppressed' | 'failed' | 'queued';
+  /** `queued`: still waiting (never returned once retries end); `uncertain`: see activities/messages.ts. */
+  status: 'sent' | 'sandboxed' | 'suppressed' | 'failed' | 'queued' | 'uncertain' | 'expired' | 'cancelled';
   to: string | null;
   segments: number | null;
   error: string | null;

@@ -1,5 +1,6 @@
 /** Row types of every table, as kysely sees them. Mirrors migrations/. */
 import type { ColumnType, Generated, GeneratedAlways, Selectable } from 'kysely';
+import type { MessageStatus } from '../domain/delivery';
 
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
 type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
@@ -160,7 +161,7 @@ export interface EnrollmentStepsTable {
   detail: Json<Record<string, unknown>>;
 }
 
-export type MessageStatus = 'queued' | 'sent' | 'delivered' | 'opened' | 'clicked' | 'bounced' | 'failed' | 'sandboxed' | 'suppressed';
+export { MESSAGE_STATUSES, type MessageStatus } from '../domain/delivery';
 
 export interface MessagesTable {
   id: string;
@@ -186,6 +187,39 @@ export interface MessagesTable {
   updated_at: Timestamp;
   /** Voicemail: voicemail_left, human_answered, no_answer, busy, failed. */
   outcome: ColumnType<string | null, string | null | undefined, string | null>;
+  attempt_id: string | null;
+  lease_until: NullableTimestamp;
+  /** The provider's own code (SendGrid HTTP status, Twilio error code) of the last failure. */
+  error_code: string | null;
+  encoding: string | null;
+  sender_id: string | null;
+  /** A test send (POST /v1/templates/{id}/test-send): never counted in statistics. */
+  test: Generated<boolean>;
+}
+
+export type SenderChannel = 'email' | 'sms' | 'voicemail';
+export type SmsSenderKind = 'long_code' | 'toll_free' | 'short_code';
+
+export interface SendersTable {
+  workspace_id: string;
+  id: string;
+  channel: SenderChannel;
+  from: string | null;
+  name: string | null;
+  reply_to: string | null;
+  messaging_service_sid: string | null;
+  kind: SmsSenderKind | null;
+  segments_per_second: number | null;
+  created_at: Timestamp;
+  deleted_at: NullableTimestamp;
+}
+
+export interface ProviderCredentialsTable {
+  workspace_id: string;
+  provider: 'sendgrid' | 'twilio';
+  /** AES-256-GCM (services/common/secrets.ts) of the credentials' JSON. */
+  sealed: string;
+  updated_at: Timestamp;
 }
 
 export interface TasksTable {
@@ -288,9 +322,12 @@ export interface Database {
   inbound_messages: InboundMessagesTable;
   suppressions: SuppressionsTable;
   inbound_parse_secrets: InboundParseSecretsTable;
+  senders: SendersTable;
+  provider_credentials: ProviderCredentialsTable;
 }
 
 export type RecordRow = Selectable<RecordsTable>;
 export type EnrollmentRow = Selectable<EnrollmentsTable>;
 export type MessageRow = Selectable<MessagesTable>;
 export type TaskRow = Selectable<TasksTable>;
+export type SenderRow = Selectable<SendersTable>;

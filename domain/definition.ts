@@ -130,6 +130,7 @@ export const StaffRecipient = Type.Union([
 export type StaffRecipient = Static<typeof StaffRecipient>;
 
 const TemplateRef = Type.String({ minLength: 1, maxLength: 100, description: 'Template id' });
+const SenderRef = Type.String({ minLength: 1, maxLength: 100, description: "Sender id (POST /v1/senders); default: the workspace's default sender for the channel (/v1/settings)" });
 
 /** Fields every step may carry: where to go next and when it may run. */
 const stepBase = {
@@ -151,18 +152,19 @@ function step<T extends string, P extends Record<string, TSchema>>(type: T, prop
 export const WaitStep = step('wait', { duration: IsoDuration });
 export const EmailStep = step('email', {
   to: Type.Optional(Recipient),
+  from: Type.Optional(SenderRef),
   template: Type.Optional(TemplateRef),
   variants: Type.Optional(Type.Array(Type.Object({ template: TemplateRef }, { additionalProperties: false }), { minItems: 2, maxItems: 5 })),
 });
-export const SmsStep = step('sms', { to: Type.Optional(Recipient), template: TemplateRef });
-export const VoicemailStep = step('voicemail', { to: Type.Optional(Recipient), template: TemplateRef });
+export const SmsStep = step('sms', { to: Type.Optional(Recipient), from: Type.Optional(SenderRef), template: TemplateRef });
+export const VoicemailStep = step('voicemail', { to: Type.Optional(Recipient), from: Type.Optional(SenderRef), template: TemplateRef });
 export const TaskStep = step('task', {
   assignee: Type.Optional(StaffRecipient),
   template: TemplateRef,
   priority: Type.Optional(Type.Union([Type.Literal('low'), Type.Literal('normal'), Type.Literal('high'), Type.Literal('urgent')])),
   due: Type.Optional(IsoDuration),
 });
-export const EmailUserStep = step('email_user', { to: StaffRecipient, template: TemplateRef });
+export const EmailUserStep = step('email_user', { to: StaffRecipient, from: Type.Optional(SenderRef), template: TemplateRef });
 export const UpdateRecordStep = step('update_record', {
   set: Type.Record(Type.String({ pattern: '^(name|email|phone|timezone|stage|owner_id|ownerId|attributes\\.[A-Za-z0-9_-]+)$' }), Type.Unknown(), {
     minProperties: 1,

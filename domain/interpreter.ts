@@ -472,6 +472,7 @@ export class EnrollmentInterpreter {
         template: this.input.templates[templateId] ?? null,
         templateId,
         variant,
+        from: step.from ?? null,
         context: this.context(),
         dueAt: iso(dueAt),
       },

@@ -5,7 +5,7 @@
  * db layer share it.
  */
 
-export type MessageStatus = 'queued' | 'sent' | 'delivered' | 'opened' | 'clicked' | 'bounced' | 'failed' | 'sandboxed' | 'suppressed';
+import type { MessageStatus } from './delivery';
 
 export type ProviderEventType =
   | 'processed' | 'sent' | 'delivered' | 'opened' | 'clicked' | 'bounced' | 'dropped' | 'deferred'
@@ -30,7 +30,8 @@ export interface ProviderEvent {
 }
 
 /** Forward-only order of a message's statuses; statuses not listed never change from an event. */
-const RANK: Partial<Record<MessageStatus, number>> = { queued: 0, sent: 1, delivered: 2, opened: 3, clicked: 4, bounced: 5, failed: 5 };
+// A callback for a `sending` or `uncertain` message is the provider's confirmation that it took it.
+const RANK: Partial<Record<MessageStatus, number>> = { queued: 0, sending: 0, uncertain: 0, sent: 1, delivered: 2, opened: 3, clicked: 4, bounced: 5, failed: 5 };
 
 /** The status an event moves a message to, or null when it leaves the status alone. */
 export function statusOf(type: ProviderEventType): MessageStatus | null {

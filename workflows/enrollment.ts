@@ -30,6 +30,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
+import { SEND_ACTIVITY_OPTIONS } from '../domain/delivery';
 import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import type { Activities } from '../activities';
 import type { EnrollmentInput } from '../domain/enrollment';
@@ -60,10 +61,11 @@ const db = proxyActivities<Pick<Activities, 'recordProgress' | 'createTask' | 'u
 });
 
 /** Provider sends: transient errors back off (honouring Retry-After via nextRetryDelay); a send
- *  that still fails after ~2 hours is recorded as failed and the sequence goes on. */
+ *  that still fails after ~2 hours is recorded as failed and the sequence goes on. The timeouts
+ *  nest with the send's lease (domain/delivery.ts) so two attempts never overlap; a cancel (exit)
+ *  waits for the activity to finish aborting its provider request. */
 const send = proxyActivities<Pick<Activities, 'sendMessage' | 'notifyOwner'>>({
-  startToCloseTimeout: '60s',
-  retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '15m', maximumAttempts: 12 },
+  ...SEND_ACTIVITY_OPTIONS,
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 });
 

@@ -6,7 +6,7 @@ import { Type, type Static } from 'typebox';
 import { Value } from 'typebox/value';
 
 /** Lets `npm start` and `npm test` run with nothing configured; refused in production. */
-const DEV_SECRETS_KEY = 'development-only-secrets-key-do-not-use-in-production';
+export const DEV_SECRETS_KEY = 'development-only-secrets-key-do-not-use-in-production';
 
 const Port = (fallback: number, description: string) =>
   Type.Integer({ minimum: 1, maximum: 65535, default: fallback, description });

@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../common/config';
 import { createDb } from '../../db/connection';
 import { createActivities, type CreateActivitiesOptions } from '../../activities/index';
+import { deliveryFromConfig, providersFromConfig } from '../../activities/providers';
 import { Enroller } from '../common/enrollments';
 import { OutboxRouter } from './router';
 
@@ -72,6 +73,9 @@ export async function startEngine(opts: EngineOptions): Promise<Engine> {
   installTemporalRuntime(logger);
   const db = createDb(config.DATABASE_URL, { max: config.DATABASE_POOL_SIZE });
   const routerDb = createDb(config.DATABASE_URL, { max: 12 });
+  const providers = providersFromConfig(config);
+  const sandboxed = (['email', 'sms', 'voicemail'] as const).filter((c) => !(opts.activities?.providers ?? providers)[c]);
+  if (sandboxed.length > 0) logger.info({ sandboxed }, `sandboxed channels (no provider credentials; messages stored as "sandboxed", nothing sent): ${sandboxed.join(', ')}`);
   let connection: NativeConnection | undefined;
   try {
     connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
@@ -80,7 +84,7 @@ export async function startEngine(opts: EngineOptions): Promise<Engine> {
       namespace: config.TEMPORAL_NAMESPACE,
       taskQueue: config.TEMPORAL_TASK_QUEUE,
       ...workflowCode(),
-      activities: createActivities({ db, logger: logger.child({ component: 'activities' }), ...opts.activities }),
+      activities: createActivities({ db, logger: logger.child({ component: 'activities' }), providers, delivery: deliveryFromConfig(config), ...opts.activities }),
       shutdownGraceTime: '10s',
       ...opts.worker,
     });

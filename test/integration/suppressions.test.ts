@@ -6,7 +6,8 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rawRequest, startTestApp, unchangedAfter, type TestApp } from '../helpers/app';
-import { createActivities, type OutboundMessage } from '../../activities';
+import { createActivities } from '../../activities';
+import type { OutboundMessage } from '../../activities/channels';
 import { newId } from '../../db/ids';
 import { getRecord } from '../../db/records';
 import { recordSnapshot } from '../../services/common/enrollments';

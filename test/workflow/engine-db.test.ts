@@ -263,7 +263,7 @@ describe('activities, called directly', () => {
     const sent: string[] = [];
     const acts = createActivities({
       db,
-      providers: { email: { name: 'spy', send: async (m) => (sent.push(m.idempotencyKey), { providerId: 'p_1', status: 'sent' }) } },
+      providers: { email: { name: 'spy', send: async (m) => (sent.push(m.messageId), { providerId: 'p_1', status: 'sent' }) } },
     });
     const enrollmentId = newId('enr');
     await acts.recordProgress({
@@ -280,7 +280,7 @@ describe('activities, called directly', () => {
     const second = await acts.sendMessage(req);
     expect(first).toMatchObject({ status: 'sent', duplicate: false });
     expect(second).toMatchObject({ messageId: first.messageId, status: 'sent', duplicate: true });
-    expect(sent).toEqual([`${enrollmentId}:e:1`]);
+    expect(sent).toEqual([first.messageId]);
     const rows = await db.selectFrom('messages').selectAll().where('idempotency_key', '=', req.idempotencyKey).execute();
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ provider_id: 'p_1', status: 'sent' });

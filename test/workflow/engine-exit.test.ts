@@ -67,7 +67,7 @@ describe('the database agrees with Temporal', () => {
       name: 'counting',
       async send(m: OutboundMessage) {
         const ok = calls.length > 0;
-        calls.push({ key: m.idempotencyKey, ok });
+        calls.push({ key: m.messageId, ok });
         if (!ok) throw new TransientDeliveryError('429 Too Many Requests', 600_000);
         return { providerId: `p_${calls.length}`, status: 'sent' as const };
       },
@@ -84,9 +84,9 @@ describe('the database agrees with Temporal', () => {
       expect(await handle.result()).toEqual({ status: 'exited', exitReason: 'manual', converted: false });
       await skipTo(env, t0.plus({ hours: 3 }));
     });
-    expect(calls).toEqual([{ key: `${inp.enrollmentId}:hello:1`, ok: false }]);
-    const messages = await db.selectFrom('messages').select(['step_id', 'status']).where('enrollment_id', '=', inp.enrollmentId).execute();
-    expect(messages).toEqual([{ step_id: 'hello', status: 'queued' }]);
+    const messages = await db.selectFrom('messages').select(['id', 'step_id', 'status']).where('enrollment_id', '=', inp.enrollmentId).execute();
+    expect(messages).toEqual([{ id: calls[0]!.key, step_id: 'hello', status: 'queued' }]);
+    expect(calls).toEqual([{ key: messages[0]!.id, ok: false }]);
     const steps = await db.selectFrom('enrollment_steps').select(['step_id', 'status', 'detail']).where('enrollment_id', '=', inp.enrollmentId).execute();
     expect(steps).toEqual([{ step_id: 'hello', status: 'skipped', detail: { cutShortBy: 'manual' } }]);
     const row = await db.selectFrom('enrollments').selectAll().where('id', '=', inp.enrollmentId).executeTakeFirstOrThrow();

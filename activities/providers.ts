@@ -1,0 +1,27 @@
+/**
+ * The service-wide providers from the configuration: SendGrid for email when SENDGRID_API_KEY is
+ * set, Twilio for sms and voicemail when TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN are; every other
+ * channel is sandboxed (messages stored as `sandboxed`, nothing sent).
+ */
+import type { Config } from '../services/common/config';
+import type { Channels } from './channels';
+import { sendgridChannel } from './channels-sendgrid';
+import { twilioSmsChannel, twilioVoicemailChannel } from './channels-twilio';
+import type { DeliverySettings } from './deps';
+
+type ProviderConfig = Pick<Config, 'SENDGRID_API_KEY' | 'SENDGRID_API_URL' | 'TWILIO_ACCOUNT_SID' | 'TWILIO_AUTH_TOKEN' | 'TWILIO_API_URL' | 'PUBLIC_URL' | 'SEND_TIMEOUT_MS'>;
+
+export function providersFromConfig(c: ProviderConfig): Partial<Channels> {
+  const providers: Partial<Channels> = {};
+  if (c.SENDGRID_API_KEY) providers.email = sendgridChannel({ apiKey: c.SENDGRID_API_KEY, baseUrl: c.SENDGRID_API_URL, timeoutMs: c.SEND_TIMEOUT_MS });
+  if (c.TWILIO_ACCOUNT_SID && c.TWILIO_AUTH_TOKEN) {
+    const twilio = { accountSid: c.TWILIO_ACCOUNT_SID, authToken: c.TWILIO_AUTH_TOKEN, baseUrl: c.TWILIO_API_URL, publicUrl: c.PUBLIC_URL, timeoutMs: c.SEND_TIMEOUT_MS };
+    providers.sms = twilioSmsChannel(twilio);
+    providers.voicemail = twilioVoicemailChannel(twilio);
+  }
+  return providers;
+}
+
+export function deliveryFromConfig(c: Pick<Config, 'PUBLIC_URL' | 'SECRETS_KEY' | 'SEND_CONFIRM_GRACE_MS' | 'SEND_TIMEOUT_MS'>): DeliverySettings {
+  return { publicUrl: c.PUBLIC_URL, secretsKey: c.SECRETS_KEY, confirmGraceMs: c.SEND_CONFIRM_GRACE_MS, requestTimeoutMs: c.SEND_TIMEOUT_MS };
+}

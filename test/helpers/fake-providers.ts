@@ -1,0 +1,180 @@
+/**
+ * Local fake SendGrid and Twilio HTTP servers: the only fakes the tests use. The real
+ * @sendgrid/mail and twilio clients talk to them (SENDGRID_API_URL / TWILIO_API_URL), so every
+ * request is the SDK's own. One server per provider per test process (`fakeSendgrid()`,
+ * `fakeTwilio()`); `reset()` between tests.
+ *
+ * A request is *accepted* when the fake answers it 2xx, whether or not the client is still there
+ * to read the answer (a provider that took a message delivers it): that count is what "exactly
+ * once" is measured by. `script()` queues answers (status, headers, body, a delay, or a hold the
+ * test releases) taken in order by the next requests.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface FakeRequest {
+  method: string;
+  path: string;
+  query: URLSearchParams;
+  headers: IncomingMessage['headers'];
+  /** JSON (SendGrid) or form fields (Twilio, repeated keys as arrays). */
+  body: any;
+  at: number;
+}
+
+export interface Answer {
+  status?: number;
+  headers?: Record<string, string>;
+  body?: unknown;
+  /** Answer only after this long (ms). */
+  delayMs?: number;
+  /** Answer only when the returned promise's `release()` is called. */
+  hold?: boolean;
+}
+
+export interface Held {
+  request: FakeRequest;
+  release(): void;
+}
+
+export abstract class FakeProvider {
+  readonly requests: FakeRequest[] = [];
+  readonly accepted: FakeRequest[] = [];
+  private answers: Answer[] = [];
+  private held: Held[] = [];
+  private heldWaiters: Array<(h: Held) => void> = [];
+  private server: Server | undefined;
+  url = '';
+
+  /** The 2xx answer to a request (the provider's success shape). */
+  protected abstract success(req: FakeRequest): { status: number; headers?: Record<string, string>; body: unknown };
+  protected abstract parse(raw: string, headers: IncomingMessage['headers']): unknown;
+  /** Requests this fake answers by itself (lookups), or undefined. */
+  protected lookup(_req: FakeRequest): { status: number; body: unknown } | undefined {
+    return undefined;
+  }
+
+  async start(): Promise<this> {
+    this.server = createServer((req, res) => void this.handle(req, res));
+    this.server.keepAliveTimeout = 1000;
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    this.server?.closeAllConnections();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+
+  reset(): void {
+    this.requests.length = 0;
+    this.accepted.length = 0;
+    this.answers = [];
+    this.held = [];
+    this.heldWaiters = [];
+  }
+
+  /** Queues answers for the next requests, in order; after them, success. */
+  script(...answers: Answer[]): void {
+    this.answers.push(...answers);
+  }
+
+  /** Resolves when a request held by `{ hold: true }` arrives. */
+  nextHeld(): Promise<Held> {
+    const held = this.held.shift();
+    return held ? Promise.resolve(held) : new Promise((resolve) => this.heldWaiters.push(resolve));
+  }
+
+  /** Accepted requests per message id (what "exactly once" counts). */
+  abstract acceptedFor(messageId: string): number;
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const url = new URL(req.url ?? '/', 'http://fake');
+    const request: FakeRequest = {
+      method: req.method ?? 'GET',
+      path: url.pathname,
+      query: url.searchParams,
+      headers: req.headers,
+      body: this.parse(Buffer.concat(chunks).toString('utf8'), req.headers),
+      at: Date.now(),
+    };
+    const looked = this.lookup(request);
+    if (looked) return void this.write(res, request, looked.status, {}, looked.body, false);
+    this.requests.push(request);
+    const answer = this.answers.shift() ?? {};
+    if (answer.delayMs) await new Promise((r) => setTimeout(r, answer.delayMs));
+    if (answer.hold) {
+      await new Promise<void>((release) => {
+        const held = { request, release: () => release() };
+        const waiter = this.heldWaiters.shift();
+        if (waiter) waiter(held);
+        else this.held.push(held);
+      });
+    }
+    if (answer.status !== undefined && (answer.status < 200 || answer.status >= 300)) {
+      return void this.write(res, request, answer.status, answer.headers ?? {}, answer.body ?? {}, false);
+    }
+    const ok = this.success(request);
+    this.write(res, request, answer.status ?? ok.status, { ...ok.headers, ...answer.headers }, answer.body ?? ok.body, true);
+  }
+
+  private write(res: ServerResponse, req: FakeRequest, status: number, headers: Record<string, string>, body: unknown, accepted: boolean): void {
+    if (accepted) this.accepted.push(req);
+    if (res.destroyed || res.writableEnded) return;
+    res.writeHead(status, { 'content-type': 'application/json', ...headers });
+    res.end(body === '' ? '' : JSON.stringify(body));
+  }
+}
+
+let seq = 0;
+
+export class FakeSendgrid extends FakeProvider {
+  protected parse(raw: string) {
+    return raw ? JSON.parse(raw) : null;
+  }
+  protected success() {
+    return { status: 202, headers: { 'x-message-id': `sg_${++seq}` }, body: '' };
+  }
+  acceptedFor(messageId: string): number {
+    return this.accepted.filter((r) => r.body?.custom_args?.message_id === messageId).length;
+  }
+}
+
+export class FakeTwilio extends FakeProvider {
+  protected parse(raw: string) {
+    const out: Record<string, string | string[]> = {};
+    for (const [k, v] of new URLSearchParams(raw)) {
+      const prev = out[k];
+      out[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
+    }
+    return out;
+  }
+  protected success(req: FakeRequest) {
+    const sid = `${req.path.endsWith('/Calls.json') ? 'CA' : 'SM'}${String(++seq).padStart(32, '0')}`;
+    const body = req.body as Record<string, string>;
+    return {
+      status: 201,
+      body: { sid, status: 'queued', to: body.To, from: body.From ?? null, body: body.Body ?? null, num_segments: '1', messaging_service_sid: body.MessagingServiceSid ?? null },
+    };
+  }
+  acceptedFor(messageId: string): number {
+    return this.accepted.filter((r) => new URL(String(r.body.StatusCallback ?? r.body.Url ?? ''), 'http://x').searchParams.get('messageId') === messageId).length;
+  }
+}
+
+let sendgrid: Promise<FakeSendgrid> | undefined;
+let twilioFake: Promise<FakeTwilio> | undefined;
+
+/** The process's one fake SendGrid (started on first use). */
+export const fakeSendgrid = (): Promise<FakeSendgrid> => (sendgrid ??= new FakeSendgrid().start());
+/** The process's one fake Twilio (started on first use). */
+export const fakeTwilio = (): Promise<FakeTwilio> => (twilioFake ??= new FakeTwilio().start());
+
+/** A Twilio error body as the API sends it. */
+export const twilioError = (status: number, code: number, message: string): Answer => ({
+  status,
+  body: { code, message, more_info: `https://www.twilio.com/docs/errors/${code}`, status },
+});
