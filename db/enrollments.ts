@@ -192,3 +192,29 @@ export async function countEvents(db: Db, workspaceId: string, recordId: string,
   const row = await q.executeTakeFirstOrThrow();
   return row.n;
 }
+
+/** In-flight rows among these workflows (the reconciler's question about workflows Temporal has closed). */
+export async function inFlightOfWorkflows(db: Db, workflowIds: string[]): Promise<Array<Pick<EnrollmentRow, 'id' | 'workspace_id' | 'workflow_id' | 'status'>>> {
+  if (workflowIds.length === 0) return [];
+  return db
+    .selectFrom('enrollments')
+    .select(['id', 'workspace_id', 'workflow_id', 'status'])
+    .where('workflow_id', 'in', workflowIds)
+    .where('status', 'in', IN_FLIGHT)
+    .execute();
+}
+
+/** Ends a row that is still in flight; false when it had ended meanwhile (its workflow wrote it). */
+export async function endInFlightEnrollment(
+  db: Db,
+  id: string,
+  end: { status: Exclude<EnrollmentStatus, 'active' | 'paused'>; exitReason: string | null; converted: boolean; endedAt: Date },
+): Promise<boolean> {
+  const res = await db
+    .updateTable('enrollments')
+    .set({ status: end.status, exit_reason: end.exitReason, converted: end.converted, ended_at: end.endedAt, current_step: null, updated_at: new Date() })
+    .where('id', '=', id)
+    .where('status', 'in', IN_FLIGHT)
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows) > 0;
+}

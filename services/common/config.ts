@@ -27,6 +27,7 @@ export const ConfigSchema = Type.Object({
   BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, default: 1048576 }),
   ROUTER_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 5000, default: 500 }),
   ROUTER_POLL_MS: Type.Integer({ minimum: 50, default: 1000, description: 'Fallback poll when no NOTIFY arrives' }),
+  RECONCILE_INTERVAL_MS: Type.Integer({ minimum: 200, default: 60000, description: 'How often the worker ends enrollment rows whose workflow Temporal closed' }),
   PUBLIC_URL: Type.Optional(Type.String({ minLength: 1, description: 'This API as providers see it; default http://127.0.0.1:$PORT' })),
   SECRETS_KEY: Type.String({ minLength: 32, default: DEV_SECRETS_KEY, description: 'Root of every key derived by the service (unsubscribe tokens, stored credentials)' }),
   SENDGRID_API_KEY: Type.Optional(Type.String({ minLength: 1, description: 'Service-wide SendGrid key; unset: email is sandboxed unless a workspace brings its own' })),

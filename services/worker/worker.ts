@@ -14,6 +14,7 @@ import { createActivities, type CreateActivitiesOptions } from '../../activities
 import { deliveryFromConfig, providersFromConfig } from '../../activities/providers';
 import { Enroller } from '../common/enrollments';
 import { OutboxRouter } from './router';
+import { Reconciler } from './reconciler';
 
 /** A real file path: the SDK bundles the workflows itself (not vite, not tsx). */
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
@@ -56,13 +57,14 @@ export interface EngineOptions {
   activities?: Omit<CreateActivitiesOptions, 'db'>;
   /** Extra Worker options (tests: smaller caches, an identity). */
   worker?: Partial<WorkerOptions>;
-  /** false: only the Temporal worker, no router (a second worker process, tests). */
+  /** false: only the Temporal worker, no router and no reconciler (a second worker process, tests). */
   router?: boolean;
 }
 
 export interface Engine {
   worker: Worker;
   router: OutboxRouter | undefined;
+  reconciler: Reconciler | undefined;
   /** Resolves when the worker has stopped (after shutdown(), or on a fatal error). */
   done: Promise<void>;
   shutdown(): Promise<void>;
@@ -99,11 +101,15 @@ export async function startEngine(opts: EngineOptions): Promise<Engine> {
           pollMs: config.ROUTER_POLL_MS,
           logger: logger.child({ component: 'router' }),
         });
+    const reconciler = opts.router === false
+      ? undefined
+      : new Reconciler({ db: routerDb, temporal: opts.temporal, intervalMs: config.RECONCILE_INTERVAL_MS, logger: logger.child({ component: 'reconciler' }) });
     const running = worker.run();
     await router?.start();
+    reconciler?.start();
     const conn = connection;
     const done = running.finally(async () => {
-      await router?.stop();
+      await Promise.all([router?.stop(), reconciler?.stop()]);
       await conn.close().catch(() => undefined);
       await Promise.all([db.destroy(), routerDb.destroy()]);
     });
@@ -111,10 +117,11 @@ export async function startEngine(opts: EngineOptions): Promise<Engine> {
     return {
       worker,
       router,
+      reconciler,
       done,
       shutdown() {
         stopping ??= (async () => {
-          await router?.stop();
+          await Promise.all([router?.stop(), reconciler?.stop()]);
           if (worker.getState() === 'RUNNING') worker.shutdown();
           await done;
         })();
