@@ -45,6 +45,15 @@ export function progressActivities(deps: ActivityDeps) {
             }),
           )
           .execute();
+        if (ended) {
+          // A send still waiting for its retry when the enrollment ended (an exit cancels it) never goes out.
+          await tx
+            .updateTable('messages')
+            .set({ status: 'cancelled', error: `not sent: the enrollment ended (${u.exitReason ?? u.status}) before it went out`, updated_at: now })
+            .where('enrollment_id', '=', u.enrollmentId)
+            .where('status', '=', 'queued')
+            .execute();
+        }
         if (u.step) {
           await tx
             .insertInto('enrollment_steps')

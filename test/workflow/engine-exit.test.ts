@@ -85,7 +85,7 @@ describe('the database agrees with Temporal', () => {
       await skipTo(env, t0.plus({ hours: 3 }));
     });
     const messages = await db.selectFrom('messages').select(['id', 'step_id', 'status']).where('enrollment_id', '=', inp.enrollmentId).execute();
-    expect(messages).toEqual([{ id: calls[0]!.key, step_id: 'hello', status: 'queued' }]);
+    expect(messages).toEqual([{ id: calls[0]!.key, step_id: 'hello', status: 'cancelled' }]);
     expect(calls).toEqual([{ key: messages[0]!.id, ok: false }]);
     const steps = await db.selectFrom('enrollment_steps').select(['step_id', 'status', 'detail']).where('enrollment_id', '=', inp.enrollmentId).execute();
     expect(steps).toEqual([{ step_id: 'hello', status: 'skipped', detail: { cutShortBy: 'manual' } }]);
