@@ -26,7 +26,7 @@ import {
   type Trigger,
 } from './definition';
 import { conditionLeaves, MAX_CONDITION_LEAVES, MAX_CONDITION_VALUES, OP_VALUE_EXPECTATION, opFitsValue } from './conditions';
-import { isPositiveDuration, parseDuration } from './duration';
+import { isPositiveDuration, parseDuration, type ParsedDuration } from './duration';
 import { quietHoursFor, stepChannel, windowMeetsQuietHours } from './timing';
 
 export interface Problem {
@@ -293,7 +293,21 @@ function durationProblems(iso: string, pointer: string, { signed = false } = {})
   const parsed = parseDuration(iso);
   if (!parsed) return [{ pointer, message: `is not an ISO-8601 duration${signed ? ' (e.g. P3D, or -P7D for before)' : ' (e.g. PT2H, P3D, P1DT12H)'}` }];
   if (!signed && !isPositiveDuration(parsed)) return [{ pointer, message: 'must be longer than zero' }];
+  if (approximateDays(parsed) > MAX_DURATION_DAYS) return [{ pointer, message: `must be at most ${MAX_DURATION} (about ${MAX_DURATION_DAYS} days)` }];
   return [];
+}
+
+/**
+ * The longest duration a definition may hold. Far longer ones (P999999999Y) overflow dates and give
+ * NaN timers; ten years is beyond any follow-up and well inside Temporal's timer range.
+ */
+const MAX_DURATION = 'P10Y';
+const MAX_DURATION_DAYS = 3653;
+
+/** Length in days with a year of 365.25 days and a month of 30.44: only to compare with the limit. */
+function approximateDays(d: ParsedDuration): number {
+  const { years, months, weeks, days } = d.calendar;
+  return years * 365.25 + months * 30.44 + weeks * 7 + days + d.clockMillis / 86_400_000;
 }
 
 function timeZoneProblems(zone: string, pointer: string): Problem[] {

@@ -178,6 +178,12 @@ describe('definition validation', () => {
     return error!.errors!;
   }
 
+  it('refuses a duration past ten years (P999999999Y gave NaN timers) with its pointer, writing nothing', async () => {
+    const def = clone();
+    def.steps.splice(1, 0, { id: 'forever', type: 'wait', duration: 'P999999999Y' } as never);
+    expect(await rejected(def)).toEqual([{ field: '/body/steps/1/duration', message: 'must be at most P10Y (about 3653 days)' }]);
+  });
+
   it('names a missing template', async () => {
     const def = clone();
     (def.steps[3] as { template: string }).template = 'tpl_nope';

@@ -236,6 +236,24 @@ describe('validateDefinition: references and values', () => {
     expect(pointersOf({ ...withSteps({ id: 'a', type: 'exit' }), trigger: { type: 'date', field: 'record.renewal', offset: '-P7DT' } })).toEqual(['/trigger/offset']);
   });
 
+  it('durations are at most ten years: P999999999Y is refused, not turned into a NaN timer', () => {
+    const def = {
+      ...withSteps(
+        { id: 'a', type: 'wait', duration: 'P999999999Y', delay: 'PT99999999H' },
+        { id: 'b', type: 'wait_for', event: 'e', timeout: 'P10Y', where: { eventCount: { event: 'x', within: 'P121M' }, op: 'eq', value: 0 } },
+        { id: 'c', type: 'task', template: 'tpl_call_back', due: 'P3653D' },
+      ),
+      trigger: { type: 'date', field: 'record.renewal', offset: '-P999999999Y' },
+    };
+    const tooLong = 'must be at most P10Y (about 3653 days)';
+    expect(problemsOf(def)).toEqual([
+      { pointer: '/trigger/offset', message: tooLong },
+      { pointer: '/steps/0/delay', message: tooLong },
+      { pointer: '/steps/0/duration', message: tooLong },
+      { pointer: '/steps/1/where/eventCount/within', message: tooLong },
+    ]);
+  });
+
   it('windows and quiet hours: from differs from to, and a window must open outside the quiet hours', () => {
     const def = {
       ...withSteps(
