@@ -49,7 +49,14 @@ export async function userExists(db: Db, workspaceId: string, userId: string): P
  * Returns what changed; on a change (or a creation) a `record_changed` outbox row is enqueued in
  * the same transaction and, when the stage changed, `stage_changed_at` is set.
  */
-export async function upsertRecord(db: Db, workspaceId: string, externalId: string, input: RecordInput, now = new Date()): Promise<UpsertResult> {
+export async function upsertRecord(
+  db: Db,
+  workspaceId: string,
+  externalId: string,
+  input: RecordInput,
+  opts: { now?: Date; /** Throws to refuse the merged attributes: the transaction rolls back. */ checkAttributes?: (merged: Record<string, unknown>) => void } = {},
+): Promise<UpsertResult> {
+  const now = opts.now ?? new Date();
   return db.transaction().execute(async (trx) => {
     let current = await trx
       .selectFrom('records').selectAll()
@@ -97,7 +104,10 @@ export async function upsertRecord(db: Db, workspaceId: string, externalId: stri
           changed = true;
         }
       }
-      if (changed) set.attributes = JSON.stringify(attributes);
+      if (changed) {
+        opts.checkAttributes?.(attributes);
+        set.attributes = JSON.stringify(attributes);
+      }
     }
     if (input.unsubscribed) {
       const unsubscribed: Unsubscribed = { ...current.unsubscribed };

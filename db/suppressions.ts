@@ -29,7 +29,7 @@ async function recordsWithAddress(db: Db, workspaceId: string, channel: Suppress
 
 async function flagRecords(db: Db, workspaceId: string, channel: SuppressionChannel, address: string, unsubscribed: boolean, now: Date): Promise<void> {
   for (const id of await recordsWithAddress(db, workspaceId, channel, address)) {
-    await upsertRecord(db, workspaceId, id, { unsubscribed: { [channel]: unsubscribed } }, now);
+    await upsertRecord(db, workspaceId, id, { unsubscribed: { [channel]: unsubscribed } }, { now });
   }
 }
 

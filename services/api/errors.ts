@@ -5,6 +5,7 @@
  */
 import { Type, type Static } from 'typebox';
 import type { FastifyError, FastifyInstance } from 'fastify';
+import { bagProblem, type BagLimits } from '../../domain/json-limits';
 
 export const Problem = Type.Object(
   {
@@ -43,6 +44,12 @@ const TITLES: Record<number, string> = {
   400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
   409: 'Conflict', 413: 'Payload Too Large', 415: 'Unsupported Media Type', 422: 'Unprocessable Content', 429: 'Too Many Requests',
 };
+
+/** Refuses a free-form bag over its limits (domain/json-limits.ts): 413 for its size, else 400, naming the place. */
+export function checkBag(bag: Record<string, unknown> | undefined, pointer: string, limits: BagLimits): void {
+  const problem = bag && bagProblem(bag, pointer, limits);
+  if (problem) throw new HttpProblem(problem.status, TITLES[problem.status]!, { detail: `${problem.pointer}: ${problem.message}`, field: problem.pointer });
+}
 
 interface ValidationIssue { instancePath?: string; schemaPath?: string; message?: string; keyword?: string; params?: Record<string, unknown> }
 

@@ -114,6 +114,21 @@ describe('POST /v1/events', () => {
 });
 
 describe('POST /v1/events/batch', () => {
+  it('refuses properties over their limits (size 413, reserved keys, nesting) with the pointer, storing nothing', async () => {
+    const big = await unchangedAfter(t, () => t.client.POST('/v1/events', { body: { type: 'x', recordId: 'r-limits', properties: { blob: 'x'.repeat(40_000) } } }));
+    expect(big.response.status).toBe(413);
+    expect(big.error).toMatchObject({ status: 413, field: '/body/properties', detail: '/body/properties: may take at most 32768 bytes as JSON (takes 40011)' });
+    const reserved = await unchangedAfter(t, () =>
+      t.client.POST('/v1/events/batch', { body: { events: [{ type: 'x', recordId: 'r-limits' }, { type: 'x', recordId: 'r-limits', properties: { a: { constructor: 1 } } }] } }),
+    );
+    expect(reserved.response.status).toBe(400);
+    expect(reserved.error).toMatchObject({ status: 400, field: '/body/events/1/properties/a/constructor' });
+    let deep: unknown = 1;
+    for (let i = 0; i < 7; i++) deep = [deep];
+    const nested = await unchangedAfter(t, () => t.client.POST('/v1/events', { body: { type: 'x', recordId: 'r-limits', properties: { deep } } }));
+    expect(nested.error).toMatchObject({ status: 400, field: '/body/properties/deep/0/0/0/0/0', detail: '/body/properties/deep/0/0/0/0/0: nests deeper than 5 levels' });
+  });
+
   it('stores many in one request with per-item results in input order', async () => {
     const events = [
       { id: 'b-1', type: 'a', recordId: 'r1' },

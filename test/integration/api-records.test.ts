@@ -107,6 +107,34 @@ describe('PUT /v1/records/{externalId}', () => {
     }
   });
 
+  it('refuses an attribute flood (keys, size, nesting, reserved keys) with the pointer and the limit, writing nothing', async () => {
+    await t.client.PUT('/v1/records/{externalId}', { params: { path: { externalId: 'lead-flood' } }, body: { attributes: { kept: 1 } } });
+    const many = (n: number, prefix = 'k') => Object.fromEntries(Array.from({ length: n }, (_, i) => [`${prefix}${i}`, i]));
+    let deep: unknown = 1;
+    for (let i = 0; i < 7; i++) deep = { d: deep };
+    const cases: Array<[unknown, number, string, RegExp]> = [
+      [{ attributes: many(201) }, 400, '/body/attributes', /200/],
+      [{ attributes: { big: 'x'.repeat(70_000) } }, 413, '/body/attributes', /^\/body\/attributes: may take at most 65536 bytes as JSON \(takes 70010\)$/],
+      [{ attributes: { deep } }, 400, '/body/attributes/deep/d/d/d/d/d', /nests deeper than 5 levels/],
+      [{ attributes: { constructor: 'x' } }, 400, '/body/attributes/constructor', /"constructor" is a reserved key/],
+      [{ attributes: { a: [{ prototype: 1 }] } }, 400, '/body/attributes/a/0/prototype', /"prototype" is a reserved key/],
+    ];
+    for (const ext of ['lead-flood', 'brand-new-flood']) {
+      for (const [body, status, field, detail] of cases) {
+        const res = await unchangedAfter(t, () => t.client.PUT('/v1/records/{externalId}', { params: { path: { externalId: ext } }, body: body as never }));
+        expect(res.response.status, JSON.stringify(body).slice(0, 80)).toBe(status);
+        expect(res.response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+        expect(res.error).toMatchObject({ status, field });
+        expect(res.error?.detail).toMatch(detail);
+      }
+    }
+    // The merged attributes are held to the limit too: 150 + 60 new keys is refused, the 150 kept.
+    expect((await t.client.PUT('/v1/records/{externalId}', { params: { path: { externalId: 'lead-flood' } }, body: { attributes: many(149) } })).response.status).toBe(200);
+    const merged = await unchangedAfter(t, () => t.client.PUT('/v1/records/{externalId}', { params: { path: { externalId: 'lead-flood' } }, body: { attributes: many(60, 'x') } }));
+    expect(merged.response.status).toBe(400);
+    expect(merged.error).toMatchObject({ status: 400, field: '/body/attributes', detail: '/body/attributes: may hold at most 200 keys (has 210)' });
+  });
+
   it('rejects a bad path id', async () => {
     const res = await unchangedAfter(t, () => rawRequest(t, 'PUT', '/v1/records/has%20space', { body: '{}' }));
     expect(res.status).toBe(400);

@@ -1,6 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { ingestEvents, type EventInput as StoredEvent } from '../../../db/events';
 import { newId } from '../../../db/ids';
+import { EVENT_PROPERTY_LIMITS } from '../../../domain/json-limits';
+import { checkBag } from '../errors';
 import { v1Problems } from '../schemas/common';
 import { EventBatch, EventBatchResult, EventInput, EventResult, MAX_BATCH } from '../schemas/events';
 
@@ -34,6 +36,7 @@ const events: FastifyPluginAsyncTypebox = async (app) => {
       response: { 202: EventResult, ...v1Problems(400, 413, 415) },
     },
   }, async (request, reply) => {
+    checkBag(request.body.properties, '/body/properties', EVENT_PROPERTY_LIMITS);
     const event = normalize(request.body, new Date().toISOString());
     const [status] = await ingestEvents(app.db, request.workspaceId, [event]);
     return reply.status(202).send({ id: event.id, status: status! });
@@ -51,6 +54,7 @@ const events: FastifyPluginAsyncTypebox = async (app) => {
       response: { 202: EventBatchResult, ...v1Problems(400, 413, 415) },
     },
   }, async (request, reply) => {
+    request.body.events.forEach((e, i) => checkBag(e.properties, `/body/events/${i}/properties`, EVENT_PROPERTY_LIMITS));
     const receivedAt = new Date().toISOString();
     const list = request.body.events.map((e) => normalize(e, receivedAt));
     const statuses = await ingestEvents(app.db, request.workspaceId, list);

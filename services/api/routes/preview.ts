@@ -11,7 +11,8 @@ import { pinnedTemplates } from '../../../db/templates';
 import { TIMING_RULES } from '../../../domain/timing';
 import { PREVIEW_BUDGET, PreviewBudgetExceeded, simulateEnrollment } from '../../../domain/preview';
 import { variantOf } from '../../common/enrollments';
-import { HttpProblem, invalid, notFound } from '../errors';
+import { EVENT_PROPERTY_LIMITS, RECORD_ATTRIBUTE_LIMITS } from '../../../domain/json-limits';
+import { checkBag, HttpProblem, invalid, notFound } from '../errors';
 import { IdParam, Nullable, Timestamp, v1Problems } from '../schemas/common';
 
 const PreviewRecord = Type.Object(
@@ -93,11 +94,13 @@ const preview: FastifyPluginAsyncTypebox = async (app) => {
         'with `events` arriving meanwhile (replies, ratings). Sends, tasks and webhooks are assumed to succeed. Nothing is sent or written.',
       params: IdParam,
       body: PreviewBody,
-      response: { 200: PreviewResult, ...v1Problems(400, 404, 422) },
+      response: { 200: PreviewResult, ...v1Problems(400, 404, 413, 422) },
     },
   }, async (request) => {
     const ws = request.workspaceId;
     const body = request.body;
+    checkBag(body.record.attributes, '/body/record/attributes', RECORD_ATTRIBUTE_LIMITS);
+    (body.events ?? []).forEach((e, i) => checkBag(e.properties, `/body/events/${i}/properties`, EVENT_PROPERTY_LIMITS));
     const automation = await findAutomation(app.db, ws, request.params.id);
     if (!automation) throw notFound('automation', request.params.id);
     const chosen = body.version === undefined || body.version === automation.currentVersion

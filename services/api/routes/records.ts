@@ -1,7 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { IANAZone } from 'luxon';
 import { getRecord, listRecords, upsertRecord, userExists } from '../../../db/records';
-import { HttpProblem, invalid, notFound } from '../errors';
+import { RECORD_ATTRIBUTE_LIMITS } from '../../../domain/json-limits';
+import { checkBag, HttpProblem, invalid, notFound } from '../errors';
 import { decodeCursor, pageOf, pageSize } from '../pagination';
 import { v1Problems } from '../schemas/common';
 import { RecordList, RecordListQuery, RecordParams, RecordUpsert, RecordView, toRecordView } from '../schemas/records';
@@ -25,13 +26,17 @@ const records: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request, reply) => {
     const { externalId } = request.params;
     const body = request.body;
+    checkBag(body.attributes, '/body/attributes', RECORD_ATTRIBUTE_LIMITS);
     if (body.timezone != null && !IANAZone.isValidZone(body.timezone)) {
       throw invalid([{ field: '/body/timezone', message: `"${body.timezone}" is not an IANA time zone (e.g. Europe/Bucharest)` }]);
     }
     if (body.ownerId != null && !(await userExists(app.db, request.workspaceId, body.ownerId))) {
       throw new HttpProblem(422, 'Unprocessable Content', { detail: `/body/ownerId: no user ${body.ownerId} in this workspace`, field: '/body/ownerId' });
     }
-    const { record, created } = await upsertRecord(app.db, request.workspaceId, externalId, body);
+    // The merged attributes are held to the same limits; a refusal rolls the upsert back.
+    const { record, created } = await upsertRecord(app.db, request.workspaceId, externalId, body, {
+      checkAttributes: (merged) => checkBag(merged, '/body/attributes', RECORD_ATTRIBUTE_LIMITS),
+    });
     return reply.status(created ? 201 : 200).send(toRecordView(record));
   });
 

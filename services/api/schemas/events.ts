@@ -1,5 +1,6 @@
 import { Type, type Static } from 'typebox';
 import { ExternalId } from './records';
+import { EVENT_PROPERTY_LIMITS } from '../../../domain/json-limits';
 
 export const MAX_BATCH = 1000;
 
@@ -9,7 +10,14 @@ export const EventInput = Type.Object(
     type: Type.String({ minLength: 1, maxLength: 200, pattern: '^[A-Za-z0-9_.:-]+$', description: 'e.g. booking.status_changed, rating.received, message.replied' }),
     recordId: ExternalId,
     occurredAt: Type.Optional(Type.String({ format: 'date-time', description: 'When it happened (ISO-8601); defaults to the time received' })),
-    properties: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'Free-form; conditions read them as event.<name>' })),
+    properties: Type.Optional(
+      Type.Record(Type.String(), Type.Unknown(), {
+        maxProperties: EVENT_PROPERTY_LIMITS.keys,
+        description:
+          `Free-form; conditions read them as event.<name>. At most ${EVENT_PROPERTY_LIMITS.keys} keys, ${EVENT_PROPERTY_LIMITS.depth} levels of nesting and ` +
+          `${EVENT_PROPERTY_LIMITS.bytes} bytes as JSON (413 beyond); keys __proto__, constructor and prototype are refused at every level`,
+      }),
+    ),
   },
   {
     additionalProperties: false,

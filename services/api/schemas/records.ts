@@ -1,5 +1,6 @@
 import { Type, type Static } from 'typebox';
 import type { RecordRow } from '../../../db/schema';
+import { RECORD_ATTRIBUTE_LIMITS } from '../../../domain/json-limits';
 import { iso, ListOf, ListQueryWith, Nullable, NullableTimestamp, Timestamp } from './common';
 
 export const ExternalId = Type.String({ minLength: 1, maxLength: 100, pattern: '^[^/?#\\s]+$', description: "The backend's own id for the record" });
@@ -24,7 +25,11 @@ export const RecordUpsert = Type.Object(
     ownerId: Type.Optional(Nullable(Type.String({ minLength: 1, maxLength: 200, description: 'A user id of this workspace' }))),
     attributes: Type.Optional(
       Type.Record(Type.String({ minLength: 1, maxLength: 100 }), Type.Unknown(), {
-        description: 'Merged into the stored attributes key by key: keys not sent are kept, a key sent as null is removed',
+        maxProperties: RECORD_ATTRIBUTE_LIMITS.keys,
+        description:
+          'Merged into the stored attributes key by key: keys not sent are kept, a key sent as null is removed. ' +
+          `The merged attributes hold at most ${RECORD_ATTRIBUTE_LIMITS.keys} keys, nest at most ${RECORD_ATTRIBUTE_LIMITS.depth} levels and take at most ` +
+          `${RECORD_ATTRIBUTE_LIMITS.bytes} bytes as JSON (413 beyond); keys __proto__, constructor and prototype are refused at every level`,
       }),
     ),
     unsubscribed: Type.Optional(Unsubscribed),

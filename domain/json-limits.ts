@@ -1,0 +1,58 @@
+/**
+ * Limits of the free-form JSON a client chooses the keys of: record attributes, event properties.
+ * Everything accepted here travels on: into a workflow's input and signals (Temporal refuses a
+ * payload over 2 MB and a history over 50 MB), into conditions and templates. The figures keep
+ * the largest record plus the largest definition and its pinned templates under 2 MB
+ * (services/api/routes/automations.ts checks the sum when a definition is saved), and a
+ * workflow's history of events well under its limit.
+ *
+ * Keys `__proto__`, `constructor` and `prototype` are refused at every level: they reach plain
+ * objects (`{ ...attributes }`, Liquid scopes, `Object.assign`) where they could change prototypes.
+ */
+
+export interface BagLimits {
+  /** Keys at the top level. */
+  keys: number;
+  /** Objects and lists nested inside one value (`{ a: { b: [1] } }` is 2 deep). */
+  depth: number;
+  /** The whole bag as JSON, in UTF-8 bytes. */
+  bytes: number;
+}
+
+export const RECORD_ATTRIBUTE_LIMITS: BagLimits = { keys: 200, depth: 5, bytes: 64 * 1024 };
+export const EVENT_PROPERTY_LIMITS: BagLimits = { keys: 100, depth: 5, bytes: 32 * 1024 };
+
+export const RESERVED_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+
+export interface BagProblem {
+  pointer: string;
+  message: string;
+  /** 413 for a bag too large in bytes, 400 for anything else. */
+  status: 400 | 413;
+}
+
+const escapePointer = (key: string) => key.replace(/~/g, '~0').replace(/\//g, '~1');
+
+/** The first problem of a bag under `limits`, or undefined; `pointer` is where the bag sits. */
+export function bagProblem(bag: Record<string, unknown>, pointer: string, limits: BagLimits): BagProblem | undefined {
+  const keys = Object.keys(bag);
+  if (keys.length > limits.keys) return { pointer, message: `may hold at most ${limits.keys} keys (has ${keys.length})`, status: 400 };
+  const deep = reservedOrDeep(bag, pointer, 0, limits.depth);
+  if (deep) return deep;
+  const bytes = new TextEncoder().encode(JSON.stringify(bag)).length;
+  if (bytes > limits.bytes) return { pointer, message: `may take at most ${limits.bytes} bytes as JSON (takes ${bytes})`, status: 413 };
+  return undefined;
+}
+
+function reservedOrDeep(value: unknown, pointer: string, depth: number, maxDepth: number): BagProblem | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  if (depth > maxDepth) return { pointer, message: `nests deeper than ${maxDepth} levels`, status: 400 };
+  const entries = Array.isArray(value) ? value.map((v, i) => [String(i), v] as const) : Object.entries(value);
+  for (const [key, inner] of entries) {
+    const at = `${pointer}/${escapePointer(key)}`;
+    if (!Array.isArray(value) && RESERVED_KEYS.has(key)) return { pointer: at, message: `"${key}" is a reserved key`, status: 400 };
+    const problem = reservedOrDeep(inner, at, depth + 1, maxDepth);
+    if (problem) return problem;
+  }
+  return undefined;
+}
