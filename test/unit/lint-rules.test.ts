@@ -19,7 +19,7 @@ beforeAll(() => problems('domain/conditions.ts', ''), 180_000);
 
 const ruleIds = async (filePath: string, code: string) => (await problems(filePath, code)).map((p) => p.split(':')[0]);
 
-describe('import boundaries', () => {
+describe('import boundaries', { timeout: 60_000 }, () => {
   it.each([
     ["import { sql } from 'kysely';", 'kysely'],
     ["import { readFileSync } from 'node:fs';", 'node:fs'],
@@ -48,7 +48,7 @@ describe('import boundaries', () => {
   });
 });
 
-describe('determinism in workflows/', () => {
+describe('determinism in workflows/', { timeout: 60_000 }, () => {
   it.each([
     'setTimeout(() => {}, 10);',
     'void fetch("http://x");',
@@ -67,13 +67,13 @@ describe('determinism in workflows/', () => {
   });
 });
 
-describe('promises', () => {
+describe('promises', { timeout: 60_000 }, () => {
   it('a dropped promise is refused everywhere', async () => {
     expect(await ruleIds('services/api/app.ts', 'async function f(): Promise<void> {}\nf();\n')).toContain('@typescript-eslint/no-floating-promises');
   });
 });
 
-describe('unused code', () => {
+describe('unused code', { timeout: 60_000 }, () => {
   it('an unused import or variable is refused', async () => {
     expect(await ruleIds('services/api/app.ts', "import { join } from 'node:path';\nconst unused = 1;\n")).toEqual([
       '@typescript-eslint/no-unused-vars',
