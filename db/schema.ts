@@ -68,6 +68,22 @@ export interface EventsTable {
   properties: Json<Record<string, unknown>>;
 }
 
+/** Each record's latest event of each type (kept by followup_ingest_events): the inactivity sweep's index. */
+export interface RecordLastEventsTable {
+  workspace_id: string;
+  type: string;
+  record_id: string;
+  event_id: string;
+  occurred_at: Timestamp;
+}
+
+/** How far the date/inactivity sweep has enrolled an automation. */
+export interface AutomationSweepsTable {
+  workspace_id: string;
+  automation_id: string;
+  swept_until: Timestamp;
+}
+
 export interface OutboxTable {
   id: Generated<number>;
   workspace_id: string;
@@ -308,6 +324,8 @@ export interface Database {
   users: UsersTable;
   records: RecordsTable;
   events: EventsTable;
+  record_last_events: RecordLastEventsTable;
+  automation_sweeps: AutomationSweepsTable;
   outbox: OutboxTable;
   templates: TemplatesTable;
   template_versions: TemplateVersionsTable;

@@ -1,2 +1,3 @@
 /** Every workflow the worker runs: its `workflowsPath` points at this file (STYLE §1). */
 export { enrollmentWorkflow } from './enrollment';
+export { sweepWorkflow } from './sweep';

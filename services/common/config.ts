@@ -4,9 +4,15 @@
  */
 import { Type, type Static } from 'typebox';
 import { Value } from 'typebox/value';
+import { parseDuration } from '../../domain/duration';
 
 /** Lets `npm start` and `npm test` run with nothing configured; refused in production. */
 export const DEV_SECRETS_KEY = 'development-only-secrets-key-do-not-use-in-production';
+
+const MIN_SWEEP_INTERVAL_MS = 10_000;
+
+/** SWEEP_INTERVAL in milliseconds (checked by loadConfig). */
+export const sweepIntervalMs = (c: Pick<Config, 'SWEEP_INTERVAL'>): number => parseDuration(c.SWEEP_INTERVAL)!.clockMillis;
 
 const Port = (fallback: number, description: string) =>
   Type.Integer({ minimum: 1, maximum: 65535, default: fallback, description });
@@ -39,6 +45,7 @@ export const ConfigSchema = Type.Object({
   WEBHOOK_ALLOW_PRIVATE: Type.Boolean({ default: false, description: 'Let outbound webhooks reach loopback, private and link-local addresses' }),
   SEND_TIMEOUT_MS: Type.Integer({ minimum: 1000, maximum: 60000, default: 20000, description: 'One provider HTTP request' }),
   SEND_CONFIRM_GRACE_MS: Type.Integer({ minimum: 0, default: 600000, description: 'How long a send whose outcome was lost waits for the provider to confirm it before it is uncertain' }),
+  SWEEP_INTERVAL: Type.String({ default: 'PT5M', description: 'How often each workspace sweeps its date and inactivity triggers (ISO-8601 duration, at least PT10S)' }),
 });
 /** PUBLIC_URL is always filled in (from PORT when unset) and never ends with a slash. */
 export type Config = Omit<Static<typeof ConfigSchema>, 'PUBLIC_URL'> & { PUBLIC_URL: string };
@@ -70,6 +77,10 @@ function semanticProblems(c: Config): string[] {
   }
   if (Boolean(c.TWILIO_ACCOUNT_SID) !== Boolean(c.TWILIO_AUTH_TOKEN)) {
     problems.push('TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN: set both or neither');
+  }
+  const sweep = parseDuration(c.SWEEP_INTERVAL);
+  if (!sweep || sweep.sign < 0 || Object.values(sweep.calendar).some((n) => n > 0) || sweep.clockMillis < MIN_SWEEP_INTERVAL_MS) {
+    problems.push(`SWEEP_INTERVAL: "${c.SWEEP_INTERVAL}" is not an ISO-8601 duration in hours, minutes or seconds of at least PT10S (e.g. PT5M)`);
   }
   if (c.NODE_ENV === 'production' && c.SECRETS_KEY === DEV_SECRETS_KEY) {
     problems.push('SECRETS_KEY: must be set in production (at least 32 random characters, e.g. `openssl rand -base64 48`)');

@@ -2,6 +2,7 @@
  * Trigger matching for the router: which active automations an event or a record change enters a
  * record into. Pure functions over the definition; the DB-backed parts (eventCount) are handed in.
  */
+import { Duration } from 'luxon';
 import type { Condition, Trigger } from '../../domain/definition';
 import type { RecordSnapshot } from '../../domain/enrollment';
 import { evaluate, eventCountsReferenced, fieldsReferenced } from '../../domain/conditions';
@@ -18,6 +19,25 @@ const noCounts: EventCounter = () => 0;
 export function holds(cond: Condition | undefined, record: RecordSnapshot, event: ConditionEvent, eventCount: EventCounter = noCounts): boolean {
   if (!cond) return true;
   return evaluate(cond, { record, event, steps: {} }, { eventCount });
+}
+
+/**
+ * The counts of a condition's `eventCount` leaves at `now`, fetched through `count` (the events
+ * table: the record's events of that type since `now - within`), for a synchronous `holds`.
+ */
+export async function eventCounterAt(
+  cond: Condition | undefined,
+  now: Date,
+  count: (event: string, since: Date | undefined) => Promise<number>,
+): Promise<EventCounter> {
+  const counts = new Map<string, number>();
+  const keyOf = (event: string, within?: string) => `${event}\u0000${within ?? ''}`;
+  for (const leaf of eventCountLeaves(cond)) {
+    const key = keyOf(leaf.event, leaf.within);
+    if (counts.has(key)) continue;
+    counts.set(key, await count(leaf.event, leaf.within ? new Date(now.getTime() - Duration.fromISO(leaf.within).toMillis()) : undefined));
+  }
+  return (event, within) => counts.get(keyOf(event, within)) ?? 0;
 }
 
 /** The `eventCount` leaves of a condition, so their counts can be fetched in one go. */

@@ -9,12 +9,16 @@ import type { LogLevel, LogMetadata } from '@temporalio/common';
 import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { Config } from '../common/config';
-import { createDb } from '../../db/connection';
+import { createDb, type Db } from '../../db/connection';
 import { createActivities, type CreateActivitiesOptions } from '../../activities/index';
 import { deliveryFromConfig, providersFromConfig } from '../../activities/providers';
 import { Enroller } from '../common/enrollments';
 import { OutboxRouter } from './router';
 import { Reconciler } from './reconciler';
+import { sweepActivities } from '../../activities/sweeps';
+import { workspacesWithSweeps } from '../../db/sweeps';
+import { sweepIntervalMs } from '../common/config';
+import { ensureSweepSchedule } from '../common/sweeps';
 
 /** A real file path: the SDK bundles the workflows itself (not vite, not tsx). */
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
@@ -46,6 +50,21 @@ export function installTemporalRuntime(logger: Logger): void {
     // The process decides when to stop (main.ts), not the runtime's own signal hook.
     shutdownSignals: [],
   });
+}
+
+/**
+ * Every workspace with an active date or inactivity trigger has its sweep schedule, on this
+ * SWEEP_INTERVAL (activation ensures it too; this heals a schedule lost or an interval changed).
+ * A failure is logged, not fatal: the worker's other work goes on.
+ */
+async function ensureSweepSchedules(db: Db, temporal: Client, config: Config, logger: Logger): Promise<void> {
+  try {
+    for (const workspaceId of await workspacesWithSweeps(db)) {
+      await ensureSweepSchedule(temporal, { workspaceId, taskQueue: config.TEMPORAL_TASK_QUEUE, intervalMs: sweepIntervalMs(config) });
+    }
+  } catch (err) {
+    logger.error({ err }, 'could not ensure the sweep schedules');
+  }
 }
 
 export interface EngineOptions {
@@ -86,7 +105,10 @@ export async function startEngine(opts: EngineOptions): Promise<Engine> {
       namespace: config.TEMPORAL_NAMESPACE,
       taskQueue: config.TEMPORAL_TASK_QUEUE,
       ...workflowCode(),
-      activities: createActivities({ db, logger: logger.child({ component: 'activities' }), providers, delivery: deliveryFromConfig(config), ...opts.activities }),
+      activities: {
+        ...createActivities({ db, logger: logger.child({ component: 'activities' }), providers, delivery: deliveryFromConfig(config), ...opts.activities }),
+        ...sweepActivities({ db, enroller: new Enroller({ db, temporal: opts.temporal, taskQueue: config.TEMPORAL_TASK_QUEUE }), logger: logger.child({ component: 'sweeps' }) }),
+      },
       shutdownGraceTime: '10s',
       ...opts.worker,
     });
@@ -107,6 +129,7 @@ export async function startEngine(opts: EngineOptions): Promise<Engine> {
     const running = worker.run();
     await router?.start();
     reconciler?.start();
+    if (opts.router !== false) await ensureSweepSchedules(db, opts.temporal, config, logger);
     const conn = connection;
     const done = running.finally(async () => {
       await Promise.all([router?.stop(), reconciler?.stop()]);

@@ -32,7 +32,7 @@ export async function startEngineTest(opts: { worker?: boolean; env?: Record<str
   const taskQueue = `engine-test-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
   const env = serviceEnv({ TEMPORAL_TASK_QUEUE: taskQueue, ROUTER_POLL_MS: '250', LOG_LEVEL: 'warn', ...opts.env });
   const config = loadConfig(env);
-  const t = await startTestApp({ config: { TEMPORAL_TASK_QUEUE: taskQueue, TEMPORAL_ADDRESS: config.TEMPORAL_ADDRESS } });
+  const t = await startTestApp({ config: { TEMPORAL_TASK_QUEUE: taskQueue, TEMPORAL_ADDRESS: config.TEMPORAL_ADDRESS, SWEEP_INTERVAL: config.SWEEP_INTERVAL } });
   const temporal = new Client({ connection: await Connection.connect({ address: config.TEMPORAL_ADDRESS }), namespace: config.TEMPORAL_NAMESPACE });
   const logger = pino({ level: 'warn' });
   const children: ChildProcess[] = [];

@@ -19,6 +19,8 @@ import {
   lockAutomation, setAutomationStatus, softDeleteAutomation, type AutomationVersionView, type AutomationView,
 } from '../../../db/automations';
 import { newId } from '../../../db/ids';
+import { sweepIntervalMs } from '../../common/config';
+import { ensureSweepSchedule } from '../../common/sweeps';
 import { getWorkspaceSettings } from '../../../db/settings';
 import { enqueue } from '../../../db/outbox';
 import { AutomationDefinition } from '../../../domain/definition';
@@ -267,7 +269,13 @@ const automations: FastifyPluginAsyncTypebox = async (app) => {
         ...(input.action === 'activate' ? { onlyNew: onlyNew!, activated: true } : {}),
       });
       await enqueue(trx, workspaceId, effects.effects.map((e) => ({ ...e, automationId: id })));
-      return reread(trx, workspaceId, id);
+      const view = await reread(trx, workspaceId, id);
+      // Date and inactivity triggers are swept on the workspace's schedule: made (or healed)
+      // before the activation commits, so an active automation always has its sweep.
+      if (input.action === 'activate' && (view.triggerType === 'date' || view.triggerType === 'inactivity')) {
+        await ensureSweepSchedule(app.temporal, { workspaceId, taskQueue: app.config.TEMPORAL_TASK_QUEUE, intervalMs: sweepIntervalMs(app.config) });
+      }
+      return view;
     });
   }
 
