@@ -20,8 +20,6 @@ const sweeping = proxyActivities<SweepActivities>({
   retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '5m' },
 });
 
-export const SWEEP_WORKFLOW = 'sweepWorkflow';
-
 export async function sweepWorkflow(input: { workspaceId: string }): Promise<SweepOutcome[]> {
   const now = new Date().toISOString();
   const outcomes: SweepOutcome[] = [];
