@@ -55,24 +55,44 @@ export interface OutboxRow {
 }
 
 /**
- * Locks up to `limit` due rows for the caller's transaction, oldest first, skipping rows another
- * router holds. A row whose key's first row waits for a retry is not taken: it would only be held
+ * Locks up to `limit` due rows for the caller's transaction, skipping rows another router holds.
+ * Fair between workspaces: each workspace with due rows (at most `limit` of them, oldest first)
+ * gets an equal share of the batch, max(1, limit / W) of its oldest rows, so one workspace's backlog
+ * never stands in front of another's rows: a row is taken by the first batch that starts after it
+ * is committed. A row whose key's first row waits for a retry is not taken: it would only be held
  * back again (see heldBack).
  */
 export async function lockDueRows(db: Db, limit: number): Promise<OutboxRow[]> {
   const { rows } = await sql<OutboxRow>`
-    select o.id, o.workspace_id, o.kind, o.record_id, o.order_key, o.payload, o.attempts
-    from outbox o
-    where o.available_at <= now()
-      and not exists (
-        select 1 from (
-          select h.available_at from outbox h
-          where h.workspace_id = o.workspace_id and h.order_key = o.order_key and h.id < o.id
-          order by h.id limit 1
-        ) head where head.available_at > now())
-    order by o.id
-    limit ${limit}
-    for update of o skip locked`.execute(db);
+    with recursive due_ws(id) as (
+      (select workspace_id from outbox where available_at <= now() order by workspace_id limit 1)
+      union all
+      select (select o.workspace_id from outbox o
+              where o.workspace_id > due_ws.id and o.available_at <= now() order by o.workspace_id limit 1)
+      from due_ws where due_ws.id is not null
+    ), ws as (
+      select w.id, (select min(o.id) from outbox o where o.workspace_id = w.id and o.available_at <= now()) as oldest
+      from due_ws w where w.id is not null
+    ), chosen as (
+      select id from ws order by oldest limit ${limit}
+    ), share as (
+      select greatest(1, ${limit} / count(*))::int as n from chosen
+    )
+    select r.* from chosen cross join share cross join lateral (
+      select o.id, o.workspace_id, o.kind, o.record_id, o.order_key, o.payload, o.attempts
+      from outbox o
+      where o.workspace_id = chosen.id and o.available_at <= now()
+        and not exists (
+          select 1 from (
+            select h.available_at from outbox h
+            where h.workspace_id = o.workspace_id and h.order_key = o.order_key and h.id < o.id
+            order by h.id limit 1
+          ) head where head.available_at > now())
+      order by o.id
+      limit share.n
+      for update of o skip locked
+    ) r
+    order by r.id`.execute(db);
   return rows;
 }
 

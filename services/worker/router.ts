@@ -5,7 +5,9 @@
  * - Drains `outbox` in batches: `SELECT ... FOR UPDATE SKIP LOCKED LIMIT n` inside a transaction;
  *   processed rows are deleted at commit, a failing row gets `attempts + 1` and an `available_at`
  *   in the future (exponential backoff). A worker that dies mid-batch rolls the transaction back
- *   and another picks the rows up: at-least-once.
+ *   and another picks the rows up: at-least-once. Each workspace with due rows gets an equal share
+ *   of a batch (db/outbox.ts lockDueRows), so one workspace's backlog delays another's rows by at
+ *   most the batch in progress.
  * - Rows of one key (one record's events and changes; one automation's backfill and lifecycle
  *   fan-outs) run in id order, also across router processes: a row that is not done holds back its
  *   key's later rows until it is (see inOrder). Different keys run concurrently.
