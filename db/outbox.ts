@@ -76,7 +76,7 @@ export async function lockDueRows(db: Db, limit: number): Promise<OutboxRow[]> {
     ), chosen as (
       select id from ws order by oldest limit ${limit}
     ), share as (
-      select greatest(1, ${limit} / count(*))::int as n from chosen
+      select greatest(1, ${limit} / greatest(count(*), 1))::int as n from chosen
     )
     select r.* from chosen cross join share cross join lateral (
       select o.id, o.workspace_id, o.kind, o.record_id, o.order_key, o.payload, o.attempts
