@@ -37,9 +37,25 @@ export function decodeTimeCursor(cursor: string | undefined): { at: string; id: 
   const values = decodeCursor(cursor, 2);
   if (!values) return undefined;
   const [at, id] = values;
-  if (typeof at !== 'string' || typeof id !== 'string' || Number.isNaN(Date.parse(at))) throw badCursor();
+  if (typeof at !== 'string' || typeof id !== 'string' || !isCursorTime(at)) throw badCursor();
   return { at, id };
 }
+
+const CURSOR_TIME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d{1,6})?Z$/;
+
+/**
+ * Whether PostgreSQL reads `at` as the timestamptz this module wrote. Date.parse is not the test: it
+ * takes "2024-02-30", year 0 and "1 2", which PostgreSQL refuses (a 500 before).
+ */
+function isCursorTime(at: string): boolean {
+  const m = CURSOR_TIME.exec(at);
+  if (!m) return false;
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  const daysInMonth = new Date(Date.UTC(2000, month, 0)).getUTCDate() - (month === 2 && !isLeap(year) ? 1 : 0);
+  return year >= 1 && month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth && hour <= 23 && minute <= 59 && second <= 59;
+}
+
+const isLeap = (y: number) => (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
 
 export function pageSize(limit: number | undefined): number {
   return limit ?? DEFAULT_LIMIT;

@@ -232,7 +232,8 @@ export function decodeVersionCursor(cursor: string | undefined): number | undefi
   const values = decodeCursor(cursor, 1);
   if (!values) return undefined;
   const [v] = values;
-  if (typeof v !== 'number' || !Number.isInteger(v)) {
+  // A version is a PostgreSQL integer: a larger number would fail there, not here.
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 2_147_483_647) {
     throw new HttpProblem(400, 'Bad Request', { detail: '/querystring/cursor: is not a cursor returned by this list', field: '/querystring/cursor' });
   }
   return v;
