@@ -88,9 +88,23 @@ function semanticProblems(c: Config): string[] {
   return problems;
 }
 
-/** A connection URL with its password masked, fit for messages and logs. */
+/**
+ * A connection URL with its passwords masked, fit for messages and logs: the user-info password
+ * (up to the LAST @, since a password may hold one) and `password=`/`sslpassword=` parameters.
+ */
 export function redact(url: string): string {
-  return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
+  return url.replace(/\/\/([^:/@]*):.*@/, '//$1:***@').replace(/([?&](?:ssl)?password=)[^&#]*/gi, '$1***');
+}
+
+/** Variables whose values are secrets: never shown in a message, only their length. */
+export const SECRET_VARIABLES: ReadonlySet<string> = new Set(['ADMIN_TOKEN', 'SECRETS_KEY', 'SENDGRID_API_KEY', 'TWILIO_AUTH_TOKEN']);
+/** Variables holding connection URLs, shown with `redact`. */
+const URL_VARIABLES: ReadonlySet<string> = new Set(['DATABASE_URL']);
+
+/** A variable's value as a message may show it. */
+export function shownValue(key: string, value: string): string {
+  if (SECRET_VARIABLES.has(key)) return `${value.length} characters, hidden`;
+  return URL_VARIABLES.has(key) ? redact(value) : value;
 }
 
 /** Reads and validates the environment; throws ConfigError listing every bad variable at once. */
@@ -111,7 +125,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     }
     const [error] = Value.Errors(schema, value);
     if (!error) continue;
-    const shown = key === 'DATABASE_URL' ? redact(String(raw[key])) : String(raw[key]);
+    const shown = shownValue(key, String(raw[key]));
     const message = error.keyword === 'const' || error.keyword === 'anyOf' ? 'is not one of the allowed values' : error.message;
     problems.push(`${key}: ${message} (got "${shown}")`);
   }

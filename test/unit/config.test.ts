@@ -3,7 +3,8 @@
  * services/common/config.ts for the services, scripts/provision/settings.ts for npm start/test.
  */
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../services/common/config';
+import { ConfigError, loadConfig, redact } from '../../services/common/config';
+import { createLogger } from '../../services/common/logger';
 import { loadProvisionSettings, SetupError } from '../../scripts/provision/settings';
 
 const valid = { DATABASE_URL: 'postgres://app:secret@127.0.0.1:5432/followup' };
@@ -63,7 +64,7 @@ describe('loadConfig', () => {
     ['LOG_LEVEL', 'loud', /^LOG_LEVEL: is not one of the allowed values \(got "loud"\)$/],
     ['NODE_ENV', 'staging', /^NODE_ENV: is not one of the allowed values \(got "staging"\)$/],
     ['DATABASE_POOL_SIZE', '0', /^DATABASE_POOL_SIZE: .*\(got "0"\)$/],
-    ['ADMIN_TOKEN', 'short', /^ADMIN_TOKEN: .*16.*\(got "short"\)$/],
+    ['ADMIN_TOKEN', 'short', /^ADMIN_TOKEN: .*16.*\(got "5 characters, hidden"\)$/],
     ['ROUTER_POLL_MS', '10', /^ROUTER_POLL_MS: .*50.*\(got "10"\)$/],
   ])('names %s when it is %j', (name, value, message) => {
     const found = problems({ ...valid, [name]: value });
@@ -94,6 +95,39 @@ describe('loadConfig', () => {
     })();
     expect(err?.message).not.toContain('hunter2');
     expect(() => loadConfig({ DATABASE_URL: 'post gres://app:hunter2@db/x' })).toThrow(/app:\*\*\*@/);
+  });
+
+  it('never shows a secret variable, only its length', () => {
+    const found = problems({ ...valid, ADMIN_TOKEN: 'tooshort-secret', SECRETS_KEY: 'short-secrets-key', NODE_ENV: 'production' });
+    expect(found).toEqual([
+      'ADMIN_TOKEN: must not have fewer than 16 characters (got "15 characters, hidden")',
+      'SECRETS_KEY: must not have fewer than 32 characters (got "17 characters, hidden")',
+    ]);
+  });
+
+  it('masks passwords holding @ and password= parameters in URLs', () => {
+    expect(redact('postgres://app:p@ss@w0rd@db:5432/x')).toBe('postgres://app:***@db:5432/x');
+    expect(redact('postgres://db:5432/x?sslmode=require&password=hunter2&x=1')).toBe('postgres://db:5432/x?sslmode=require&password=***&x=1');
+    expect(redact('postgres://db/x?sslpassword=hunter2')).toBe('postgres://db/x?sslpassword=***');
+    const err = (() => {
+      try {
+        loadConfig({ DATABASE_URL: 'post gres://app:p@ss@db/x?password=hunter2' });
+      } catch (e) {
+        return e as ConfigError;
+      }
+    })();
+    expect(err?.message).not.toMatch(/p@ss|ss@db|hunter2/);
+  });
+
+  it('logs carry no secret: headers, configs and credentials in logged objects are masked', () => {
+    const lines: string[] = [];
+    const logger = createLogger({ level: 'info', name: 't', destination: { write: (line: string) => lines.push(line) } });
+    logger.info(
+      { req: { headers: { authorization: 'Bearer fk_live_secret' } }, config: { ADMIN_TOKEN: 'admin-secret-123456', DATABASE_URL: 'postgres://a:pw@h/d' }, provider: { authToken: 'tw-secret', apiKey: 'SG.secret' } },
+      'hello',
+    );
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).not.toMatch(/fk_live_secret|admin-secret|:pw@|tw-secret|SG\.secret/);
   });
 
   it('names a TEMPORAL_ADDRESS that is not host:port', () => {
