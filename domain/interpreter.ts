@@ -234,6 +234,8 @@ export class EnrollmentInterpreter {
   private cursor: string;
   private status: EnrollmentStatus;
   private paused: boolean;
+  /** The pause state the enrollments row last received: a pause or resume that arrives while a write is running is written after it. */
+  private recordedPaused: boolean;
   private record: RecordSnapshot;
   private readonly changedFields: Set<string>;
   private readonly seenEventIds: Set<string>;
@@ -265,6 +267,7 @@ export class EnrollmentInterpreter {
     this.cursor = carry?.cursor ?? input.definition.steps[0]!.id;
     this.status = carry?.status ?? 'active';
     this.paused = carry?.paused ?? false;
+    this.recordedPaused = this.paused;
     this.record = carry?.record ?? input.record;
     this.changedFields = new Set(carry?.changedFields ?? []);
     this.seenEventIds = new Set(carry?.seenEventIds ?? (input.trigger ? [input.trigger.id] : []));
@@ -435,14 +438,20 @@ export class EnrollmentInterpreter {
       endedAt: ended ? iso(now) : null,
       ...(entry ? { step: entry } : {}),
     };
+    const pausedNow = this.paused;
     const r = (yield { kind: 'progress', update }) as Replies['progress'];
     if (!r.ok) throw r.error;
+    this.recordedPaused = pausedNow;
   }
 
   /** Waits until `until` (or forever when null); true when `wake` became true first. Records pause/resume as they happen. */
   private *waitUntil(until: number | null, wake: () => boolean): Generator<Command, boolean, Reply> {
     for (;;) {
       if (this.pendingExit || wake()) return true;
+      if (this.paused !== this.recordedPaused && this.patched('record-pause-missed-during-write')) {
+        yield* this.progress();
+        continue;
+      }
       const seenPaused = this.paused;
       if (until !== null && until - this.clock() <= 0) return false;
       const woke = (yield { kind: 'sleep', until, wake: () => this.pendingExit !== null || wake() || this.paused !== seenPaused }) as boolean;

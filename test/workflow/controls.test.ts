@@ -58,6 +58,41 @@ describe('pause, resume, exit', () => {
     expect(statuses.lastIndexOf('paused')).toBeLessThan(statuses.lastIndexOf('active'));
   });
 
+  it('a pause that arrives while the first progress write is running is recorded before the wait', async () => {
+    const rec = new Recorder();
+    let firstWrite: () => void = () => {};
+    const firstWriteStarted = new Promise<void>((started) => {
+      let calls = 0;
+      const release = new Promise<void>((r) => (firstWrite = r));
+      const recordProgress = rec.activities.recordProgress;
+      rec.activities.recordProgress = async (u) => {
+        calls += 1;
+        if (calls === 1) {
+          started();
+          await release;
+        }
+        return recordProgress(u);
+      };
+    });
+    const q = taskQueue('pause-race');
+    const worker = await newWorker(env, rec, q);
+    const t0 = await nextAnchor(env, 1, '10:00', 'UTC');
+    await skipTo(env, t0);
+    const waitFirst: AutomationDefinition = { ...daily, steps: [{ id: 'w', type: 'wait', duration: 'P1D' }, ...daily.steps] };
+    await worker.runUntil(async () => {
+      const { handle } = await startEnrollment(env, q, input(waitFirst, t0.toJSDate()));
+      await firstWriteStarted;
+      await handle.signal(pauseSignal);
+      firstWrite();
+      // The row must say paused while the enrollment waits, not only at its next step a day later.
+      for (let i = 0; i < 100 && rec.progress.at(-1)?.status !== 'paused'; i++) await new Promise((r) => setTimeout(r, 100));
+      expect(rec.last()).toMatchObject({ status: 'paused' });
+      await handle.signal(exitSignal, { reason: 'manual' });
+      await handle.result();
+    });
+    expect(rec.sends).toEqual([]);
+  });
+
   it('manual exit ends it with reason "manual"; nothing further is sent', async () => {
     const rec = new Recorder();
     const q = taskQueue('exit');
