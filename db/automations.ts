@@ -9,7 +9,7 @@ import { sql } from 'kysely';
 import type { AutomationDefinition } from '../domain/definition';
 import type { AutomationStatus } from '../domain/lifecycle';
 import type { Db } from './connection';
-import type { TemplateChannel } from './schema';
+import type { SenderChannel, TemplateChannel } from './schema';
 
 export interface AutomationView {
   id: string;
@@ -185,16 +185,19 @@ export async function definitionContext(db: Db, workspaceId: string): Promise<{
   templates: Map<string, { channel: TemplateChannel; version: number }>;
   users: Set<string>;
   webhookEndpoints: Set<string>;
+  senders: Map<string, { channel: SenderChannel }>;
 }> {
-  const [templates, users, endpoints] = await Promise.all([
+  const [templates, users, endpoints, senders] = await Promise.all([
     db.selectFrom('templates').select(['id', 'channel', 'current_version']).where('workspace_id', '=', workspaceId).where('deleted_at', 'is', null).execute(),
     db.selectFrom('users').select('id').where('workspace_id', '=', workspaceId).execute(),
     db.selectFrom('webhook_endpoints').select('id').where('workspace_id', '=', workspaceId).where('deleted_at', 'is', null).execute(),
+    db.selectFrom('senders').select(['id', 'channel']).where('workspace_id', '=', workspaceId).where('deleted_at', 'is', null).execute(),
   ]);
   return {
     templates: new Map(templates.map((t) => [t.id, { channel: t.channel, version: t.current_version }])),
     users: new Set(users.map((u) => u.id)),
     webhookEndpoints: new Set(endpoints.map((e) => e.id)),
+    senders: new Map(senders.map((s) => [s.id, { channel: s.channel }])),
   };
 }
 

@@ -1,6 +1,6 @@
 /** Row types of every table, as kysely sees them. Mirrors migrations/. */
 import type { ColumnType, Generated, GeneratedAlways, Selectable } from 'kysely';
-import type { MessageStatus } from '../domain/delivery';
+import type { MessageStatus, SmsSenderKind } from '../domain/delivery';
 
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
 type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
@@ -214,7 +214,7 @@ export interface MessagesTable {
 }
 
 export type SenderChannel = 'email' | 'sms' | 'voicemail';
-export type SmsSenderKind = 'long_code' | 'toll_free' | 'short_code';
+export type { SmsSenderKind } from '../domain/delivery';
 
 export interface SendersTable {
   workspace_id: string;

@@ -33,3 +33,7 @@ export const SEND_ACTIVITY_OPTIONS = {
 export function sendCategories(automationId: string | null, stepId: string | null): string[] {
   return [automationId ? `automation:${automationId}` : null, stepId ? `step:${stepId}` : null].filter((c): c is string => c !== null);
 }
+
+/** Carrier throughput of an SMS sender, segments per second, unless the sender overrides it. */
+export const SMS_SEGMENTS_PER_SECOND = { long_code: 1, toll_free: 3, short_code: 100 } as const;
+export type SmsSenderKind = keyof typeof SMS_SEGMENTS_PER_SECOND;

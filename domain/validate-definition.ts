@@ -43,6 +43,8 @@ export interface DefinitionContext {
   users?: ReadonlySet<string>;
   /** When given, webhook steps must name one of them. */
   webhookEndpoints?: ReadonlySet<string>;
+  /** When given, a message step's `from` must name one of them, of the step's channel. */
+  senders?: ReadonlyMap<string, { channel: 'email' | 'sms' | 'voicemail' }>;
 }
 
 export type ValidationResult = { ok: true; definition: AutomationDefinition } | { ok: false; problems: Problem[] };
@@ -231,6 +233,11 @@ function stepProblems(step: Step, at: string, settings: Settings | undefined, ct
 
   const channel = TEMPLATE_CHANNEL[step.type];
   if (channel && 'template' in step && step.template !== undefined) problems.push(...templateProblems(step.template, channel, `${at}/template`, ctx));
+  if (channel && channel !== 'task' && 'from' in step && step.from !== undefined && ctx.senders) {
+    const sender = ctx.senders.get(step.from);
+    if (!sender) problems.push({ pointer: `${at}/from`, message: `no sender has the id "${step.from}" (POST /v1/senders)` });
+    else if (sender.channel !== channel) problems.push({ pointer: `${at}/from`, message: `sender "${step.from}" is for ${sender.channel}; this step needs one for ${channel}` });
+  }
 
   switch (step.type) {
     case 'wait':

@@ -103,7 +103,7 @@ const WORKSPACE_TABLES: Array<[string, string]> = [
   ['outbox', 'workspace_id'], ['templates', 'workspace_id'], ['template_versions', 'workspace_id'], ['automations', 'workspace_id'],
   ['automation_versions', 'workspace_id'], ['enrollments', 'workspace_id'], ['messages', 'workspace_id'], ['tasks', 'workspace_id'],
   ['webhook_endpoints', 'workspace_id'], ['message_events', 'workspace_id'], ['inbound_messages', 'workspace_id'], ['suppressions', 'workspace_id'],
-  ['inbound_parse_secrets', 'workspace_id'],
+  ['inbound_parse_secrets', 'workspace_id'], ['senders', 'workspace_id'], ['provider_credentials', 'workspace_id'],
 ];
 
 /**

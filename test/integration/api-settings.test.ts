@@ -30,6 +30,9 @@ describe('/v1/settings', () => {
   });
 
   it('changes only the fields, and the channels, it is sent', async () => {
+    // Default senders must exist (and be for their channel).
+    expect((await t.client.POST('/v1/senders', { body: { id: 'snd_office', channel: 'email', from: 'office@agency.example' } })).response.status).toBe(201);
+    expect((await t.client.POST('/v1/senders', { body: { id: 'snd_sms', channel: 'sms', from: '+15005550006', kind: 'long_code' } })).response.status).toBe(201);
     const a = await t.client.PUT('/v1/settings', {
       body: { timezone: 'Europe/Bucharest', quietHours: { sms: { start: '23:00', end: '07:30' } }, defaultSenders: { email: 'snd_office' }, channels: { voicemail: false } },
     });

@@ -79,7 +79,7 @@ function rethrowNonBody(request: FastifyRequest): void {
  */
 async function validatedForSave(db: Db, workspaceId: string, body: unknown): Promise<{ definition: AutomationDefinition; templateVersions: Record<string, number> }> {
   const ctx = await definitionContext(db, workspaceId);
-  const result = validateDefinition(body, { templates: ctx.templates, users: ctx.users, webhookEndpoints: ctx.webhookEndpoints });
+  const result = validateDefinition(body, { templates: ctx.templates, users: ctx.users, webhookEndpoints: ctx.webhookEndpoints, senders: ctx.senders });
   if (!result.ok) throw invalid(result.problems.map((p) => ({ field: `/body${p.pointer}`, message: p.message })));
   return { definition: result.definition, templateVersions: pin(result.definition, ctx.templates) };
 }
@@ -248,7 +248,7 @@ const automations: FastifyPluginAsyncTypebox = async (app) => {
         // version must still hold before records enter it.
         const current = await findAutomation(trx, workspaceId, id);
         const ctx = await definitionContext(trx, workspaceId);
-        const check = validateDefinition(current!.definition, { templates: ctx.templates, users: ctx.users, webhookEndpoints: ctx.webhookEndpoints });
+        const check = validateDefinition(current!.definition, { templates: ctx.templates, users: ctx.users, webhookEndpoints: ctx.webhookEndpoints, senders: ctx.senders });
         if (!check.ok) {
           throw new HttpProblem(409, 'Conflict', {
             detail: `version ${row.current_version} no longer validates against the workspace; edit the automation (PUT) and activate again`,

@@ -6,6 +6,8 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { IANAZone } from 'luxon';
+import type { Db } from '../../../db/connection';
+import { getSender } from '../../../db/senders';
 import { getWorkspaceSettings, updateWorkspaceSettings } from '../../../db/settings';
 import { CHANNELS, WorkspaceSettings, WorkspaceSettingsUpdate } from '../../../domain/settings';
 import { invalid } from '../errors';
@@ -21,6 +23,19 @@ function problemsOf(body: WorkspaceSettingsUpdate): Array<{ field: string; messa
   for (const channel of CHANNELS) {
     const quiet = body.quietHours?.[channel];
     if (quiet && quiet.start === quiet.end) problems.push({ field: `/body/quietHours/${channel}/end`, message: 'must differ from start' });
+  }
+  return problems;
+}
+
+/** A default sender must exist and be for its channel. */
+async function senderProblems(db: Db, workspaceId: string, body: WorkspaceSettingsUpdate): Promise<Array<{ field: string; message: string }>> {
+  const problems: Array<{ field: string; message: string }> = [];
+  for (const channel of CHANNELS) {
+    const id = body.defaultSenders?.[channel];
+    if (!id) continue;
+    const sender = await getSender(db, workspaceId, id);
+    if (!sender) problems.push({ field: `/body/defaultSenders/${channel}`, message: `no sender has the id "${id}" (POST /v1/senders)` });
+    else if (sender.channel !== channel) problems.push({ field: `/body/defaultSenders/${channel}`, message: `sender "${id}" is for ${sender.channel}, not ${channel}` });
   }
   return problems;
 }
@@ -47,7 +62,7 @@ const settings: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: WorkspaceSettings, ...v1Problems(400, 413, 415) },
     },
   }, async (request) => {
-    const problems = problemsOf(request.body);
+    const problems = [...problemsOf(request.body), ...(await senderProblems(app.db, request.workspaceId, request.body))];
     if (problems.length > 0) throw invalid(problems);
     return (await updateWorkspaceSettings(app.db, request.workspaceId, request.body))!;
   });

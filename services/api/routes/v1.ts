@@ -12,6 +12,7 @@ import enrollments from './enrollments';
 import preview from './preview';
 import suppressions from './suppressions';
 import settings from './settings';
+import senders from './senders';
 
 /**
  * Every /v1 route: authenticated by API key (which decides the workspace) and rate limited per key.
@@ -37,6 +38,7 @@ const v1: FastifyPluginAsyncTypebox = async (app) => {
   await app.register(preview);
   await app.register(suppressions);
   await app.register(settings);
+  await app.register(senders);
 };
 
 export default v1;
