@@ -20,7 +20,8 @@ export type OutboxPayload =
   /** An event was stored: match `event` triggers, signal the record's running enrollments. */
   | { kind: 'event'; event: OutboxEvent }
   /** A record was created or changed: `stage_entered` / `segment_entered` triggers, `recordChanged` signals. */
-  | { kind: 'record_changed'; changeId: string; recordId: string; created: boolean; changes: Record<string, unknown>; at: string }
+  /** `previous`: the changed fields' values before the change (absent for a created record). */
+  | { kind: 'record_changed'; changeId: string; recordId: string; created: boolean; changes: Record<string, unknown>; previous?: Record<string, unknown>; at: string }
   /** An automation became active with onlyNew=false: enroll every record that already matches. */
   | { kind: 'automation_backfill'; automationId: string }
   /** Fan a lifecycle change out to the automation's in-flight enrollments. */

@@ -35,6 +35,14 @@ const SCALARS = [
   ['email', 'email'], ['phone', 'phone'], ['name', 'name'], ['timezone', 'timezone'], ['stage', 'stage'], ['ownerId', 'owner_id'],
 ] as const;
 
+/** The value a change key (`stage`, `ownerId`, `attributes.plan`, `unsubscribed.sms`) had in `row`; null when unset. */
+function valueBefore(row: RecordRow, key: string): unknown {
+  if (key.startsWith('attributes.')) return row.attributes[key.slice('attributes.'.length)] ?? null;
+  if (key.startsWith('unsubscribed.')) return row.unsubscribed[key.slice('unsubscribed.'.length) as keyof Unsubscribed] ?? false;
+  const column = SCALARS.find(([field]) => field === key)?.[1];
+  return column ? row[column] : null;
+}
+
 export async function getRecord(db: Db, workspaceId: string, externalId: string): Promise<RecordRow | undefined> {
   return db.selectFrom('records').selectAll().where('workspace_id', '=', workspaceId).where('external_id', '=', externalId).executeTakeFirst();
 }
@@ -133,8 +141,10 @@ export async function upsertRecord(
         .returningAll()
         .executeTakeFirstOrThrow();
     }
+    // The values before, so `segment_entered` can tell whether the record matched before.
+    const previous = created ? undefined : Object.fromEntries(Object.keys(changes).map((key) => [key, valueBefore(current, key)]));
     await enqueue(trx, workspaceId, [
-      { kind: 'record_changed', changeId: newId('chg'), recordId: externalId, created, changes, at: now.toISOString() },
+      { kind: 'record_changed', changeId: newId('chg'), recordId: externalId, created, changes, ...(previous ? { previous } : {}), at: now.toISOString() },
     ]);
     return { record, created, changes };
   });
