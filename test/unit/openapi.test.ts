@@ -74,6 +74,12 @@ describe('OpenAPI document', () => {
     }
   });
 
+  it('states which operations need no API key: security [] on /healthz, /readyz and /metrics; a key everywhere under /v1', () => {
+    expect(doc.security).toEqual([{ apiKey: [] }]);
+    for (const path of ['/healthz', '/readyz', '/metrics']) expect(doc.paths[path].get.security, path).toEqual([]);
+    for (const { method, path, op } of operations().filter((o) => o.path.startsWith('/v1/'))) expect(op.security, `${method} ${path}`).toBeUndefined();
+  });
+
   it('serves the Problem schema as a component', () => {
     expect(doc.components.schemas.Problem).toMatchObject({ type: 'object', required: expect.arrayContaining(['type', 'title', 'status']) });
   });
