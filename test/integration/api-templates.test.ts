@@ -207,6 +207,16 @@ describe('strict input', () => {
     expect(error!.errors).toEqual(expect.arrayContaining([message ? { field, message } : expect.objectContaining({ field })]));
   });
 
+  it('content fields at the top level are answered with the errors of the shape the body names (email), not a channel error', async () => {
+    const { error, response } = await unchanged(() => t.client.POST('/v1/templates', { body: { name: 'x', channel: 'email', subject: 'Hi', text: 'Hello' } as never }));
+    expect(response.status).toBe(400);
+    expect(error!.errors).toEqual([
+      { field: '/body/content', message: 'is required' },
+      { field: '/body/subject', message: 'unknown field' },
+      { field: '/body/text', message: 'unknown field' },
+    ]);
+  });
+
   it('rejects a bad channel filter and a bad cursor', async () => {
     const a = await t.client.GET('/v1/templates', { params: { query: { channel: 'fax' as never } } });
     expect(a.response.status).toBe(400);
