@@ -8,6 +8,13 @@ pg.types.setTypeParser(pg.types.builtins.INT8, Number);
 export type Db = Kysely<Database>;
 
 export function createDb(connectionString: string, opts: { max?: number } = {}): Db {
-  const pool = new pg.Pool({ connectionString, max: opts.max ?? 10 });
+  // A request waits at most 5 s for a connection (PostgreSQL down or the pool exhausted) and then
+  // fails, so the API answers 503 instead of hanging.
+  const pool = new pg.Pool({ connectionString, max: opts.max ?? 10, connectionTimeoutMillis: 5_000 });
+  // A connection that PostgreSQL closes (a restart) emits 'error', which crashes the process when
+  // nobody listens: while idle in the pool (the pool drops it), and while checked out between two
+  // queries (a transaction waiting on Temporal; its next query then fails and the work is retried).
+  pool.on('error', () => undefined);
+  pool.on('connect', (client) => client.on('error', () => undefined));
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 }

@@ -95,6 +95,8 @@ export interface LocalPostgres {
   owned: boolean;
   url(database: string): string;
   stop(): Promise<void>;
+  /** Stops the server (`fast`: sessions closed cleanly; `immediate`: a crash, recovered at start), keeps it down for `downMs`, starts it again (the fault tests). */
+  restart(mode: 'fast' | 'immediate', downMs: number): Promise<void>;
 }
 
 /**
@@ -145,6 +147,11 @@ export async function startLocalPostgres(opts: { root: string; port: number; any
     await runOk('pg_ctl stop', stopArgs[0], stopArgs[1], { cwd: '/' });
     await rm(ownerFile, { force: true });
   };
+  const restartAt = (port: number) => async (mode: 'fast' | 'immediate', downMs: number) => {
+    await runAsOwner('pg_ctl stop', bins.pgCtl, ['-D', data, '-m', mode, '-w', 'stop']);
+    await new Promise((r) => setTimeout(r, downMs));
+    await runAsOwner('pg_ctl start', bins.pgCtl, ['-D', data, '-l', logFile, '-o', `-p ${port}`, '-w', '-t', '60', 'start']);
+  };
   if (running) {
     // Line 4 of postmaster.pid is the port the running server listens on.
     const port = Number((await readFile(join(data, 'postmaster.pid'), 'utf8')).split('\n')[3]);
@@ -154,10 +161,10 @@ export async function startLocalPostgres(opts: { root: string; port: number; any
     if (owner && !isAlive(owner)) {
       await own();
       log(`PostgreSQL was left running on port ${port} by an earlier run; taking it over`);
-      return { port, owned: true, url: url(port), stop };
+      return { port, owned: true, url: url(port), stop, restart: restartAt(port) };
     }
     log(`PostgreSQL is already running from ${data} on port ${port}${owner ? ` (started by process ${owner})` : ''}; sharing it`);
-    return { port, owned: false, url: url(port), stop: async () => {} };
+    return { port, owned: false, url: url(port), stop: async () => {}, restart: notOurs };
   }
 
   let port = opts.port;
@@ -172,8 +179,12 @@ export async function startLocalPostgres(opts: { root: string; port: number; any
     throw new SetupError(`PostgreSQL did not start. ${(err as Error).message}\n  ${logFile}:\n${await tailFile(logFile, 15)}`);
   }
   await own();
-  return { port, owned: true, url: url(port), stop };
+  return { port, owned: true, url: url(port), stop, restart: restartAt(port) };
 }
+
+const notOurs = async () => {
+  throw new SetupError('this PostgreSQL was started by another run: only the run that started it restarts it');
+};
 
 function isAlive(pid: number): boolean {
   try {

@@ -159,6 +159,8 @@ export interface TemporalServer {
 
 /** Starts the server (every service in one process), waits until its frontend answers. */
 export async function startTemporalServer(opts: { binary: string; databaseUrl: string; port: number; logFile: string; portVar: string }): Promise<TemporalServer> {
+  // Temporal keeps membership ports in a smallint column.
+  if (opts.port + 8 > 32767) throw new SetupError(`${opts.portVar}: the Temporal server's ports must stay below 32768 (got ${opts.port}-${opts.port + 8})`);
   for (const [name, port] of Object.entries(serverPorts(opts.port))) {
     if (!(await isPortFree(port))) {
       throw new SetupError(`${opts.portVar}: the Temporal server needs ports ${opts.port}-${opts.port + 8} on 127.0.0.1, and ${port} (${name}) is in use. Set ${opts.portVar} to another base port.`);

@@ -85,6 +85,21 @@ const FIELD_OF_CODE: Record<string, string> = {
   FST_ERR_CTP_INVALID_JSON_BODY: '/body',
 };
 
+const RETRY_AFTER_SECONDS = 5;
+/** Connection-level failures: node's socket errors, SQLSTATE class 08 and the shutdown codes 57P01-57P03. */
+const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', '57P01', '57P02', '57P03']);
+
+/** True when `err` (or its cause) says PostgreSQL could not be reached, not that a query was wrong. */
+function databaseUnavailable(err: unknown): boolean {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && (UNAVAILABLE_CODES.has(code) || code.startsWith('08'))) return true;
+    // pg's own messages for a connection lost mid-query and for the pool's connection timeout.
+    if (/^Connection terminated|timeout exceeded when trying to connect/.test(e.message)) return true;
+  }
+  return false;
+}
+
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     let status = err instanceof HttpProblem ? err.status : (err.statusCode ?? 500);
@@ -96,6 +111,12 @@ export function registerErrorHandling(app: FastifyInstance): void {
       status = 400;
       const errors = validationErrors(err);
       body = { type: 'about:blank', title: 'Bad Request', status, detail: errors.map((e) => `${e.field}: ${e.message}`).join('; '), field: errors[0]?.field, errors };
+    } else if (databaseUnavailable(err)) {
+      // PostgreSQL restarting or unreachable: nothing was stored, and the client should retry.
+      request.log.warn({ err }, 'database unavailable');
+      status = 503;
+      body = { type: 'about:blank', title: 'Service Unavailable', status, detail: 'The database is unavailable; retry after the time in Retry-After.' };
+      reply.header('retry-after', String(RETRY_AFTER_SECONDS));
     } else if (status >= 500) {
       request.log.error({ err }, 'request failed');
       body = { type: 'about:blank', title: 'Internal Server Error', status: 500 };
