@@ -23,4 +23,7 @@ export interface DeliverySettings {
   confirmGraceMs: number;
   /** SEND_TIMEOUT_MS: the lease on a claimed send outlives one provider request by SEND_LEASE_MARGIN_MS. */
   requestTimeoutMs: number;
+  /** Where a workspace's own credentials send (SENDGRID_API_URL, TWILIO_API_URL). */
+  sendgridApiUrl: string;
+  twilioApiUrl: string;
 }

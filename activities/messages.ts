@@ -32,6 +32,7 @@ import { unsubscribeUrl } from '../services/common/unsubscribe-token';
 import { AmbiguousDeliveryError, PermanentDeliveryError, TransientDeliveryError, type SenderIdentity } from './channels';
 import { TWILIO_UNSUBSCRIBED } from './channels-twilio';
 import type { ActivityDeps } from './deps';
+import { workspaceChannel } from './providers';
 import { loadRecord, resolveRecipient } from './recipients';
 import { renderTemplate, TemplateError } from './render';
 import type { SendMessageRequest, SendMessageResult } from './types';
@@ -202,7 +203,8 @@ export function messageActivities(deps: ActivityDeps) {
       const heartbeat = ctx ? setInterval(() => ctx.heartbeat(), Math.floor(SEND_HEARTBEAT_MS / 3)) : undefined;
       const lastAttempt = (ctx?.info.attempt ?? 1) >= SEND_MAX_ATTEMPTS;
       try {
-        const receipt = await channels[req.channel].send({
+        const channel = (await workspaceChannel(db, delivery, req.workspaceId, req.channel)) ?? channels[req.channel];
+        const receipt = await channel.send({
           messageId: row.id,
           channel: req.channel,
           to: row.to,

@@ -4,7 +4,11 @@
  * channel is sandboxed (messages stored as `sandboxed`, nothing sent).
  */
 import type { Config } from '../services/common/config';
-import type { Channels } from './channels';
+import type { Db } from '../db/connection';
+import { providerCredentials } from '../db/provider-credentials';
+import { credentialsKey, decryptSecret } from '../services/common/secrets';
+import type { Channels, DeliveryChannel } from './channels';
+import type { MessageChannel } from './types';
 import { sendgridChannel } from './channels-sendgrid';
 import { twilioSmsChannel, twilioVoicemailChannel } from './channels-twilio';
 import type { DeliverySettings } from './deps';
@@ -22,6 +26,24 @@ export function providersFromConfig(c: ProviderConfig): Partial<Channels> {
   return providers;
 }
 
-export function deliveryFromConfig(c: Pick<Config, 'PUBLIC_URL' | 'SECRETS_KEY' | 'SEND_CONFIRM_GRACE_MS' | 'SEND_TIMEOUT_MS'>): DeliverySettings {
-  return { publicUrl: c.PUBLIC_URL, secretsKey: c.SECRETS_KEY, confirmGraceMs: c.SEND_CONFIRM_GRACE_MS, requestTimeoutMs: c.SEND_TIMEOUT_MS };
+export function deliveryFromConfig(c: Pick<Config, 'PUBLIC_URL' | 'SECRETS_KEY' | 'SEND_CONFIRM_GRACE_MS' | 'SEND_TIMEOUT_MS' | 'SENDGRID_API_URL' | 'TWILIO_API_URL'>): DeliverySettings {
+  return {
+    publicUrl: c.PUBLIC_URL,
+    secretsKey: c.SECRETS_KEY,
+    confirmGraceMs: c.SEND_CONFIRM_GRACE_MS,
+    requestTimeoutMs: c.SEND_TIMEOUT_MS,
+    sendgridApiUrl: c.SENDGRID_API_URL,
+    twilioApiUrl: c.TWILIO_API_URL,
+  };
+}
+
+/** The channel built from the workspace's own credentials (PUT /v1/providers/...), or undefined when it brought none. */
+export async function workspaceChannel(db: Db, d: DeliverySettings, workspaceId: string, channel: MessageChannel): Promise<DeliveryChannel | undefined> {
+  const provider = channel === 'email' ? 'sendgrid' : 'twilio';
+  const row = (await providerCredentials(db, workspaceId)).find((r) => r.provider === provider);
+  if (!row) return undefined;
+  const creds = JSON.parse(decryptSecret(credentialsKey(d.secretsKey), row.sealed, workspaceId)) as { apiKey?: string; accountSid?: string; authToken?: string };
+  if (channel === 'email') return sendgridChannel({ apiKey: creds.apiKey!, baseUrl: d.sendgridApiUrl, timeoutMs: d.requestTimeoutMs });
+  const twilio = { accountSid: creds.accountSid!, authToken: creds.authToken!, baseUrl: d.twilioApiUrl, publicUrl: d.publicUrl, timeoutMs: d.requestTimeoutMs };
+  return channel === 'sms' ? twilioSmsChannel(twilio) : twilioVoicemailChannel(twilio);
 }

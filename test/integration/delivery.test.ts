@@ -167,4 +167,25 @@ describe('delivery through the providers', () => {
     const [first] = await messagesOf('dlv-stop');
     expect(first).toMatchObject({ status: 'failed', errorCode: '21610' });
   });
+
+  // Last: the workspace keeps its own key from here on.
+  it("a workspace's own SendGrid key (PUT /v1/providers/sendgrid) is stored sealed, never shown, and used for its sends", async () => {
+    const bad = await e.api('PUT', '/v1/providers/sendgrid', { apiKey: 'not-a-key' });
+    expect(bad.status).toBe(400);
+    expect(bad.body.field).toBe('/body/apiKey');
+    const put = await e.api('PUT', '/v1/providers/sendgrid', { apiKey: 'SG.workspace-own-key' });
+    expect(put.status).toBe(200);
+    expect(put.body).toEqual({ sendgrid: { set: true, updatedAt: expect.any(String) }, twilio: { set: false, updatedAt: null } });
+    const read = await e.api('GET', '/v1/providers');
+    expect(JSON.stringify(read.body)).not.toContain('SG.workspace-own-key');
+    const [row] = await e.t.db.selectFrom('provider_credentials').selectAll().where('workspace_id', '=', e.t.workspaceId).execute();
+    expect(row!.sealed).not.toContain('workspace-own-key');
+
+    const a = await createAutomation(e, { name: 'Own key', trigger: { type: 'manual' }, steps: [{ id: 'mail', type: 'email', to: 'record', template: 'tpl_d_own' }] }, { templates: [{ id: 'tpl_d_own' }] });
+    await putRecord(e, 'dlv-own', { email: 'own@example.com' });
+    await ended(await enroll(a.id, 'dlv-own'));
+    const [m] = await messagesOf('dlv-own');
+    expect(m).toMatchObject({ status: 'sent' });
+    expect(sg.accepted.map((r) => r.headers.authorization)).toEqual(['Bearer SG.workspace-own-key']);
+  });
 });

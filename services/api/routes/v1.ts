@@ -13,6 +13,7 @@ import preview from './preview';
 import suppressions from './suppressions';
 import settings from './settings';
 import senders from './senders';
+import providers from './providers';
 
 /**
  * Every /v1 route: authenticated by API key (which decides the workspace) and rate limited per key.
@@ -39,6 +40,7 @@ const v1: FastifyPluginAsyncTypebox = async (app) => {
   await app.register(suppressions);
   await app.register(settings);
   await app.register(senders);
+  await app.register(providers);
 };
 
 export default v1;
