@@ -143,6 +143,8 @@ const stepBase = {
     description: 'Count the delay in whole local days: the step is due from the start of the day the delay lands on, so the window picks the hour (P2D + window 14:00 = on the second day at 14:00)',
   })),
   skipIfChanged: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 100 }), { maxItems: 20 })),
+  /** The step runs only when this holds as it falls due; otherwise it is skipped (recorded as such) and the sequence goes on. */
+  when: Type.Optional(Condition),
 };
 
 function step<T extends string, P extends Record<string, TSchema>>(type: T, props: P) {

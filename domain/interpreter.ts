@@ -1,6 +1,6 @@
 /**
  * The enrollment interpreter: the one step walk (cursor, visits, due times, waits and what ends
- * them, branches, exits and goals, event counts, record changes, skipIfChanged) that both the
+ * them, branches, exits and goals, event counts, record changes, skipIfChanged, `when`) that both the
  * enrollment workflow (workflows/enrollment.ts) and the preview (domain/preview.ts) drive, so
  * the preview agrees with the workflow by construction.
  *
@@ -81,6 +81,22 @@ export interface CarriedState {
   previousAt: number;
   timeline: TimelineEntry[];
   runs: number;
+  /** Events received and not yet consumed, in arrival order (a wait_for counts those after `markerSeq`). */
+  received?: Array<{ seq: number; event: EnrollmentEvent }>;
+  receivedSeq?: number;
+  /** Events after this one count for the next wait_for: the previous step's start. */
+  markerSeq?: number;
+  /** Set when the run continued as new in the middle of a step's wait: the step to pick up and its times. */
+  resume?: ResumePoint;
+}
+
+/** Where a walk stands while it waits: before a step (until `due`), or inside a wait/wait_for started at `startAt`. */
+export interface ResumePoint {
+  stepId: string;
+  visit: number;
+  due: number;
+  startAt?: number;
+  startSeq?: number;
 }
 
 export interface EnrollmentResult {
@@ -135,6 +151,12 @@ export interface InterpreterOptions {
   stepsPerRun?: number;
   /** Whether the server suggests continuing as new (asked after each step). */
   continueAsNewSuggested?: () => boolean;
+  /**
+   * Whether the history is long enough to continue as new in the middle of a wait (the server
+   * suggests it, or it passed the workflow's stated size): asked while waiting, so a long wait
+   * that receives many signals keeps its history bounded.
+   */
+  historyFull?: () => boolean;
   /** Whether a change of command order applies to this run (Temporal's `patched()`); default: yes. */
   patched?: (id: string) => boolean;
   /** Whether an error the driver threw into the walk is the run being cancelled (from the client, the Web UI, the CLI). */
@@ -252,8 +274,15 @@ export class EnrollmentInterpreter {
   private finalReason: string | null = null;
   private converted = false;
   private waitingDueAt: number | null = null;
-  private readonly received: Received[] = [];
-  private receivedSeq = 0;
+  private readonly received: Received[];
+  private receivedSeq: number;
+  /** Events after this one count for the next wait_for (the previous step's start; 0: from the very start). */
+  private markerSeq: number;
+  /** Where the walk waits now (for a continue-as-new in the middle of a wait). */
+  private at: ResumePoint | undefined;
+  /** Where the previous run stopped in the middle of a wait. */
+  private resume: ResumePoint | undefined;
+  private continueInWaits = false;
 
   constructor(opts: InterpreterOptions) {
     const { input, carry } = opts;
@@ -280,6 +309,12 @@ export class EnrollmentInterpreter {
     this.previousAt = carry?.previousAt ?? Date.parse(input.startedAt);
     this.timeline = carry?.timeline ?? [];
     this.runs = (carry?.runs ?? 0) + 1;
+    this.received = carry?.received ?? [];
+    this.receivedSeq = carry?.receivedSeq ?? 0;
+    // Runs carried before the marker was carried started counting afresh; a new enrollment counts
+    // every event from its start, also those delivered with it (signal-with-start).
+    this.markerSeq = carry?.markerSeq ?? this.receivedSeq;
+    this.resume = carry?.resume;
   }
 
   private patched(id: string): boolean {
@@ -446,15 +481,17 @@ export class EnrollmentInterpreter {
 
   /** Waits until `until` (or forever when null); true when `wake` became true first. Records pause/resume as they happen. */
   private *waitUntil(until: number | null, wake: () => boolean): Generator<Command, boolean, Reply> {
+    const historyFull = () => this.continueInWaits && this.at !== undefined && (this.opts.historyFull?.() ?? false);
     for (;;) {
       if (this.pendingExit || wake()) return true;
       if (this.paused !== this.recordedPaused && this.patched('record-pause-missed-during-write')) {
         yield* this.progress();
         continue;
       }
+      if (historyFull()) yield { kind: 'continueAsNew', carry: this.carry() };
       const seenPaused = this.paused;
       if (until !== null && until - this.clock() <= 0) return false;
-      const woke = (yield { kind: 'sleep', until, wake: () => this.pendingExit !== null || wake() || this.paused !== seenPaused }) as boolean;
+      const woke = (yield { kind: 'sleep', until, wake: () => this.pendingExit !== null || wake() || this.paused !== seenPaused || historyFull() }) as boolean;
       if (!woke) return false;
       if (this.paused !== seenPaused && !this.pendingExit) yield* this.progress();
     }
@@ -606,6 +643,10 @@ export class EnrollmentInterpreter {
       previousAt: this.previousAt,
       timeline: tail(this.timeline, CARRIED_TIMELINE),
       runs: this.runs,
+      received: this.received.filter((r) => r.seq > this.markerSeq),
+      receivedSeq: this.receivedSeq,
+      markerSeq: this.markerSeq,
+      ...(this.at ? { resume: this.at } : {}),
     };
   }
 
@@ -616,9 +657,8 @@ export class EnrollmentInterpreter {
     const stepsPerRun = this.opts.stepsPerRun ?? DEFAULT_STEPS_PER_RUN;
     const startedAtMs = Date.parse(this.input.startedAt);
     try {
-      /** Events received from when the previous step started count for a wait_for (a rating that
-       *  arrives while the question is being sent is not lost); for a first step, from the start. */
-      let previousStartSeq = this.receivedSeq;
+      // A run that may continue as new in the middle of a wait (histories recorded before could not).
+      this.continueInWaits = this.patched('continue-as-new-during-waits');
       yield { kind: 'publish' };
       if (!this.carried) yield* this.progress();
       let stepsThisRun = 0;
@@ -627,10 +667,12 @@ export class EnrollmentInterpreter {
         const entry = this.byId.get(this.cursor);
         if (!entry) throw new DefinitionError(`step ${this.cursor} is not in the definition`);
         const step = entry.step;
-        const visit = (this.visits[step.id] ?? 0) + 1;
+        const resume = this.resume?.stepId === step.id ? this.resume : undefined;
+        this.resume = undefined;
+        const visit = resume?.visit ?? (this.visits[step.id] ?? 0) + 1;
         this.visits[step.id] = visit;
 
-        const due = stepDueAt({
+        const due = resume?.due ?? stepDueAt({
           step,
           settings,
           previousCompletedAt: new Date(this.previousAt),
@@ -644,24 +686,34 @@ export class EnrollmentInterpreter {
         }).getTime();
         this.waitingDueAt = due;
         yield { kind: 'publish' };
-        yield* this.waitUntil(due, () => false);
-        if (this.pendingExit) break;
-        if (this.paused) {
-          yield* this.waitUntil(null, () => !this.paused);
+        if (resume?.startAt === undefined) {
+          this.at = { stepId: step.id, visit, due };
+          yield* this.waitUntil(due, () => false);
           if (this.pendingExit) break;
+          if (this.paused) {
+            yield* this.waitUntil(null, () => !this.paused);
+            if (this.pendingExit) break;
+          }
         }
-        const startAt = onTimeAt(due, this.clock());
-        const startSeq = this.receivedSeq;
+        const startAt = resume?.startAt ?? onTimeAt(due, this.clock());
+        const startSeq = resume?.startSeq ?? this.receivedSeq;
+        this.at = { stepId: step.id, visit, due, startAt, startSeq };
         this.waitingDueAt = null;
 
         let end: StepEnd;
         const skipped = (step.skipIfChanged ?? []).find((f) => [...this.changedFields].some((c) => fieldMatches(f, c)));
         if (skipped) {
           end = { status: 'skipped', next: this.defaultNext(step), at: startAt, detail: { reason: `field_changed:${skipped}` } };
+        } else if (step.when && !this.holds(step.when)) {
+          // `when` is read as the step falls due (DESIGN §3: "a condition on a single action").
+          end = { status: 'skipped', next: this.defaultNext(step), at: startAt, detail: { reason: 'when' } };
         } else {
-          end = yield* this.runStep(step, visit, startAt, step.type === 'wait_for' ? previousStartSeq : startSeq);
+          // Events received from when the previous step started count for a wait_for (a rating
+          // that arrives while the question is being sent is not lost); for a first step, from the start.
+          end = yield* this.runStep(step, visit, startAt, step.type === 'wait_for' ? this.markerSeq : startSeq);
         }
-        previousStartSeq = startSeq;
+        this.at = undefined;
+        this.markerSeq = startSeq;
         this.previousAt = end.at;
         if (end.exit) this.requestExit(end.exit);
         this.checkGoals();

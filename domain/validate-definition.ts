@@ -229,6 +229,7 @@ const TEMPLATE_CHANNEL: Partial<Record<StepType, TemplateChannel>> = { email: 'e
 function stepProblems(step: Step, at: string, settings: Settings | undefined, ctx: DefinitionContext, stepIds: ReadonlySet<string>): Problem[] {
   const problems: Problem[] = [];
   if (step.delay !== undefined) problems.push(...durationProblems(step.delay, `${at}/delay`));
+  if (step.when) problems.push(...conditionProblems(step.when, `${at}/when`, stepIds));
   problems.push(...windowProblems(step, at, quietHoursFor(step, settings)));
 
   const channel = TEMPLATE_CHANNEL[step.type];

@@ -81,7 +81,21 @@ export interface EnrollmentOptions {
   carry?: CarriedState;
   /** Steps run before continuing as new even if the server does not suggest it (tests lower it). */
   stepsPerRun?: number;
+  /** History events after which a run continues as new, also in the middle of a wait (default HISTORY_EVENTS_LIMIT). */
+  historyEventsLimit?: number;
 }
+
+/**
+ * The stated history size: a run continues as new once its history passes this many events (or
+ * when the server suggests it), also in the middle of a wait, carrying the wait's due time and
+ * the events not yet consumed. Temporal warns at 10,240 events and terminates at 51,200.
+ * Measured: a step costs 15-18 events (test/histories/lead-nurture-complete.json: 92 events for 5
+ * steps; a timer started/fired, a search-attribute upsert, the step's activity and the progress
+ * activity scheduled/started/completed, each with its workflow task); a signal costs 4 events
+ * alone (signaled + a workflow task scheduled/started/completed) and 1.04-1.06 when signals
+ * arrive in bursts and share workflow tasks (test/workflow/events-not-lost.test.ts, 2,000 signals).
+ */
+export const HISTORY_EVENTS_LIMIT = 10_000;
 
 /** An activity's failure after its retries is an outcome for the interpreter; anything else (a cancellation) is not. */
 async function attempt<T>(call: () => Promise<T>): Promise<Outcome<T>> {
@@ -103,6 +117,7 @@ export async function enrollmentWorkflow(input: EnrollmentInput, options: Enroll
     clock: () => Date.now(),
     ...(options.stepsPerRun !== undefined ? { stepsPerRun: options.stepsPerRun } : {}),
     continueAsNewSuggested: () => workflowInfo().continueAsNewSuggested,
+    historyFull: () => workflowInfo().continueAsNewSuggested || workflowInfo().historyLength >= (options.historyEventsLimit ?? HISTORY_EVENTS_LIMIT),
     patched,
     isCancellation,
     log: (message, attrs) => log.warn(message, attrs),

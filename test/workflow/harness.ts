@@ -1,6 +1,7 @@
 /**
  * Workflow-test harness: one time-skipping environment and one workflow bundle per test file, a
- * typed in-memory recorder implementing the `Activities` interface (no Temporal or pg mocks), and
+ * typed in-memory recorder implementing the `Activities` interface (no Temporal or pg mocks) that
+ * records every call, repeated ones included (a doubled call must be visible to the tests), and
  * helpers to start an enrollment at a chosen instant and move the test server's clock.
  */
 import { fileURLToPath } from 'node:url';
@@ -20,8 +21,8 @@ import type {
 } from '../../activities';
 import type { AutomationDefinition } from '../../domain/definition';
 import type { EnrollmentInput, RecordSnapshot, TemplateSnapshot, TriggerEvent } from '../../domain/enrollment';
-import { enrollmentWorkflowId, ENROLLMENT_WORKFLOW } from '../../workflows/signals';
-import type { enrollmentWorkflow, EnrollmentOptions } from '../../workflows/enrollment';
+import { enrollmentWorkflowId } from '../../workflows/signals';
+import { enrollmentWorkflow, type EnrollmentOptions } from '../../workflows/enrollment';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
 
@@ -82,6 +83,7 @@ export class Recorder {
   readonly notifications: NotifyOwnerRequest[] = [];
   /** Answers for webhook calls, by endpoint id (default: ok 200). */
   webhookAnswers: Record<string, WebhookOutcome | 'throw'> = {};
+  /** Idempotency keys already called: a repeated key is answered as a duplicate, like the real activities, and still recorded. */
   private readonly keys = new Set<string>();
 
   readonly activities: Activities = {
@@ -90,35 +92,32 @@ export class Recorder {
     },
     sendMessage: async (r) => {
       const duplicate = this.keys.has(r.idempotencyKey);
-      if (!duplicate) {
-        this.keys.add(r.idempotencyKey);
-        this.sends.push({
-          stepId: r.stepId,
-          channel: r.channel,
-          to: r.to,
-          templateId: r.templateId,
-          templateVersion: r.template?.version ?? null,
-          variant: r.variant,
-          at: r.dueAt,
-          key: r.idempotencyKey,
-        });
-      }
+      this.keys.add(r.idempotencyKey);
+      this.sends.push({
+        stepId: r.stepId,
+        channel: r.channel,
+        to: r.to,
+        templateId: r.templateId,
+        templateVersion: r.template?.version ?? null,
+        variant: r.variant,
+        at: r.dueAt,
+        key: r.idempotencyKey,
+      });
       return { messageId: `msg_${r.idempotencyKey}`, status: 'sandboxed', to: 'x', segments: null, error: null, duplicate };
     },
     createTask: async (r) => {
-      if (!this.keys.has(r.idempotencyKey)) {
-        this.keys.add(r.idempotencyKey);
-        this.tasks.push({
-          stepId: r.stepId,
-          assignee: r.assignee,
-          ownerId: r.ownerId,
-          templateId: r.template?.id ?? null,
-          priority: r.priority,
-          dueAt: r.dueAt,
-          key: r.idempotencyKey,
-        });
-      }
-      return { taskId: `task_${r.idempotencyKey}`, assigneeId: r.assignee === 'owner' ? r.ownerId : null, title: 't', created: true };
+      const created = !this.keys.has(r.idempotencyKey);
+      this.keys.add(r.idempotencyKey);
+      this.tasks.push({
+        stepId: r.stepId,
+        assignee: r.assignee,
+        ownerId: r.ownerId,
+        templateId: r.template?.id ?? null,
+        priority: r.priority,
+        dueAt: r.dueAt,
+        key: r.idempotencyKey,
+      });
+      return { taskId: `task_${r.idempotencyKey}`, assigneeId: r.assignee === 'owner' ? r.ownerId : null, title: 't', created };
     },
     updateRecord: async (r) => {
       this.updates.push(r);
@@ -251,7 +250,7 @@ export async function startEnrollment(
   inp: EnrollmentInput,
   options: EnrollmentOptions = {},
 ): Promise<Running> {
-  const handle = await env.client.workflow.start<typeof enrollmentWorkflow>(ENROLLMENT_WORKFLOW, {
+  const handle = await env.client.workflow.start(enrollmentWorkflow, {
     taskQueue,
     workflowId: enrollmentWorkflowId(inp.workspaceId, inp.automationId, inp.record.externalId, 1),
     args: [inp, options],

@@ -1,6 +1,6 @@
 /**
  * The preview and the workflow run one interpreter (domain/interpreter.ts): for generated
- * definitions and event sequences, the preview's path (steps, statuses) and due times equal the
+ * definitions (with `when` on any step) and event sequences, the preview's path (steps, statuses) and due times equal the
  * workflow's on the time-skipping server, and so do the outcome and the exit reason.
  *
  * Event times are whole minutes off the hour, each a different minute, so no event coincides
@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { WorkflowNotFoundError } from '@temporalio/common';
-import type { AutomationDefinition, ExitRule, Step } from '../../domain/definition';
+import type { AutomationDefinition, Condition, ExitRule, Step } from '../../domain/definition';
 import { simulateEnrollment } from '../../domain/preview';
 import { eventSignal } from '../../workflows/signals';
 import { input, newWorker, nextAnchor, record, Recorder, skipTo, startEnv, startEnrollment, taskQueue } from './harness';
@@ -39,6 +39,11 @@ const stepSpec = fc.record({
   jump: fc.option(fc.nat(), { nil: undefined, freq: 2 }),
   jump2: fc.option(fc.nat(), { nil: undefined, freq: 2 }),
   event: fc.constantFrom('rating.received', 'form.sent'),
+  when: weighted<Condition | undefined>([
+    [undefined, 4],
+    [{ eventCount: { event: 'form.sent' }, op: 'gte', value: 1 }, 1],
+    [{ field: 'record.stage', op: 'eq', value: 'new' }, 1],
+  ]),
 });
 type StepSpec = typeof stepSpec extends fc.Arbitrary<infer T> ? T : never;
 
@@ -52,6 +57,7 @@ function buildSteps(specs: StepSpec[]): Step[] {
       id: ids[i]!,
       ...(sp.delay !== undefined ? { delay: `PT${sp.delay}H` } : {}),
       ...(sp.window ? { window: { days: 'workdays' as const, from: '09:00', to: '17:00' } } : {}),
+      ...(sp.when ? { when: sp.when } : {}),
     };
     const jump = target(sp.jump);
     switch (sp.kind) {
