@@ -4,7 +4,9 @@
  * NOTIFY on OUTBOX_CHANNEL, with a polling fallback.
  */
 import { sql } from 'kysely';
+import type { Selectable } from 'kysely';
 import type { Db } from './connection';
+import type { OutboxDeadLettersTable } from './schema';
 
 export const OUTBOX_CHANNEL = 'followup_outbox';
 
@@ -138,4 +140,47 @@ export async function saveRowProgress(db: Db, id: number, payload: Record<string
 
 export async function deleteRows(db: Db, ids: number[]): Promise<void> {
   if (ids.length > 0) await db.deleteFrom('outbox').where('id', 'in', ids).execute();
+}
+
+/** Parks a row that kept failing, with its last error; its key's later rows then run. */
+export async function deadLetterRow(db: Db, row: OutboxRow, error: string): Promise<void> {
+  await db
+    .insertInto('outbox_dead_letters')
+    .columns(['outbox_id', 'workspace_id', 'kind', 'record_id', 'payload', 'attempts', 'last_error', 'queued_at'])
+    .expression((eb) =>
+      eb.selectFrom('outbox')
+        .select(['id', 'workspace_id', 'kind', 'record_id', 'payload', eb.val(row.attempts + 1).as('attempts'), eb.val(error.slice(0, 2000)).as('last_error'), 'created_at'])
+        .where('id', '=', row.id))
+    .execute();
+  await db.deleteFrom('outbox').where('id', '=', row.id).execute();
+}
+
+export type DeadLetter = Selectable<OutboxDeadLettersTable>;
+
+/** Newest first, keyset by id. */
+export async function listDeadLetters(db: Db, f: { beforeId?: number; limit: number }): Promise<DeadLetter[]> {
+  let q = db.selectFrom('outbox_dead_letters').selectAll().orderBy('id', 'desc').limit(f.limit);
+  if (f.beforeId !== undefined) q = q.where('id', '<', f.beforeId);
+  return q.execute();
+}
+
+export async function countDeadLetters(db: Db): Promise<number> {
+  const row = await db.selectFrom('outbox_dead_letters').select(sql<number>`count(*)::int`.as('n')).executeTakeFirstOrThrow();
+  return row.n;
+}
+
+/**
+ * Queues a parked row again (at the end of the outbox, attempts from zero) and removes it from the
+ * dead letters; the new outbox id, or undefined when there is no such dead letter.
+ */
+export async function retryDeadLetter(db: Db, id: number): Promise<number | undefined> {
+  const moved = await db.deleteFrom('outbox_dead_letters').where('id', '=', id).returningAll().executeTakeFirst();
+  if (!moved) return undefined;
+  const row = await db
+    .insertInto('outbox')
+    .values({ workspace_id: moved.workspace_id, kind: moved.kind, record_id: moved.record_id, payload: JSON.stringify(moved.payload) })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  await sql`select pg_notify(${OUTBOX_CHANNEL}, '')`.execute(db);
+  return row.id;
 }

@@ -97,6 +97,19 @@ export interface OutboxTable {
   order_key: GeneratedAlways<string | null>;
 }
 
+export interface OutboxDeadLettersTable {
+  id: Generated<number>;
+  outbox_id: number;
+  workspace_id: string;
+  kind: string;
+  record_id: string | null;
+  payload: Json<Record<string, unknown>>;
+  attempts: number;
+  last_error: string;
+  queued_at: Timestamp;
+  failed_at: Generated<Date>;
+}
+
 export type TemplateChannel = 'email' | 'sms' | 'voicemail' | 'task';
 
 export interface TemplatesTable {
@@ -327,6 +340,7 @@ export interface Database {
   record_last_events: RecordLastEventsTable;
   automation_sweeps: AutomationSweepsTable;
   outbox: OutboxTable;
+  outbox_dead_letters: OutboxDeadLettersTable;
   templates: TemplatesTable;
   template_versions: TemplateVersionsTable;
   automations: AutomationsTable;

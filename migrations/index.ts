@@ -2,6 +2,7 @@ import type { Migration } from 'kysely';
 import * as initial from './2026-11-23T00-00-00_initial';
 import * as ingestEventsFunction from './2026-11-23T01-00-00_ingest-events-function';
 import * as outboxOrder from './2026-11-30T02-00-00_outbox-order';
+import * as outboxDeadLetters from './2026-11-30T02-01-00_outbox-dead-letters';
 import * as delivery from './2026-11-30T03-00-00_delivery';
 import * as inbound from './2026-11-30T04-00-00_inbound';
 import * as workspaceSettings from './2026-11-30T05-00-00_workspace-settings';
@@ -12,6 +13,7 @@ export const migrations: Record<string, Migration> = {
   '2026-11-23T00-00-00_initial': initial,
   '2026-11-23T01-00-00_ingest-events-function': ingestEventsFunction,
   '2026-11-30T02-00-00_outbox-order': outboxOrder,
+  '2026-11-30T02-01-00_outbox-dead-letters': outboxDeadLetters,
   '2026-11-30T03-00-00_delivery': delivery,
   '2026-11-30T04-00-00_inbound': inbound,
   '2026-11-30T05-00-00_workspace-settings': workspaceSettings,

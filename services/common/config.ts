@@ -33,6 +33,8 @@ export const ConfigSchema = Type.Object({
   BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, default: 1048576 }),
   ROUTER_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 5000, default: 500 }),
   ROUTER_POLL_MS: Type.Integer({ minimum: 50, default: 1000, description: 'Fallback poll when no NOTIFY arrives' }),
+  ROUTER_MAX_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 100, default: 10, description: 'Failures after which an outbox row is parked in outbox_dead_letters' }),
+  WORKER_METRICS_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 9464, description: "The worker's Prometheus endpoint (GET /metrics on HOST); 0: a free port" }),
   RECONCILE_INTERVAL_MS: Type.Integer({ minimum: 200, default: 60000, description: 'How often the worker ends enrollment rows whose workflow Temporal closed' }),
   PUBLIC_URL: Type.Optional(Type.String({ minLength: 1, description: 'This API as providers see it; default http://127.0.0.1:$PORT' })),
   SECRETS_KEY: Type.String({ minLength: 32, default: DEV_SECRETS_KEY, description: 'Root of every key derived by the service (unsubscribe tokens, stored credentials)' }),

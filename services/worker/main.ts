@@ -10,6 +10,7 @@ import { connectTemporal } from '../common/temporal';
 import { exitOnStartupFailure, StartupError } from '../common/startup';
 import { createDb } from '../../db/connection';
 import { startEngine } from './worker';
+import { serveMetrics } from './metrics';
 
 async function checkDatabase(url: string): Promise<void> {
   const db = createDb(url, { max: 1 });
@@ -28,6 +29,7 @@ async function main(): Promise<void> {
   await checkDatabase(config.DATABASE_URL);
   const temporal = await connectTemporal(config);
   const engine = await startEngine({ config, logger, temporal });
+  const metricsServer = serveMetrics(engine.metrics.registry, config.HOST, config.WORKER_METRICS_PORT, logger);
   logger.info({ taskQueue: config.TEMPORAL_TASK_QUEUE, namespace: config.TEMPORAL_NAMESPACE, temporal: config.TEMPORAL_ADDRESS }, 'worker started');
 
   let closing = false;
@@ -41,6 +43,7 @@ async function main(): Promise<void> {
     }, 30_000);
     force.unref();
     await engine.shutdown();
+    metricsServer.close();
     await temporal.connection.close();
     logger.info('stopped');
     process.exit(0);

@@ -25,7 +25,7 @@ import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError, type SignalDefinition } from '@temporalio/common';
 import type { Logger } from 'pino';
 import type { Db } from '../../db/connection';
-import { OUTBOX_CHANNEL, deleteRows, heldBack, lockDueRows, rescheduleRow, saveRowProgress, type OutboxEvent, type OutboxPayload, type OutboxRow } from '../../db/outbox';
+import { OUTBOX_CHANNEL, deadLetterRow, deleteRows, heldBack, lockDueRows, rescheduleRow, saveRowProgress, type OutboxEvent, type OutboxPayload, type OutboxRow } from '../../db/outbox';
 import type { RecordRow } from '../../db/schema';
 import { countEvents, inFlightOfAutomation, runningEnrollmentsOfRecords, type RunningEnrollment } from '../../db/enrollments';
 import type { Condition } from '../../domain/definition';
@@ -52,6 +52,10 @@ export interface RouterOptions {
   logger: Pick<Logger, 'info' | 'warn' | 'error' | 'debug'>;
   /** Rows per visit of a backfill or lifecycle fan-out before it yields to other work. */
   pageSize?: number;
+  /** Failures after which a row is parked in outbox_dead_letters (and its key's later rows run). */
+  maxAttempts: number;
+  /** Counts parked rows (the worker's /metrics). */
+  deadLettered?: { inc(): void };
 }
 
 
@@ -184,8 +188,14 @@ export class OutboxRouter {
         if (r.status === 'done') done.push(row.id);
         else if (r.status === 'retry') {
           this.stats.failures++;
-          this.opts.logger.warn({ outboxId: row.id, kind: row.kind, attempts: row.attempts + 1, error: r.error }, 'router: row failed; will retry (its later rows wait)');
-          await rescheduleRow(trx, row.id, row.attempts + 1, backoffSeconds(row.attempts));
+          if (row.attempts + 1 >= this.opts.maxAttempts) {
+            await deadLetterRow(trx, row, r.error);
+            this.opts.deadLettered?.inc();
+            this.opts.logger.error({ outboxId: row.id, workspaceId: row.workspace_id, kind: row.kind, attempts: row.attempts + 1, error: r.error }, 'router: row failed too often; parked in outbox_dead_letters (its later rows run)');
+          } else {
+            this.opts.logger.warn({ outboxId: row.id, kind: row.kind, attempts: row.attempts + 1, error: r.error }, 'router: row failed; will retry (its later rows wait)');
+            await rescheduleRow(trx, row.id, row.attempts + 1, backoffSeconds(row.attempts));
+          }
         } else if (r.status === 'continue') {
           await saveRowProgress(trx, row.id, r.payload);
         }

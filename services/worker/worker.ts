@@ -15,6 +15,7 @@ import { deliveryFromConfig, providersFromConfig } from '../../activities/provid
 import { Enroller } from '../common/enrollments';
 import { OutboxRouter } from './router';
 import { Reconciler } from './reconciler';
+import { createWorkerMetrics, type WorkerMetrics } from './metrics';
 import { sweepActivities } from '../../activities/sweeps';
 import { workspacesWithSweeps } from '../../db/sweeps';
 import { sweepIntervalMs } from '../common/config';
@@ -84,6 +85,8 @@ export interface Engine {
   worker: Worker;
   router: OutboxRouter | undefined;
   reconciler: Reconciler | undefined;
+  /** The worker's metrics (main.ts serves them on WORKER_METRICS_PORT). */
+  metrics: WorkerMetrics;
   /** Resolves when the worker has stopped (after shutdown(), or on a fatal error). */
   done: Promise<void>;
   shutdown(): Promise<void>;
@@ -112,6 +115,7 @@ export async function startEngine(opts: EngineOptions): Promise<Engine> {
       shutdownGraceTime: '10s',
       ...opts.worker,
     });
+    const metrics = createWorkerMetrics(routerDb);
     const router = opts.router === false
       ? undefined
       : new OutboxRouter({
@@ -121,6 +125,8 @@ export async function startEngine(opts: EngineOptions): Promise<Engine> {
           databaseUrl: config.DATABASE_URL,
           batchSize: config.ROUTER_BATCH_SIZE,
           pollMs: config.ROUTER_POLL_MS,
+          maxAttempts: config.ROUTER_MAX_ATTEMPTS,
+          deadLettered: metrics.deadLettered,
           logger: logger.child({ component: 'router' }),
         });
     const reconciler = opts.router === false
@@ -141,6 +147,7 @@ export async function startEngine(opts: EngineOptions): Promise<Engine> {
       worker,
       router,
       reconciler,
+      metrics,
       done,
       shutdown() {
         stopping ??= (async () => {

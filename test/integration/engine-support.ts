@@ -67,7 +67,8 @@ export async function startEngineTest(opts: { worker?: boolean; env?: Record<str
     async spawnWorker(extra = {}) {
       const child = spawn(process.execPath, ['--import', 'tsx', 'services/worker/main.ts'], {
         cwd: ROOT,
-        env: { ...env, LOG_FORMAT: 'json', LOG_LEVEL: 'info', ...extra },
+        // A free metrics port: several workers run side by side.
+        env: { ...env, LOG_FORMAT: 'json', LOG_LEVEL: 'info', WORKER_METRICS_PORT: '0', ...extra },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       children.push(child);

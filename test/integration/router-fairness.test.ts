@@ -47,6 +47,7 @@ describe('fair sharing between workspaces', () => {
       databaseUrl: e.config.DATABASE_URL,
       batchSize: BATCH,
       pollMs: 1_000,
+      maxAttempts: 10,
       logger: pino({ level: 'silent' }),
     });
     const queued = async (ws: string) =>

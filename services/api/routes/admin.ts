@@ -1,11 +1,12 @@
 /**
- * Operator routes, outside /v1: guarded by ADMIN_TOKEN, not by an API key. With ADMIN_TOKEN unset
+ * Operator routes (workspaces, the router's dead letters), outside /v1: guarded by ADMIN_TOKEN, not by an API key. With ADMIN_TOKEN unset
  * they answer 404, as if they did not exist.
  */
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { IANAZone } from 'luxon';
+import { listDeadLetters, retryDeadLetter } from '../../../db/outbox';
 import { createWorkspaceWithKey } from '../../../db/workspaces';
 import { bearerToken } from '../plugins/auth';
 import { HttpProblem, invalid } from '../errors';
@@ -28,6 +29,24 @@ const WorkspaceCreated = Type.Object(
   },
   { examples: [{ id: 'ws_...', name: 'Sparkle Cleaning SRL', timezone: 'Europe/Bucharest', apiKey: 'fu_...' }] },
 );
+
+const DeadLetter = Type.Object(
+  {
+    id: Type.String(),
+    outboxId: Type.String({ description: 'The outbox row it was' }),
+    workspaceId: Type.String(),
+    kind: Type.String({ description: 'event, record_changed, automation_backfill or automation_lifecycle' }),
+    recordId: Type.Union([Type.String(), Type.Null()]),
+    payload: Type.Record(Type.String(), Type.Unknown()),
+    attempts: Type.Integer(),
+    lastError: Type.String(),
+    queuedAt: Type.String({ format: 'date-time' }),
+    failedAt: Type.String({ format: 'date-time' }),
+  },
+  { description: 'An outbox row the router parked after ROUTER_MAX_ATTEMPTS failures' },
+);
+
+const DeadLetterPage = Type.Object({ items: Type.Array(DeadLetter), nextCursor: Type.Union([Type.String(), Type.Null()]) });
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
@@ -59,6 +78,47 @@ const admin: FastifyPluginAsyncTypebox = async (app) => {
     }
     const ws = await createWorkspaceWithKey(app.db, { name, ...(timezone ? { timezone } : {}) });
     return reply.status(201).send(ws);
+  });
+
+  app.get('/dead-letters', {
+    schema: {
+      tags: ['admin'],
+      summary: 'Outbox rows the router parked after repeated failures',
+      description: 'Operator only. Newest first; each with its last error. Retry one with POST /admin/dead-letters/{id}/retry.',
+      security: [{ adminToken: [] }],
+      querystring: Type.Object({
+        limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
+        cursor: Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$', description: 'nextCursor of the previous page' })),
+      }, { additionalProperties: false }),
+      response: { 200: DeadLetterPage, ...problems(400, 401, 404, 429) },
+    },
+  }, async (request) => {
+    const limit = request.query.limit ?? 100;
+    const rows = await listDeadLetters(app.db, { limit: limit + 1, ...(request.query.cursor ? { beforeId: Number(request.query.cursor) } : {}) });
+    const page = rows.slice(0, limit);
+    return {
+      items: page.map((r) => ({
+        id: String(r.id), outboxId: String(r.outbox_id), workspaceId: r.workspace_id, kind: r.kind, recordId: r.record_id,
+        payload: r.payload as Record<string, unknown>, attempts: r.attempts, lastError: r.last_error,
+        queuedAt: r.queued_at.toISOString(), failedAt: r.failed_at.toISOString(),
+      })),
+      nextCursor: rows.length > limit ? String(page[page.length - 1]!.id) : null,
+    };
+  });
+
+  app.post('/dead-letters/:id/retry', {
+    schema: {
+      tags: ['admin'],
+      summary: 'Queue a parked outbox row again',
+      description: 'Operator only. The row goes back to the end of the outbox with its attempts reset; 202 with its new outbox id.',
+      security: [{ adminToken: [] }],
+      params: Type.Object({ id: Type.String({ pattern: '^[0-9]{1,15}$' }) }),
+      response: { 202: Type.Object({ id: Type.String(), outboxId: Type.String() }), ...problems(400, 401, 404, 429) },
+    },
+  }, async (request, reply) => {
+    const outboxId = await app.db.transaction().execute((trx) => retryDeadLetter(trx, Number(request.params.id)));
+    if (outboxId === undefined) throw new HttpProblem(404, 'Not Found', { detail: `no dead letter ${request.params.id}`, field: '/params/id' });
+    return reply.status(202).send({ id: request.params.id, outboxId: String(outboxId) });
   });
 };
 
