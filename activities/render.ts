@@ -1,27 +1,15 @@
 /**
- * Template rendering: Liquid in a sandbox. liquidjs interprets templates (no code is compiled or
- * evaluated); `ownPropertyOnly` hides prototype members and the limits bound what one template
- * may cost, so a template written through the API can read its context and nothing else.
+ * Template rendering at send time: Liquid in a sandbox, with domain/templates.ts's engine (one
+ * configuration for the save-time check, the preview and the send). liquidjs interprets templates
+ * (no code is compiled or evaluated); `ownPropertyOnly` hides prototype members and the limits
+ * bound what one template may cost, so a template can read its context and nothing else.
  */
-import { Liquid } from 'liquidjs';
+import { createTemplateEngine } from '../domain/templates';
 import type { TemplateSnapshot } from '../domain/enrollment';
 import type { RenderContext } from './types';
 
-const liquid = new Liquid({
-  ownPropertyOnly: true,
-  strictFilters: true,
-  strictVariables: false,
-  cache: 500,
-  parseLimit: 100_000,
-  renderLimit: 1_000,
-  memoryLimit: 10_000_000,
-  relativeReference: false,
-  // No file system: {% include %} and {% render %} find nothing.
-  fs: { exists: async () => false, existsSync: () => false, readFile: async () => '', readFileSync: () => '', resolve: (_d, f) => f, contains: async () => false, containsSync: () => false },
-  root: [],
-  partials: [],
-  layouts: [],
-});
+/** The same engine (options, refused tags, limits) as the save-time check and the preview. */
+const liquid = createTemplateEngine();
 
 export class TemplateError extends Error {
   constructor(readonly templateId: string, cause: unknown) {
