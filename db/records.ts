@@ -166,3 +166,9 @@ export async function listRecords(db: Db, workspaceId: string, f: RecordFilter):
   if (f.after !== undefined) q = q.where('external_id', '>', f.after);
   return q.orderBy('external_id').limit(f.limit + 1).execute();
 }
+
+/** Many records of a workspace by external id, in one query (the router reads a batch's records at once). */
+export async function recordsByIds(db: Db, workspaceId: string, externalIds: string[]): Promise<RecordRow[]> {
+  if (externalIds.length === 0) return [];
+  return db.selectFrom('records').selectAll().where('workspace_id', '=', workspaceId).where('external_id', 'in', externalIds).execute();
+}

@@ -27,6 +27,7 @@ import type { Logger } from 'pino';
 import type { Db } from '../../db/connection';
 import { OUTBOX_CHANNEL, deadLetterRow, deleteRows, heldBack, lockDueRows, rescheduleRow, saveRowProgress, type OutboxEvent, type OutboxPayload, type OutboxRow } from '../../db/outbox';
 import type { RecordRow } from '../../db/schema';
+import { getRecord, recordsByIds } from '../../db/records';
 import { countEvents, inFlightOfAutomation, runningEnrollmentsOfRecords, type RunningEnrollment } from '../../db/enrollments';
 import type { Condition } from '../../domain/definition';
 import type { EnrollmentEvent, RecordChange, RecordSnapshot } from '../../domain/enrollment';
@@ -255,10 +256,7 @@ export class OutboxRouter {
         const wanted = [...new Set(recordRows.filter((r) => this.mayEnroll(automations, r.payload)).map((r) => recordIdOf(r.payload)))];
         [running, records] = await Promise.all([
           runningEnrollmentsOfRecords(this.opts.db, ws, recordIds),
-          wanted.length === 0
-            ? Promise.resolve(new Map<string, RecordRow>())
-            : this.opts.db.selectFrom('records').selectAll().where('workspace_id', '=', ws).where('external_id', 'in', wanted).execute()
-                .then((rows) => new Map(rows.map((row) => [row.external_id, row]))),
+          recordsByIds(this.opts.db, ws, wanted).then((rows) => new Map(rows.map((row) => [row.external_id, row]))),
         ]);
       } catch (err) {
         // Nothing of this workspace ran: each record's first row is retried and holds back the rest.
@@ -467,7 +465,7 @@ class RecordLoader {
     if (prefetched) this.row = Promise.resolve(prefetched);
   }
   get(): Promise<RecordRow | undefined> {
-    this.row ??= this.db.selectFrom('records').selectAll().where('workspace_id', '=', this.ws).where('external_id', '=', this.recordId).executeTakeFirst();
+    this.row ??= getRecord(this.db, this.ws, this.recordId);
     return this.row;
   }
 }
