@@ -217,3 +217,27 @@ export async function findAutomationVersion(
     .executeTakeFirst();
   return row && { version: row.version, definition: row.definition as unknown as AutomationDefinition, templateVersions: (row.template_versions ?? {}) as Record<string, number> };
 }
+
+/** A cheap fingerprint of a workspace's automations (latest change, count): the router's cache re-reads when it moves. */
+export async function automationsStamp(db: Db, workspaceId: string): Promise<string> {
+  const row = await db
+    .selectFrom('automations')
+    .select([sql<string>`coalesce(max(updated_at), 'epoch')::text`.as('at'), sql<number>`count(*)::int`.as('n')])
+    .where('workspace_id', '=', workspaceId)
+    .executeTakeFirstOrThrow();
+  return `${row.at}/${row.n}`;
+}
+
+/** The workspace's active automations with their current version's definition. */
+export async function activeAutomations(db: Db, workspaceId: string): Promise<Array<{ id: string; version: number; definition: unknown }>> {
+  const rows = await db
+    .selectFrom('automations as a')
+    .innerJoin('automation_versions as v', (j) =>
+      j.onRef('v.workspace_id', '=', 'a.workspace_id').onRef('v.automation_id', '=', 'a.id').onRef('v.version', '=', 'a.current_version'))
+    .select(['a.id', 'a.current_version', 'v.definition'])
+    .where('a.workspace_id', '=', workspaceId)
+    .where('a.status', '=', 'active')
+    .where('a.deleted_at', 'is', null)
+    .execute();
+  return rows.map((r) => ({ id: r.id, version: r.current_version, definition: r.definition }));
+}

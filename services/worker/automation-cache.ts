@@ -4,7 +4,7 @@
  * by, and is re-read early when the workspace's automations changed (a cheap max(updated_at)
  * check per batch), so an edit or activation reaches the very next event.
  */
-import { sql } from 'kysely';
+import { activeAutomations, automationsStamp } from '../../db/automations';
 import type { Db } from '../../db/connection';
 import type { AutomationDefinition } from '../../domain/definition';
 
@@ -29,13 +29,8 @@ export class AutomationCache {
     this.entries.delete(workspaceId);
   }
 
-  private async stampOf(workspaceId: string): Promise<string> {
-    const row = await this.db
-      .selectFrom('automations')
-      .select([sql<string>`coalesce(max(updated_at), 'epoch')::text`.as('at'), sql<number>`count(*)::int`.as('n')])
-      .where('workspace_id', '=', workspaceId)
-      .executeTakeFirstOrThrow();
-    return `${row.at}/${row.n}`;
+  private stampOf(workspaceId: string): Promise<string> {
+    return automationsStamp(this.db, workspaceId);
   }
 
   /** Active automations of the workspace; `fresh` re-checks the stamp even inside the TTL. */
@@ -48,16 +43,7 @@ export class AutomationCache {
       if (stamp === hit.stamp) return hit.automations;
     }
     const stamp = await this.stampOf(workspaceId);
-    const rows = await this.db
-      .selectFrom('automations as a')
-      .innerJoin('automation_versions as v', (j) =>
-        j.onRef('v.workspace_id', '=', 'a.workspace_id').onRef('v.automation_id', '=', 'a.id').onRef('v.version', '=', 'a.current_version'))
-      .select(['a.id', 'a.current_version', 'v.definition'])
-      .where('a.workspace_id', '=', workspaceId)
-      .where('a.status', '=', 'active')
-      .where('a.deleted_at', 'is', null)
-      .execute();
-    const automations = rows.map((r) => ({ id: r.id, version: r.current_version, definition: r.definition as unknown as AutomationDefinition }));
+    const automations = (await activeAutomations(this.db, workspaceId)).map((r) => ({ ...r, definition: r.definition as AutomationDefinition }));
     this.entries.set(workspaceId, { automations, stamp, until: now + this.ttlMs });
     return automations;
   }
