@@ -35,6 +35,7 @@ import type { ActivityDeps } from './deps';
 import { workspaceChannel } from './providers';
 import { loadRecord, resolveRecipient } from './recipients';
 import { renderTemplate, TemplateError } from './render';
+import { messageNotification, notify } from '../db/notifications';
 import type { SendMessageRequest, SendMessageResult } from './types';
 
 /** Statuses a retry returns as they are: the send is over. */
@@ -66,13 +67,19 @@ export function messageActivities(deps: ActivityDeps) {
 
   /** Writes the outcome of the attempt holding the claim; a row claimed by someone else is left alone. */
   async function settle(id: string, attemptId: string, patch: Partial<Pick<MessageRow, 'status' | 'provider_id' | 'error' | 'error_code' | 'sent_at' | 'segments' | 'attempt_id' | 'lease_until'>>) {
-    return db
-      .updateTable('messages')
-      .set({ ...patch, updated_at: clock() })
-      .where('id', '=', id)
-      .where('attempt_id', '=', attemptId)
-      .returningAll()
-      .executeTakeFirst();
+    // The outcome and its message.sent / message.failed notification commit together.
+    return db.transaction().execute(async (trx) => {
+      const row = await trx
+        .updateTable('messages')
+        .set({ ...patch, updated_at: clock() })
+        .where('id', '=', id)
+        .where('attempt_id', '=', attemptId)
+        .returningAll()
+        .executeTakeFirst();
+      const type = row?.status === 'failed' ? 'message.failed' : row?.status === 'sent' || row?.status === 'sandboxed' ? 'message.sent' : null;
+      if (row && type) await notify(trx, row.workspace_id, { id: `${type}:${row.id}`, type, data: messageNotification(row) });
+      return row;
+    });
   }
 
   async function byKey(key: string) {

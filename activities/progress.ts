@@ -5,6 +5,11 @@
  */
 import type { ActivityDeps } from './deps';
 import type { ProgressUpdate } from './types';
+import { notify, type NotificationType } from '../db/notifications';
+
+const ENROLLMENT_NOTIFICATIONS: Partial<Record<ProgressUpdate['status'], NotificationType>> = {
+  active: 'enrollment.started', completed: 'enrollment.completed', exited: 'enrollment.exited', failed: 'enrollment.failed',
+};
 
 export function progressActivities(deps: ActivityDeps) {
   const { db, clock } = deps;
@@ -53,6 +58,14 @@ export function progressActivities(deps: ActivityDeps) {
             .where('enrollment_id', '=', u.enrollmentId)
             .where('status', '=', 'queued')
             .execute();
+        }
+        const type = ENROLLMENT_NOTIFICATIONS[u.status];
+        if (type) {
+          // Keyed by enrollment: every later progress update of an active enrollment queues nothing.
+          await notify(tx, u.workspaceId, {
+            id: `${type}:${u.enrollmentId}`, type,
+            data: { enrollmentId: u.enrollmentId, automationId: u.automationId, version: u.version, recordId: u.recordId, status: u.status, currentStep: u.currentStep, exitReason: u.exitReason ?? null },
+          });
         }
         if (u.step) {
           await tx

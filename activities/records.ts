@@ -5,6 +5,7 @@
  * the values already set, changes nothing and enqueues nothing.
  */
 import { enqueue } from '../db/outbox';
+import { notify } from '../db/notifications';
 import { applyChanges, diffChanges } from '../domain/record-changes';
 import type { ActivityDeps } from './deps';
 import type { UpdateRecordRequest, UpdateRecordResult } from './types';
@@ -44,6 +45,11 @@ export function recordActivities(deps: ActivityDeps) {
         await enqueue(tx, req.workspaceId, [
           { kind: 'record_changed', changeId: req.changeId, recordId: req.recordId, created: false, changes, at: req.at },
         ]);
+        // The backend applies update_record steps to its own copy of the record.
+        await notify(tx, req.workspaceId, {
+          id: `record.updated:${req.changeId}`, type: 'record.updated',
+          data: { recordId: req.recordId, changes, enrollmentId: req.enrollmentId, automationId: req.automationId, at: req.at },
+        });
         return { changes, found: true };
       });
     },

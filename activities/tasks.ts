@@ -2,6 +2,7 @@
 import { newId } from '../db/ids';
 import type { StaffRecipient } from '../domain/definition';
 import type { ActivityDeps } from './deps';
+import { notify, taskNotification } from '../db/notifications';
 import { loadRecord } from './recipients';
 import { renderTemplate, renderString, TemplateError } from './render';
 import type { CreateTaskRequest, CreateTaskResult } from './types';
@@ -45,7 +46,10 @@ export function taskActivities(deps: ActivityDeps) {
     }
 
     const id = newId('task');
-    await db
+    const assignee = await assigneeId(deps, req, req.assignee);
+    // The task and its task.created notification commit together.
+    await db.transaction().execute(async (trx) => {
+      const inserted = await trx
       .insertInto('tasks')
       .values({
         id,
@@ -55,7 +59,7 @@ export function taskActivities(deps: ActivityDeps) {
         automation_id: req.automationId,
         step_id: req.stepId,
         record_id: req.recordId,
-        assignee_id: await assigneeId(deps, req, req.assignee),
+        assignee_id: assignee,
         title,
         body,
         priority: req.priority,
@@ -63,7 +67,10 @@ export function taskActivities(deps: ActivityDeps) {
         created_at: clock(),
       })
       .onConflict((oc) => oc.column('idempotency_key').doNothing())
-      .execute();
+      .returningAll()
+      .executeTakeFirst();
+      if (inserted) await notify(trx, req.workspaceId, { id: `task.created:${inserted.id}`, type: 'task.created', data: taskNotification(inserted) });
+    });
     const row = await db.selectFrom('tasks').selectAll().where('idempotency_key', '=', req.idempotencyKey).executeTakeFirstOrThrow();
     return { taskId: row.id, assigneeId: row.assignee_id, title: row.title, created: row.id === id };
   }

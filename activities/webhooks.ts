@@ -7,6 +7,7 @@
 import { createHmac } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import type { ActivityDeps } from './deps';
+import { RefusedAddressError } from '../services/common/outbound-http';
 import type { CallWebhookRequest, WebhookOutcome } from './types';
 
 export const SIGNATURE_HEADER = 'x-followup-signature';
@@ -15,6 +16,21 @@ export const SIGNATURE_HEADER = 'x-followup-signature';
 export function signWebhook(secret: string, body: string, unixSeconds: number): string {
   const mac = createHmac('sha256', secret).update(`${unixSeconds}.${body}`).digest('hex');
   return `t=${unixSeconds},v1=${mac}`;
+}
+
+/** How long a rotated-out secret still signs (a second `v1=`), so receivers can switch at leisure. */
+export const SECRET_OVERLAP_MS = 24 * 3600_000;
+
+/** The endpoint's signature header: its secret, and the previous one while its overlap lasts. */
+export function signatureFor(
+  endpoint: { secret: string; previous_secret: string | null; previous_secret_expires_at: Date | null },
+  body: string,
+  now: Date,
+): string {
+  const t = Math.floor(now.getTime() / 1000);
+  const header = signWebhook(endpoint.secret, body, t);
+  const previous = endpoint.previous_secret && endpoint.previous_secret_expires_at && endpoint.previous_secret_expires_at > now ? endpoint.previous_secret : null;
+  return previous ? `${header},v1=${signWebhook(previous, body, t).split('v1=')[1]}` : header;
 }
 
 function retryAfterMs(header: string | null, now: Date): number | undefined {
@@ -60,13 +76,15 @@ export function webhookActivities(deps: ActivityDeps) {
             'content-type': 'application/json',
             'user-agent': 'followup-engine/1',
             'x-followup-id': req.idempotencyKey,
-            [SIGNATURE_HEADER]: signWebhook(endpoint.secret, body, Math.floor(now.getTime() / 1000)),
+            [SIGNATURE_HEADER]: signatureFor(endpoint, body, now),
           },
           body,
           signal: AbortSignal.timeout(10_000),
           redirect: 'manual',
         });
       } catch (err) {
+        // A non-public address is refused for good (WEBHOOK_ALLOW_PRIVATE): branchable, not retried.
+        if (err instanceof RefusedAddressError) return { ok: false, status: null, error: err.message };
         throw ApplicationFailure.retryable(`webhook ${req.endpointId} unreachable: ${err instanceof Error ? err.message : String(err)}`, 'WebhookUnreachable');
       }
       await res.body?.cancel().catch(() => undefined);

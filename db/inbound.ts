@@ -8,6 +8,7 @@ import type { Db } from './connection';
 import { ingestEvents } from './events';
 import { newId } from './ids';
 import { normalizeAddress } from './suppressions';
+import { notify } from './notifications';
 
 export type InboundChannel = 'sms' | 'email';
 
@@ -85,7 +86,10 @@ export async function receiveInbound(db: Db, input: InboundInput): Promise<Inbou
   const id = newId('inb');
   const match = await matchSender(db, input.workspaceId, input.channel, input.from);
   const eventId = match && !input.keyword ? `reply_${input.channel}_${input.providerId}` : null;
-  const inserted = await db
+  // The inbound row, its event and its notification commit together: a provider's retry after a
+  // crash finds either all of them or none.
+  return db.transaction().execute(async (trx) => {
+  const inserted = await trx
     .insertInto('inbound_messages')
     .values({
       id,
@@ -105,22 +109,25 @@ export async function receiveInbound(db: Db, input: InboundInput): Promise<Inbou
     .returning('id')
     .executeTakeFirst();
   if (!inserted) {
-    const existing = await db
+    const existing = await trx
       .selectFrom('inbound_messages').select(['id', 'record_id', 'message_id', 'event_id'])
       .where('workspace_id', '=', input.workspaceId).where('channel', '=', input.channel).where('provider_id', '=', input.providerId)
       .executeTakeFirstOrThrow();
     return { id: existing.id, created: false, recordId: existing.record_id, messageId: existing.message_id, eventId: existing.event_id };
   }
   if (match && eventId) {
-    // The event id is derived from the provider id, so a crash between the two writes is repaired
-    // by the provider's retry without a second event.
-    await ingestEvents(db, input.workspaceId, [{
+    await ingestEvents(trx, input.workspaceId, [{
       id: eventId,
       type: 'message.replied',
       recordId: match.recordId,
       occurredAt: input.receivedAt.toISOString(),
       properties: { channel: input.channel, text: input.text, from: input.from, to: input.to, messageId: match.messageId },
     }]);
+    await notify(trx, input.workspaceId, {
+      id: `message.replied:${eventId}`, type: 'message.replied',
+      data: { recordId: match.recordId, channel: input.channel, text: input.text, from: input.from, to: input.to, messageId: match.messageId },
+    });
   }
   return { id, created: true, recordId: match?.recordId ?? null, messageId: match?.messageId ?? null, eventId };
+  });
 }

@@ -5,6 +5,7 @@
 import { sql } from 'kysely';
 import type { Db } from './connection';
 import type { MessageRow } from './schema';
+import { messageNotification, notify } from './notifications';
 import { nextStatus, statusOf, type ProviderEvent } from '../domain/provider-events';
 
 export interface AppliedEvent {
@@ -58,6 +59,12 @@ export async function applyProviderEvents(db: Db, events: ProviderEvent[]): Prom
         .where('id', '=', message.id)
         .returningAll()
         .executeTakeFirstOrThrow();
+      if (event.type === 'bounced') {
+        await notify(trx, updated.workspace_id, {
+          id: `message.bounced:${event.dedupeKey}`, type: 'message.bounced',
+          data: { ...messageNotification(updated), bounceType: event.bounceType ?? null, code: event.code ?? null, reason: event.reason ?? null },
+        });
+      }
       applied.push({ event, message: updated });
     }
     return applied;

@@ -278,6 +278,37 @@ export interface WebhookEndpointsTable {
   events: Json<string[]>;
   created_at: Timestamp;
   deleted_at: NullableTimestamp;
+  previous_secret: ColumnType<string | null, string | null | undefined, string | null>;
+  previous_secret_expires_at: NullableTimestamp;
+}
+
+export interface WebhookDeliveriesTable {
+  id: string;
+  workspace_id: string;
+  endpoint_id: string;
+  /** The notification's id, the same for every endpoint and every attempt: receivers dedupe by it. */
+  notification_id: string;
+  type: string;
+  /** The exact JSON that is signed and sent. */
+  body: string;
+  status: ColumnType<'pending' | 'delivered' | 'failed', 'pending' | 'delivered' | 'failed' | undefined, 'pending' | 'delivered' | 'failed'>;
+  attempts: Generated<number>;
+  next_attempt_at: Timestamp;
+  locked_until: NullableTimestamp;
+  created_at: Timestamp;
+  delivered_at: NullableTimestamp;
+}
+
+export interface WebhookDeliveryAttemptsTable {
+  id: Generated<number>;
+  workspace_id: string;
+  delivery_id: string;
+  attempt: number;
+  started_at: Timestamp;
+  duration_ms: number;
+  status_code: number | null;
+  error: string | null;
+  response_excerpt: string | null;
 }
 
 export interface MessageEventsTable {
@@ -356,6 +387,8 @@ export interface Database {
   inbound_parse_secrets: InboundParseSecretsTable;
   senders: SendersTable;
   provider_credentials: ProviderCredentialsTable;
+  webhook_deliveries: WebhookDeliveriesTable;
+  webhook_delivery_attempts: WebhookDeliveryAttemptsTable;
 }
 
 export type RecordRow = Selectable<RecordsTable>;

@@ -7,6 +7,7 @@
 import { sql, type Selectable } from 'kysely';
 import type { Db } from './connection';
 import { upsertRecord } from './records';
+import { notify } from './notifications';
 import type { SuppressionChannel, SuppressionsTable } from './schema';
 
 export type SuppressionRow = Selectable<SuppressionsTable>;
@@ -41,12 +42,21 @@ export async function addSuppression(
   now = new Date(),
 ): Promise<{ row: SuppressionRow; created: boolean }> {
   const address = normalizeAddress(input.channel, input.address);
-  const inserted = await db
-    .insertInto('suppressions')
-    .values({ workspace_id: workspaceId, channel: input.channel, address, reason: input.reason, source: input.source, created_at: now })
-    .onConflict((oc) => oc.columns(['workspace_id', 'channel', 'address']).doNothing())
-    .returningAll()
-    .executeTakeFirst();
+  const inserted = await db.transaction().execute(async (trx) => {
+    const row = await trx
+      .insertInto('suppressions')
+      .values({ workspace_id: workspaceId, channel: input.channel, address, reason: input.reason, source: input.source, created_at: now })
+      .onConflict((oc) => oc.columns(['workspace_id', 'channel', 'address']).doNothing())
+      .returningAll()
+      .executeTakeFirst();
+    if (row) {
+      await notify(trx, workspaceId, {
+        id: `suppression.created:${input.channel}:${address}:${now.getTime()}`, type: 'suppression.created',
+        data: { channel: row.channel, address: row.address, reason: row.reason, source: row.source },
+      });
+    }
+    return row;
+  });
   // Flags are (re)applied even for a known suppression: a record created since gets its flag too.
   await flagRecords(db, workspaceId, input.channel, address, true, now);
   if (inserted) return { row: inserted, created: true };

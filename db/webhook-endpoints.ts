@@ -35,6 +35,22 @@ export async function listWebhookEndpoints(db: Db, workspaceId: string, f: { aft
   return q.orderBy('created_at').orderBy('id').limit(f.limit + 1).execute();
 }
 
+/** A new secret; the old one keeps signing (as a second signature) for `overlapMs`. */
+export async function rotateWebhookSecret(db: Db, workspaceId: string, id: string, overlapMs: number): Promise<WebhookEndpointRow | undefined> {
+  return db
+    .updateTable('webhook_endpoints')
+    .set((eb) => ({
+      previous_secret: eb.ref('secret'),
+      previous_secret_expires_at: sql<Date>`now() + make_interval(secs => ${overlapMs / 1000})`,
+      secret: `whsec_${randomToken(32)}`,
+    }))
+    .where('workspace_id', '=', workspaceId)
+    .where('id', '=', id)
+    .where('deleted_at', 'is', null)
+    .returningAll()
+    .executeTakeFirst();
+}
+
 /** Marks the endpoint deleted; false when there is no live endpoint with this id here. */
 export async function deleteWebhookEndpoint(db: Db, workspaceId: string, id: string): Promise<boolean> {
   const row = await db

@@ -5,6 +5,7 @@ import * as outboxOrder from './2026-11-30T02-00-00_outbox-order';
 import * as outboxDeadLetters from './2026-11-30T02-01-00_outbox-dead-letters';
 import * as delivery from './2026-11-30T03-00-00_delivery';
 import * as inbound from './2026-11-30T04-00-00_inbound';
+import * as webhookDeliveries from './2026-11-30T04-10-00_webhook-deliveries';
 import * as workspaceSettings from './2026-11-30T05-00-00_workspace-settings';
 import * as recordLastEvents from './2026-11-30T05-01-00_record-last-events';
 
@@ -16,6 +17,7 @@ export const migrations: Record<string, Migration> = {
   '2026-11-30T02-01-00_outbox-dead-letters': outboxDeadLetters,
   '2026-11-30T03-00-00_delivery': delivery,
   '2026-11-30T04-00-00_inbound': inbound,
+  '2026-11-30T04-10-00_webhook-deliveries': webhookDeliveries,
   '2026-11-30T05-00-00_workspace-settings': workspaceSettings,
   '2026-11-30T05-01-00_record-last-events': recordLastEvents,
 };

@@ -45,6 +45,8 @@ export const ConfigSchema = Type.Object({
   TWILIO_API_URL: Type.String({ pattern: '^https?://', default: 'https://api.twilio.com', description: "Where twilio's Messages and Calls requests go" }),
   SENDGRID_WEBHOOK_PUBLIC_KEY: Type.Optional(Type.String({ minLength: 40, description: "The Signed Event Webhook's ECDSA public key (base64 DER, as SendGrid shows it)" })),
   WEBHOOK_ALLOW_PRIVATE: Type.Boolean({ default: false, description: 'Let outbound webhooks reach loopback, private and link-local addresses' }),
+  WEBHOOK_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60000, default: 10000, description: 'One outbound webhook request (notifications, webhook steps)' }),
+  WEBHOOK_RETRY_BASE_MS: Type.Integer({ minimum: 10, default: 30000, description: 'First retry delay of a notification; doubles per attempt, at most an hour, for a day' }),
   SEND_TIMEOUT_MS: Type.Integer({ minimum: 1000, maximum: 60000, default: 20000, description: 'One provider HTTP request' }),
   SEND_CONFIRM_GRACE_MS: Type.Integer({ minimum: 0, default: 600000, description: 'How long a send whose outcome was lost waits for the provider to confirm it before it is uncertain' }),
   SWEEP_INTERVAL: Type.String({ default: 'PT5M', description: 'How often each workspace sweeps its date and inactivity triggers (ISO-8601 duration, at least PT10S)' }),

@@ -20,6 +20,8 @@ import { sweepActivities } from '../../activities/sweeps';
 import { workspacesWithSweeps } from '../../db/sweeps';
 import { sweepIntervalMs } from '../common/config';
 import { ensureSweepSchedule } from '../common/sweeps';
+import { Notifier } from './notifier';
+import { createOutboundFetch } from '../common/outbound-http';
 
 /** A real file path: the SDK bundles the workflows itself (not vite, not tsx). */
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
@@ -79,6 +81,8 @@ export interface EngineOptions {
   worker?: Partial<WorkerOptions>;
   /** false: only the Temporal worker, no router and no reconciler (a second worker process, tests). */
   router?: boolean;
+  /** false: no notification delivery to the backend's webhook endpoints. */
+  notifier?: boolean;
 }
 
 export interface Engine {
@@ -87,6 +91,7 @@ export interface Engine {
   reconciler: Reconciler | undefined;
   /** The worker's metrics (main.ts serves them on WORKER_METRICS_PORT). */
   metrics: WorkerMetrics;
+  notifier: Notifier | undefined;
   /** Resolves when the worker has stopped (after shutdown(), or on a fatal error). */
   done: Promise<void>;
   shutdown(): Promise<void>;
@@ -100,6 +105,8 @@ export async function startEngine(opts: EngineOptions): Promise<Engine> {
   const providers = providersFromConfig(config);
   const sandboxed = (['email', 'sms', 'voicemail'] as const).filter((c) => !(opts.activities?.providers ?? providers)[c]);
   if (sandboxed.length > 0) logger.info({ sandboxed }, `sandboxed channels (no provider credentials; messages stored as "sandboxed", nothing sent): ${sandboxed.join(', ')}`);
+  // Outbound HTTP to the backend reaches public addresses only (unless WEBHOOK_ALLOW_PRIVATE).
+  const outboundFetch = createOutboundFetch({ allowPrivate: config.WEBHOOK_ALLOW_PRIVATE, timeoutMs: config.WEBHOOK_TIMEOUT_MS });
   let connection: NativeConnection | undefined;
   try {
     connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
@@ -109,7 +116,7 @@ export async function startEngine(opts: EngineOptions): Promise<Engine> {
       taskQueue: config.TEMPORAL_TASK_QUEUE,
       ...workflowCode(),
       activities: {
-        ...createActivities({ db, logger: logger.child({ component: 'activities' }), providers, delivery: deliveryFromConfig(config), ...opts.activities }),
+        ...createActivities({ db, logger: logger.child({ component: 'activities' }), providers, delivery: deliveryFromConfig(config), fetch: outboundFetch, ...opts.activities }),
         ...sweepActivities({ db, enroller: new Enroller({ db, temporal: opts.temporal, taskQueue: config.TEMPORAL_TASK_QUEUE }), logger: logger.child({ component: 'sweeps' }) }),
       },
       shutdownGraceTime: '10s',
@@ -132,13 +139,25 @@ export async function startEngine(opts: EngineOptions): Promise<Engine> {
     const reconciler = opts.router === false
       ? undefined
       : new Reconciler({ db: routerDb, temporal: opts.temporal, intervalMs: config.RECONCILE_INTERVAL_MS, logger: logger.child({ component: 'reconciler' }) });
+    const notifier = opts.notifier === false
+      ? undefined
+      : new Notifier({
+          db: routerDb,
+          databaseUrl: config.DATABASE_URL,
+          fetch: outboundFetch,
+          timeoutMs: config.WEBHOOK_TIMEOUT_MS,
+          retryBaseMs: config.WEBHOOK_RETRY_BASE_MS,
+          pollMs: config.ROUTER_POLL_MS,
+          logger: logger.child({ component: 'notifier' }),
+        });
     const running = worker.run();
     await router?.start();
     reconciler?.start();
     if (opts.router !== false) await ensureSweepSchedules(db, opts.temporal, config, logger);
+    await notifier?.start();
     const conn = connection;
     const done = running.finally(async () => {
-      await Promise.all([router?.stop(), reconciler?.stop()]);
+      await Promise.all([router?.stop(), reconciler?.stop(), notifier?.stop()]);
       await conn.close().catch(() => undefined);
       await Promise.all([db.destroy(), routerDb.destroy()]);
     });
@@ -148,10 +167,11 @@ export async function startEngine(opts: EngineOptions): Promise<Engine> {
       router,
       reconciler,
       metrics,
+      notifier,
       done,
       shutdown() {
         stopping ??= (async () => {
-          await Promise.all([router?.stop(), reconciler?.stop()]);
+          await Promise.all([router?.stop(), reconciler?.stop(), notifier?.stop()]);
           if (worker.getState() === 'RUNNING') worker.shutdown();
           await done;
         })();

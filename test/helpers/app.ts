@@ -63,7 +63,7 @@ let migrated: Promise<unknown> | undefined;
 export async function startTestApp(opts: { config?: Partial<Config> } = {}): Promise<TestApp> {
   const env = await testEnv();
   const config = {
-    ...loadConfig({ DATABASE_URL: env.databaseUrl, LOG_LEVEL: 'silent', ADMIN_TOKEN: TEST_ADMIN_TOKEN, NODE_ENV: 'test', ...(env.temporalAddress ? { TEMPORAL_ADDRESS: env.temporalAddress } : {}) }),
+    ...loadConfig({ DATABASE_URL: env.databaseUrl, LOG_LEVEL: 'silent', ADMIN_TOKEN: TEST_ADMIN_TOKEN, NODE_ENV: 'test', WEBHOOK_ALLOW_PRIVATE: 'true', ...(env.temporalAddress ? { TEMPORAL_ADDRESS: env.temporalAddress } : {}) }),
     ...opts.config,
   } as Config;
   const db = createDb(config.DATABASE_URL, { max: 5 });

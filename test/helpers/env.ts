@@ -53,6 +53,8 @@ export function serviceEnv(overrides: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv
     ...process.env,
     NODE_ENV: 'test',
     LOG_LEVEL: 'warn',
+    // Tests' webhook endpoints listen on loopback.
+    WEBHOOK_ALLOW_PRIVATE: 'true',
     DATABASE_URL: infra.databaseUrl,
     TEMPORAL_ADDRESS: infra.temporalAddress,
     TEMPORAL_NAMESPACE: infra.temporalNamespace,

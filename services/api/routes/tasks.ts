@@ -1,5 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { getTask, listTasks, setTaskStatus } from '../../../db/tasks';
+import { notify, taskNotification } from '../../../db/notifications';
+import { newId } from '../../../db/ids';
 import { notFound } from '../errors';
 import { decodeTimeCursor, pageOf, pageSize } from '../pagination';
 import { IdParam, v1Problems } from '../schemas/common';
@@ -39,7 +41,11 @@ const tasks: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: TaskView, ...v1Problems(400, 404, 413, 415) },
     },
   }, async (request) => {
-    const row = await setTaskStatus(app.db, request.workspaceId, request.params.id, request.body.status);
+    const row = await app.db.transaction().execute(async (trx) => {
+      const updated = await setTaskStatus(trx, request.workspaceId, request.params.id, request.body.status);
+      if (updated) await notify(trx, request.workspaceId, { id: newId('ntf'), type: 'task.updated', data: taskNotification(updated) });
+      return updated;
+    });
     if (!row) throw notFound('task', request.params.id);
     return toTaskView(row);
   });

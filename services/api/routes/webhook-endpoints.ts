@@ -1,14 +1,18 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { createWebhookEndpoint, deleteWebhookEndpoint, getWebhookEndpoint, listWebhookEndpoints } from '../../../db/webhook-endpoints';
+import { createWebhookEndpoint, deleteWebhookEndpoint, getWebhookEndpoint, listWebhookEndpoints, rotateWebhookSecret } from '../../../db/webhook-endpoints';
+import { listDeliveries } from '../../../db/notifications';
+import { SECRET_OVERLAP_MS } from '../../../activities/webhooks';
 import { invalid, notFound } from '../errors';
+import { checkHost } from '../../common/outbound-http';
 import { decodeTimeCursor, pageOf, pageSize } from '../pagination';
-import { IdParam, v1Problems } from '../schemas/common';
+import { IdParam, iso, v1Problems } from '../schemas/common';
 import {
-  WebhookEndpointCreate, WebhookEndpointCreated, WebhookEndpointList, WebhookEndpointListQuery, WebhookEndpointView, toWebhookEndpointView,
+  SecretRotated, WebhookDeliveryList, WebhookEndpointCreate, WebhookEndpointCreated, WebhookEndpointList, WebhookEndpointListQuery, WebhookEndpointView,
+  toWebhookDelivery, toWebhookEndpointView,
 } from '../schemas/webhook-endpoints';
 
-function checkUrl(raw: string): string {
+async function checkUrl(raw: string, allowPrivate: boolean): Promise<string> {
   let url: URL;
   try {
     url = new URL(raw);
@@ -17,6 +21,11 @@ function checkUrl(raw: string): string {
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw invalid([{ field: '/body/url', message: `must be http:// or https:// (got ${url.protocol})` }]);
   if (url.username || url.password) throw invalid([{ field: '/body/url', message: 'must not carry credentials; verify the signature instead' }]);
+  if (!allowPrivate) {
+    // Checked again on every send, on the address actually connected to (a name may change).
+    const reason = await checkHost(url.hostname).catch((err: NodeJS.ErrnoException) => `${url.hostname} does not resolve (${err.code ?? err.message})`);
+    if (reason) throw invalid([{ field: '/body/url', message: `must reach a public address: ${reason} (WEBHOOK_ALLOW_PRIVATE=true allows it)` }]);
+  }
   return url.toString();
 }
 
@@ -30,7 +39,7 @@ const webhookEndpoints: FastifyPluginAsyncTypebox = async (app) => {
       response: { 201: WebhookEndpointCreated, ...v1Problems(400, 413, 415) },
     },
   }, async (request, reply) => {
-    const url = checkUrl(request.body.url);
+    const url = await checkUrl(request.body.url, app.config.WEBHOOK_ALLOW_PRIVATE);
     const row = await createWebhookEndpoint(app.db, request.workspaceId, { ...request.body, url });
     return reply.status(201).send({ ...toWebhookEndpointView(row), secret: row.secret });
   });
@@ -49,6 +58,36 @@ const webhookEndpoints: FastifyPluginAsyncTypebox = async (app) => {
     const row = await getWebhookEndpoint(app.db, request.workspaceId, request.params.id);
     if (!row) throw notFound('webhook endpoint', request.params.id);
     return toWebhookEndpointView(row);
+  });
+
+  app.get('/webhook-endpoints/:id/deliveries', {
+    schema: {
+      tags: ['webhook-endpoints'],
+      summary: 'List notifications sent to an endpoint, with every attempt',
+      description: 'Newest first. A notification that is not answered 2xx is retried with backoff for a day, then `failed`.',
+      params: IdParam,
+      querystring: WebhookEndpointListQuery,
+      response: { 200: WebhookDeliveryList, ...v1Problems(400, 404) },
+    },
+  }, async (request) => {
+    if (!(await getWebhookEndpoint(app.db, request.workspaceId, request.params.id))) throw notFound('webhook endpoint', request.params.id);
+    const size = pageSize(request.query.limit);
+    const rows = await listDeliveries(app.db, request.workspaceId, request.params.id, { before: decodeTimeCursor(request.query.cursor), limit: size });
+    return pageOf(rows, size, toWebhookDelivery, (r) => [r.cursor_at, r.id]);
+  });
+
+  app.post('/webhook-endpoints/:id/rotate-secret', {
+    schema: {
+      tags: ['webhook-endpoints'],
+      summary: 'Rotate the signing secret',
+      description: `A new secret signs from now on; for ${SECRET_OVERLAP_MS / 3600_000} hours every request also carries a second \`v1=\` signature made with the previous secret, so the receiver can switch without missing a request.`,
+      params: IdParam,
+      response: { 200: SecretRotated, ...v1Problems(400, 404) },
+    },
+  }, async (request) => {
+    const rotated = await rotateWebhookSecret(app.db, request.workspaceId, request.params.id, SECRET_OVERLAP_MS);
+    if (!rotated) throw notFound('webhook endpoint', request.params.id);
+    return { secret: rotated.secret, previousSecretExpiresAt: iso(rotated.previous_secret_expires_at!) };
   });
 
   app.delete('/webhook-endpoints/:id', {

@@ -1,0 +1,129 @@
+/**
+ * Delivers queued notifications (db/notifications.ts) to the backend's webhook endpoints: signed
+ * like webhook steps (X-Followup-Signature, with a timestamp), through the public-address-only
+ * HTTP client, every attempt recorded. A 2xx is delivered; anything else is retried with
+ * exponential backoff (WEBHOOK_RETRY_BASE_MS doubling, at most an hour apart) until a day after
+ * the notification was queued, then it is failed. Claims are leases: a worker killed mid-delivery
+ * leaves the row to the next worker once the lease ends (at-least-once; receivers dedupe by the
+ * notification id, sent as X-Followup-Id and the body's `id`).
+ */
+import pg from 'pg';
+import type { Logger } from 'pino';
+import type { Db } from '../../db/connection';
+import { claimDueDeliveries, finishAttempt, NOTIFY_CHANNEL, type ClaimedDelivery } from '../../db/notifications';
+import { signatureFor, SIGNATURE_HEADER } from '../../activities/webhooks';
+import { readCapped } from '../common/outbound-http';
+
+export const RETRY_FOR_MS = 24 * 3600_000;
+const MAX_RETRY_DELAY_MS = 3600_000;
+
+export interface NotifierOptions {
+  db: Db;
+  databaseUrl: string;
+  /** The public-address-only fetch (services/common/outbound-http.ts). */
+  fetch: typeof fetch;
+  timeoutMs: number;
+  retryBaseMs: number;
+  pollMs: number;
+  batchSize?: number;
+  logger: Pick<Logger, 'info' | 'warn' | 'error' | 'debug'>;
+}
+
+/** Delay before attempt `attempts + 1`, after `attempts` failed ones. */
+export function retryDelayMs(baseMs: number, attempts: number): number {
+  return Math.min(MAX_RETRY_DELAY_MS, baseMs * 2 ** Math.max(0, attempts - 1));
+}
+
+export class Notifier {
+  private loop: Promise<void> | undefined;
+  private stopping = false;
+  private wake: (() => void) | undefined;
+  private listener: pg.Client | undefined;
+
+  constructor(private readonly opts: NotifierOptions) {}
+
+  async start(): Promise<void> {
+    this.stopping = false;
+    // NOTIFY makes delivery prompt; the poll is the fallback (and picks up due retries).
+    const client = new pg.Client({ connectionString: this.opts.databaseUrl });
+    client.on('notification', () => this.wake?.());
+    client.on('error', (err) => this.opts.logger.warn({ err }, 'notifier: LISTEN connection lost; polling'));
+    await client.connect();
+    await client.query(`LISTEN ${NOTIFY_CHANNEL}`);
+    this.listener = client;
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.wake?.();
+    await this.loop;
+    await this.listener?.end().catch(() => undefined);
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopping) {
+      let n = 0;
+      try {
+        n = await this.deliverDue();
+      } catch (err) {
+        this.opts.logger.error({ err }, 'notifier: batch failed');
+      }
+      if (n > 0 || this.stopping) continue;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, this.opts.pollMs);
+        const self = this;
+        function done() {
+          clearTimeout(timer);
+          self.wake = undefined;
+          resolve();
+        }
+        this.wake = done;
+      });
+    }
+  }
+
+  /** One batch: claim, deliver concurrently, record. Returns the number claimed. */
+  async deliverDue(): Promise<number> {
+    const leaseMs = this.opts.timeoutMs + 5_000;
+    const due = await claimDueDeliveries(this.opts.db, this.opts.batchSize ?? 20, leaseMs);
+    await Promise.all(due.map((d) => this.deliver(d)));
+    return due.length;
+  }
+
+  private async deliver(d: ClaimedDelivery): Promise<void> {
+    const startedAt = new Date();
+    if (d.deleted_at) {
+      await finishAttempt(this.opts.db, d, { startedAt, durationMs: 0, statusCode: null, error: 'endpoint deleted', responseExcerpt: null }, { status: 'failed' });
+      return;
+    }
+    let statusCode: number | null = null;
+    let error: string | null = null;
+    let excerpt: string | null = null;
+    try {
+      const res = await this.opts.fetch(d.url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': 'followup-engine/1',
+          'x-followup-id': d.notification_id,
+          'x-followup-event': d.type,
+          [SIGNATURE_HEADER]: signatureFor(d, d.body, startedAt),
+        },
+        body: d.body,
+        signal: AbortSignal.timeout(this.opts.timeoutMs),
+      });
+      statusCode = res.status;
+      excerpt = await readCapped(res, 1024);
+      if (!res.ok) error = `answered ${res.status}`;
+    } catch (err) {
+      error = err instanceof Error ? err.message : String(err);
+    }
+    const attempt = { startedAt, durationMs: Date.now() - startedAt.getTime(), statusCode, error, responseExcerpt: excerpt };
+    if (!error) return finishAttempt(this.opts.db, d, attempt, { status: 'delivered' });
+    const retryAt = new Date(Date.now() + retryDelayMs(this.opts.retryBaseMs, d.attempts));
+    const giveUp = retryAt.getTime() > d.created_at.getTime() + RETRY_FOR_MS;
+    this.opts.logger.warn({ deliveryId: d.id, endpointId: d.endpoint_id, attempt: d.attempts, error, giveUp }, 'notification not delivered');
+    return finishAttempt(this.opts.db, d, attempt, giveUp ? { status: 'failed' } : { retryAt });
+  }
+}
