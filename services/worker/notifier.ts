@@ -71,13 +71,12 @@ export class Notifier {
       }
       if (n > 0 || this.stopping) continue;
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, this.opts.pollMs);
-        const self = this;
-        function done() {
+        const done = () => {
           clearTimeout(timer);
-          self.wake = undefined;
+          this.wake = undefined;
           resolve();
-        }
+        };
+        const timer = setTimeout(done, this.opts.pollMs);
         this.wake = done;
       });
     }
