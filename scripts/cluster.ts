@@ -83,7 +83,9 @@ async function main(stopRequested: Promise<string>): Promise<void> {
     apis.push(await startService(`api-${i + 1}`, serviceCommand('api', true), { ...serviceEnv, PORT: String(port) }, await logFile(`api-${i + 1}`)));
   }
   for (let i = 0; i < settings.clusterWorkers; i += 1) {
-    workers.push(await startService(`worker-${i + 1}`, serviceCommand('worker', true), serviceEnv, await logFile(`worker-${i + 1}`)));
+    // Each worker serves its own /metrics: WORKER_METRICS_PORT, +1, ... (one port cannot be shared).
+    const metricsPort = String(config.WORKER_METRICS_PORT === 0 ? 0 : config.WORKER_METRICS_PORT + i);
+    workers.push(await startService(`worker-${i + 1}`, serviceCommand('worker', true), { ...serviceEnv, WORKER_METRICS_PORT: metricsPort }, await logFile(`worker-${i + 1}`)));
   }
   const services = [...apis, ...workers];
   // A worker finishes in-flight activities for up to 30 s before it exits by itself.
@@ -102,7 +104,7 @@ async function main(stopRequested: Promise<string>): Promise<void> {
       `followup cluster is running (ready in ${elapsed(t0)})`,
       ...apiUrls.map((url, i) => `  API ${i + 1}        ${url}`),
       `  API docs     ${apiUrls[0]}/docs`,
-      `  Workers      ${workers.length} (each with an outbox router), task queue ${config.TEMPORAL_TASK_QUEUE}`,
+      `  Workers      ${workers.length} (each with an outbox router), task queue ${config.TEMPORAL_TASK_QUEUE}, metrics from port ${config.WORKER_METRICS_PORT}`,
       `  Temporal     ${server.address} (server ${tools.server.split('/').at(-2)}, on PostgreSQL)`,
       `  Temporal UI  ${uiUrl || '(not available: see the message above)'}`,
       `  Dev API key  ${dev.apiKey}   (workspace "dev")`,
