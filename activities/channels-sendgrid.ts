@@ -22,7 +22,8 @@ interface SendgridResponseError {
 /** The JSON body SendGrid gets (v3 mail/send), built by the SDK from these fields. */
 export function mailData(m: OutboundMessage): MailDataRequired {
   const sender = m.sender;
-  if (!sender?.from) throw new PermanentDeliveryError('no email sender: add one (POST /v1/senders) and make it the default or name it in the step', 'no_sender');
+  if (!sender?.from)
+    throw new PermanentDeliveryError('no email sender: add one (POST /v1/senders) and make it the default or name it in the step', 'no_sender');
   const content = m.dynamicTemplate
     ? { templateId: m.dynamicTemplate.id, dynamicTemplateData: m.dynamicTemplate.data }
     : { subject: m.subject ?? '', ...(m.text ? { text: m.text } : {}), ...(m.html ? { html: m.html } : {}) };
@@ -33,9 +34,7 @@ export function mailData(m: OutboundMessage): MailDataRequired {
     ...content,
     ...(m.categories.length > 0 ? { categories: m.categories } : {}),
     customArgs: { message_id: m.messageId },
-    ...(m.unsubscribeUrl
-      ? { headers: { 'List-Unsubscribe': `<${m.unsubscribeUrl}>`, 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' } }
-      : {}),
+    ...(m.unsubscribeUrl ? { headers: { 'List-Unsubscribe': `<${m.unsubscribeUrl}>`, 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' } } : {}),
   } as MailDataRequired;
 }
 
@@ -62,8 +61,12 @@ export function sendgridChannel(opts: SendgridOptions): DeliveryChannel {
 
 function classifySendgrid(err: SendgridResponseError): Error {
   const status = typeof err.code === 'number' ? err.code : undefined;
-  if (status === undefined || !err.response) return networkError('SendGrid', { code: typeof err.code === 'string' ? err.code : undefined, message: err.message });
-  const reasons = (err.response.body?.errors ?? []).map((e) => (e.field ? `${e.field}: ${e.message}` : e.message)).filter(Boolean).join('; ');
+  if (status === undefined || !err.response)
+    return networkError('SendGrid', { code: typeof err.code === 'string' ? err.code : undefined, message: err.message });
+  const reasons = (err.response.body?.errors ?? [])
+    .map((e) => (e.field ? `${e.field}: ${e.message}` : e.message))
+    .filter(Boolean)
+    .join('; ');
   const message = `SendGrid ${status}${reasons ? `: ${reasons}` : ''}`;
   if (status === 429 || status >= 500) return new TransientDeliveryError(message, retryAfterMs(err.response.headers?.['retry-after']), String(status));
   return new PermanentDeliveryError(message, String(status));

@@ -56,7 +56,10 @@ export interface DeliveryChannel {
 
 /** A provider refused the message for good (invalid address, 4xx): recorded, not retried. */
 export class PermanentDeliveryError extends Error {
-  constructor(message: string, readonly code?: string) {
+  constructor(
+    message: string,
+    readonly code?: string,
+  ) {
     super(message);
     this.name = 'PermanentDeliveryError';
   }
@@ -64,7 +67,11 @@ export class PermanentDeliveryError extends Error {
 
 /** The provider did not take the message and said so (429, 5xx, refused connection): safe to send again; `retryAfterMs` honours Retry-After. */
 export class TransientDeliveryError extends Error {
-  constructor(message: string, readonly retryAfterMs?: number, readonly code?: string) {
+  constructor(
+    message: string,
+    readonly retryAfterMs?: number,
+    readonly code?: string,
+  ) {
     super(message);
     this.name = 'TransientDeliveryError';
   }

@@ -32,7 +32,14 @@ export interface CreateActivitiesOptions {
 }
 
 /** Outside a configured worker (tests): links to 127.0.0.1, the development key, no grace. */
-const DEFAULT_DELIVERY: DeliverySettings = { publicUrl: 'http://127.0.0.1:3000', secretsKey: DEV_SECRETS_KEY, confirmGraceMs: 0, requestTimeoutMs: 20_000, sendgridApiUrl: 'https://api.sendgrid.com', twilioApiUrl: 'https://api.twilio.com' };
+const DEFAULT_DELIVERY: DeliverySettings = {
+  publicUrl: 'http://127.0.0.1:3000',
+  secretsKey: DEV_SECRETS_KEY,
+  confirmGraceMs: 0,
+  requestTimeoutMs: 20_000,
+  sendgridApiUrl: 'https://api.sendgrid.com',
+  twilioApiUrl: 'https://api.twilio.com',
+};
 
 export function createActivities(opts: CreateActivitiesOptions) {
   const deps: ActivityDeps = {

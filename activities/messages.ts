@@ -39,11 +39,27 @@ import { messageNotification, notify } from '../db/notifications';
 import type { SendMessageRequest, SendMessageResult } from './types';
 
 /** Statuses a retry returns as they are: the send is over. */
-const SETTLED: ReadonlySet<MessageStatus> = new Set(['sent', 'delivered', 'opened', 'clicked', 'bounced', 'failed', 'sandboxed', 'suppressed', 'uncertain', 'expired', 'cancelled']);
+const SETTLED: ReadonlySet<MessageStatus> = new Set([
+  'sent',
+  'delivered',
+  'opened',
+  'clicked',
+  'bounced',
+  'failed',
+  'sandboxed',
+  'suppressed',
+  'uncertain',
+  'expired',
+  'cancelled',
+]);
 
 function resultOf(row: MessageRow, duplicate: boolean): SendMessageResult {
   const status: SendMessageResult['status'] =
-    row.status === 'delivered' || row.status === 'opened' || row.status === 'clicked' || row.status === 'bounced' ? 'sent' : row.status === 'sending' ? 'queued' : row.status;
+    row.status === 'delivered' || row.status === 'opened' || row.status === 'clicked' || row.status === 'bounced'
+      ? 'sent'
+      : row.status === 'sending'
+        ? 'queued'
+        : row.status;
   return { messageId: row.id, status, to: row.to || null, segments: row.segments, error: row.error, duplicate };
 }
 
@@ -66,7 +82,11 @@ export function messageActivities(deps: ActivityDeps) {
   const { db, clock, channels, logger, delivery } = deps;
 
   /** Writes the outcome of the attempt holding the claim; a row claimed by someone else is left alone. */
-  async function settle(id: string, attemptId: string, patch: Partial<Pick<MessageRow, 'status' | 'provider_id' | 'error' | 'error_code' | 'sent_at' | 'segments' | 'attempt_id' | 'lease_until'>>) {
+  async function settle(
+    id: string,
+    attemptId: string,
+    patch: Partial<Pick<MessageRow, 'status' | 'provider_id' | 'error' | 'error_code' | 'sent_at' | 'segments' | 'attempt_id' | 'lease_until'>>,
+  ) {
     // The outcome and its message.sent / message.failed notification commit together.
     return db.transaction().execute(async (trx) => {
       const row = await trx
@@ -100,7 +120,12 @@ export function messageActivities(deps: ActivityDeps) {
     const suppression = recipient.address ? await suppressionOf(db, req.workspaceId, req.channel, recipient.address) : null;
     const suppressed = (recipient.isRecord && live?.unsubscribed?.[req.channel] === true) || suppression !== null;
     const sender = await senderFor(req);
-    const unsubscribe = recipient.isRecord ? unsubscribeUrl({ PUBLIC_URL: delivery.publicUrl, SECRETS_KEY: delivery.secretsKey }, { workspaceId: req.workspaceId, recordId: req.recordId, channel: req.channel }) : null;
+    const unsubscribe = recipient.isRecord
+      ? unsubscribeUrl(
+          { PUBLIC_URL: delivery.publicUrl, SECRETS_KEY: delivery.secretsKey },
+          { workspaceId: req.workspaceId, recordId: req.recordId, channel: req.channel },
+        )
+      : null;
 
     let rendered: Record<string, string> = {};
     let renderError: string | null = null;
@@ -174,7 +199,8 @@ export function messageActivities(deps: ActivityDeps) {
       throw retry('the message was released by another attempt', 'SendRace', 1000);
     }
     const leftMs = Number(row.lease_left_ms ?? 0);
-    if (leftMs > 0) throw retry(`another attempt holds the send for ${Math.ceil(leftMs / 1000)} s more; the provider is not called twice`, 'SendInProgress', leftMs + 1000);
+    if (leftMs > 0)
+      throw retry(`another attempt holds the send for ${Math.ceil(leftMs / 1000)} s more; the provider is not called twice`, 'SendInProgress', leftMs + 1000);
     const waitedMs = -leftMs;
     const attempt = activityContext()?.info.attempt ?? 1;
     if (waitedMs >= delivery.confirmGraceMs || attempt >= SEND_MAX_ATTEMPTS) {
@@ -199,7 +225,12 @@ export function messageActivities(deps: ActivityDeps) {
       const attemptId = randomUUID();
       const claimed = await db
         .updateTable('messages')
-        .set({ status: 'sending', attempt_id: attemptId, lease_until: sql<Date>`now() + make_interval(secs => ${(delivery.requestTimeoutMs + SEND_LEASE_MARGIN_MS) / 1000})`, updated_at: clock() })
+        .set({
+          status: 'sending',
+          attempt_id: attemptId,
+          lease_until: sql<Date>`now() + make_interval(secs => ${(delivery.requestTimeoutMs + SEND_LEASE_MARGIN_MS) / 1000})`,
+          updated_at: clock(),
+        })
         .where('id', '=', row.id)
         .where('status', '=', 'queued')
         .returningAll()
@@ -240,14 +271,23 @@ export function messageActivities(deps: ActivityDeps) {
           logger.warn({ messageId: row.id, code: err.code, err: err.message }, 'message refused by the provider');
           const done = await settle(row.id, attemptId, { status: 'failed', error: err.message, error_code: err.code ?? null, lease_until: null });
           if (req.channel === 'sms' && err.code === String(TWILIO_UNSUBSCRIBED)) {
-            await addSuppression(db, req.workspaceId, { channel: 'sms', address: row.to, reason: 'the recipient replied STOP (Twilio 21610)', source: 'twilio' });
+            await addSuppression(db, req.workspaceId, {
+              channel: 'sms',
+              address: row.to,
+              reason: 'the recipient replied STOP (Twilio 21610)',
+              source: 'twilio',
+            });
           }
           return resultOf(done ?? claimed, false);
         }
         if (err instanceof TransientDeliveryError) {
-          const done = await settle(row.id, attemptId, lastAttempt
-            ? { status: 'failed', error: `${err.message} (gave up after ${SEND_MAX_ATTEMPTS} attempts)`, error_code: err.code ?? null, lease_until: null }
-            : { status: 'queued', error: err.message, error_code: err.code ?? null, attempt_id: null, lease_until: null });
+          const done = await settle(
+            row.id,
+            attemptId,
+            lastAttempt
+              ? { status: 'failed', error: `${err.message} (gave up after ${SEND_MAX_ATTEMPTS} attempts)`, error_code: err.code ?? null, lease_until: null }
+              : { status: 'queued', error: err.message, error_code: err.code ?? null, attempt_id: null, lease_until: null },
+          );
           if (lastAttempt) return resultOf(done ?? claimed, false);
           throw retry(err.message, 'TransientDeliveryError', err.retryAfterMs);
         }

@@ -20,11 +20,7 @@ function describe(reason: string): string {
   return `left the sequence (${reason})`;
 }
 
-export function notifyActivities(
-  _deps: ActivityDeps,
-  tasks: ReturnType<typeof taskActivities>,
-  messages: ReturnType<typeof messageActivities>,
-) {
+export function notifyActivities(_deps: ActivityDeps, tasks: ReturnType<typeof taskActivities>, messages: ReturnType<typeof messageActivities>) {
   return {
     async notifyOwner(req: NotifyOwnerRequest): Promise<NotifyOwnerResult> {
       const who = '{{ record.name | default: record.externalId }}';

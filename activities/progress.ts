@@ -8,7 +8,10 @@ import type { ProgressUpdate } from './types';
 import { notify, type NotificationType } from '../db/notifications';
 
 const ENROLLMENT_NOTIFICATIONS: Partial<Record<ProgressUpdate['status'], NotificationType>> = {
-  active: 'enrollment.started', completed: 'enrollment.completed', exited: 'enrollment.exited', failed: 'enrollment.failed',
+  active: 'enrollment.started',
+  completed: 'enrollment.completed',
+  exited: 'enrollment.exited',
+  failed: 'enrollment.failed',
 };
 
 export function progressActivities(deps: ActivityDeps) {
@@ -63,8 +66,17 @@ export function progressActivities(deps: ActivityDeps) {
         if (type) {
           // Keyed by enrollment: every later progress update of an active enrollment queues nothing.
           await notify(tx, u.workspaceId, {
-            id: `${type}:${u.enrollmentId}`, type,
-            data: { enrollmentId: u.enrollmentId, automationId: u.automationId, version: u.version, recordId: u.recordId, status: u.status, currentStep: u.currentStep, exitReason: u.exitReason ?? null },
+            id: `${type}:${u.enrollmentId}`,
+            type,
+            data: {
+              enrollmentId: u.enrollmentId,
+              automationId: u.automationId,
+              version: u.version,
+              recordId: u.recordId,
+              status: u.status,
+              currentStep: u.currentStep,
+              exitReason: u.exitReason ?? null,
+            },
           });
         }
         if (u.step) {

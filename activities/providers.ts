@@ -13,20 +13,31 @@ import { sendgridChannel } from './channels-sendgrid';
 import { twilioSmsChannel, twilioVoicemailChannel } from './channels-twilio';
 import type { DeliverySettings } from './deps';
 
-type ProviderConfig = Pick<Config, 'SENDGRID_API_KEY' | 'SENDGRID_API_URL' | 'TWILIO_ACCOUNT_SID' | 'TWILIO_AUTH_TOKEN' | 'TWILIO_API_URL' | 'PUBLIC_URL' | 'SEND_TIMEOUT_MS'>;
+type ProviderConfig = Pick<
+  Config,
+  'SENDGRID_API_KEY' | 'SENDGRID_API_URL' | 'TWILIO_ACCOUNT_SID' | 'TWILIO_AUTH_TOKEN' | 'TWILIO_API_URL' | 'PUBLIC_URL' | 'SEND_TIMEOUT_MS'
+>;
 
 export function providersFromConfig(c: ProviderConfig): Partial<Channels> {
   const providers: Partial<Channels> = {};
   if (c.SENDGRID_API_KEY) providers.email = sendgridChannel({ apiKey: c.SENDGRID_API_KEY, baseUrl: c.SENDGRID_API_URL, timeoutMs: c.SEND_TIMEOUT_MS });
   if (c.TWILIO_ACCOUNT_SID && c.TWILIO_AUTH_TOKEN) {
-    const twilio = { accountSid: c.TWILIO_ACCOUNT_SID, authToken: c.TWILIO_AUTH_TOKEN, baseUrl: c.TWILIO_API_URL, publicUrl: c.PUBLIC_URL, timeoutMs: c.SEND_TIMEOUT_MS };
+    const twilio = {
+      accountSid: c.TWILIO_ACCOUNT_SID,
+      authToken: c.TWILIO_AUTH_TOKEN,
+      baseUrl: c.TWILIO_API_URL,
+      publicUrl: c.PUBLIC_URL,
+      timeoutMs: c.SEND_TIMEOUT_MS,
+    };
     providers.sms = twilioSmsChannel(twilio);
     providers.voicemail = twilioVoicemailChannel(twilio);
   }
   return providers;
 }
 
-export function deliveryFromConfig(c: Pick<Config, 'PUBLIC_URL' | 'SECRETS_KEY' | 'SEND_CONFIRM_GRACE_MS' | 'SEND_TIMEOUT_MS' | 'SENDGRID_API_URL' | 'TWILIO_API_URL'>): DeliverySettings {
+export function deliveryFromConfig(
+  c: Pick<Config, 'PUBLIC_URL' | 'SECRETS_KEY' | 'SEND_CONFIRM_GRACE_MS' | 'SEND_TIMEOUT_MS' | 'SENDGRID_API_URL' | 'TWILIO_API_URL'>,
+): DeliverySettings {
   return {
     publicUrl: c.PUBLIC_URL,
     secretsKey: c.SECRETS_KEY,
@@ -42,7 +53,11 @@ export async function workspaceChannel(db: Db, d: DeliverySettings, workspaceId:
   const provider = channel === 'email' ? 'sendgrid' : 'twilio';
   const row = (await providerCredentials(db, workspaceId)).find((r) => r.provider === provider);
   if (!row) return undefined;
-  const creds = JSON.parse(decryptSecret(credentialsKey(d.secretsKey), row.sealed, workspaceId)) as { apiKey?: string; accountSid?: string; authToken?: string };
+  const creds = JSON.parse(decryptSecret(credentialsKey(d.secretsKey), row.sealed, workspaceId)) as {
+    apiKey?: string;
+    accountSid?: string;
+    authToken?: string;
+  };
   if (channel === 'email') return sendgridChannel({ apiKey: creds.apiKey!, baseUrl: d.sendgridApiUrl, timeoutMs: d.requestTimeoutMs });
   const twilio = { accountSid: creds.accountSid!, authToken: creds.authToken!, baseUrl: d.twilioApiUrl, publicUrl: d.publicUrl, timeoutMs: d.requestTimeoutMs };
   return channel === 'sms' ? twilioSmsChannel(twilio) : twilioVoicemailChannel(twilio);

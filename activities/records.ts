@@ -24,7 +24,16 @@ export function recordActivities(deps: ActivityDeps) {
           .executeTakeFirst();
         if (!row) return { changes: {}, found: false };
 
-        const before = { externalId: row.external_id, email: row.email, phone: row.phone, name: row.name, timezone: row.timezone, stage: row.stage, ownerId: row.owner_id, attributes: row.attributes ?? {} };
+        const before = {
+          externalId: row.external_id,
+          email: row.email,
+          phone: row.phone,
+          name: row.name,
+          timezone: row.timezone,
+          stage: row.stage,
+          ownerId: row.owner_id,
+          attributes: row.attributes ?? {},
+        };
         const changes = diffChanges(before, req.set);
         if (Object.keys(changes).length === 0) return { changes, found: true };
         const after = applyChanges(before, changes);
@@ -34,7 +43,12 @@ export function recordActivities(deps: ActivityDeps) {
         await tx
           .updateTable('records')
           .set({
-            email: after.email, phone: after.phone, name: after.name, timezone: after.timezone, stage: after.stage, owner_id: after.ownerId,
+            email: after.email,
+            phone: after.phone,
+            name: after.name,
+            timezone: after.timezone,
+            stage: after.stage,
+            owner_id: after.ownerId,
             ...(attributesChanged ? { attributes: JSON.stringify(after.attributes) } : {}),
             ...('stage' in changes ? { stage_changed_at: now } : {}),
             updated_at: now,
@@ -42,12 +56,11 @@ export function recordActivities(deps: ActivityDeps) {
           .where('workspace_id', '=', req.workspaceId)
           .where('external_id', '=', req.recordId)
           .execute();
-        await enqueue(tx, req.workspaceId, [
-          { kind: 'record_changed', changeId: req.changeId, recordId: req.recordId, created: false, changes, at: req.at },
-        ]);
+        await enqueue(tx, req.workspaceId, [{ kind: 'record_changed', changeId: req.changeId, recordId: req.recordId, created: false, changes, at: req.at }]);
         // The backend applies update_record steps to its own copy of the record.
         await notify(tx, req.workspaceId, {
-          id: `record.updated:${req.changeId}`, type: 'record.updated',
+          id: `record.updated:${req.changeId}`,
+          type: 'record.updated',
           data: { recordId: req.recordId, changes, enrollmentId: req.enrollmentId, automationId: req.automationId, at: req.at },
         });
         return { changes, found: true };

@@ -12,7 +12,10 @@ import type { RenderContext } from './types';
 const liquid = createTemplateEngine();
 
 export class TemplateError extends Error {
-  constructor(readonly templateId: string, cause: unknown) {
+  constructor(
+    readonly templateId: string,
+    cause: unknown,
+  ) {
     super(`template ${templateId} does not render: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
     this.name = 'TemplateError';
   }

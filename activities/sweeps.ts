@@ -23,8 +23,15 @@ import { dateCandidates, ensureDateIndex, inactivityCandidates, markSwept, swept
 import type { Condition } from '../domain/definition';
 import type { TriggerEvent } from '../domain/enrollment';
 import {
-  attributePath, backfillFrom, dateOccurrence, dateValueRange, inactivityEventRange, inactivityOccurrence,
-  type DateTrigger, type InactivityTrigger, type Occurrence,
+  attributePath,
+  backfillFrom,
+  dateOccurrence,
+  dateValueRange,
+  inactivityEventRange,
+  inactivityOccurrence,
+  type DateTrigger,
+  type InactivityTrigger,
+  type Occurrence,
 } from '../domain/occurrences';
 import { recipientTimeZone } from '../domain/timing';
 import { recordSnapshot, type Enroller, type VersionContext } from '../services/common/enrollments';
@@ -85,7 +92,11 @@ export function sweepActivities(deps: SweepDeps) {
 
   /** Enrolls one record for one occurrence if it is due in the span and the entry conditions hold. */
   async function enrollOccurrence(
-    ws: string, version: VersionContext, row: RecordRow, occ: Occurrence | undefined, span: { from: number; to: number },
+    ws: string,
+    version: VersionContext,
+    row: RecordRow,
+    occ: Occurrence | undefined,
+    span: { from: number; to: number },
     trigger: TriggerEvent | ((occ: Occurrence) => TriggerEvent),
   ): Promise<'none' | 'due' | 'started'> {
     if (!occ || occ.fireAt <= span.from || occ.fireAt > span.to) return 'none';
@@ -140,8 +151,12 @@ export function sweepActivities(deps: SweepDeps) {
             const page = await dateCandidates(db, ws, { path, ...range, cursor: cursor && { value: cursor.a, recordId: cursor.b }, limit: pageSize });
             const results = await mapLimit(page, concurrency, (c) =>
               enrollOccurrence(ws, version, c.record, dateOccurrence(t, c.value, zoneOf(c.record)), span, (occ) => ({
-                id: occ.key, type: 'date', occurredAt: new Date(occ.fireAt).toISOString(), properties: { field: t.field, value: c.value },
-              })));
+                id: occ.key,
+                type: 'date',
+                occurredAt: new Date(occ.fireAt).toISOString(),
+                properties: { field: t.field, value: c.value },
+              })),
+            );
             results.forEach(count);
             const last = page[page.length - 1];
             if (!last || page.length < pageSize) break;
@@ -153,11 +168,18 @@ export function sweepActivities(deps: SweepDeps) {
         const t: InactivityTrigger = trig;
         const range = inactivityEventRange(t, from, to);
         for (;;) {
-          const page = await inactivityCandidates(db, ws, { type: t.event, ...range, cursor: cursor && { occurredAt: cursor.a, recordId: cursor.b }, limit: pageSize });
+          const page = await inactivityCandidates(db, ws, {
+            type: t.event,
+            ...range,
+            cursor: cursor && { occurredAt: cursor.a, recordId: cursor.b },
+            limit: pageSize,
+          });
           const results = await mapLimit(page, concurrency, (c) => {
             const occ = inactivityOccurrence(t, { eventId: c.eventId, occurredAt: c.occurredAt }, zoneOf(c.record));
             return enrollOccurrence(ws, version, c.record, occ, span, {
-              id: occ.key, type: 'inactivity', occurredAt: new Date(occ.fireAt).toISOString(),
+              id: occ.key,
+              type: 'inactivity',
+              occurredAt: new Date(occ.fireAt).toISOString(),
               properties: { event: t.event, after: t.after, lastEventId: c.eventId, lastEventAt: c.occurredAt.toISOString() },
             });
           });

@@ -50,25 +50,25 @@ export function taskActivities(deps: ActivityDeps) {
     // The task and its task.created notification commit together.
     await db.transaction().execute(async (trx) => {
       const inserted = await trx
-      .insertInto('tasks')
-      .values({
-        id,
-        workspace_id: req.workspaceId,
-        idempotency_key: req.idempotencyKey,
-        enrollment_id: req.enrollmentId,
-        automation_id: req.automationId,
-        step_id: req.stepId,
-        record_id: req.recordId,
-        assignee_id: assignee,
-        title,
-        body,
-        priority: req.priority,
-        due_at: req.dueAt,
-        created_at: clock(),
-      })
-      .onConflict((oc) => oc.column('idempotency_key').doNothing())
-      .returningAll()
-      .executeTakeFirst();
+        .insertInto('tasks')
+        .values({
+          id,
+          workspace_id: req.workspaceId,
+          idempotency_key: req.idempotencyKey,
+          enrollment_id: req.enrollmentId,
+          automation_id: req.automationId,
+          step_id: req.stepId,
+          record_id: req.recordId,
+          assignee_id: assignee,
+          title,
+          body,
+          priority: req.priority,
+          due_at: req.dueAt,
+          created_at: clock(),
+        })
+        .onConflict((oc) => oc.column('idempotency_key').doNothing())
+        .returningAll()
+        .executeTakeFirst();
       if (inserted) await notify(trx, req.workspaceId, { id: `task.created:${inserted.id}`, type: 'task.created', data: taskNotification(inserted) });
     });
     const row = await db.selectFrom('tasks').selectAll().where('idempotency_key', '=', req.idempotencyKey).executeTakeFirstOrThrow();

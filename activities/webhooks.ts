@@ -29,7 +29,8 @@ export function signatureFor(
 ): string {
   const t = Math.floor(now.getTime() / 1000);
   const header = signWebhook(endpoint.secret, body, t);
-  const previous = endpoint.previous_secret && endpoint.previous_secret_expires_at && endpoint.previous_secret_expires_at > now ? endpoint.previous_secret : null;
+  const previous =
+    endpoint.previous_secret && endpoint.previous_secret_expires_at && endpoint.previous_secret_expires_at > now ? endpoint.previous_secret : null;
   return previous ? `${header},v1=${signWebhook(previous, body, t).split('v1=')[1]}` : header;
 }
 

@@ -38,7 +38,12 @@ const END = '<!-- bench:api:end -->';
 // autocannon ships no types: the few it needs, declared here.
 // eslint-disable-next-line @typescript-eslint/no-namespace
 namespace autocannon {
-  export interface Request { method?: string; path?: string; headers?: Record<string, string>; body?: string }
+  export interface Request {
+    method?: string;
+    path?: string;
+    headers?: Record<string, string>;
+    body?: string;
+  }
   export interface Options {
     url: string;
     connections: number;
@@ -69,7 +74,14 @@ async function serve(): Promise<void> {
   process.on('message', (msg) => {
     if (msg === 'cpu') process.send?.({ cpu: process.cpuUsage() });
   });
-  process.on('SIGTERM', () => void app.close().then(() => db.destroy()).then(() => process.exit(0)));
+  process.on(
+    'SIGTERM',
+    () =>
+      void app
+        .close()
+        .then(() => db.destroy())
+        .then(() => process.exit(0)),
+  );
 }
 
 interface RunResult {
@@ -167,7 +179,15 @@ async function main(): Promise<void> {
   const child = fork(fileURLToPath(import.meta.url), ['--serve'], {
     // BENCH_CPU_PROF=<dir>: write a V8 CPU profile of the API process there.
     execArgv: ['--import', 'tsx', ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [])],
-    env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port), LOG_LEVEL: 'silent', NODE_ENV: 'production', DATABASE_POOL_SIZE: String(POOL), RATE_LIMIT_PER_MINUTE: '100000000' },
+    env: {
+      ...process.env,
+      DATABASE_URL: databaseUrl,
+      PORT: String(port),
+      LOG_LEVEL: 'silent',
+      NODE_ENV: 'production',
+      DATABASE_POOL_SIZE: String(POOL),
+      RATE_LIMIT_PER_MINUTE: '100000000',
+    },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const childExit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
@@ -177,7 +197,11 @@ async function main(): Promise<void> {
   });
   const url = `http://127.0.0.1:${port}`;
   await waitFor('the API', async () => ((await fetch(`${url}/healthz`)).ok ? true : undefined), { timeoutMs: 30_000 });
-  log(`API on ${url}, PostgreSQL ${databaseUrl.replace(/\/\/[^@]*@/, '//')} (synchronous_commit=${pgSettings.synchronous_commit}), ${cpus().length} CPUs, load ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+  log(
+    `API on ${url}, PostgreSQL ${databaseUrl.replace(/\/\/[^@]*@/, '//')} (synchronous_commit=${pgSettings.synchronous_commit}), ${cpus().length} CPUs, load ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}`,
+  );
 
   const headers = { authorization: `Bearer ${ws.apiKey}`, 'content-type': 'application/json' };
   const eventRequest = (tag: string, accepted: string[]) => {
@@ -188,7 +212,15 @@ async function main(): Promise<void> {
       headers,
       setupRequest: (req: autocannon.Request) => {
         n += 1;
-        return { ...req, body: JSON.stringify({ id: `bench-${tag}-${n}`, type: 'booking.status_changed', recordId: `lead-${n % 5000}`, properties: { status: 'completed', n } }) };
+        return {
+          ...req,
+          body: JSON.stringify({
+            id: `bench-${tag}-${n}`,
+            type: 'booking.status_changed',
+            recordId: `lead-${n % 5000}`,
+            properties: { status: 'completed', n },
+          }),
+        };
       },
       onResponse: (status: number, body: string) => {
         if (status === 202) accepted.push((JSON.parse(body) as { id: string }).id);
@@ -208,9 +240,13 @@ async function main(): Promise<void> {
   const cpu1 = await apiCpuMs(child);
   const pg1 = await pgCpuMs(db);
   // Every id answered 202 must be stored, with its outbox row.
-  const { rows: [stored] } = await sql<{ events: number; outbox: number }>`
+  const {
+    rows: [stored],
+  } = await sql<{ events: number; outbox: number }>`
     select (select count(*)::int from events where workspace_id = ${ws.id} and id = any(${acceptedIds})) as events,
-           (select count(*)::int from outbox where workspace_id = ${ws.id} and kind = 'event' and payload->'event'->>'id' = any(${acceptedIds})) as outbox`.execute(db);
+           (select count(*)::int from outbox where workspace_id = ${ws.id} and kind = 'event' and payload->'event'->>'id' = any(${acceptedIds})) as outbox`.execute(
+    db,
+  );
 
   let m = 0;
   const acceptedStages: string[] = [];
@@ -229,8 +265,12 @@ async function main(): Promise<void> {
   const records = await run('PUT /v1/records/{id}', { url, connections: CONNECTIONS, duration: DURATION, requests: [recordRequest] });
   const cpu2 = await apiCpuMs(child);
   const pg2 = await pgCpuMs(db);
-  const { rows: [changes] } = await sql<{ n: number }>`
-    select count(*)::int as n from outbox where workspace_id = ${ws.id} and kind = 'record_changed' and payload->'changes'->>'stage' = any(${acceptedStages})`.execute(db);
+  const {
+    rows: [changes],
+  } = await sql<{ n: number }>`
+    select count(*)::int as n from outbox where workspace_id = ${ws.id} and kind = 'record_changed' and payload->'changes'->>'stage' = any(${acceptedStages})`.execute(
+    db,
+  );
 
   child.kill('SIGTERM');
   await childExit;
@@ -242,18 +282,21 @@ async function main(): Promise<void> {
   const lostChanges = acceptedStages.length - changes!.n;
   const cpuPerEvent = (cpu1 - cpu0) / Math.max(1, events.requests);
   const cpuPerRecord = (cpu2 - cpu1) / Math.max(1, records.requests);
-  const pgPer = (a: number | undefined, b: number | undefined, n: number) => (a === undefined || b === undefined ? 'n/a' : ((b - a) / Math.max(1, n)).toFixed(2));
-  const rows = [
-    [events, cpuPerEvent, pgPer(pg0, pg1, events.requests)] as const,
-    [records, cpuPerRecord, pgPer(pg1, pg2, records.requests)] as const,
-  ].map(([r, c, p]) => `| ${r.name} | ${r.rps} | ${r.p50} | ${r.p90} | ${r.p99} | ${r.max} | ${r.ok} | ${r.non2xx + r.errors + r.timeouts} | ${c.toFixed(2)} | ${p} |`);
+  const pgPer = (a: number | undefined, b: number | undefined, n: number) =>
+    a === undefined || b === undefined ? 'n/a' : ((b - a) / Math.max(1, n)).toFixed(2);
+  const rows = [[events, cpuPerEvent, pgPer(pg0, pg1, events.requests)] as const, [records, cpuPerRecord, pgPer(pg1, pg2, records.requests)] as const].map(
+    ([r, c, p]) =>
+      `| ${r.name} | ${r.rps} | ${r.p50} | ${r.p90} | ${r.p99} | ${r.max} | ${r.ok} | ${r.non2xx + r.errors + r.timeouts} | ${c.toFixed(2)} | ${p} |`,
+  );
   const section = [
     START,
     '## API ingestion (`npm run bench:api`)',
     '',
     `Run ${new Date().toISOString()}: ${cpus().length} CPUs (${cpus()[0]?.model.trim() ?? 'unknown'}), load average at the end ${loadavg()
       .map((l) => l.toFixed(1))
-      .join(' / ')}; PostgreSQL ${pgSettings.server_version} on the same box (synchronous_commit=${pgSettings.synchronous_commit}, fsync=${pgSettings.fsync}); ` +
+      .join(
+        ' / ',
+      )}; PostgreSQL ${pgSettings.server_version} on the same box (synchronous_commit=${pgSettings.synchronous_commit}, fsync=${pgSettings.fsync}); ` +
       `API pool ${POOL} connections, logging off; autocannon ${CONNECTIONS} connections in the same box, ${DURATION} s per route after a 3 s warm-up (${warm.requests} requests, not counted).`,
     '',
     '| route | req/s | p50 ms | p90 ms | p99 ms | max ms | accepted (2xx) | failed | API CPU ms/req | PostgreSQL CPU ms/req |',
@@ -278,9 +321,10 @@ async function main(): Promise<void> {
   ].join('\n');
 
   const current = await readFile(DOC, 'utf8').catch(() => '# Benchmarks\n');
-  const next = current.includes(START) && current.includes(END)
-    ? current.slice(0, current.indexOf(START)) + section + current.slice(current.indexOf(END) + END.length)
-    : `${current.trimEnd()}\n\n${section}\n`;
+  const next =
+    current.includes(START) && current.includes(END)
+      ? current.slice(0, current.indexOf(START)) + section + current.slice(current.indexOf(END) + END.length)
+      : `${current.trimEnd()}\n\n${section}\n`;
   await writeFile(DOC, next);
   process.stdout.write(`\n${section}\n\nwritten to ${DOC}\n`);
   if (lostEvents !== 0 || lostEventOutbox !== 0 || lostChanges !== 0) process.exitCode = 1;

@@ -59,7 +59,13 @@ async function provision(): Promise<{ databaseUrl: string; temporalAddress: stri
     const dir = join(settings.dataDir, 'bench');
     await mkdir(dir, { recursive: true });
     const server = await startTemporalDevServer({
-      cli, port: await freePort(), logFile: join(dir, 'temporal-engine.log'), anyPort: true, portVar: 'BENCH_TEMPORAL_PORT', uiPortVar: 'BENCH_TEMPORAL_UI_PORT', log,
+      cli,
+      port: await freePort(),
+      logFile: join(dir, 'temporal-engine.log'),
+      anyPort: true,
+      portVar: 'BENCH_TEMPORAL_PORT',
+      uiPortVar: 'BENCH_TEMPORAL_UI_PORT',
+      log,
     });
     stops.push(server.stop);
     temporalAddress = server.address;
@@ -88,10 +94,11 @@ async function startWorkerChild(env: NodeJS.ProcessEnv): Promise<WorkerChild> {
   });
   const waiters: Array<(m: any) => void> = [];
   child.on('message', (m: any) => waiters.shift()?.(m));
-  const next = () => new Promise<any>((resolve, reject) => {
-    waiters.push(resolve);
-    child.once('exit', (code) => reject(new Error(`bench worker exited (${code})`)));
-  });
+  const next = () =>
+    new Promise<any>((resolve, reject) => {
+      waiters.push(resolve);
+      child.once('exit', (code) => reject(new Error(`bench worker exited (${code})`)));
+    });
   await next(); // ready
   return {
     child,
@@ -151,12 +158,24 @@ async function main(): Promise<void> {
   const base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
   const ws = await createWorkspaceWithKey(db, { name: `bench-engine-${Date.now()}` });
   const post = async (path: string, body: unknown) => {
-    const res = await fetch(`${base}${path}`, { method: 'POST', headers: { authorization: `Bearer ${ws.apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const res = await fetch(`${base}${path}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ws.apiKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
     if (res.status >= 300) throw new Error(`${path}: ${res.status} ${await res.text()}`);
     return res.json();
   };
   await db.insertInto('templates').values({ workspace_id: ws.id, id: 'tpl_bench', name: 'bench', channel: 'email', current_version: 1 }).execute();
-  await db.insertInto('template_versions').values({ workspace_id: ws.id, template_id: 'tpl_bench', version: 1, content: JSON.stringify({ subject: 'Hi {{ record.name }}', html: '<p>Hi</p>', text: 'Hi' }) }).execute();
+  await db
+    .insertInto('template_versions')
+    .values({
+      workspace_id: ws.id,
+      template_id: 'tpl_bench',
+      version: 1,
+      content: JSON.stringify({ subject: 'Hi {{ record.name }}', html: '<p>Hi</p>', text: 'Hi' }),
+    })
+    .execute();
   const automation = async (id: string, definition: Record<string, unknown>) => {
     await insertAutomation(db, ws.id, { id, definition: definition as unknown as AutomationDefinition, templateVersions: { tpl_bench: 1 } });
     await setAutomationStatus(db, ws.id, id, { status: 'active', onlyNew: true, activated: true });
@@ -177,30 +196,47 @@ async function main(): Promise<void> {
     log(`(a) raw: ${N_RATE} bare client.workflow.start, ${CONCURRENCY} in flight`);
     const runId = Date.now();
     const r0 = Date.now();
-    await mapLimit(Array.from({ length: N_RATE }, (_, i) => i), CONCURRENCY, (i) =>
-      temporal.workflow.start('benchTrivialWorkflow', { taskQueue: 'bench-raw-no-worker', workflowId: `bench-raw/${runId}/${i}`, args: [] }));
+    await mapLimit(
+      Array.from({ length: N_RATE }, (_, i) => i),
+      CONCURRENCY,
+      (i) => temporal.workflow.start('benchTrivialWorkflow', { taskQueue: 'bench-raw-no-worker', workflowId: `bench-raw/${runId}/${i}`, args: [] }),
+    );
     const rawSeconds = (Date.now() - r0) / 1000;
     const rawRate = N_RATE / rawSeconds;
 
     await automation('aut_bench_rate', {
-      name: 'rate', trigger: { type: 'event', event: 'bench.rate' }, steps: [{ id: 'nap', type: 'wait', duration: 'P1D' }],
+      name: 'rate',
+      trigger: { type: 'event', event: 'bench.rate' },
+      steps: [{ id: 'nap', type: 'wait', duration: 'P1D' }],
     });
     log(`(a) engine: ${N_RATE} events via POST /v1/events/batch -> router -> workflow starts`);
     const e0 = Date.now();
     await postEvents('bench.rate', 'rate', N_RATE);
     const ingested = Date.now();
-    const e1 = await until('every enrollment started', async () =>
-      (await outboxEmpty()) && (await count(db, sql<{ n: number }>`select count(*)::int as n from enrollments where automation_id = 'aut_bench_rate'`)) === N_RATE, 300_000);
+    const e1 = await until(
+      'every enrollment started',
+      async () =>
+        (await outboxEmpty()) &&
+        (await count(db, sql<{ n: number }>`select count(*)::int as n from enrollments where automation_id = 'aut_bench_rate'`)) === N_RATE,
+      300_000,
+    );
     const engineSeconds = (e1 - e0) / 1000;
     const engineRate = N_RATE / engineSeconds;
-    log(`(a) raw ${rawRate.toFixed(0)}/s, engine ${engineRate.toFixed(0)}/s (ingest ${(ingested - e0)} ms), ratio ${(engineRate / rawRate).toFixed(2)}`);
-    await until('the rate enrollments to settle', async () =>
-      (await count(db, sql<{ n: number }>`select count(*)::int as n from enrollments where automation_id = 'aut_bench_rate' and updated_at > started_at`)) === N_RATE, 600_000, 500);
+    log(`(a) raw ${rawRate.toFixed(0)}/s, engine ${engineRate.toFixed(0)}/s (ingest ${ingested - e0} ms), ratio ${(engineRate / rawRate).toFixed(2)}`);
+    await until(
+      'the rate enrollments to settle',
+      async () =>
+        (await count(db, sql<{ n: number }>`select count(*)::int as n from enrollments where automation_id = 'aut_bench_rate' and updated_at > started_at`)) ===
+        N_RATE,
+      600_000,
+      500,
+    );
 
     // ---- (b) lateness
     const delay = 60;
     await automation('aut_bench_late', {
-      name: 'late', trigger: { type: 'event', event: 'bench.late' },
+      name: 'late',
+      trigger: { type: 'event', event: 'bench.late' },
       steps: [{ id: 'due', type: 'email', to: 'record', template: 'tpl_bench', delay: `PT${delay}S` }],
     });
     log(`(b) ${N_LATE} enrollments whose email falls due ${delay} s after entry`);
@@ -208,9 +244,18 @@ async function main(): Promise<void> {
     await postEvents('bench.late', 'late', N_LATE);
     await until('every lateness enrollment started', outboxEmpty, 300_000);
     const startSpread = (Date.now() - l0) / 1000;
-    await until('every lateness email', async () =>
-      (await count(db, sql<{ n: number }>`select count(*)::int as n from enrollment_steps s join enrollments e on e.id = s.enrollment_id where e.automation_id = 'aut_bench_late' and s.step_id = 'due'`)) === N_LATE,
-      600_000, 500);
+    await until(
+      'every lateness email',
+      async () =>
+        (await count(
+          db,
+          sql<{
+            n: number;
+          }>`select count(*)::int as n from enrollment_steps s join enrollments e on e.id = s.enrollment_id where e.automation_id = 'aut_bench_late' and s.step_id = 'due'`,
+        )) === N_LATE,
+      600_000,
+      500,
+    );
     const { rows: lateRows } = await sql<{ late_ms: number; due: Date }>`
       select extract(epoch from (m.created_at - s.due_at)) * 1000 as late_ms, s.due_at as due
       from enrollment_steps s join enrollments e on e.id = s.enrollment_id
@@ -227,11 +272,16 @@ async function main(): Promise<void> {
     // ---- (c) memory with sleeping enrollments, on a fresh worker
     await worker.stop();
     worker = await startWorkerChild(env);
-    await automation('aut_bench_sleep', { name: 'sleep', trigger: { type: 'event', event: 'bench.sleep' }, steps: [{ id: 'nap', type: 'wait', duration: 'P30D' }] });
+    await automation('aut_bench_sleep', {
+      name: 'sleep',
+      trigger: { type: 'event', event: 'bench.sleep' },
+      steps: [{ id: 'nap', type: 'wait', duration: 'P30D' }],
+    });
     const memIdle = await worker.memory();
     const settled = (n: number) => async () =>
       (await outboxEmpty()) &&
-      (await count(db, sql<{ n: number }>`select count(*)::int as n from enrollments where automation_id = 'aut_bench_sleep' and updated_at > started_at`)) >= n;
+      (await count(db, sql<{ n: number }>`select count(*)::int as n from enrollments where automation_id = 'aut_bench_sleep' and updated_at > started_at`)) >=
+        n;
     log(`(c) ${N_MEM_LOW} sleeping enrollments`);
     await postEvents('bench.sleep', 'sleep-low', N_MEM_LOW);
     await until('100 asleep', settled(N_MEM_LOW), 120_000, 200);

@@ -46,7 +46,13 @@ async function main(): Promise<void> {
   await migrateToLatest(db);
   await db.destroy();
   const server = await startTemporalDevServer({
-    cli: await ensureTemporalCli(settings.toolsDir, log), port: await freePort(), logFile: join(dir, 'temporal-startup.log'), anyPort: true, portVar: 'BENCH_TEMPORAL_PORT', uiPortVar: 'BENCH_TEMPORAL_UI_PORT', log,
+    cli: await ensureTemporalCli(settings.toolsDir, log),
+    port: await freePort(),
+    logFile: join(dir, 'temporal-startup.log'),
+    anyPort: true,
+    portVar: 'BENCH_TEMPORAL_PORT',
+    uiPortVar: 'BENCH_TEMPORAL_UI_PORT',
+    log,
   });
   log('npm run build');
   await runOk('npm run build', process.execPath, ['--import', 'tsx', 'scripts/build.ts'], { cwd: REPO_ROOT });
@@ -61,7 +67,16 @@ async function main(): Promise<void> {
         const idle: number[] = [];
         for (let round = 0; round < ROUNDS; round += 1) {
           const port = await freePort();
-          const env = { ...process.env, NODE_ENV: 'production', SECRETS_KEY: randomBytes(48).toString('base64'), LOG_LEVEL: 'warn', LOG_FORMAT: 'json', PORT: String(port), DATABASE_URL: databaseUrl, TEMPORAL_ADDRESS: server.address };
+          const env = {
+            ...process.env,
+            NODE_ENV: 'production',
+            SECRETS_KEY: randomBytes(48).toString('base64'),
+            LOG_LEVEL: 'warn',
+            LOG_FORMAT: 'json',
+            PORT: String(port),
+            DATABASE_URL: databaseUrl,
+            TEMPORAL_ADDRESS: server.address,
+          };
           const command = serviceCommand(service, compiled);
           const t0 = performance.now();
           const proc = await startProcess(service, command[0]!, command.slice(1), { env, cwd: REPO_ROOT, logFile: join(dir, `startup-${service}.log`) });
@@ -75,8 +90,14 @@ async function main(): Promise<void> {
           await proc.stop(35_000);
         }
         const how = compiled ? `\`node ${command(service, true)}\`` : `\`node --import tsx ${command(service, false)}\``;
-        rows.push(`| ${service} | ${how} | ${(median(times) / 1000).toFixed(1)} | ${times.map((t) => (t / 1000).toFixed(1)).join(' / ')} | ${median(ready).toFixed(0)} | ${median(idle).toFixed(0)} |`);
-        figures[`${service}_${compiled ? 'dist' : 'tsx'}`] = { startupMs: Math.round(median(times)), rssReadyMb: Math.round(median(ready)), rssIdleMb: Math.round(median(idle)) };
+        rows.push(
+          `| ${service} | ${how} | ${(median(times) / 1000).toFixed(1)} | ${times.map((t) => (t / 1000).toFixed(1)).join(' / ')} | ${median(ready).toFixed(0)} | ${median(idle).toFixed(0)} |`,
+        );
+        figures[`${service}_${compiled ? 'dist' : 'tsx'}`] = {
+          startupMs: Math.round(median(times)),
+          rssReadyMb: Math.round(median(ready)),
+          rssIdleMb: Math.round(median(idle)),
+        };
         log(rows.at(-1)!);
       }
     }
@@ -90,7 +111,9 @@ async function main(): Promise<void> {
     START,
     '## Start-up and memory of the services (`npm run bench:startup`)',
     '',
-    `Run ${new Date().toISOString()}: ${cpus().length} CPUs (${cpus()[0]?.model.trim()}), load average at the end ${loadavg().map((l) => l.toFixed(1)).join(' / ')}; each process started ${ROUNDS} times alone against a Temporal dev server and the local PostgreSQL; NODE_ENV=production, JSON logs.`,
+    `Run ${new Date().toISOString()}: ${cpus().length} CPUs (${cpus()[0]?.model.trim()}), load average at the end ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' / ')}; each process started ${ROUNDS} times alone against a Temporal dev server and the local PostgreSQL; NODE_ENV=production, JSON logs.`,
     '',
     '| process | run as | start-up s (median) | each run s | RSS MB when ready | RSS MB 5 s later |',
     '| --- | --- | ---: | --- | ---: | ---: |',
@@ -107,7 +130,9 @@ async function main(): Promise<void> {
 }
 
 function command(service: 'api' | 'worker', compiled: boolean): string {
-  return serviceCommand(service, compiled).slice(compiled ? 1 : 3).join(' ');
+  return serviceCommand(service, compiled)
+    .slice(compiled ? 1 : 3)
+    .join(' ');
 }
 
 main().catch((err: unknown) => {

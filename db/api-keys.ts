@@ -12,7 +12,11 @@ export async function listApiKeys(db: Db, workspaceId: string, f: { after?: { at
     .select(['id', 'name', 'prefix', 'created_at', 'revoked_at', CURSOR_AT.as('cursor_at')])
     .where('workspace_id', '=', workspaceId);
   if (f.after) q = q.where(sql<boolean>`(created_at, id) > (${f.after.at}::timestamptz, ${f.after.id})`);
-  return q.orderBy('created_at').orderBy('id').limit(f.limit + 1).execute();
+  return q
+    .orderBy('created_at')
+    .orderBy('id')
+    .limit(f.limit + 1)
+    .execute();
 }
 
 /** Revokes a key of this workspace; false when there is no such key here. Revoking twice keeps the first time. */

@@ -38,26 +38,56 @@ function baseQuery(db: Db, workspaceId: string) {
   return db
     .selectFrom('automations as a')
     .innerJoin('automation_versions as v', (j) =>
-      j.onRef('v.workspace_id', '=', 'a.workspace_id').onRef('v.automation_id', '=', 'a.id').onRef('v.version', '=', 'a.current_version'))
+      j.onRef('v.workspace_id', '=', 'a.workspace_id').onRef('v.automation_id', '=', 'a.id').onRef('v.version', '=', 'a.current_version'),
+    )
     .where('a.workspace_id', '=', workspaceId)
     .where('a.deleted_at', 'is', null)
     .select([
-      'a.id', 'a.name', 'a.status', 'a.current_version', 'a.trigger_type', 'a.only_new', 'a.activated_at', 'a.created_at', 'a.updated_at',
-      'v.definition', 'v.template_versions', 'v.created_at as version_created_at',
+      'a.id',
+      'a.name',
+      'a.status',
+      'a.current_version',
+      'a.trigger_type',
+      'a.only_new',
+      'a.activated_at',
+      'a.created_at',
+      'a.updated_at',
+      'v.definition',
+      'v.template_versions',
+      'v.created_at as version_created_at',
     ]);
 }
 
 type JoinedRow = {
-  id: string; name: string; status: AutomationStatus; current_version: number; trigger_type: string; only_new: boolean | null;
-  activated_at: Date | null; created_at: Date; updated_at: Date; definition: Record<string, unknown>; template_versions: Record<string, number>;
+  id: string;
+  name: string;
+  status: AutomationStatus;
+  current_version: number;
+  trigger_type: string;
+  only_new: boolean | null;
+  activated_at: Date | null;
+  created_at: Date;
+  updated_at: Date;
+  definition: Record<string, unknown>;
+  template_versions: Record<string, number>;
   version_created_at: Date;
 };
 
 function toView(row: JoinedRow): AutomationView {
   return {
-    id: row.id, name: row.name, status: row.status, version: row.current_version, currentVersion: row.current_version, triggerType: row.trigger_type,
-    definition: row.definition as unknown as AutomationDefinition, templateVersions: row.template_versions, onlyNew: row.only_new,
-    activatedAt: row.activated_at, createdAt: row.created_at, updatedAt: row.updated_at, versionCreatedAt: row.version_created_at,
+    id: row.id,
+    name: row.name,
+    status: row.status,
+    version: row.current_version,
+    currentVersion: row.current_version,
+    triggerType: row.trigger_type,
+    definition: row.definition as unknown as AutomationDefinition,
+    templateVersions: row.template_versions,
+    onlyNew: row.only_new,
+    activatedAt: row.activated_at,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    versionCreatedAt: row.version_created_at,
   };
 }
 
@@ -101,15 +131,25 @@ export async function insertAutomation(
   await db
     .insertInto('automations')
     .values({
-      workspace_id: workspaceId, id: input.id, name: input.definition.name, status: 'draft', current_version: 1,
-      trigger_type: input.definition.trigger.type, created_at: now, updated_at: now,
+      workspace_id: workspaceId,
+      id: input.id,
+      name: input.definition.name,
+      status: 'draft',
+      current_version: 1,
+      trigger_type: input.definition.trigger.type,
+      created_at: now,
+      updated_at: now,
     })
     .execute();
   await db
     .insertInto('automation_versions')
     .values({
-      workspace_id: workspaceId, automation_id: input.id, version: 1, definition: JSON.stringify(input.definition),
-      template_versions: JSON.stringify(input.templateVersions), created_at: now,
+      workspace_id: workspaceId,
+      automation_id: input.id,
+      version: 1,
+      definition: JSON.stringify(input.definition),
+      template_versions: JSON.stringify(input.templateVersions),
+      created_at: now,
     })
     .execute();
 }
@@ -125,8 +165,12 @@ export async function addAutomationVersion(
   await db
     .insertInto('automation_versions')
     .values({
-      workspace_id: workspaceId, automation_id: id, version: input.version, definition: JSON.stringify(input.definition),
-      template_versions: JSON.stringify(input.templateVersions), created_at: now,
+      workspace_id: workspaceId,
+      automation_id: id,
+      version: input.version,
+      definition: JSON.stringify(input.definition),
+      template_versions: JSON.stringify(input.templateVersions),
+      created_at: now,
     })
     .execute();
   await db
@@ -176,12 +220,18 @@ export async function listAutomationVersions(
   if (opts.before !== undefined) q = q.where('version', '<', opts.before);
   const rows = await q.orderBy('version', 'desc').limit(opts.limit).execute();
   return rows.map((r) => ({
-    version: r.version, definition: r.definition as unknown as AutomationDefinition, templateVersions: r.template_versions, createdAt: r.created_at,
+    version: r.version,
+    definition: r.definition as unknown as AutomationDefinition,
+    templateVersions: r.template_versions,
+    createdAt: r.created_at,
   }));
 }
 
 /** What validateDefinition checks references against: live templates, users, webhook endpoints. */
-export async function definitionContext(db: Db, workspaceId: string): Promise<{
+export async function definitionContext(
+  db: Db,
+  workspaceId: string,
+): Promise<{
   templates: Map<string, { channel: TemplateChannel; version: number }>;
   users: Set<string>;
   webhookEndpoints: Set<string>;
@@ -215,7 +265,13 @@ export async function findAutomationVersion(
     .where('automation_id', '=', automationId)
     .where('version', '=', version)
     .executeTakeFirst();
-  return row && { version: row.version, definition: row.definition as unknown as AutomationDefinition, templateVersions: (row.template_versions ?? {}) as Record<string, number> };
+  return (
+    row && {
+      version: row.version,
+      definition: row.definition as unknown as AutomationDefinition,
+      templateVersions: (row.template_versions ?? {}) as Record<string, number>,
+    }
+  );
 }
 
 /** A cheap fingerprint of a workspace's automations (latest change, count): the router's cache re-reads when it moves. */
@@ -233,7 +289,8 @@ export async function activeAutomations(db: Db, workspaceId: string): Promise<Ar
   const rows = await db
     .selectFrom('automations as a')
     .innerJoin('automation_versions as v', (j) =>
-      j.onRef('v.workspace_id', '=', 'a.workspace_id').onRef('v.automation_id', '=', 'a.id').onRef('v.version', '=', 'a.current_version'))
+      j.onRef('v.workspace_id', '=', 'a.workspace_id').onRef('v.automation_id', '=', 'a.id').onRef('v.version', '=', 'a.current_version'),
+    )
     .select(['a.id', 'a.current_version', 'v.definition'])
     .where('a.workspace_id', '=', workspaceId)
     .where('a.status', '=', 'active')

@@ -62,7 +62,13 @@ export interface EntryHistory {
 }
 
 /** One round trip: the record's entries into the automation, and the one of this trigger. */
-export async function entryHistory(db: Db, workspaceId: string, automationId: string, recordId: string, triggerKey: string | null = null): Promise<EntryHistory> {
+export async function entryHistory(
+  db: Db,
+  workspaceId: string,
+  automationId: string,
+  recordId: string,
+  triggerKey: string | null = null,
+): Promise<EntryHistory> {
   const row = await db
     .selectFrom('enrollments')
     .select([
@@ -93,7 +99,13 @@ export async function runningEnrollmentsOfRecords(db: Db, workspaceId: string, r
 }
 
 /** In-flight enrollments of an automation, a page at a time by id. */
-export async function inFlightOfAutomation(db: Db, workspaceId: string, automationId: string, afterId: string | null, limit: number): Promise<RunningEnrollment[]> {
+export async function inFlightOfAutomation(
+  db: Db,
+  workspaceId: string,
+  automationId: string,
+  afterId: string | null,
+  limit: number,
+): Promise<RunningEnrollment[]> {
   let q = db
     .selectFrom('enrollments')
     .select(['id', 'automation_id', 'version', 'record_id', 'workflow_id', 'trigger_event_id', 'status'])
@@ -132,7 +144,11 @@ export async function listEnrollments(db: Db, workspaceId: string, f: Enrollment
   if (f.status) q = q.where('status', '=', f.status);
   if (f.step) q = q.where('current_step', '=', f.step);
   if (f.before) q = q.where(sql<boolean>`(started_at, id) < (${f.before.at}::timestamptz, ${f.before.id})`);
-  return q.orderBy('started_at', 'desc').orderBy('id', 'desc').limit(f.limit + 1).execute();
+  return q
+    .orderBy('started_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(f.limit + 1)
+    .execute();
 }
 
 export async function stepsOfEnrollment(db: Db, enrollmentId: string) {
@@ -140,11 +156,25 @@ export async function stepsOfEnrollment(db: Db, enrollmentId: string) {
 }
 
 export async function messagesOfEnrollment(db: Db, workspaceId: string, enrollmentId: string) {
-  return db.selectFrom('messages').selectAll().where('workspace_id', '=', workspaceId).where('enrollment_id', '=', enrollmentId).orderBy('created_at').orderBy('id').execute();
+  return db
+    .selectFrom('messages')
+    .selectAll()
+    .where('workspace_id', '=', workspaceId)
+    .where('enrollment_id', '=', enrollmentId)
+    .orderBy('created_at')
+    .orderBy('id')
+    .execute();
 }
 
 export async function tasksOfEnrollment(db: Db, workspaceId: string, enrollmentId: string) {
-  return db.selectFrom('tasks').selectAll().where('workspace_id', '=', workspaceId).where('enrollment_id', '=', enrollmentId).orderBy('created_at').orderBy('id').execute();
+  return db
+    .selectFrom('tasks')
+    .selectAll()
+    .where('workspace_id', '=', workspaceId)
+    .where('enrollment_id', '=', enrollmentId)
+    .orderBy('created_at')
+    .orderBy('id')
+    .execute();
 }
 
 /** A record's enrollments with their automation's name and the step count of their version. */
@@ -153,7 +183,8 @@ export async function enrollmentsOfRecord(db: Db, workspaceId: string, recordId:
     .selectFrom('enrollments as e')
     .innerJoin('automations as a', (j) => j.onRef('a.workspace_id', '=', 'e.workspace_id').onRef('a.id', '=', 'e.automation_id'))
     .innerJoin('automation_versions as v', (j) =>
-      j.onRef('v.workspace_id', '=', 'e.workspace_id').onRef('v.automation_id', '=', 'e.automation_id').onRef('v.version', '=', 'e.version'))
+      j.onRef('v.workspace_id', '=', 'e.workspace_id').onRef('v.automation_id', '=', 'e.automation_id').onRef('v.version', '=', 'e.version'),
+    )
     .selectAll('e')
     .select([
       'a.name as automation_name',
@@ -164,7 +195,11 @@ export async function enrollmentsOfRecord(db: Db, workspaceId: string, recordId:
     .where('e.workspace_id', '=', workspaceId)
     .where('e.record_id', '=', recordId);
   if (f.before) q = q.where(sql<boolean>`(e.started_at, e.id) < (${f.before.at}::timestamptz, ${f.before.id})`);
-  return q.orderBy('e.started_at', 'desc').orderBy('e.id', 'desc').limit(f.limit + 1).execute();
+  return q
+    .orderBy('e.started_at', 'desc')
+    .orderBy('e.id', 'desc')
+    .limit(f.limit + 1)
+    .execute();
 }
 
 /** Step counts per enrollment, for progress figures. */
@@ -194,7 +229,10 @@ export async function countEvents(db: Db, workspaceId: string, recordId: string,
 }
 
 /** In-flight rows among these workflows (the reconciler's question about workflows Temporal has closed). */
-export async function inFlightOfWorkflows(db: Db, workflowIds: string[]): Promise<Array<Pick<EnrollmentRow, 'id' | 'workspace_id' | 'workflow_id' | 'status'>>> {
+export async function inFlightOfWorkflows(
+  db: Db,
+  workflowIds: string[],
+): Promise<Array<Pick<EnrollmentRow, 'id' | 'workspace_id' | 'workflow_id' | 'status'>>> {
   if (workflowIds.length === 0) return [];
   return db
     .selectFrom('enrollments')

@@ -32,7 +32,9 @@ export async function ingestEvents(db: Db, workspaceId: string, events: EventInp
     const event: OutboxEvent = { id: e.id, type: e.type, recordId: e.recordId, occurredAt: e.occurredAt, properties: e.properties };
     unique.push({ ...e, payload: { kind: 'event', event } });
   });
-  const input = JSON.stringify(unique.map((e) => ({ id: e.id, type: e.type, record_id: e.recordId, occurred_at: e.occurredAt, properties: e.properties, payload: e.payload })));
+  const input = JSON.stringify(
+    unique.map((e) => ({ id: e.id, type: e.type, record_id: e.recordId, occurred_at: e.occurredAt, properties: e.properties, payload: e.payload })),
+  );
   // One statement, one round trip: see migrations/2026-11-23T01-00-00_ingest-events-function.ts
   // (the insert of the events, bare records, outbox rows and the NOTIFY, with a cached plan).
   const { rows } = await sql<{ id: string }>`select followup_ingest_events(${workspaceId}, ${input}::jsonb) as id`.execute(db);
@@ -41,7 +43,11 @@ export async function ingestEvents(db: Db, workspaceId: string, events: EventInp
 }
 
 /** One stored event as workflows see it (a trigger to hand to a late start), or undefined. */
-export async function getEvent(db: Db, workspaceId: string, id: string): Promise<{ id: string; type: string; occurredAt: string; properties: Record<string, unknown> } | undefined> {
+export async function getEvent(
+  db: Db,
+  workspaceId: string,
+  id: string,
+): Promise<{ id: string; type: string; occurredAt: string; properties: Record<string, unknown> } | undefined> {
   const row = await db
     .selectFrom('events')
     .select(['id', 'type', 'occurred_at', 'properties'])

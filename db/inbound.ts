@@ -53,7 +53,12 @@ export async function workspaceLastMessaging(db: Db, channel: InboundChannel, ad
  * The record behind a sender and the message being answered: among the workspace's records with
  * this address, the one most recently messaged at it; a record never messaged when none was.
  */
-export async function matchSender(db: Db, workspaceId: string, channel: InboundChannel, from: string): Promise<{ recordId: string; messageId: string | null } | null> {
+export async function matchSender(
+  db: Db,
+  workspaceId: string,
+  channel: InboundChannel,
+  from: string,
+): Promise<{ recordId: string; messageId: string | null } | null> {
   const address = normalizeAddress(channel, from);
   const lastMessage = await db
     .selectFrom('messages')
@@ -89,45 +94,51 @@ export async function receiveInbound(db: Db, input: InboundInput): Promise<Inbou
   // The inbound row, its event and its notification commit together: a provider's retry after a
   // crash finds either all of them or none.
   return db.transaction().execute(async (trx) => {
-  const inserted = await trx
-    .insertInto('inbound_messages')
-    .values({
-      id,
-      workspace_id: input.workspaceId,
-      provider_id: input.providerId,
-      channel: input.channel,
-      from: input.from,
-      to: input.to,
-      text: input.text,
-      record_id: match?.recordId ?? null,
-      message_id: match?.messageId ?? null,
-      event_id: eventId,
-      keyword: input.keyword ?? null,
-      received_at: input.receivedAt,
-    })
-    .onConflict((oc) => oc.columns(['workspace_id', 'channel', 'provider_id']).doNothing())
-    .returning('id')
-    .executeTakeFirst();
-  if (!inserted) {
-    const existing = await trx
-      .selectFrom('inbound_messages').select(['id', 'record_id', 'message_id', 'event_id'])
-      .where('workspace_id', '=', input.workspaceId).where('channel', '=', input.channel).where('provider_id', '=', input.providerId)
-      .executeTakeFirstOrThrow();
-    return { id: existing.id, created: false, recordId: existing.record_id, messageId: existing.message_id, eventId: existing.event_id };
-  }
-  if (match && eventId) {
-    await ingestEvents(trx, input.workspaceId, [{
-      id: eventId,
-      type: 'message.replied',
-      recordId: match.recordId,
-      occurredAt: input.receivedAt.toISOString(),
-      properties: { channel: input.channel, text: input.text, from: input.from, to: input.to, messageId: match.messageId },
-    }]);
-    await notify(trx, input.workspaceId, {
-      id: `message.replied:${eventId}`, type: 'message.replied',
-      data: { recordId: match.recordId, channel: input.channel, text: input.text, from: input.from, to: input.to, messageId: match.messageId },
-    });
-  }
-  return { id, created: true, recordId: match?.recordId ?? null, messageId: match?.messageId ?? null, eventId };
+    const inserted = await trx
+      .insertInto('inbound_messages')
+      .values({
+        id,
+        workspace_id: input.workspaceId,
+        provider_id: input.providerId,
+        channel: input.channel,
+        from: input.from,
+        to: input.to,
+        text: input.text,
+        record_id: match?.recordId ?? null,
+        message_id: match?.messageId ?? null,
+        event_id: eventId,
+        keyword: input.keyword ?? null,
+        received_at: input.receivedAt,
+      })
+      .onConflict((oc) => oc.columns(['workspace_id', 'channel', 'provider_id']).doNothing())
+      .returning('id')
+      .executeTakeFirst();
+    if (!inserted) {
+      const existing = await trx
+        .selectFrom('inbound_messages')
+        .select(['id', 'record_id', 'message_id', 'event_id'])
+        .where('workspace_id', '=', input.workspaceId)
+        .where('channel', '=', input.channel)
+        .where('provider_id', '=', input.providerId)
+        .executeTakeFirstOrThrow();
+      return { id: existing.id, created: false, recordId: existing.record_id, messageId: existing.message_id, eventId: existing.event_id };
+    }
+    if (match && eventId) {
+      await ingestEvents(trx, input.workspaceId, [
+        {
+          id: eventId,
+          type: 'message.replied',
+          recordId: match.recordId,
+          occurredAt: input.receivedAt.toISOString(),
+          properties: { channel: input.channel, text: input.text, from: input.from, to: input.to, messageId: match.messageId },
+        },
+      ]);
+      await notify(trx, input.workspaceId, {
+        id: `message.replied:${eventId}`,
+        type: 'message.replied',
+        data: { recordId: match.recordId, channel: input.channel, text: input.text, from: input.from, to: input.to, messageId: match.messageId },
+      });
+    }
+    return { id, created: true, recordId: match?.recordId ?? null, messageId: match?.messageId ?? null, eventId };
   });
 }

@@ -52,7 +52,10 @@ export async function applyProviderEvents(db: Db, events: ProviderEvent[]): Prom
       const status = nextStatus(message.status, event.type);
       const failed = statusOf(event.type) === 'failed' || event.type === 'bounced';
       const error = failed && status !== message.status ? describeFailure(event) : message.error;
-      const outcome = message.channel === 'voicemail' && ['voicemail_left', 'human_answered', 'no_answer', 'busy', 'failed'].includes(event.type) ? event.type : message.outcome;
+      const outcome =
+        message.channel === 'voicemail' && ['voicemail_left', 'human_answered', 'no_answer', 'busy', 'failed'].includes(event.type)
+          ? event.type
+          : message.outcome;
       const updated = await trx
         .updateTable('messages')
         .set({ status, error, outcome, updated_at: sql`now()` })
@@ -61,7 +64,8 @@ export async function applyProviderEvents(db: Db, events: ProviderEvent[]): Prom
         .executeTakeFirstOrThrow();
       if (event.type === 'bounced') {
         await notify(trx, updated.workspace_id, {
-          id: `message.bounced:${event.dedupeKey}`, type: 'message.bounced',
+          id: `message.bounced:${event.dedupeKey}`,
+          type: 'message.bounced',
           data: { ...messageNotification(updated), bounceType: event.bounceType ?? null, code: event.code ?? null, reason: event.reason ?? null },
         });
       }

@@ -25,9 +25,19 @@ export async function listMessages(db: Db, workspaceId: string, f: MessageFilter
   if (f.channel !== undefined) q = q.where('channel', '=', f.channel);
   if (f.status !== undefined) q = q.where('status', '=', f.status);
   if (f.before) q = q.where(sql<boolean>`(created_at, id) < (${f.before.at}::timestamptz, ${f.before.id})`);
-  return q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(f.limit + 1).execute();
+  return q
+    .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(f.limit + 1)
+    .execute();
 }
 
 export async function getMessage(db: Db, workspaceId: string, id: string) {
-  return db.selectFrom('messages').selectAll().select(CURSOR_AT.as('cursor_at')).where('workspace_id', '=', workspaceId).where('id', '=', id).executeTakeFirst();
+  return db
+    .selectFrom('messages')
+    .selectAll()
+    .select(CURSOR_AT.as('cursor_at'))
+    .where('workspace_id', '=', workspaceId)
+    .where('id', '=', id)
+    .executeTakeFirst();
 }

@@ -10,8 +10,18 @@ import type { Db } from './connection';
 import type { MessagesTable, TasksTable, WebhookDeliveriesTable, WebhookDeliveryAttemptsTable, WebhookEndpointsTable } from './schema';
 
 export const NOTIFICATION_TYPES = [
-  'task.created', 'task.updated', 'record.updated', 'enrollment.started', 'enrollment.completed', 'enrollment.exited', 'enrollment.failed',
-  'message.sent', 'message.failed', 'message.replied', 'message.bounced', 'suppression.created',
+  'task.created',
+  'task.updated',
+  'record.updated',
+  'enrollment.started',
+  'enrollment.completed',
+  'enrollment.exited',
+  'enrollment.failed',
+  'message.sent',
+  'message.failed',
+  'message.replied',
+  'message.bounced',
+  'suppression.created',
 ] as const;
 export type NotificationType = (typeof NOTIFICATION_TYPES)[number];
 
@@ -44,21 +54,38 @@ export async function notify(db: Db, workspaceId: string, n: Notification): Prom
 /** The `data` of task.created / task.updated. */
 export function taskNotification(t: Selectable<TasksTable>): Record<string, unknown> {
   return {
-    id: t.id, enrollmentId: t.enrollment_id, automationId: t.automation_id, stepId: t.step_id, recordId: t.record_id, assignee: t.assignee_id,
-    title: t.title, body: t.body, priority: t.priority, status: t.status, dueAt: t.due_at ? new Date(t.due_at).toISOString() : null,
+    id: t.id,
+    enrollmentId: t.enrollment_id,
+    automationId: t.automation_id,
+    stepId: t.step_id,
+    recordId: t.record_id,
+    assignee: t.assignee_id,
+    title: t.title,
+    body: t.body,
+    priority: t.priority,
+    status: t.status,
+    dueAt: t.due_at ? new Date(t.due_at).toISOString() : null,
   };
 }
 
 /** The `data` of message.sent / message.failed / message.bounced. */
 export function messageNotification(m: Selectable<MessagesTable>): Record<string, unknown> {
   return {
-    id: m.id, enrollmentId: m.enrollment_id, automationId: m.automation_id, stepId: m.step_id, recordId: m.record_id, channel: m.channel,
-    to: m.to, status: m.status, error: m.error,
+    id: m.id,
+    enrollmentId: m.enrollment_id,
+    automationId: m.automation_id,
+    stepId: m.step_id,
+    recordId: m.record_id,
+    channel: m.channel,
+    to: m.to,
+    status: m.status,
+    error: m.error,
   };
 }
 
 export type DeliveryRow = Selectable<WebhookDeliveriesTable>;
-export type ClaimedDelivery = DeliveryRow & Pick<Selectable<WebhookEndpointsTable>, 'url' | 'secret' | 'previous_secret' | 'previous_secret_expires_at' | 'deleted_at'>;
+export type ClaimedDelivery = DeliveryRow &
+  Pick<Selectable<WebhookEndpointsTable>, 'url' | 'secret' | 'previous_secret' | 'previous_secret_expires_at' | 'deleted_at'>;
 
 /**
  * Takes up to `limit` due deliveries for `leaseMs`: nobody else takes them meanwhile, and a
@@ -88,17 +115,33 @@ export interface AttemptRecord {
 }
 
 /** Records the attempt and the delivery's new state: delivered, failed for good, or due again at `retryAt`. */
-export async function finishAttempt(db: Db, d: ClaimedDelivery, attempt: AttemptRecord, next: { status: 'delivered' | 'failed' } | { retryAt: Date }): Promise<void> {
+export async function finishAttempt(
+  db: Db,
+  d: ClaimedDelivery,
+  attempt: AttemptRecord,
+  next: { status: 'delivered' | 'failed' } | { retryAt: Date },
+): Promise<void> {
   await db.transaction().execute(async (trx) => {
-    await trx.insertInto('webhook_delivery_attempts').values({
-      workspace_id: d.workspace_id, delivery_id: d.id, attempt: d.attempts, started_at: attempt.startedAt, duration_ms: attempt.durationMs,
-      status_code: attempt.statusCode, error: attempt.error, response_excerpt: attempt.responseExcerpt,
-    }).execute();
+    await trx
+      .insertInto('webhook_delivery_attempts')
+      .values({
+        workspace_id: d.workspace_id,
+        delivery_id: d.id,
+        attempt: d.attempts,
+        started_at: attempt.startedAt,
+        duration_ms: attempt.durationMs,
+        status_code: attempt.statusCode,
+        error: attempt.error,
+        response_excerpt: attempt.responseExcerpt,
+      })
+      .execute();
     await trx
       .updateTable('webhook_deliveries')
-      .set('status' in next
-        ? { status: next.status, locked_until: null, ...(next.status === 'delivered' ? { delivered_at: sql`now()` } : {}) }
-        : { next_attempt_at: next.retryAt, locked_until: null })
+      .set(
+        'status' in next
+          ? { status: next.status, locked_until: null, ...(next.status === 'delivered' ? { delivered_at: sql`now()` } : {}) }
+          : { next_attempt_at: next.retryAt, locked_until: null },
+      )
       .where('id', '=', d.id)
       .execute();
   });
@@ -115,7 +158,23 @@ export async function listDeliveries(db: Db, workspaceId: string, endpointId: st
     .where('workspace_id', '=', workspaceId)
     .where('endpoint_id', '=', endpointId);
   if (f.before) q = q.where(sql<boolean>`(created_at, id) < (${f.before.at}::timestamptz, ${f.before.id})`);
-  const rows = await q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(f.limit + 1).execute();
-  const attempts = rows.length === 0 ? [] : await db.selectFrom('webhook_delivery_attempts').selectAll().where('delivery_id', 'in', rows.map((r) => r.id)).orderBy('attempt').execute();
+  const rows = await q
+    .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(f.limit + 1)
+    .execute();
+  const attempts =
+    rows.length === 0
+      ? []
+      : await db
+          .selectFrom('webhook_delivery_attempts')
+          .selectAll()
+          .where(
+            'delivery_id',
+            'in',
+            rows.map((r) => r.id),
+          )
+          .orderBy('attempt')
+          .execute();
   return rows.map((r) => ({ ...r, attemptRows: attempts.filter((a) => a.delivery_id === r.id) }));
 }

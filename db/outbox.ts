@@ -23,7 +23,15 @@ export type OutboxPayload =
   | { kind: 'event'; event: OutboxEvent }
   /** A record was created or changed: `stage_entered` / `segment_entered` triggers, `recordChanged` signals. */
   /** `previous`: the changed fields' values before the change (absent for a created record). */
-  | { kind: 'record_changed'; changeId: string; recordId: string; created: boolean; changes: Record<string, unknown>; previous?: Record<string, unknown>; at: string }
+  | {
+      kind: 'record_changed';
+      changeId: string;
+      recordId: string;
+      created: boolean;
+      changes: Record<string, unknown>;
+      previous?: Record<string, unknown>;
+      at: string;
+    }
   /** An automation became active with onlyNew=false: enroll every record that already matches. */
   | { kind: 'automation_backfill'; automationId: string }
   /** Fan a lifecycle change out to the automation's in-flight enrollments. */
@@ -135,7 +143,11 @@ export async function rescheduleRow(db: Db, id: number, attempts: number, delayS
 
 /** A partly done row (a backfill or fan-out page) keeps its place with the cursor it reached. */
 export async function saveRowProgress(db: Db, id: number, payload: Record<string, unknown>): Promise<void> {
-  await db.updateTable('outbox').set({ payload: JSON.stringify(payload) }).where('id', '=', id).execute();
+  await db
+    .updateTable('outbox')
+    .set({ payload: JSON.stringify(payload) })
+    .where('id', '=', id)
+    .execute();
 }
 
 export async function deleteRows(db: Db, ids: number[]): Promise<void> {
@@ -148,9 +160,20 @@ export async function deadLetterRow(db: Db, row: OutboxRow, error: string): Prom
     .insertInto('outbox_dead_letters')
     .columns(['outbox_id', 'workspace_id', 'kind', 'record_id', 'payload', 'attempts', 'last_error', 'queued_at'])
     .expression((eb) =>
-      eb.selectFrom('outbox')
-        .select(['id', 'workspace_id', 'kind', 'record_id', 'payload', eb.val(row.attempts + 1).as('attempts'), eb.val(error.slice(0, 2000)).as('last_error'), 'created_at'])
-        .where('id', '=', row.id))
+      eb
+        .selectFrom('outbox')
+        .select([
+          'id',
+          'workspace_id',
+          'kind',
+          'record_id',
+          'payload',
+          eb.val(row.attempts + 1).as('attempts'),
+          eb.val(error.slice(0, 2000)).as('last_error'),
+          'created_at',
+        ])
+        .where('id', '=', row.id),
+    )
     .execute();
   await db.deleteFrom('outbox').where('id', '=', row.id).execute();
 }
@@ -165,7 +188,10 @@ export async function listDeadLetters(db: Db, f: { beforeId?: number; limit: num
 }
 
 export async function countDeadLetters(db: Db): Promise<number> {
-  const row = await db.selectFrom('outbox_dead_letters').select(sql<number>`count(*)::int`.as('n')).executeTakeFirstOrThrow();
+  const row = await db
+    .selectFrom('outbox_dead_letters')
+    .select(sql<number>`count(*)::int`.as('n'))
+    .executeTakeFirstOrThrow();
   return row.n;
 }
 

@@ -32,7 +32,12 @@ export interface UpsertResult {
 }
 
 const SCALARS = [
-  ['email', 'email'], ['phone', 'phone'], ['name', 'name'], ['timezone', 'timezone'], ['stage', 'stage'], ['ownerId', 'owner_id'],
+  ['email', 'email'],
+  ['phone', 'phone'],
+  ['name', 'name'],
+  ['timezone', 'timezone'],
+  ['stage', 'stage'],
+  ['ownerId', 'owner_id'],
 ] as const;
 
 /** The value a change key (`stage`, `ownerId`, `attributes.plan`, `unsubscribed.sms`) had in `row`; null when unset. */
@@ -62,14 +67,20 @@ export async function upsertRecord(
   workspaceId: string,
   externalId: string,
   input: RecordInput,
-  opts: { now?: Date; /** Throws to refuse the merged attributes: the transaction rolls back. */ checkAttributes?: (merged: Record<string, unknown>) => void } = {},
+  opts: {
+    now?: Date;
+    /** Throws to refuse the merged attributes: the transaction rolls back. */ checkAttributes?: (merged: Record<string, unknown>) => void;
+  } = {},
 ): Promise<UpsertResult> {
   const now = opts.now ?? new Date();
   return db.transaction().execute(async (trx) => {
     let current = await trx
-      .selectFrom('records').selectAll()
-      .where('workspace_id', '=', workspaceId).where('external_id', '=', externalId)
-      .forUpdate().executeTakeFirst();
+      .selectFrom('records')
+      .selectAll()
+      .where('workspace_id', '=', workspaceId)
+      .where('external_id', '=', externalId)
+      .forUpdate()
+      .executeTakeFirst();
     let created = false;
     if (!current) {
       // A concurrent upsert of the same id may win the insert: then we update its row.
@@ -81,9 +92,12 @@ export async function upsertRecord(
         .executeTakeFirst();
       created = current !== undefined;
       current ??= await trx
-        .selectFrom('records').selectAll()
-        .where('workspace_id', '=', workspaceId).where('external_id', '=', externalId)
-        .forUpdate().executeTakeFirstOrThrow();
+        .selectFrom('records')
+        .selectAll()
+        .where('workspace_id', '=', workspaceId)
+        .where('external_id', '=', externalId)
+        .forUpdate()
+        .executeTakeFirstOrThrow();
     }
 
     const changes: Record<string, unknown> = {};
@@ -137,7 +151,8 @@ export async function upsertRecord(
       record = await trx
         .updateTable('records')
         .set({ ...set, ...('stage' in changes ? { stage_changed_at: now } : {}), updated_at: now })
-        .where('workspace_id', '=', workspaceId).where('external_id', '=', externalId)
+        .where('workspace_id', '=', workspaceId)
+        .where('external_id', '=', externalId)
         .returningAll()
         .executeTakeFirstOrThrow();
     }
@@ -164,7 +179,10 @@ export async function listRecords(db: Db, workspaceId: string, f: RecordFilter):
   if (f.stage !== undefined) q = q.where('stage', '=', f.stage);
   if (f.ownerId !== undefined) q = q.where('owner_id', '=', f.ownerId);
   if (f.after !== undefined) q = q.where('external_id', '>', f.after);
-  return q.orderBy('external_id').limit(f.limit + 1).execute();
+  return q
+    .orderBy('external_id')
+    .limit(f.limit + 1)
+    .execute();
 }
 
 /** Many records of a workspace by external id, in one query (the router reads a batch's records at once). */

@@ -19,8 +19,15 @@ export async function createSender(db: Db, workspaceId: string, id: string, s: S
   return db
     .insertInto('senders')
     .values({
-      workspace_id: workspaceId, id, channel: s.channel, from: s.from, name: s.name, reply_to: s.replyTo,
-      messaging_service_sid: s.messagingServiceSid, kind: s.kind, segments_per_second: s.segmentsPerSecond,
+      workspace_id: workspaceId,
+      id,
+      channel: s.channel,
+      from: s.from,
+      name: s.name,
+      reply_to: s.replyTo,
+      messaging_service_sid: s.messagingServiceSid,
+      kind: s.kind,
+      segments_per_second: s.segmentsPerSecond,
     })
     .onConflict((oc) => oc.columns(['workspace_id', 'id']).doNothing())
     .returningAll()
@@ -34,7 +41,10 @@ export async function getSender(db: Db, workspaceId: string, id: string): Promis
 export async function listSenders(db: Db, workspaceId: string, f: { after?: string; limit: number }): Promise<SenderRow[]> {
   let q = db.selectFrom('senders').selectAll().where('workspace_id', '=', workspaceId).where('deleted_at', 'is', null);
   if (f.after !== undefined) q = q.where('id', '>', f.after);
-  return q.orderBy('id').limit(f.limit + 1).execute();
+  return q
+    .orderBy('id')
+    .limit(f.limit + 1)
+    .execute();
 }
 
 /** The workspace's first sender for a channel: the default until one is chosen in /v1/settings. */
@@ -57,7 +67,14 @@ export async function firstSender(db: Db, workspaceId: string, channel: SenderCh
  */
 export async function deleteSender(db: Db, workspaceId: string, id: string): Promise<'deleted' | 'not_found' | { automations: string[]; isDefault: boolean }> {
   return db.transaction().execute(async (trx) => {
-    const row = await trx.selectFrom('senders').select('id').where('workspace_id', '=', workspaceId).where('id', '=', id).where('deleted_at', 'is', null).forUpdate().executeTakeFirst();
+    const row = await trx
+      .selectFrom('senders')
+      .select('id')
+      .where('workspace_id', '=', workspaceId)
+      .where('id', '=', id)
+      .where('deleted_at', 'is', null)
+      .forUpdate()
+      .executeTakeFirst();
     if (!row) return 'not_found';
     const users = await trx
       .selectFrom('automation_versions as v')

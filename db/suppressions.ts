@@ -51,7 +51,8 @@ export async function addSuppression(
       .executeTakeFirst();
     if (row) {
       await notify(trx, workspaceId, {
-        id: `suppression.created:${input.channel}:${address}:${now.getTime()}`, type: 'suppression.created',
+        id: `suppression.created:${input.channel}:${address}:${now.getTime()}`,
+        type: 'suppression.created',
         data: { channel: row.channel, address: row.address, reason: row.reason, source: row.source },
       });
     }
@@ -61,8 +62,11 @@ export async function addSuppression(
   await flagRecords(db, workspaceId, input.channel, address, true, now);
   if (inserted) return { row: inserted, created: true };
   const row = await db
-    .selectFrom('suppressions').selectAll()
-    .where('workspace_id', '=', workspaceId).where('channel', '=', input.channel).where('address', '=', address)
+    .selectFrom('suppressions')
+    .selectAll()
+    .where('workspace_id', '=', workspaceId)
+    .where('channel', '=', input.channel)
+    .where('address', '=', address)
     .executeTakeFirstOrThrow();
   return { row, created: false };
 }
@@ -72,7 +76,9 @@ export async function removeSuppression(db: Db, workspaceId: string, channel: Su
   const address = normalizeAddress(channel, rawAddress);
   const removed = await db
     .deleteFrom('suppressions')
-    .where('workspace_id', '=', workspaceId).where('channel', '=', channel).where('address', '=', address)
+    .where('workspace_id', '=', workspaceId)
+    .where('channel', '=', channel)
+    .where('address', '=', address)
     .returning('address')
     .executeTakeFirst();
   if (removed) await flagRecords(db, workspaceId, channel, address, false, now);
@@ -82,8 +88,11 @@ export async function removeSuppression(db: Db, workspaceId: string, channel: Su
 /** Why this address may not be sent to on this channel, or null. */
 export async function suppressionOf(db: Db, workspaceId: string, channel: SuppressionChannel, address: string): Promise<SuppressionRow | null> {
   const row = await db
-    .selectFrom('suppressions').selectAll()
-    .where('workspace_id', '=', workspaceId).where('channel', '=', channel).where('address', '=', normalizeAddress(channel, address))
+    .selectFrom('suppressions')
+    .selectAll()
+    .where('workspace_id', '=', workspaceId)
+    .where('channel', '=', channel)
+    .where('address', '=', normalizeAddress(channel, address))
     .executeTakeFirst();
   return row ?? null;
 }
@@ -95,5 +104,9 @@ export async function listSuppressions(db: Db, workspaceId: string, f: { channel
   let q = db.selectFrom('suppressions').selectAll().select(CURSOR_AT.as('cursor_at')).where('workspace_id', '=', workspaceId);
   if (f.channel) q = q.where('channel', '=', f.channel);
   if (f.before) q = q.where(sql<boolean>`(created_at, channel || ':' || address) < (${f.before.at}::timestamptz, ${f.before.id})`);
-  return q.orderBy('created_at', 'desc').orderBy(sql`channel || ':' || address`, 'desc').limit(f.limit + 1).execute();
+  return q
+    .orderBy('created_at', 'desc')
+    .orderBy(sql`channel || ':' || address`, 'desc')
+    .limit(f.limit + 1)
+    .execute();
 }

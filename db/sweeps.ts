@@ -138,6 +138,8 @@ export async function markSwept(db: Db, workspaceId: string, automationId: strin
   await db
     .insertInto('automation_sweeps')
     .values({ workspace_id: workspaceId, automation_id: automationId, swept_until: until })
-    .onConflict((oc) => oc.columns(['workspace_id', 'automation_id']).doUpdateSet({ swept_until: sql`greatest(automation_sweeps.swept_until, excluded.swept_until)` }))
+    .onConflict((oc) =>
+      oc.columns(['workspace_id', 'automation_id']).doUpdateSet({ swept_until: sql`greatest(automation_sweeps.swept_until, excluded.swept_until)` }),
+    )
     .execute();
 }

@@ -23,7 +23,11 @@ export async function listTasks(db: Db, workspaceId: string, f: TaskFilter) {
   if (f.status !== undefined) q = q.where('status', '=', f.status);
   if (f.recordId !== undefined) q = q.where('record_id', '=', f.recordId);
   if (f.before) q = q.where(sql<boolean>`(created_at, id) < (${f.before.at}::timestamptz, ${f.before.id})`);
-  return q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(f.limit + 1).execute();
+  return q
+    .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(f.limit + 1)
+    .execute();
 }
 
 export async function getTask(db: Db, workspaceId: string, id: string): Promise<TaskRow | undefined> {

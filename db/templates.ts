@@ -30,20 +30,33 @@ function baseQuery(db: Db, workspaceId: string) {
   return db
     .selectFrom('templates as t')
     .innerJoin('template_versions as v', (j) =>
-      j.onRef('v.workspace_id', '=', 't.workspace_id').onRef('v.template_id', '=', 't.id').onRef('v.version', '=', 't.current_version'))
+      j.onRef('v.workspace_id', '=', 't.workspace_id').onRef('v.template_id', '=', 't.id').onRef('v.version', '=', 't.current_version'),
+    )
     .where('t.workspace_id', '=', workspaceId)
     .select(['t.id', 't.name', 't.channel', 't.current_version', 't.created_at', 't.updated_at', 't.deleted_at', 'v.content']);
 }
 
 type JoinedRow = {
-  id: string; name: string; channel: TemplateChannel; current_version: number; created_at: Date; updated_at: Date; deleted_at: Date | null;
+  id: string;
+  name: string;
+  channel: TemplateChannel;
+  current_version: number;
+  created_at: Date;
+  updated_at: Date;
+  deleted_at: Date | null;
   content: Record<string, unknown>;
 };
 
 function toView(row: JoinedRow): TemplateView {
   return {
-    id: row.id, name: row.name, channel: row.channel, version: row.current_version, content: row.content as Record<string, string>,
-    createdAt: row.created_at, updatedAt: row.updated_at, deletedAt: row.deleted_at,
+    id: row.id,
+    name: row.name,
+    channel: row.channel,
+    version: row.current_version,
+    content: row.content as Record<string, string>,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    deletedAt: row.deleted_at,
   };
 }
 
@@ -123,12 +136,7 @@ export async function listTemplates(
   return rows.map(toView);
 }
 
-export async function listTemplateVersions(
-  db: Db,
-  workspaceId: string,
-  id: string,
-  opts: { limit: number; before?: number },
-): Promise<TemplateVersionView[]> {
+export async function listTemplateVersions(db: Db, workspaceId: string, id: string, opts: { limit: number; before?: number }): Promise<TemplateVersionView[]> {
   let q = db
     .selectFrom('template_versions')
     .select(['template_id', 'version', 'content', 'created_at'])
@@ -145,11 +153,16 @@ export async function softDeleteTemplate(db: Db, workspaceId: string, id: string
 }
 
 /** Active or paused automations whose current version uses the template. */
-export async function liveAutomationsUsingTemplate(db: Db, workspaceId: string, templateId: string): Promise<Array<{ id: string; name: string; status: string }>> {
+export async function liveAutomationsUsingTemplate(
+  db: Db,
+  workspaceId: string,
+  templateId: string,
+): Promise<Array<{ id: string; name: string; status: string }>> {
   return db
     .selectFrom('automations as a')
     .innerJoin('automation_versions as v', (j) =>
-      j.onRef('v.workspace_id', '=', 'a.workspace_id').onRef('v.automation_id', '=', 'a.id').onRef('v.version', '=', 'a.current_version'))
+      j.onRef('v.workspace_id', '=', 'a.workspace_id').onRef('v.automation_id', '=', 'a.id').onRef('v.version', '=', 'a.current_version'),
+    )
     .select(['a.id', 'a.name', 'a.status'])
     .where('a.workspace_id', '=', workspaceId)
     .where('a.deleted_at', 'is', null)

@@ -17,7 +17,14 @@ export interface UserFields {
 export async function createUser(db: Db, workspaceId: string, input: UserFields & { id?: string }): Promise<UserRow | undefined> {
   return db
     .insertInto('users')
-    .values({ workspace_id: workspaceId, id: input.id ?? newId('usr'), name: input.name, email: input.email ?? null, phone: input.phone ?? null, timezone: input.timezone ?? null })
+    .values({
+      workspace_id: workspaceId,
+      id: input.id ?? newId('usr'),
+      name: input.name,
+      email: input.email ?? null,
+      phone: input.phone ?? null,
+      timezone: input.timezone ?? null,
+    })
     .onConflict((oc) => oc.columns(['workspace_id', 'id']).doNothing())
     .returningAll()
     .executeTakeFirst();
@@ -31,7 +38,10 @@ export async function getUser(db: Db, workspaceId: string, id: string): Promise<
 export async function listUsers(db: Db, workspaceId: string, f: { after?: string; limit: number }): Promise<UserRow[]> {
   let q = db.selectFrom('users').selectAll().where('workspace_id', '=', workspaceId);
   if (f.after !== undefined) q = q.where('id', '>', f.after);
-  return q.orderBy('id').limit(f.limit + 1).execute();
+  return q
+    .orderBy('id')
+    .limit(f.limit + 1)
+    .execute();
 }
 
 /** Replaces the user's fields (absent optional fields become null). */
@@ -52,8 +62,19 @@ export async function deleteUser(db: Db, workspaceId: string, id: string): Promi
   return db.transaction().execute(async (trx) => {
     const user = await trx.selectFrom('users').select('id').where('workspace_id', '=', workspaceId).where('id', '=', id).forUpdate().executeTakeFirst();
     if (!user) return 'not_found';
-    const owns = await trx.selectFrom('records').select((eb) => eb.fn.countAll<number>().as('n')).where('workspace_id', '=', workspaceId).where('owner_id', '=', id).executeTakeFirstOrThrow();
-    const open = await trx.selectFrom('tasks').select((eb) => eb.fn.countAll<number>().as('n')).where('workspace_id', '=', workspaceId).where('assignee_id', '=', id).where('status', '=', 'open').executeTakeFirstOrThrow();
+    const owns = await trx
+      .selectFrom('records')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('workspace_id', '=', workspaceId)
+      .where('owner_id', '=', id)
+      .executeTakeFirstOrThrow();
+    const open = await trx
+      .selectFrom('tasks')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('workspace_id', '=', workspaceId)
+      .where('assignee_id', '=', id)
+      .where('status', '=', 'open')
+      .executeTakeFirstOrThrow();
     if (Number(owns.n) > 0 || Number(open.n) > 0) return { owns: Number(owns.n), openTasks: Number(open.n) };
     await trx.deleteFrom('users').where('workspace_id', '=', workspaceId).where('id', '=', id).execute();
     return 'deleted';

@@ -9,7 +9,11 @@ export type WebhookEndpointRow = Selectable<WebhookEndpointsTable>;
 const CURSOR_AT = sql<string>`to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 
 /** Creates an endpoint with a fresh signing secret (returned here; readers never get it back from the API). */
-export async function createWebhookEndpoint(db: Db, workspaceId: string, input: { url: string; description?: string | null; events?: string[] }): Promise<WebhookEndpointRow> {
+export async function createWebhookEndpoint(
+  db: Db,
+  workspaceId: string,
+  input: { url: string; description?: string | null; events?: string[] },
+): Promise<WebhookEndpointRow> {
   return db
     .insertInto('webhook_endpoints')
     .values({
@@ -25,14 +29,29 @@ export async function createWebhookEndpoint(db: Db, workspaceId: string, input: 
 }
 
 export async function getWebhookEndpoint(db: Db, workspaceId: string, id: string): Promise<WebhookEndpointRow | undefined> {
-  return db.selectFrom('webhook_endpoints').selectAll().where('workspace_id', '=', workspaceId).where('id', '=', id).where('deleted_at', 'is', null).executeTakeFirst();
+  return db
+    .selectFrom('webhook_endpoints')
+    .selectAll()
+    .where('workspace_id', '=', workspaceId)
+    .where('id', '=', id)
+    .where('deleted_at', 'is', null)
+    .executeTakeFirst();
 }
 
 /** Live endpoints, oldest first by (created_at, id); `limit + 1` rows. */
 export async function listWebhookEndpoints(db: Db, workspaceId: string, f: { after?: { at: string; id: string }; limit: number }) {
-  let q = db.selectFrom('webhook_endpoints').selectAll().select(CURSOR_AT.as('cursor_at')).where('workspace_id', '=', workspaceId).where('deleted_at', 'is', null);
+  let q = db
+    .selectFrom('webhook_endpoints')
+    .selectAll()
+    .select(CURSOR_AT.as('cursor_at'))
+    .where('workspace_id', '=', workspaceId)
+    .where('deleted_at', 'is', null);
   if (f.after) q = q.where(sql<boolean>`(created_at, id) > (${f.after.at}::timestamptz, ${f.after.id})`);
-  return q.orderBy('created_at').orderBy('id').limit(f.limit + 1).execute();
+  return q
+    .orderBy('created_at')
+    .orderBy('id')
+    .limit(f.limit + 1)
+    .execute();
 }
 
 /** A new secret; the old one keeps signing (as a second signature) for `overlapMs`. */

@@ -232,7 +232,9 @@ const COMMON_ISO = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(
 function commonInstant(v: string): number | undefined | null {
   const m = COMMON_ISO.exec(v);
   if (!m) return null;
-  const [year, month, day, hour = 0, minute = 0, second = 0] = [m[1], m[2], m[3], m[4], m[5], m[6]].map((x) => (x === undefined ? undefined : Number(x))) as number[];
+  const [year, month, day, hour = 0, minute = 0, second = 0] = [m[1], m[2], m[3], m[4], m[5], m[6]].map((x) =>
+    x === undefined ? undefined : Number(x),
+  ) as number[];
   // Years before 1000 and hour 24 are left to luxon: Date.UTC maps years below 100 to the 1900s.
   if (year! < 1000 || hour > 23) return null;
   if (month! < 1 || month! > 12 || day! < 1 || day! > new Date(Date.UTC(year!, month!, 0)).getUTCDate() || minute > 59 || second > 59) return undefined;

@@ -26,20 +26,32 @@ export const LocalTime = Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$
 export const TimeZone = Type.String({ minLength: 1, maxLength: 64, description: 'IANA time zone name', examples: ['America/New_York'] });
 
 export const Weekday = Type.Union([
-  Type.Literal('mon'), Type.Literal('tue'), Type.Literal('wed'), Type.Literal('thu'),
-  Type.Literal('fri'), Type.Literal('sat'), Type.Literal('sun'),
+  Type.Literal('mon'),
+  Type.Literal('tue'),
+  Type.Literal('wed'),
+  Type.Literal('thu'),
+  Type.Literal('fri'),
+  Type.Literal('sat'),
+  Type.Literal('sun'),
 ]);
 export type Weekday = Static<typeof Weekday>;
 
 export const Window = Type.Object(
   {
-    days: Type.Optional(Type.Union([
-      Type.Literal('any'), Type.Literal('workdays'), Type.Literal('weekends'),
-      Type.Array(Weekday, { minItems: 1, maxItems: 7, uniqueItems: true }),
-    ])),
+    days: Type.Optional(
+      Type.Union([
+        Type.Literal('any'),
+        Type.Literal('workdays'),
+        Type.Literal('weekends'),
+        Type.Array(Weekday, { minItems: 1, maxItems: 7, uniqueItems: true }),
+      ]),
+    ),
     from: Type.Optional(LocalTime),
     to: Type.Optional(LocalTime),
-    timezone: Type.Optional({ ...TimeZone, description: "A fixed zone for this window (e.g. the office's 14:00-15:00 America/New_York) instead of the recipient's" }),
+    timezone: Type.Optional({
+      ...TimeZone,
+      description: "A fixed zone for this window (e.g. the office's 14:00-15:00 America/New_York) instead of the recipient's",
+    }),
   },
   { additionalProperties: false, description: "Allowed send days and hours in the recipient's time zone; `to` before `from` wraps past midnight" },
 );
@@ -71,10 +83,7 @@ const FieldCondition = Type.Object(
 );
 const EventCountCondition = Type.Object(
   {
-    eventCount: Type.Object(
-      { event: Type.String({ minLength: 1, maxLength: 200 }), within: Type.Optional(IsoDuration) },
-      { additionalProperties: false },
-    ),
+    eventCount: Type.Object({ event: Type.String({ minLength: 1, maxLength: 200 }), within: Type.Optional(IsoDuration) }, { additionalProperties: false }),
     op: Type.Enum(['eq', 'neq', 'gt', 'gte', 'lt', 'lte']),
     value: Type.Integer({ minimum: 0 }),
   },
@@ -85,12 +94,15 @@ const EventCountCondition = Type.Object(
 export function conditionShape(inner: TSchema | undefined, options: Record<string, unknown> = {}): TSchema {
   const leaves = [FieldCondition, EventCountCondition];
   if (!inner) return Type.Union(leaves, options);
-  return Type.Union([
-    ...leaves,
-    Type.Object({ all: Type.Array(inner, { minItems: 1, maxItems: 50 }) }, { additionalProperties: false }),
-    Type.Object({ any: Type.Array(inner, { minItems: 1, maxItems: 50 }) }, { additionalProperties: false }),
-    Type.Object({ not: inner }, { additionalProperties: false }),
-  ], options);
+  return Type.Union(
+    [
+      ...leaves,
+      Type.Object({ all: Type.Array(inner, { minItems: 1, maxItems: 50 }) }, { additionalProperties: false }),
+      Type.Object({ any: Type.Array(inner, { minItems: 1, maxItems: 50 }) }, { additionalProperties: false }),
+      Type.Object({ not: inner }, { additionalProperties: false }),
+    ],
+    options,
+  );
 }
 
 function conditionOfDepth(depth: number, options: Record<string, unknown> = {}): TSchema {
@@ -103,12 +115,7 @@ export const CONDITION_MARKER = 'x-condition';
 export type FieldCondition = Static<typeof FieldCondition>;
 export type EventCountCondition = Static<typeof EventCountCondition>;
 /** Written out because the schema is a bounded unrolling of this recursive type. */
-export type Condition =
-  | FieldCondition
-  | EventCountCondition
-  | { all: Condition[] }
-  | { any: Condition[] }
-  | { not: Condition };
+export type Condition = FieldCondition | EventCountCondition | { all: Condition[] } | { any: Condition[] } | { not: Condition };
 export const Condition = Type.Unsafe<Condition>(
   conditionOfDepth(MAX_CONDITION_DEPTH, { [CONDITION_MARKER]: true, description: `Nested up to ${MAX_CONDITION_DEPTH} groups deep` }),
 );
@@ -130,7 +137,11 @@ export const StaffRecipient = Type.Union([
 export type StaffRecipient = Static<typeof StaffRecipient>;
 
 const TemplateRef = Type.String({ minLength: 1, maxLength: 100, description: 'Template id' });
-const SenderRef = Type.String({ minLength: 1, maxLength: 100, description: "Sender id (POST /v1/senders); default: the workspace's default sender for the channel (/v1/settings)" });
+const SenderRef = Type.String({
+  minLength: 1,
+  maxLength: 100,
+  description: "Sender id (POST /v1/senders); default: the workspace's default sender for the channel (/v1/settings)",
+});
 
 /** Fields every step may carry: where to go next and when it may run. */
 const stepBase = {
@@ -139,9 +150,12 @@ const stepBase = {
   delay: Type.Optional(IsoDuration),
   delayFrom: Type.Optional(Type.Union([Type.Literal('previous'), Type.Literal('start')])),
   window: Type.Optional(Window),
-  roundDelayToDay: Type.Optional(Type.Boolean({
-    description: 'Count the delay in whole local days: the step is due from the start of the day the delay lands on, so the window picks the hour (P2D + window 14:00 = on the second day at 14:00)',
-  })),
+  roundDelayToDay: Type.Optional(
+    Type.Boolean({
+      description:
+        'Count the delay in whole local days: the step is due from the start of the day the delay lands on, so the window picks the hour (P2D + window 14:00 = on the second day at 14:00)',
+    }),
+  ),
   skipIfChanged: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 100 }), { maxItems: 20 })),
   /** The step runs only when this holds as it falls due; otherwise it is skipped (recorded as such) and the sequence goes on. */
   when: Type.Optional(Condition),
@@ -193,15 +207,27 @@ export const BranchStep = step('branch', {
 export const ExitStep = step('exit', { reason: Type.Optional(Type.String({ maxLength: 200 })) });
 
 export const Step = Type.Union([
-  WaitStep, EmailStep, SmsStep, VoicemailStep, TaskStep, EmailUserStep,
-  UpdateRecordStep, WebhookStep, WaitForStep, BranchStep, ExitStep,
+  WaitStep,
+  EmailStep,
+  SmsStep,
+  VoicemailStep,
+  TaskStep,
+  EmailUserStep,
+  UpdateRecordStep,
+  WebhookStep,
+  WaitForStep,
+  BranchStep,
+  ExitStep,
 ]);
 export type Step = Static<typeof Step>;
 export type StepType = Step['type'];
 export type StepOf<T extends StepType> = Extract<Step, { type: T }>;
 
 export const Trigger = Type.Union([
-  Type.Object({ type: Type.Literal('event'), event: Type.String({ minLength: 1, maxLength: 200 }), where: Type.Optional(Condition) }, { additionalProperties: false }),
+  Type.Object(
+    { type: Type.Literal('event'), event: Type.String({ minLength: 1, maxLength: 200 }), where: Type.Optional(Condition) },
+    { additionalProperties: false },
+  ),
   Type.Object({ type: Type.Literal('stage_entered'), stage: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('segment_entered'), filter: Condition }, { additionalProperties: false }),
   Type.Object(
@@ -217,7 +243,10 @@ export const Notify = Type.Union([Type.Literal('owner'), Type.Object({ user: Typ
 export type Notify = Static<typeof Notify>;
 
 export const ExitRule = Type.Union([
-  Type.Object({ event: Type.String({ minLength: 1, maxLength: 200 }), where: Type.Optional(Condition), notify: Type.Optional(Notify) }, { additionalProperties: false }),
+  Type.Object(
+    { event: Type.String({ minLength: 1, maxLength: 200 }), where: Type.Optional(Condition), notify: Type.Optional(Notify) },
+    { additionalProperties: false },
+  ),
   Type.Object({ fieldChanged: Type.String({ minLength: 1, maxLength: 100 }), notify: Type.Optional(Notify) }, { additionalProperties: false }),
   Type.Object(
     {
@@ -234,7 +263,10 @@ export type ExitRule = Static<typeof ExitRule>;
 
 export const Settings = Type.Object(
   {
-    timezone: Type.Optional({ ...TimeZone, description: 'IANA time zone used when the record has none, or "record" (the default): the record\'s, else the workspace\'s' }),
+    timezone: Type.Optional({
+      ...TimeZone,
+      description: 'IANA time zone used when the record has none, or "record" (the default): the record\'s, else the workspace\'s',
+    }),
     timing: Type.Optional(Type.Union([Type.Literal('after_previous'), Type.Literal('after_start')])),
     quietHours: Type.Optional(QuietHours),
     reentry: Type.Optional(Type.Union([Type.Literal('once'), Type.Literal('after_exit'), Type.Literal('always')])),

@@ -14,7 +14,21 @@
  * once); a later status callback still moves it on. `expired`: waited for send capacity past its
  * validity period. `cancelled`: the enrollment exited before it went out.
  */
-export const MESSAGE_STATUSES = ['queued', 'sending', 'sent', 'delivered', 'opened', 'clicked', 'bounced', 'failed', 'sandboxed', 'suppressed', 'uncertain', 'expired', 'cancelled'] as const;
+export const MESSAGE_STATUSES = [
+  'queued',
+  'sending',
+  'sent',
+  'delivered',
+  'opened',
+  'clicked',
+  'bounced',
+  'failed',
+  'sandboxed',
+  'suppressed',
+  'uncertain',
+  'expired',
+  'cancelled',
+] as const;
 export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
 
 export const SEND_START_TO_CLOSE_MS = 90_000;

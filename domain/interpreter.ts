@@ -423,24 +423,40 @@ export class EnrollmentInterpreter {
   // ---- the walk
 
   private get ref() {
-    return { workspaceId: this.input.workspaceId, enrollmentId: this.input.enrollmentId, automationId: this.input.automationId, recordId: this.input.record.externalId };
+    return {
+      workspaceId: this.input.workspaceId,
+      enrollmentId: this.input.enrollmentId,
+      automationId: this.input.automationId,
+      recordId: this.input.record.externalId,
+    };
   }
 
   private context(): RenderContext {
     const i = this.input;
-    return { record: this.record, event: this.event, enrollment: { id: i.enrollmentId, automationId: i.automationId, version: i.version, variant: i.variant || null } };
+    return {
+      record: this.record,
+      event: this.event,
+      enrollment: { id: i.enrollmentId, automationId: i.automationId, version: i.version, variant: i.variant || null },
+    };
   }
 
   private timezone(): string {
     const settings = this.input.definition.settings ?? {};
-    return recipientTimeZone({ record: this.record.timezone, ...(settings.timezone ? { automation: settings.timezone } : {}), workspace: this.input.workspaceTimezone });
+    return recipientTimeZone({
+      record: this.record.timezone,
+      ...(settings.timezone ? { automation: settings.timezone } : {}),
+      workspace: this.input.workspaceTimezone,
+    });
   }
 
   private defaultNext(step: Step): string {
     return nextInList(this.input.definition.steps, this.byId.get(step.id)!.index);
   }
 
-  private *progress(step?: { step: Step; visit: number; status: ProgressStep['status']; dueAt: number | null; detail?: Record<string, unknown> }, ended?: boolean): Generator<Command, void, Reply> {
+  private *progress(
+    step?: { step: Step; visit: number; status: ProgressStep['status']; dueAt: number | null; detail?: Record<string, unknown> },
+    ended?: boolean,
+  ): Generator<Command, void, Reply> {
     const now = this.clock();
     const i = this.input;
     let entry: ProgressStep | undefined;
@@ -535,7 +551,13 @@ export class EnrollmentInterpreter {
       status: result.status === 'failed' ? 'failed' : 'done',
       next: this.defaultNext(step),
       at: dueAt,
-      detail: { messageId: result.messageId, messageStatus: result.status, template: templateId, ...(variant ? { variant } : {}), ...(result.error ? { error: result.error } : {}) },
+      detail: {
+        messageId: result.messageId,
+        messageStatus: result.status,
+        template: templateId,
+        ...(variant ? { variant } : {}),
+        ...(result.error ? { error: result.error } : {}),
+      },
     };
   }
 
@@ -577,7 +599,12 @@ export class EnrollmentInterpreter {
         if (!r.ok && r.cancelled) return this.cutShort();
         if (!r.ok) throw r.error;
         this.steps[step.id] = { taskId: r.value.taskId, assigneeId: r.value.assigneeId };
-        return { status: 'done', next: this.defaultNext(step), at: dueAt, detail: { taskId: r.value.taskId, assigneeId: r.value.assigneeId, priority: step.priority ?? 'normal' } };
+        return {
+          status: 'done',
+          next: this.defaultNext(step),
+          at: dueAt,
+          detail: { taskId: r.value.taskId, assigneeId: r.value.assigneeId, priority: step.priority ?? 'normal' },
+        };
       }
       case 'update_record': {
         this.ownChangeIds.add(key);
@@ -607,7 +634,12 @@ export class EnrollmentInterpreter {
         if (arrived && hit) {
           this.event = hit.event;
           this.steps[step.id] = { received: true, eventId: hit.event.id };
-          return { status: 'done', next: step.onEvent ?? this.defaultNext(step), at: eventAt(hit.event, dueAt, this.clock()), detail: { outcome: 'event', eventId: hit.event.id } };
+          return {
+            status: 'done',
+            next: step.onEvent ?? this.defaultNext(step),
+            at: eventAt(hit.event, dueAt, this.clock()),
+            detail: { outcome: 'event', eventId: hit.event.id },
+          };
         }
         if (this.pendingExit) return { status: 'skipped', next: END, at: this.clock() };
         this.steps[step.id] = { received: false };
@@ -672,18 +704,20 @@ export class EnrollmentInterpreter {
         const visit = resume?.visit ?? (this.visits[step.id] ?? 0) + 1;
         this.visits[step.id] = visit;
 
-        const due = resume?.due ?? stepDueAt({
-          step,
-          settings,
-          previousCompletedAt: new Date(this.previousAt),
-          enrolledAt: new Date(startedAtMs),
-          // Never before the previous step ran (after_start steps without a delay follow at once).
-          now: new Date(Math.max(this.previousAt, this.clock() - ON_TIME_TOLERANCE_MS)),
-          timeZone: this.timezone(),
-          // The rules the enrollment started with (absent: 1), so a running one keeps its due times.
-          ...(this.input.timingRules !== undefined ? { timingRules: this.input.timingRules } : {}),
-          ...(this.input.workspaceQuietHours !== undefined ? { workspaceQuietHours: this.input.workspaceQuietHours } : {}),
-        }).getTime();
+        const due =
+          resume?.due ??
+          stepDueAt({
+            step,
+            settings,
+            previousCompletedAt: new Date(this.previousAt),
+            enrolledAt: new Date(startedAtMs),
+            // Never before the previous step ran (after_start steps without a delay follow at once).
+            now: new Date(Math.max(this.previousAt, this.clock() - ON_TIME_TOLERANCE_MS)),
+            timeZone: this.timezone(),
+            // The rules the enrollment started with (absent: 1), so a running one keeps its due times.
+            ...(this.input.timingRules !== undefined ? { timingRules: this.input.timingRules } : {}),
+            ...(this.input.workspaceQuietHours !== undefined ? { workspaceQuietHours: this.input.workspaceQuietHours } : {}),
+          }).getTime();
         this.waitingDueAt = due;
         yield { kind: 'publish' };
         if (resume?.startAt === undefined) {

@@ -36,19 +36,12 @@ export const DELETABLE: readonly AutomationStatus[] = ['draft', 'inactive'];
 /** Statuses in which an automation runs or holds enrollments, so its templates are in use. */
 
 /** What the router must do after a transition (written to the outbox in the same transaction). */
-export type LifecycleEffect =
-  | { kind: 'automation_backfill' }
-  | { kind: 'automation_lifecycle'; action: 'pause' | 'resume' | 'cancel' };
+export type LifecycleEffect = { kind: 'automation_backfill' } | { kind: 'automation_lifecycle'; action: 'pause' | 'resume' | 'cancel' };
 
 export type TransitionInput =
-  | { action: 'activate'; onlyNew: boolean }
-  | { action: 'pause' }
-  | { action: 'resume' }
-  | { action: 'deactivate'; inFlight: 'finish' | 'cancel' };
+  { action: 'activate'; onlyNew: boolean } | { action: 'pause' } | { action: 'resume' } | { action: 'deactivate'; inFlight: 'finish' | 'cancel' };
 
-export type TransitionResult =
-  | { ok: true; to: AutomationStatus; effects: LifecycleEffect[] }
-  | { ok: false; message: string };
+export type TransitionResult = { ok: true; to: AutomationStatus; effects: LifecycleEffect[] } | { ok: false; message: string };
 
 const HINTS: Record<AutomationStatus, string> = {
   draft: 'activate it first',
@@ -88,16 +81,27 @@ export function transition(from: AutomationStatus, input: TransitionInput): Tran
 /** Whether an automation in `status` may be deleted, and why not. */
 export function deletion(status: AutomationStatus): { ok: true } | { ok: false; message: string } {
   if (DELETABLE.includes(status)) return { ok: true };
-  return { ok: false, message: `cannot delete an automation that is ${status}; deactivate it first (POST /v1/automations/{id}/deactivate with inFlight finish or cancel)` };
+  return {
+    ok: false,
+    message: `cannot delete an automation that is ${status}; deactivate it first (POST /v1/automations/{id}/deactivate with inFlight finish or cancel)`,
+  };
 }
 
 /**
  * `onlyNew` is recorded at the first activation and cannot change afterwards. Returns the value to
  * use, or why the request conflicts with the recorded one.
  */
-export function resolveOnlyNew(recorded: boolean | null, requested: boolean | undefined): { ok: true; onlyNew: boolean } | { ok: false; message: string; missing?: boolean } {
+export function resolveOnlyNew(
+  recorded: boolean | null,
+  requested: boolean | undefined,
+): { ok: true; onlyNew: boolean } | { ok: false; message: string; missing?: boolean } {
   if (recorded === null) {
-    if (requested === undefined) return { ok: false, missing: true, message: 'is required at the first activation: true enrolls only records that enter from now on, false also enrolls every record that already matches' };
+    if (requested === undefined)
+      return {
+        ok: false,
+        missing: true,
+        message: 'is required at the first activation: true enrolls only records that enter from now on, false also enrolls every record that already matches',
+      };
     return { ok: true, onlyNew: requested };
   }
   if (requested !== undefined && requested !== recorded) {

@@ -8,10 +8,23 @@
 import type { MessageStatus } from './delivery';
 
 export type ProviderEventType =
-  | 'processed' | 'sent' | 'delivered' | 'opened' | 'clicked' | 'bounced' | 'dropped' | 'deferred'
-  | 'spam_report' | 'unsubscribed' | 'undelivered' | 'failed'
+  | 'processed'
+  | 'sent'
+  | 'delivered'
+  | 'opened'
+  | 'clicked'
+  | 'bounced'
+  | 'dropped'
+  | 'deferred'
+  | 'spam_report'
+  | 'unsubscribed'
+  | 'undelivered'
+  | 'failed'
   // Voicemail calls (Twilio voice): the outcome of the call.
-  | 'voicemail_left' | 'human_answered' | 'no_answer' | 'busy';
+  | 'voicemail_left'
+  | 'human_answered'
+  | 'no_answer'
+  | 'busy';
 
 export interface ProviderEvent {
   /** Our message id (SendGrid custom_args.message_id, the Twilio callback's ?messageId=). */
@@ -31,21 +44,39 @@ export interface ProviderEvent {
 
 /** Forward-only order of a message's statuses; statuses not listed never change from an event. */
 // A callback for a `sending` or `uncertain` message is the provider's confirmation that it took it.
-const RANK: Partial<Record<MessageStatus, number>> = { queued: 0, sending: 0, uncertain: 0, sent: 1, delivered: 2, opened: 3, clicked: 4, bounced: 5, failed: 5 };
+const RANK: Partial<Record<MessageStatus, number>> = {
+  queued: 0,
+  sending: 0,
+  uncertain: 0,
+  sent: 1,
+  delivered: 2,
+  opened: 3,
+  clicked: 4,
+  bounced: 5,
+  failed: 5,
+};
 
 /** The status an event moves a message to, or null when it leaves the status alone. */
 export function statusOf(type: ProviderEventType): MessageStatus | null {
   switch (type) {
-    case 'sent': return 'sent';
-    case 'delivered': return 'delivered';
-    case 'opened': return 'opened';
-    case 'clicked': return 'clicked';
-    case 'bounced': return 'bounced';
-    case 'voicemail_left': return 'delivered';
+    case 'sent':
+      return 'sent';
+    case 'delivered':
+      return 'delivered';
+    case 'opened':
+      return 'opened';
+    case 'clicked':
+      return 'clicked';
+    case 'bounced':
+      return 'bounced';
+    case 'voicemail_left':
+      return 'delivered';
     case 'dropped':
     case 'undelivered':
-    case 'failed': return 'failed';
-    default: return null;
+    case 'failed':
+      return 'failed';
+    default:
+      return null;
   }
 }
 
@@ -58,8 +89,16 @@ export function nextStatus(current: MessageStatus, type: ProviderEventType): Mes
 }
 
 const SENDGRID_TYPES: Record<string, ProviderEventType> = {
-  processed: 'processed', delivered: 'delivered', open: 'opened', click: 'clicked', bounce: 'bounced', dropped: 'dropped',
-  deferred: 'deferred', spamreport: 'spam_report', unsubscribe: 'unsubscribed', group_unsubscribe: 'unsubscribed',
+  processed: 'processed',
+  delivered: 'delivered',
+  open: 'opened',
+  click: 'clicked',
+  bounce: 'bounced',
+  dropped: 'dropped',
+  deferred: 'deferred',
+  spamreport: 'spam_report',
+  unsubscribe: 'unsubscribed',
+  group_unsubscribe: 'unsubscribed',
 };
 
 const str = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? v : typeof v === 'number' ? String(v) : null);
@@ -92,7 +131,11 @@ export function fromSendGridEvent(e: Record<string, unknown>): ProviderEvent | n
 }
 
 const TWILIO_SMS_TYPES: Record<string, ProviderEventType> = {
-  sent: 'sent', delivered: 'delivered', undelivered: 'undelivered', failed: 'failed', read: 'opened',
+  sent: 'sent',
+  delivered: 'delivered',
+  undelivered: 'undelivered',
+  failed: 'failed',
+  read: 'opened',
 };
 
 /** A Twilio message status callback; null for intermediate states (queued, accepted, sending). */
@@ -124,16 +167,22 @@ export function isMachine(answeredBy: string | undefined): boolean {
 }
 
 /** The voicemail call's outcome from its final status callback; null until the call ended. */
-export function voicemailOutcome(p: Record<string, string>): Extract<ProviderEventType, 'voicemail_left' | 'human_answered' | 'no_answer' | 'busy' | 'failed'> | null {
+export function voicemailOutcome(
+  p: Record<string, string>,
+): Extract<ProviderEventType, 'voicemail_left' | 'human_answered' | 'no_answer' | 'busy' | 'failed'> | null {
   switch (p.CallStatus) {
     case 'completed':
       if (isMachine(p.AnsweredBy)) return 'voicemail_left';
       return p.AnsweredBy === 'human' ? 'human_answered' : 'no_answer';
-    case 'no-answer': return 'no_answer';
-    case 'busy': return 'busy';
+    case 'no-answer':
+      return 'no_answer';
+    case 'busy':
+      return 'busy';
     case 'failed':
-    case 'canceled': return 'failed';
-    default: return null;
+    case 'canceled':
+      return 'failed';
+    default:
+      return null;
   }
 }
 
@@ -159,7 +208,10 @@ const START = new Set(['START', 'YES', 'UNSTOP']);
 const HELP = new Set(['HELP', 'INFO']);
 
 export function smsKeyword(body: string): SmsKeyword | null {
-  const word = body.trim().replace(/[.!]+$/, '').toUpperCase();
+  const word = body
+    .trim()
+    .replace(/[.!]+$/, '')
+    .toUpperCase();
   if (STOP.has(word)) return 'stop';
   if (START.has(word)) return 'start';
   if (HELP.has(word)) return 'help';

@@ -16,7 +16,9 @@ const DailyHours = Type.Object(
 export type DailyHours = Static<typeof DailyHours>;
 
 const perChannel = <T extends Parameters<typeof Type.Optional>[0]>(schema: T) => ({
-  email: schema, sms: schema, voicemail: schema,
+  email: schema,
+  sms: schema,
+  voicemail: schema,
 });
 
 const SenderId = Type.String({ minLength: 1, maxLength: 100, description: 'A sender id (POST /v1/senders)' });
@@ -24,14 +26,15 @@ const HelpText = Type.String({ minLength: 1, maxLength: 1600, description: 'The 
 
 export const WorkspaceSettings = Type.Object(
   {
-    timezone: Type.String({ description: "IANA zone used when neither the record nor the automation names one" }),
+    timezone: Type.String({ description: 'IANA zone used when neither the record nor the automation names one' }),
     channels: Type.Object(perChannel(Type.Boolean()), {
       additionalProperties: false,
       description: 'Channels the workspace has switched on; activating an automation with a step on a channel that is off answers 409',
     }),
     quietHours: Type.Object(perChannel(Type.Union([DailyHours, Type.Null()])), {
       additionalProperties: false,
-      description: "Default quiet hours per channel (null: none), applied to every automation that sets none of its own for that channel. A new workspace: sms and voicemail 21:00-08:00",
+      description:
+        'Default quiet hours per channel (null: none), applied to every automation that sets none of its own for that channel. A new workspace: sms and voicemail 21:00-08:00',
     }),
     defaultSenders: Type.Object(perChannel(Type.Union([Type.String(), Type.Null()])), {
       additionalProperties: false,
@@ -41,13 +44,15 @@ export const WorkspaceSettings = Type.Object(
   },
   {
     additionalProperties: false,
-    examples: [{
-      timezone: 'Europe/Bucharest',
-      channels: { email: true, sms: true, voicemail: false },
-      quietHours: { email: null, sms: { start: '21:00', end: '08:00' }, voicemail: { start: '21:00', end: '08:00' } },
-      defaultSenders: { email: 'snd_office', sms: null, voicemail: null },
-      smsHelpText: 'Acme Cleaning: reply STOP to opt out. Help: +40 21 000 0000',
-    }],
+    examples: [
+      {
+        timezone: 'Europe/Bucharest',
+        channels: { email: true, sms: true, voicemail: false },
+        quietHours: { email: null, sms: { start: '21:00', end: '08:00' }, voicemail: { start: '21:00', end: '08:00' } },
+        defaultSenders: { email: 'snd_office', sms: null, voicemail: null },
+        smsHelpText: 'Acme Cleaning: reply STOP to opt out. Help: +40 21 000 0000',
+      },
+    ],
   },
 );
 export type WorkspaceSettings = Static<typeof WorkspaceSettings>;
@@ -58,10 +63,12 @@ export const WorkspaceSettingsUpdate = Type.Object(
   {
     timezone: Type.Optional(TimeZone),
     channels: Type.Optional(Type.Object(perChannel(Type.Optional(Type.Boolean())), { additionalProperties: false })),
-    quietHours: Type.Optional(Type.Object(perChannel(Type.Optional(Type.Union([DailyHours, Type.Null()]))), {
-      additionalProperties: false,
-      description: 'Per channel: { start, end }, or null for no default quiet hours on that channel',
-    })),
+    quietHours: Type.Optional(
+      Type.Object(perChannel(Type.Optional(Type.Union([DailyHours, Type.Null()]))), {
+        additionalProperties: false,
+        description: 'Per channel: { start, end }, or null for no default quiet hours on that channel',
+      }),
+    ),
     defaultSenders: Type.Optional(Type.Object(perChannel(Type.Optional(Type.Union([SenderId, Type.Null()]))), { additionalProperties: false })),
     smsHelpText: Type.Optional(Type.Union([HelpText, Type.Null()])),
   },
@@ -81,7 +88,10 @@ export function stepsOnChannelsOff(definition: AutomationDefinition, channels: W
   definition.steps.forEach((step, i) => {
     const channel = stepChannel(step);
     if (channel !== 'none' && !channels[channel]) {
-      out.push({ pointer: `/steps/${i}/type`, message: `the ${channel} channel is switched off for this workspace; switch it on (PUT /v1/settings { "channels": { "${channel}": true } }) or remove the step` });
+      out.push({
+        pointer: `/steps/${i}/type`,
+        message: `the ${channel} channel is switched off for this workspace; switch it on (PUT /v1/settings { "channels": { "${channel}": true } }) or remove the step`,
+      });
     }
   });
   return out;

@@ -26,11 +26,7 @@ const RECORD_REF = /\brecord\b(?:\s*\.\s*([A-Za-z_][\w]*)(?:\s*\.\s*([A-Za-z_][\
 
 function stepConditions(s: Step): Condition[] {
   const own = (s as { when?: Condition }).when;
-  return [
-    ...(own ? [own] : []),
-    ...(s.type === 'wait_for' && s.where ? [s.where] : []),
-    ...(s.type === 'branch' ? s.cases.map((c) => c.when) : []),
-  ];
+  return [...(own ? [own] : []), ...(s.type === 'wait_for' && s.where ? [s.where] : []), ...(s.type === 'branch' ? s.cases.map((c) => c.when) : [])];
 }
 
 /** Record fields a Liquid text reads; 'all' when it reads the record as a whole. */

@@ -150,7 +150,12 @@ function liquidMessage(err: LiquidErrorLike): { message: string; line?: number; 
   const line = position?.[0] ?? (match ? Number(match[2]) : undefined);
   const column = position?.[1] ?? (match ? Number(match[3]) : undefined);
   const text = (match?.[1] ?? err.message).replace(/^[A-Za-z]*Error:\s*/, '');
-  return { message: line !== undefined ? `Liquid syntax error on line ${line}${column !== undefined ? `, column ${column}` : ''}: ${text}` : `Liquid syntax error: ${text}`, line, column };
+  return {
+    message:
+      line !== undefined ? `Liquid syntax error on line ${line}${column !== undefined ? `, column ${column}` : ''}: ${text}` : `Liquid syntax error: ${text}`,
+    line,
+    column,
+  };
 }
 
 function unknownVariable(segments: ReadonlyArray<unknown>): string | undefined {
@@ -180,7 +185,8 @@ const LIQUID_TAG = /\{\{|\{%/g;
 /** Parses one Liquid text: the syntax error (with line) or the unknown variables it reads. */
 export function checkLiquid(text: string): { error?: { message: string; line?: number; column?: number }; unknown: string[] } {
   const tags = text.match(LIQUID_TAG)?.length ?? 0;
-  if (tags > MAX_LIQUID_TAGS) return { error: { message: `at most ${MAX_LIQUID_TAGS} Liquid tags and outputs ({{ }}, {% %}) per field (this one has ${tags})` }, unknown: [] };
+  if (tags > MAX_LIQUID_TAGS)
+    return { error: { message: `at most ${MAX_LIQUID_TAGS} Liquid tags and outputs ({{ }}, {% %}) per field (this one has ${tags})` }, unknown: [] };
   let parsed;
   try {
     parsed = engine.parse(text);
@@ -259,7 +265,13 @@ export async function renderContent(
   liquid: Liquid = engine,
 ): Promise<Record<string, string>> {
   const out: Record<string, string> = { ...content };
-  const scope = { record: context.record, event: context.event ?? {}, owner: context.owner ?? {}, workspace: context.workspace ?? {}, unsubscribeUrl: context.unsubscribeUrl ?? '' };
+  const scope = {
+    record: context.record,
+    event: context.event ?? {},
+    owner: context.owner ?? {},
+    workspace: context.workspace ?? {},
+    unsubscribeUrl: context.unsubscribeUrl ?? '',
+  };
   for (const field of LIQUID_FIELDS[channel]) {
     const text = content[field];
     if (typeof text === 'string') out[field] = await liquid.parseAndRender(text, scope, { ownPropertyOnly: true });

@@ -115,9 +115,11 @@ function afterCalendarDays(base: number, delay: ParsedDuration, step: Step, zone
   const wall = wallTime(base, zone);
   const { years, months, weeks, days } = delay.calendar;
   const workdays = step.window?.days === 'workdays';
-  let day = DateTime.fromMillis(startOfDay(wall), { zone: 'utc' }).plus({ years, months, weeks, ...(workdays ? {} : { days }) }).toMillis();
+  let day = DateTime.fromMillis(startOfDay(wall), { zone: 'utc' })
+    .plus({ years, months, weeks, ...(workdays ? {} : { days }) })
+    .toMillis();
   if (workdays) {
-    for (let left = days; left > 0; ) {
+    for (let left = days; left > 0;) {
       day += DAY;
       if (isoWeekday(day) <= 5) left--;
     }

@@ -172,7 +172,10 @@ function waitlessLoopProblems(steps: readonly Step[], graph: FlowGraph): Problem
       : graph
           .edgesFrom(i, spins)
           .filter((e) => e.at !== undefined && e.index <= i && graph.reachableFrom(e.index, spins).has(i))
-          .map((e) => ({ pointer: `/steps/${i}/${e.at}`, message: `loops back to "${e.target}" without a wait: add a wait, a wait_for or a delay to a step of the loop` })),
+          .map((e) => ({
+            pointer: `/steps/${i}/${e.at}`,
+            message: `loops back to "${e.target}" without a wait: add a wait, a wait_for or a delay to a step of the loop`,
+          })),
   );
 }
 
@@ -237,7 +240,8 @@ function stepProblems(step: Step, at: string, settings: Settings | undefined, ct
   if (channel && channel !== 'task' && 'from' in step && step.from !== undefined && ctx.senders) {
     const sender = ctx.senders.get(step.from);
     if (!sender) problems.push({ pointer: `${at}/from`, message: `no sender has the id "${step.from}" (POST /v1/senders)` });
-    else if (sender.channel !== channel) problems.push({ pointer: `${at}/from`, message: `sender "${step.from}" is for ${sender.channel}; this step needs one for ${channel}` });
+    else if (sender.channel !== channel)
+      problems.push({ pointer: `${at}/from`, message: `sender "${step.from}" is for ${sender.channel}; this step needs one for ${channel}` });
   }
 
   switch (step.type) {
@@ -333,7 +337,10 @@ function windowProblems(step: Step, at: string, quiet: QuietHours | undefined): 
   if (window.timezone !== undefined) problems.push(...timeZoneProblems(window.timezone, `${at}/window/timezone`));
   // A window in its own zone may meet the quiet hours on some recipients' clocks and not others'.
   if (quiet && window.timezone === undefined && problems.length === 0 && !windowMeetsQuietHours(window, quiet)) {
-    problems.push({ pointer: `${at}/window`, message: `only opens during the quiet hours (${quiet.start}-${quiet.end}): this ${stepChannel(step)} would never be sent` });
+    problems.push({
+      pointer: `${at}/window`,
+      message: `only opens during the quiet hours (${quiet.start}-${quiet.end}): this ${stepChannel(step)} would never be sent`,
+    });
   }
   return problems;
 }

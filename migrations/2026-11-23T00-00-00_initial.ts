@@ -237,8 +237,21 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 
 export async function down(db: Kysely<unknown>): Promise<void> {
   for (const table of [
-    'webhook_endpoints', 'tasks', 'messages', 'enrollment_steps', 'enrollments', 'automation_versions', 'automations',
-    'template_versions', 'templates', 'outbox', 'events', 'records', 'users', 'api_keys', 'workspaces',
+    'webhook_endpoints',
+    'tasks',
+    'messages',
+    'enrollment_steps',
+    'enrollments',
+    'automation_versions',
+    'automations',
+    'template_versions',
+    'templates',
+    'outbox',
+    'events',
+    'records',
+    'users',
+    'api_keys',
+    'workspaces',
   ]) {
     await db.schema.dropTable(table).execute();
   }

@@ -47,6 +47,11 @@ export async function down(db: Kysely<unknown>): Promise<void> {
   await db.schema.dropTable('senders').execute();
   await db.schema
     .alterTable('messages')
-    .dropColumn('attempt_id').dropColumn('lease_until').dropColumn('error_code').dropColumn('encoding').dropColumn('sender_id').dropColumn('test')
+    .dropColumn('attempt_id')
+    .dropColumn('lease_until')
+    .dropColumn('error_code')
+    .dropColumn('encoding')
+    .dropColumn('sender_id')
+    .dropColumn('test')
     .execute();
 }

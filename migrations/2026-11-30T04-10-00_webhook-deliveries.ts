@@ -43,10 +43,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema.createIndex('webhook_delivery_attempts_delivery').on('webhook_delivery_attempts').columns(['delivery_id', 'attempt']).execute();
 
   // Secret rotation: the previous secret still signs (a second v1=) until it expires.
-  await db.schema.alterTable('webhook_endpoints')
-    .addColumn('previous_secret', 'text')
-    .addColumn('previous_secret_expires_at', 'timestamptz')
-    .execute();
+  await db.schema.alterTable('webhook_endpoints').addColumn('previous_secret', 'text').addColumn('previous_secret_expires_at', 'timestamptz').execute();
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {

@@ -17,18 +17,13 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .alterTable('workspaces')
     .addColumn('channels', 'jsonb', (c) => c.notNull().defaultTo(sql`'{"email":true,"sms":true,"voicemail":true}'::jsonb`))
     .addColumn('quiet_hours', 'jsonb', (c) =>
-      c.notNull().defaultTo(sql`'{"email":null,"sms":{"start":"21:00","end":"08:00"},"voicemail":{"start":"21:00","end":"08:00"}}'::jsonb`))
+      c.notNull().defaultTo(sql`'{"email":null,"sms":{"start":"21:00","end":"08:00"},"voicemail":{"start":"21:00","end":"08:00"}}'::jsonb`),
+    )
     .addColumn('default_senders', 'jsonb', (c) => c.notNull().defaultTo(sql`'{"email":null,"sms":null,"voicemail":null}'::jsonb`))
     .addColumn('sms_help_text', 'text')
     .execute();
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
-  await db.schema
-    .alterTable('workspaces')
-    .dropColumn('channels')
-    .dropColumn('quiet_hours')
-    .dropColumn('default_senders')
-    .dropColumn('sms_help_text')
-    .execute();
+  await db.schema.alterTable('workspaces').dropColumn('channels').dropColumn('quiet_hours').dropColumn('default_senders').dropColumn('sms_help_text').execute();
 }

@@ -36,9 +36,16 @@ async function main(): Promise<void> {
     // The compiled worker finds its workflow bundle beside itself (services/worker/worker.ts).
     define: { FOLLOWUP_WORKFLOW_BUNDLE: JSON.stringify(WORKFLOW_BUNDLE) },
   });
-  const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: { log() {}, trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error } });
+  const { code } = await bundleWorkflowCode({
+    workflowsPath: WORKFLOWS_PATH,
+    logger: { log() {}, trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error },
+  });
   await writeFile(join(DIST, WORKFLOW_BUNDLE), code);
-  process.stderr.write(`[build] dist/ (${Object.keys(ENTRIES).map((e) => `${e}.js`).join(', ')}, ${WORKFLOW_BUNDLE} ${(code.length / 1024 / 1024).toFixed(1)} MB) in ${((Date.now() - t0) / 1000).toFixed(1)}s\n`);
+  process.stderr.write(
+    `[build] dist/ (${Object.keys(ENTRIES)
+      .map((e) => `${e}.js`)
+      .join(', ')}, ${WORKFLOW_BUNDLE} ${(code.length / 1024 / 1024).toFixed(1)} MB) in ${((Date.now() - t0) / 1000).toFixed(1)}s\n`,
+  );
 }
 
 main().catch((err: unknown) => {

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `npm run check`: the static checks `npm test` runs before the whole suite (and so CI): types,
-// lint (eslint.config.js says which rules and why), unused files, exports and dependencies (knip.jsonc).
+// lint (eslint.config.js says which rules and why), unused files, exports and dependencies (knip.jsonc),
+// and formatting (.prettierrc.json; `npm run format` fixes it).
 // Their caches live in node_modules/.cache, so a second run only re-checks what changed.
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -14,6 +15,7 @@ const checks = [
   ['types (tsc --noEmit)', bin('tsc'), ['--noEmit', '--incremental', '--tsBuildInfoFile', join(cache, 'tsc.tsbuildinfo')]],
   ['lint (eslint)', bin('eslint'), ['--max-warnings', '0', '--cache', '--cache-location', join(cache, 'eslint/'), '.']],
   ['unused code (knip)', bin('knip'), ['--no-progress']],
+  ['format (prettier --check)', bin('prettier'), ['--check', '--log-level', 'warn', '.']],
 ];
 
 /** Runs each check in turn; on the first failure says which check failed and exits with its code. */

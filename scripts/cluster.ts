@@ -13,7 +13,14 @@ import { loadConfig, redact } from '../services/common/config';
 import { allOrFirstError, elapsed, isPortFree, runOk, type ManagedProcess } from './provision/proc';
 import { firstExited, localUrl, prepareDatabase, providePostgres, runMain, Started, startService, waitForApi, waitForWorker } from './provision/lifecycle';
 import { loadProvisionSettings, REPO_ROOT, SetupError } from './provision/settings';
-import { ensureNamespace, ensureTemporalServer, ensureTemporalUi, setupTemporalSchema, startTemporalServer, startTemporalUi } from './provision/temporal-server';
+import {
+  ensureNamespace,
+  ensureTemporalServer,
+  ensureTemporalUi,
+  setupTemporalSchema,
+  startTemporalServer,
+  startTemporalUi,
+} from './provision/temporal-server';
 import { serviceCommand } from './provision/services';
 
 const log = (line: string) => process.stderr.write(`[cluster] ${line}\n`);
@@ -27,12 +34,16 @@ async function main(stopRequested: Promise<string>): Promise<void> {
     log('read .env');
   }
   const env = process.env;
-  if (env.TEMPORAL_ADDRESS) throw new SetupError('TEMPORAL_ADDRESS is set: start:cluster runs its own Temporal server. Unset it (or use `npm start`, which uses yours).');
+  if (env.TEMPORAL_ADDRESS)
+    throw new SetupError('TEMPORAL_ADDRESS is set: start:cluster runs its own Temporal server. Unset it (or use `npm start`, which uses yours).');
   const settings = loadProvisionSettings(env);
   const preflight = loadConfig({ ...env, DATABASE_URL: env.DATABASE_URL || 'postgres://followup@127.0.0.1/followup' });
   const apiPorts = Array.from({ length: settings.clusterApis }, (_, i) => preflight.PORT + i);
   for (const port of apiPorts) {
-    if (!(await isPortFree(port, preflight.HOST))) throw new SetupError(`PORT: the cluster's APIs take ports ${apiPorts.join(', ')} and ${port} on ${preflight.HOST} is in use. Set PORT to another first port.`);
+    if (!(await isPortFree(port, preflight.HOST)))
+      throw new SetupError(
+        `PORT: the cluster's APIs take ports ${apiPorts.join(', ')} and ${port} on ${preflight.HOST} is in use. Set PORT to another first port.`,
+      );
   }
   const dir = join(settings.dataDir, 'cluster');
   await mkdir(dir, { recursive: true });
@@ -50,7 +61,13 @@ async function main(stopRequested: Promise<string>): Promise<void> {
     runOk('npm run build', process.execPath, ['--import', 'tsx', 'scripts/build.ts'], { cwd: REPO_ROOT }),
   ] as const);
   await setupTemporalSchema(tools.sqlTool, databaseUrl, log);
-  const server = await startTemporalServer({ binary: tools.server, databaseUrl, port: settings.temporalPort, logFile: await logFile('temporal-server'), portVar: 'TEMPORAL_PORT' });
+  const server = await startTemporalServer({
+    binary: tools.server,
+    databaseUrl,
+    port: settings.temporalPort,
+    logFile: await logFile('temporal-server'),
+    portVar: 'TEMPORAL_PORT',
+  });
   started.add('the Temporal server', server.stop);
   await ensureNamespace(server.address, preflight.TEMPORAL_NAMESPACE);
   log(`PostgreSQL and the Temporal server ready (${elapsed(t0)})`);
@@ -58,7 +75,13 @@ async function main(stopRequested: Promise<string>): Promise<void> {
   const apiUrls = apiPorts.map((port) => localUrl(preflight.HOST, port));
   let uiUrl = env.TEMPORAL_UI_URL;
   if (ui) {
-    const running = await startTemporalUi({ binary: ui, address: server.address, port: settings.temporalUiPort, corsOrigins: apiUrls, logFile: await logFile('temporal-ui') });
+    const running = await startTemporalUi({
+      binary: ui,
+      address: server.address,
+      port: settings.temporalUiPort,
+      corsOrigins: apiUrls,
+      logFile: await logFile('temporal-ui'),
+    });
     started.add('the Temporal Web UI', () => running.process.stop(5_000));
     uiUrl = running.url;
   }
@@ -85,7 +108,14 @@ async function main(stopRequested: Promise<string>): Promise<void> {
   for (let i = 0; i < settings.clusterWorkers; i += 1) {
     // Each worker serves its own /metrics: WORKER_METRICS_PORT, +1, ... (one port cannot be shared).
     const metricsPort = String(config.WORKER_METRICS_PORT === 0 ? 0 : config.WORKER_METRICS_PORT + i);
-    workers.push(await startService(`worker-${i + 1}`, serviceCommand('worker', true), { ...serviceEnv, WORKER_METRICS_PORT: metricsPort }, await logFile(`worker-${i + 1}`)));
+    workers.push(
+      await startService(
+        `worker-${i + 1}`,
+        serviceCommand('worker', true),
+        { ...serviceEnv, WORKER_METRICS_PORT: metricsPort },
+        await logFile(`worker-${i + 1}`),
+      ),
+    );
   }
   const services = [...apis, ...workers];
   // A worker finishes in-flight activities for up to 30 s before it exits by itself.

@@ -19,7 +19,9 @@ const USAGE = 'usage: npm run workspace:create -- --name <name> [--timezone <IAN
 async function main(): Promise<void> {
   let values: { name?: string; timezone?: string; json?: boolean; help?: boolean };
   try {
-    ({ values } = parseArgs({ options: { name: { type: 'string' }, timezone: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } }));
+    ({ values } = parseArgs({
+      options: { name: { type: 'string' }, timezone: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    }));
   } catch (err) {
     fail(`${(err as Error).message}\n${USAGE}`);
   }

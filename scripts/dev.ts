@@ -35,7 +35,9 @@ async function main(stopRequested: Promise<string>): Promise<void> {
     TEMPORAL_ADDRESS: env.TEMPORAL_ADDRESS || `127.0.0.1:${settings.temporalPort}`,
   });
   if (!(await isPortFree(preflight.PORT, preflight.HOST))) {
-    throw new SetupError(`PORT: ${preflight.PORT} on ${preflight.HOST} is already in use (another \`npm start\`?). Stop that process or set PORT to a free port.`);
+    throw new SetupError(
+      `PORT: ${preflight.PORT} on ${preflight.HOST} is already in use (another \`npm start\`?). Stop that process or set PORT to a free port.`,
+    );
   }
   await mkdir(settings.dataDir, { recursive: true });
 
@@ -78,7 +80,10 @@ async function main(stopRequested: Promise<string>): Promise<void> {
   };
   const config = loadConfig(serviceEnv);
   const services: ManagedProcess[] = [];
-  for (const [name, entry] of [['api', 'services/api/server.ts'], ['worker', 'services/worker/main.ts']] as const) {
+  for (const [name, entry] of [
+    ['api', 'services/api/server.ts'],
+    ['worker', 'services/worker/main.ts'],
+  ] as const) {
     if (!existsSync(join(REPO_ROOT, entry))) log(`${entry} does not exist yet: running without the ${name}`);
     else services.push(await startService(name, [process.execPath, '--import', 'tsx', entry], serviceEnv));
   }
@@ -93,7 +98,9 @@ async function main(stopRequested: Promise<string>): Promise<void> {
     api && waitForApi(apiUrl, exitedEarly).then(() => log(`API ready (${elapsed(t0)})`)),
     // The worker bundles the workflow code before it polls: the slowest part of a start.
     worker &&
-      waitForWorker(temporal.address, config.TEMPORAL_NAMESPACE, config.TEMPORAL_TASK_QUEUE, worker.child.pid!, exitedEarly).then(() => log(`worker polling (${elapsed(t0)})`)),
+      waitForWorker(temporal.address, config.TEMPORAL_NAMESPACE, config.TEMPORAL_TASK_QUEUE, worker.child.pid!, exitedEarly).then(() =>
+        log(`worker polling (${elapsed(t0)})`),
+      ),
   ]);
 
   const keyFile = relative(process.cwd(), join(settings.dataDir, 'dev-api-key'));

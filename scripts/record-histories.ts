@@ -42,8 +42,22 @@ const sellerLead: AutomationDefinition = {
   settings: { timing: 'after_start', quietHours: { start: '23:00', end: '07:30' } },
   steps: [
     { id: 'a1', type: 'sms', template: 'tpl_text' },
-    { id: 'a2', type: 'email', template: 'tpl_mail', delay: 'P2D', roundDelayToDay: true, window: { from: '14:00', to: '15:00', timezone: 'America/New_York' } },
-    { id: 'a3', type: 'voicemail', template: 'tpl_rvm', delay: 'P3D', roundDelayToDay: true, window: { from: '14:00', to: '15:00', timezone: 'America/New_York' } },
+    {
+      id: 'a2',
+      type: 'email',
+      template: 'tpl_mail',
+      delay: 'P2D',
+      roundDelayToDay: true,
+      window: { from: '14:00', to: '15:00', timezone: 'America/New_York' },
+    },
+    {
+      id: 'a3',
+      type: 'voicemail',
+      template: 'tpl_rvm',
+      delay: 'P3D',
+      roundDelayToDay: true,
+      window: { from: '14:00', to: '15:00', timezone: 'America/New_York' },
+    },
     { id: 'a4', type: 'task', template: 'tpl_call', delay: 'P3D' },
   ],
 };
@@ -203,7 +217,12 @@ async function main(): Promise<void> {
       await skipTo(env, t0);
       const runIds: string[] = [];
       await worker.runUntil(async () => {
-        const run = await startEnrollment(env, q, input(s.def, t0.toJSDate(), { record: record(), enrollmentId: `enr_${s.name}`, automationId: `aut_${s.name}` }), s.options);
+        const run = await startEnrollment(
+          env,
+          q,
+          input(s.def, t0.toJSDate(), { record: record(), enrollmentId: `enr_${s.name}`, automationId: `aut_${s.name}` }),
+          s.options,
+        );
         await s.drive(env, run, t0);
         // Walk the chain of runs (continue-as-new) from the first one.
         let runId: string | undefined = run.handle.firstExecutionRunId;

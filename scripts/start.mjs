@@ -23,7 +23,7 @@ export function ensureDependencies() {
     process.stderr.write('[deps] npm ci failed; retrying with npm install --no-save (locked versions, lockfile untouched)\n');
     if (npm(['install', '--no-save'])) return;
   }
-  process.stderr.write('[deps] installing the dependencies failed; see npm\'s message above\n');
+  process.stderr.write("[deps] installing the dependencies failed; see npm's message above\n");
   process.exit(1);
 }
 

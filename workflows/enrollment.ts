@@ -160,11 +160,14 @@ export async function enrollmentWorkflow(input: EnrollmentInput, options: Enroll
     const scope = new CancellationScope();
     let settled = false;
     let cancelledByExit = false;
-    void condition(() => settled || interpreter.exitRequested()).then(() => {
-      if (settled || !patched('exit-cancels-step-activity')) return;
-      cancelledByExit = true;
-      scope.cancel();
-    }, () => undefined); // the run itself was cancelled: handled where the activity is awaited
+    void condition(() => settled || interpreter.exitRequested()).then(
+      () => {
+        if (settled || !patched('exit-cancels-step-activity')) return;
+        cancelledByExit = true;
+        scope.cancel();
+      },
+      () => undefined,
+    ); // the run itself was cancelled: handled where the activity is awaited
     try {
       return await attempt(() => scope.run(call));
     } catch (err) {
@@ -185,9 +188,7 @@ export async function enrollmentWorkflow(input: EnrollmentInput, options: Enroll
         return;
       case 'progress':
         publishSearchAttributes();
-        return cancelled
-          ? CancellationScope.nonCancellable(() => attempt(() => db.recordProgress(cmd.update)))
-          : attempt(() => db.recordProgress(cmd.update));
+        return cancelled ? CancellationScope.nonCancellable(() => attempt(() => db.recordProgress(cmd.update))) : attempt(() => db.recordProgress(cmd.update));
       case 'sleep':
         return cmd.until === null ? condition(cmd.wake).then(() => true) : condition(cmd.wake, cmd.until - Date.now());
       case 'sendMessage':

@@ -97,10 +97,12 @@ export function waitForWorker(address: string, namespace: string, taskQueue: str
 }
 
 /** The abort check for the waits above: names the first of `services` that has exited. */
-export const firstExited = (services: ManagedProcess[], where = 'its message is above') => (): string | undefined => {
-  const s = services.find((p) => p.exit);
-  return s && `the ${s.name} exited (code ${s.exit!.code}); ${where}`;
-};
+export const firstExited =
+  (services: ManagedProcess[], where = 'its message is above') =>
+  (): string | undefined => {
+    const s = services.find((p) => p.exit);
+    return s && `the ${s.name} exited (code ${s.exit!.code}); ${where}`;
+  };
 
 /** DATABASE_URL's server when set, else the clone's private cluster (started when needed): the `followup` database's URL. */
 export async function providePostgres(env: NodeJS.ProcessEnv, settings: ProvisionSettings, started: Started, log: Log): Promise<string> {

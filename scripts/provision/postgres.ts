@@ -36,7 +36,11 @@ async function findPgBinaries(): Promise<PgBinaries | undefined> {
 export async function ensurePgBinaries(log: Log): Promise<PgBinaries> {
   const found = await findPgBinaries();
   if (found) return found;
-  await aptInstall(['postgresql'], log, 'PostgreSQL is not installed (no initdb/pg_ctl on PATH or in /usr/lib/postgresql/*/bin). Install it (Debian/Ubuntu: apt-get install postgresql) or set DATABASE_URL to a server you run.');
+  await aptInstall(
+    ['postgresql'],
+    log,
+    'PostgreSQL is not installed (no initdb/pg_ctl on PATH or in /usr/lib/postgresql/*/bin). Install it (Debian/Ubuntu: apt-get install postgresql) or set DATABASE_URL to a server you run.',
+  );
   const installed = await findPgBinaries();
   if (!installed) throw new SetupError('apt-get installed postgresql but initdb/pg_ctl are still not found in /usr/lib/postgresql/*/bin');
   return installed;
@@ -115,7 +119,10 @@ export async function startLocalPostgres(opts: { root: string; port: number; any
   await mkdir(root, { recursive: true });
   if (isRoot()) await prepareClusterDirAsRoot(root, log);
 
-  const existing = await readFile(join(data, 'PG_VERSION'), 'utf8').then((v) => v.trim(), () => undefined);
+  const existing = await readFile(join(data, 'PG_VERSION'), 'utf8').then(
+    (v) => v.trim(),
+    () => undefined,
+  );
   if (existing === undefined) {
     log(`creating a PostgreSQL ${bins.major} cluster in ${data}`);
     await runAsOwner('initdb', bins.initdb, ['-D', data, '-U', PG_USER, '--auth=trust', '--encoding=UTF8', '--locale=C', '--no-sync']);
@@ -131,7 +138,9 @@ export async function startLocalPostgres(opts: { root: string; port: number; any
       ].join('\n'),
     );
   } else if (existing !== bins.major) {
-    throw new SetupError(`the cluster in ${data} was created by PostgreSQL ${existing} but this machine has PostgreSQL ${bins.major}: delete ${root} (local data is lost) or set DATABASE_URL`);
+    throw new SetupError(
+      `the cluster in ${data} was created by PostgreSQL ${existing} but this machine has PostgreSQL ${bins.major}: delete ${root} (local data is lost) or set DATABASE_URL`,
+    );
   }
 
   const [statusCmd, statusArgs] = await asOwner(bins.pgCtl, ['-D', data, 'status']);
@@ -169,7 +178,10 @@ export async function startLocalPostgres(opts: { root: string; port: number; any
 
   let port = opts.port;
   if (!(await isPortFree(port))) {
-    if (!opts.anyPort) throw new SetupError(`FOLLOWUP_PG_PORT: port ${port} on 127.0.0.1 is in use by another program; set FOLLOWUP_PG_PORT to a free port (or DATABASE_URL to a server you run)`);
+    if (!opts.anyPort)
+      throw new SetupError(
+        `FOLLOWUP_PG_PORT: port ${port} on 127.0.0.1 is in use by another program; set FOLLOWUP_PG_PORT to a free port (or DATABASE_URL to a server you run)`,
+      );
     port = await freePort();
     log(`port ${opts.port} is taken; the test cluster uses ${port}`);
   }

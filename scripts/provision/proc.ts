@@ -86,7 +86,12 @@ export async function runOk(what: string, command: string, args: string[], opts:
 }
 
 export function lastLines(text: string, n: number): string {
-  return text.trimEnd().split('\n').slice(-n).map((l) => `    ${l}`).join('\n');
+  return text
+    .trimEnd()
+    .split('\n')
+    .slice(-n)
+    .map((l) => `    ${l}`)
+    .join('\n');
 }
 
 export async function tailFile(path: string, n = 20): Promise<string> {
@@ -137,7 +142,11 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
 }
 
 /** Polls `check` until it returns a value; throws a SetupError naming `what` after `timeoutMs`. */
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined>, opts: { timeoutMs: number; intervalMs?: number; abort?: () => string | undefined }): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  opts: { timeoutMs: number; intervalMs?: number; abort?: () => string | undefined },
+): Promise<T> {
   const deadline = Date.now() + opts.timeoutMs;
   for (;;) {
     const aborted = interruption ?? opts.abort?.();
@@ -164,7 +173,12 @@ export interface ManagedProcess {
  * we stop children in order (services before the servers they use). Output goes to our terminal,
  * or to `logFile` when given.
  */
-export async function startProcess(name: string, command: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; logFile?: string } = {}): Promise<ManagedProcess> {
+export async function startProcess(
+  name: string,
+  command: string,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; cwd?: string; logFile?: string } = {},
+): Promise<ManagedProcess> {
   const log = opts.logFile ? await open(opts.logFile, 'a') : undefined;
   const child = spawn(command, args, {
     cwd: opts.cwd,

@@ -108,7 +108,12 @@ export async function setupTemporalSchema(sqlTool: string, databaseUrl: string, 
   const env = { ...process.env, SQL_PASSWORD: target.password };
   for (const db of TEMPORAL_DATABASES) {
     const sql = (what: string, args: string[]) =>
-      runOk(`temporal-sql-tool ${what} (${db})`, sqlTool, ['--plugin', 'postgres12', '--ep', target.host, '-p', target.port, '-u', target.user, '--db', db, ...args], { env });
+      runOk(
+        `temporal-sql-tool ${what} (${db})`,
+        sqlTool,
+        ['--plugin', 'postgres12', '--ep', target.host, '-p', target.port, '-u', target.user, '--db', db, ...args],
+        { env },
+      );
     if (!existing.has(db)) {
       log(`creating Temporal's database ${db}`);
       await sql('create-database', ['create-database']);
@@ -158,12 +163,20 @@ export interface TemporalServer {
 }
 
 /** Starts the server (every service in one process), waits until its frontend answers. */
-export async function startTemporalServer(opts: { binary: string; databaseUrl: string; port: number; logFile: string; portVar: string }): Promise<TemporalServer> {
+export async function startTemporalServer(opts: {
+  binary: string;
+  databaseUrl: string;
+  port: number;
+  logFile: string;
+  portVar: string;
+}): Promise<TemporalServer> {
   // Temporal keeps membership ports in a smallint column.
   if (opts.port + 8 > 32767) throw new SetupError(`${opts.portVar}: the Temporal server's ports must stay below 32768 (got ${opts.port}-${opts.port + 8})`);
   for (const [name, port] of Object.entries(serverPorts(opts.port))) {
     if (!(await isPortFree(port))) {
-      throw new SetupError(`${opts.portVar}: the Temporal server needs ports ${opts.port}-${opts.port + 8} on 127.0.0.1, and ${port} (${name}) is in use. Set ${opts.portVar} to another base port.`);
+      throw new SetupError(
+        `${opts.portVar}: the Temporal server needs ports ${opts.port}-${opts.port + 8} on 127.0.0.1, and ${port} (${name}) is in use. Set ${opts.portVar} to another base port.`,
+      );
     }
   }
   // Only what the config reads, so a LOG_LEVEL meant for our services does not reach the server.
@@ -205,18 +218,22 @@ export async function ensureNamespace(address: string, namespace: string): Promi
   const connection = await Connection.connect({ address, connectTimeout: 5_000 });
   try {
     const svc = connection.workflowService;
-    await waitFor(`namespace ${namespace}`, async () => {
-      try {
-        await svc.describeNamespace({ namespace });
-        return true;
-      } catch (err) {
-        if ((err as { code?: number }).code !== 5) throw err; // NOT_FOUND
-      }
-      await svc.registerNamespace({ namespace, workflowExecutionRetentionPeriod: msToTs('720h') }).catch((err: { code?: number }) => {
-        if (err.code !== 6) throw err; // ALREADY_EXISTS: a concurrent start made it
-      });
-      return undefined;
-    }, { timeoutMs: 60_000, intervalMs: 1_000 });
+    await waitFor(
+      `namespace ${namespace}`,
+      async () => {
+        try {
+          await svc.describeNamespace({ namespace });
+          return true;
+        } catch (err) {
+          if ((err as { code?: number }).code !== 5) throw err; // NOT_FOUND
+        }
+        await svc.registerNamespace({ namespace, workflowExecutionRetentionPeriod: msToTs('720h') }).catch((err: { code?: number }) => {
+          if (err.code !== 6) throw err; // ALREADY_EXISTS: a concurrent start made it
+        });
+        return undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 1_000 },
+    );
 
     const { customAttributes } = await connection.operatorService.listSearchAttributes({ namespace });
     const missing = Object.entries(SEARCH_ATTRIBUTES).filter(([name]) => !(customAttributes && name in customAttributes));
@@ -226,11 +243,17 @@ export async function ensureNamespace(address: string, namespace: string): Promi
         searchAttributes: Object.fromEntries(missing.map(([name, type]) => [name, INDEXED_VALUE_TYPE[type]])),
       });
     }
-    const query = Object.keys(SEARCH_ATTRIBUTES).map((name) => `${name} IS NOT NULL`).join(' AND ');
-    await waitFor('the search attributes', async () => {
-      await svc.countWorkflowExecutions({ namespace, query });
-      return true;
-    }, { timeoutMs: 120_000, intervalMs: 1_000 });
+    const query = Object.keys(SEARCH_ATTRIBUTES)
+      .map((name) => `${name} IS NOT NULL`)
+      .join(' AND ');
+    await waitFor(
+      'the search attributes',
+      async () => {
+        await svc.countWorkflowExecutions({ namespace, query });
+        return true;
+      },
+      { timeoutMs: 120_000, intervalMs: 1_000 },
+    );
   } finally {
     await connection.close();
   }
@@ -250,7 +273,13 @@ export function uiEnv(opts: { address: string; port: number; corsOrigins: string
 }
 
 /** The Web UI on 127.0.0.1:`port`, talking to `address`. */
-export async function startTemporalUi(opts: { binary: string; address: string; port: number; corsOrigins: string[]; logFile: string }): Promise<{ url: string; process: ManagedProcess }> {
+export async function startTemporalUi(opts: {
+  binary: string;
+  address: string;
+  port: number;
+  corsOrigins: string[];
+  logFile: string;
+}): Promise<{ url: string; process: ManagedProcess }> {
   if (!(await isPortFree(opts.port))) throw new SetupError(`TEMPORAL_UI_PORT: port ${opts.port} on 127.0.0.1 is in use; set TEMPORAL_UI_PORT to a free port`);
   await access(join(REPO_ROOT, UI_CONFIG_DIR, 'docker.yaml'));
   const env = { PATH: process.env.PATH, HOME: process.env.HOME, ...uiEnv(opts) };

@@ -93,7 +93,9 @@ export async function goInstall(opts: {
       },
     });
     if (result.code !== 0) {
-      throw new SetupError(`Building ${what} failed (go install ${opts.packages.join(' ')}, exit ${result.code}):\n${result.stderr.trim().split('\n').slice(-15).join('\n')}\n${opts.fallback}`);
+      throw new SetupError(
+        `Building ${what} failed (go install ${opts.packages.join(' ')}, exit ${result.code}):\n${result.stderr.trim().split('\n').slice(-15).join('\n')}\n${opts.fallback}`,
+      );
     }
     await mkdir(opts.binDir, { recursive: true });
     for (const [built, kept] of Object.entries(opts.binaries)) await rename(join(tmpBin, built), join(opts.binDir, kept));
@@ -111,7 +113,10 @@ export async function checkTemporal(address: string, envName: string, timeoutMs 
     await client.connection.close();
   } catch (err) {
     const cause = (err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message;
-    throw new SetupError(`${envName}: Temporal does not answer at ${address} (${cause.split('\n')[0]}). Start it, fix the address, or unset ${envName} to get a local dev server.`, { cause: err });
+    throw new SetupError(
+      `${envName}: Temporal does not answer at ${address} (${cause.split('\n')[0]}). Start it, fix the address, or unset ${envName} to get a local dev server.`,
+      { cause: err },
+    );
   }
 }
 

@@ -56,7 +56,11 @@ const pom = (version: string) => `<project xmlns="http://maven.apache.org/POM/4.
 </project>
 `;
 
-const exists = (path: string) => access(path).then(() => true, () => false);
+const exists = (path: string) =>
+  access(path).then(
+    () => true,
+    () => false,
+  );
 
 /** Returns the path of an executable script that starts the test server: `<script> <port>`. */
 export async function ensureTestServer(toolsDir: string, log: Log): Promise<string> {
@@ -75,11 +79,23 @@ export async function ensureTestServer(toolsDir: string, log: Log): Promise<stri
     try {
       await writeFile(join(tmp, 'pom.xml'), pom(TEST_SERVER_VERSION));
       await runOk('fetching the test server jars (mvn dependency:copy-dependencies)', mvn, [
-        '-B', '-q', '-Dstyle.color=never', '-f', join(tmp, 'pom.xml'),
-        'dependency:copy-dependencies', `-DoutputDirectory=${join(tmp, 'lib')}`, '-DincludeScope=runtime',
+        '-B',
+        '-q',
+        '-Dstyle.color=never',
+        '-f',
+        join(tmp, 'pom.xml'),
+        'dependency:copy-dependencies',
+        `-DoutputDirectory=${join(tmp, 'lib')}`,
+        '-DincludeScope=runtime',
       ]);
       await writeFile(join(tmp, 'LoopbackTestServer.java'), LAUNCHER);
-      await runOk('compiling the test server launcher', javac, ['-d', join(tmp, 'classes'), '-cp', `${join(tmp, 'lib')}/*`, join(tmp, 'LoopbackTestServer.java')]);
+      await runOk('compiling the test server launcher', javac, [
+        '-d',
+        join(tmp, 'classes'),
+        '-cp',
+        `${join(tmp, 'lib')}/*`,
+        join(tmp, 'LoopbackTestServer.java'),
+      ]);
       await rm(home, { recursive: true, force: true });
       await rename(tmp, home);
     } finally {

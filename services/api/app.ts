@@ -52,7 +52,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
       security: [{ apiKey: [] }],
     },
     transformObject: (doc) => compactOpenApi('openapiObject' in doc ? doc.openapiObject : doc.swaggerObject),
-    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => typeof json.$id === 'string' ? json.$id : `def-${i}` },
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

@@ -41,8 +41,16 @@ export const invalid = (errors: Array<{ field: string; message: string }>) =>
   });
 
 const TITLES: Record<number, string> = {
-  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
-  409: 'Conflict', 413: 'Payload Too Large', 415: 'Unsupported Media Type', 422: 'Unprocessable Content', 429: 'Too Many Requests',
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  409: 'Conflict',
+  413: 'Payload Too Large',
+  415: 'Unsupported Media Type',
+  422: 'Unprocessable Content',
+  429: 'Too Many Requests',
 };
 
 /** Refuses a free-form bag over its limits (domain/json-limits.ts): 413 for its size, else 400, naming the place. */
@@ -51,7 +59,13 @@ export function checkBag(bag: Record<string, unknown> | undefined, pointer: stri
   if (problem) throw new HttpProblem(problem.status, TITLES[problem.status]!, { detail: `${problem.pointer}: ${problem.message}`, field: problem.pointer });
 }
 
-interface ValidationIssue { instancePath?: string; schemaPath?: string; message?: string; keyword?: string; params?: Record<string, unknown> }
+interface ValidationIssue {
+  instancePath?: string;
+  schemaPath?: string;
+  message?: string;
+  keyword?: string;
+  params?: Record<string, unknown>;
+}
 
 function validationErrors(err: FastifyError): Array<{ field: string; message: string }> {
   const context = (err as FastifyError & { validationContext?: string }).validationContext ?? 'body';
@@ -110,7 +124,14 @@ export function registerErrorHandling(app: FastifyInstance): void {
     } else if (err.validation) {
       status = 400;
       const errors = validationErrors(err);
-      body = { type: 'about:blank', title: 'Bad Request', status, detail: errors.map((e) => `${e.field}: ${e.message}`).join('; '), field: errors[0]?.field, errors };
+      body = {
+        type: 'about:blank',
+        title: 'Bad Request',
+        status,
+        detail: errors.map((e) => `${e.field}: ${e.message}`).join('; '),
+        field: errors[0]?.field,
+        errors,
+      };
     } else if (databaseUnavailable(err)) {
       // PostgreSQL restarting or unreachable: nothing was stored, and the client should retry.
       request.log.warn({ err }, 'database unavailable');
@@ -122,12 +143,21 @@ export function registerErrorHandling(app: FastifyInstance): void {
       body = { type: 'about:blank', title: 'Internal Server Error', status: 500 };
       status = 500;
     } else {
-      body = { type: 'about:blank', title: TITLES[status] ?? 'Error', status, detail: err.message, ...(err.code && FIELD_OF_CODE[err.code] ? { field: FIELD_OF_CODE[err.code] } : {}) };
+      body = {
+        type: 'about:blank',
+        title: TITLES[status] ?? 'Error',
+        status,
+        detail: err.message,
+        ...(err.code && FIELD_OF_CODE[err.code] ? { field: FIELD_OF_CODE[err.code] } : {}),
+      };
     }
     reply.status(status).type('application/problem+json').send(body);
   });
   app.setNotFoundHandler((request, reply) => {
-    reply.status(404).type('application/problem+json').send({ type: 'about:blank', title: 'Not Found', status: 404, detail: `no route ${request.method} ${request.url.split('?')[0]}` });
+    reply
+      .status(404)
+      .type('application/problem+json')
+      .send({ type: 'about:blank', title: 'Not Found', status: 404, detail: `no route ${request.method} ${request.url.split('?')[0]}` });
   });
 }
 

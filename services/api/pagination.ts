@@ -12,7 +12,8 @@ export function encodeCursor(values: CursorValue[]): string {
   return Buffer.from(JSON.stringify(values), 'utf8').toString('base64url');
 }
 
-const badCursor = () => new HttpProblem(400, 'Bad Request', { detail: '/querystring/cursor: is not a cursor returned by this list', field: '/querystring/cursor' });
+const badCursor = () =>
+  new HttpProblem(400, 'Bad Request', { detail: '/querystring/cursor: is not a cursor returned by this list', field: '/querystring/cursor' });
 
 /** Decodes a cursor of `arity` values; a malformed cursor is a 400 naming /querystring/cursor. */
 export function decodeCursor(cursor: string | undefined, arity: number): CursorValue[] | undefined {
@@ -65,7 +66,12 @@ export function pageSize(limit: number | undefined): number {
  * Builds the `{ items, nextCursor }` envelope. Fetch `limit + 1` rows: when the extra one is there,
  * there is a next page and the cursor is the key of the last item shown.
  */
-export function pageOf<Row, Item>(rows: Row[], limit: number, map: (row: Row) => Item, key: (row: Row) => CursorValue[]): { items: Item[]; nextCursor: string | null } {
+export function pageOf<Row, Item>(
+  rows: Row[],
+  limit: number,
+  map: (row: Row) => Item,
+  key: (row: Row) => CursorValue[],
+): { items: Item[]; nextCursor: string | null } {
   const more = rows.length > limit;
   const shown = more ? rows.slice(0, limit) : rows;
   const last = shown[shown.length - 1];

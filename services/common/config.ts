@@ -14,12 +14,14 @@ const MIN_SWEEP_INTERVAL_MS = 10_000;
 /** SWEEP_INTERVAL in milliseconds (checked by loadConfig). */
 export const sweepIntervalMs = (c: Pick<Config, 'SWEEP_INTERVAL'>): number => parseDuration(c.SWEEP_INTERVAL)!.clockMillis;
 
-const Port = (fallback: number, description: string) =>
-  Type.Integer({ minimum: 1, maximum: 65535, default: fallback, description });
+const Port = (fallback: number, description: string) => Type.Integer({ minimum: 1, maximum: 65535, default: fallback, description });
 
 export const ConfigSchema = Type.Object({
   NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('test'), Type.Literal('production')], { default: 'development' }),
-  LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
+  LOG_LEVEL: Type.Union(
+    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+    { default: 'info' },
+  ),
   HOST: Type.String({ minLength: 1, default: '127.0.0.1', description: 'Interface the API listens on' }),
   PORT: Port(3000, 'API port'),
   DATABASE_URL: Type.String({ minLength: 1, description: 'postgres://user:pass@host:port/db' }),
@@ -33,23 +35,61 @@ export const ConfigSchema = Type.Object({
   BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, default: 1048576 }),
   ROUTER_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 5000, default: 500 }),
   ROUTER_POLL_MS: Type.Integer({ minimum: 50, default: 1000, description: 'Fallback poll when no NOTIFY arrives' }),
-  ROUTER_MAX_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 100, default: 10, description: 'Failures after which an outbox row is parked in outbox_dead_letters' }),
-  WORKER_METRICS_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 9464, description: "The worker's Prometheus endpoint (GET /metrics on HOST); 0: a free port" }),
-  RECONCILE_INTERVAL_MS: Type.Integer({ minimum: 200, default: 60000, description: 'How often the worker ends enrollment rows whose workflow Temporal closed' }),
+  ROUTER_MAX_ATTEMPTS: Type.Integer({
+    minimum: 1,
+    maximum: 100,
+    default: 10,
+    description: 'Failures after which an outbox row is parked in outbox_dead_letters',
+  }),
+  WORKER_METRICS_PORT: Type.Integer({
+    minimum: 0,
+    maximum: 65535,
+    default: 9464,
+    description: "The worker's Prometheus endpoint (GET /metrics on HOST); 0: a free port",
+  }),
+  RECONCILE_INTERVAL_MS: Type.Integer({
+    minimum: 200,
+    default: 60000,
+    description: 'How often the worker ends enrollment rows whose workflow Temporal closed',
+  }),
   PUBLIC_URL: Type.Optional(Type.String({ minLength: 1, description: 'This API as providers see it; default http://127.0.0.1:$PORT' })),
-  SECRETS_KEY: Type.String({ minLength: 32, default: DEV_SECRETS_KEY, description: 'Root of every key derived by the service (unsubscribe tokens, stored credentials)' }),
-  SENDGRID_API_KEY: Type.Optional(Type.String({ minLength: 1, description: 'Service-wide SendGrid key; unset: email is sandboxed unless a workspace brings its own' })),
+  SECRETS_KEY: Type.String({
+    minLength: 32,
+    default: DEV_SECRETS_KEY,
+    description: 'Root of every key derived by the service (unsubscribe tokens, stored credentials)',
+  }),
+  SENDGRID_API_KEY: Type.Optional(
+    Type.String({ minLength: 1, description: 'Service-wide SendGrid key; unset: email is sandboxed unless a workspace brings its own' }),
+  ),
   SENDGRID_API_URL: Type.String({ pattern: '^https?://', default: 'https://api.sendgrid.com', description: "Where @sendgrid/mail's requests go" }),
   TWILIO_ACCOUNT_SID: Type.Optional(Type.String({ pattern: '^AC[0-9a-fA-F]{32}$', description: 'Service-wide Twilio account' })),
   TWILIO_AUTH_TOKEN: Type.Optional(Type.String({ minLength: 1 })),
   TWILIO_API_URL: Type.String({ pattern: '^https?://', default: 'https://api.twilio.com', description: "Where twilio's Messages and Calls requests go" }),
-  SENDGRID_WEBHOOK_PUBLIC_KEY: Type.Optional(Type.String({ minLength: 40, description: "The Signed Event Webhook's ECDSA public key (base64 DER, as SendGrid shows it)" })),
+  SENDGRID_WEBHOOK_PUBLIC_KEY: Type.Optional(
+    Type.String({ minLength: 40, description: "The Signed Event Webhook's ECDSA public key (base64 DER, as SendGrid shows it)" }),
+  ),
   WEBHOOK_ALLOW_PRIVATE: Type.Boolean({ default: false, description: 'Let outbound webhooks reach loopback, private and link-local addresses' }),
-  WEBHOOK_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60000, default: 10000, description: 'One outbound webhook request (notifications, webhook steps)' }),
-  WEBHOOK_RETRY_BASE_MS: Type.Integer({ minimum: 10, default: 30000, description: 'First retry delay of a notification; doubles per attempt, at most an hour, for a day' }),
+  WEBHOOK_TIMEOUT_MS: Type.Integer({
+    minimum: 100,
+    maximum: 60000,
+    default: 10000,
+    description: 'One outbound webhook request (notifications, webhook steps)',
+  }),
+  WEBHOOK_RETRY_BASE_MS: Type.Integer({
+    minimum: 10,
+    default: 30000,
+    description: 'First retry delay of a notification; doubles per attempt, at most an hour, for a day',
+  }),
   SEND_TIMEOUT_MS: Type.Integer({ minimum: 1000, maximum: 60000, default: 20000, description: 'One provider HTTP request' }),
-  SEND_CONFIRM_GRACE_MS: Type.Integer({ minimum: 0, default: 600000, description: 'How long a send whose outcome was lost waits for the provider to confirm it before it is uncertain' }),
-  SWEEP_INTERVAL: Type.String({ default: 'PT5M', description: 'How often each workspace sweeps its date and inactivity triggers (ISO-8601 duration, at least PT10S)' }),
+  SEND_CONFIRM_GRACE_MS: Type.Integer({
+    minimum: 0,
+    default: 600000,
+    description: 'How long a send whose outcome was lost waits for the provider to confirm it before it is uncertain',
+  }),
+  SWEEP_INTERVAL: Type.String({
+    default: 'PT5M',
+    description: 'How often each workspace sweeps its date and inactivity triggers (ISO-8601 duration, at least PT10S)',
+  }),
 });
 /** PUBLIC_URL is always filled in (from PORT when unset) and never ends with a slash. */
 export type Config = Omit<Static<typeof ConfigSchema>, 'PUBLIC_URL'> & { PUBLIC_URL: string };

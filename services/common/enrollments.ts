@@ -92,7 +92,12 @@ export class Enroller {
     if (!hit) {
       hit = this.loadVersion(workspaceId, automationId, version);
       this.versions.set(key, hit);
-      hit.then((v) => { if (!v) this.versions.delete(key); }, () => this.versions.delete(key));
+      hit.then(
+        (v) => {
+          if (!v) this.versions.delete(key);
+        },
+        () => this.versions.delete(key),
+      );
       if (this.versions.size > 5_000) this.versions.delete(this.versions.keys().next().value!);
     }
     return hit;
@@ -159,7 +164,11 @@ export class Enroller {
         return { kind: 'existing', enrollment: existing };
       }
       if (reentry === 'once' && history.total > 0) {
-        return { kind: 'refused', reason: 'reentry_once', detail: `record ${recordId} was already enrolled in automation ${v.automationId} and its re-entry is "once"` };
+        return {
+          kind: 'refused',
+          reason: 'reentry_once',
+          detail: `record ${recordId} was already enrolled in automation ${v.automationId} and its re-entry is "once"`,
+        };
       }
       if (reentry === 'after_exit' && history.inFlight > 0) {
         return { kind: 'refused', reason: 'already_enrolled', detail: `record ${recordId} is already in automation ${v.automationId} (re-entry "after_exit")` };
@@ -202,7 +211,12 @@ export class Enroller {
    * is not lost. 'ended' when the enrollment is over (by its row, or in Temporal: the reconciler
    * brings the row in line).
    */
-  async signalWithStart<Args extends unknown[]>(workspaceId: string, enrollmentId: string, signal: SignalDefinition<Args>, args: Args): Promise<'delivered' | 'ended'> {
+  async signalWithStart<Args extends unknown[]>(
+    workspaceId: string,
+    enrollmentId: string,
+    signal: SignalDefinition<Args>,
+    args: Args,
+  ): Promise<'delivered' | 'ended'> {
     const { db } = this.deps;
     const row = await getEnrollment(db, workspaceId, enrollmentId);
     if (!row || !IN_FLIGHT.includes(row.status)) return 'ended';

@@ -22,7 +22,11 @@ const LOGGED_SECRETS = [
 ];
 
 /** JSON logs for machines; pretty ones when a person is watching a terminal. */
-export function createLogger(opts: { level: string; name: string; /** Tests: where lines go (default stdout). */ destination?: { write(line: string): void } }): Logger {
+export function createLogger(opts: {
+  level: string;
+  name: string;
+  /** Tests: where lines go (default stdout). */ destination?: { write(line: string): void };
+}): Logger {
   const pretty = !opts.destination && process.stdout.isTTY && process.env.LOG_FORMAT !== 'json';
   const options = {
     name: opts.name,

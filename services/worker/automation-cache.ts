@@ -23,7 +23,10 @@ interface Entry {
 export class AutomationCache {
   private readonly entries = new Map<string, Entry>();
 
-  constructor(private readonly db: Db, private readonly ttlMs = 5_000) {}
+  constructor(
+    private readonly db: Db,
+    private readonly ttlMs = 5_000,
+  ) {}
 
   invalidate(workspaceId: string): void {
     this.entries.delete(workspaceId);

@@ -93,7 +93,12 @@ export class Notifier {
   private async deliver(d: ClaimedDelivery): Promise<void> {
     const startedAt = new Date();
     if (d.deleted_at) {
-      await finishAttempt(this.opts.db, d, { startedAt, durationMs: 0, statusCode: null, error: 'endpoint deleted', responseExcerpt: null }, { status: 'failed' });
+      await finishAttempt(
+        this.opts.db,
+        d,
+        { startedAt, durationMs: 0, statusCode: null, error: 'endpoint deleted', responseExcerpt: null },
+        { status: 'failed' },
+      );
       return;
     }
     let statusCode: number | null = null;

@@ -77,7 +77,10 @@ export class Reconciler {
   }
 
   private async repair(db: Db, closed: WorkflowExecutionInfo[]): Promise<number> {
-    const stale = await inFlightOfWorkflows(db, closed.map((w) => w.workflowId));
+    const stale = await inFlightOfWorkflows(
+      db,
+      closed.map((w) => w.workflowId),
+    );
     const byId = new Map(closed.map((w) => [w.workflowId, w]));
     let n = 0;
     for (const row of stale) {
@@ -87,7 +90,16 @@ export class Reconciler {
       if (!(await endInFlightEnrollment(db, row.id, { ...ended, endedAt }))) continue;
       n++;
       this.opts.logger.warn(
-        { enrollmentId: row.id, workspaceId: row.workspace_id, workflowId: wf.workflowId, runId: wf.runId, temporalStatus: wf.status.name, was: row.status, now: ended.status, exitReason: ended.exitReason },
+        {
+          enrollmentId: row.id,
+          workspaceId: row.workspace_id,
+          workflowId: wf.workflowId,
+          runId: wf.runId,
+          temporalStatus: wf.status.name,
+          was: row.status,
+          now: ended.status,
+          exitReason: ended.exitReason,
+        },
         'reconciler: the workflow closed but its enrollment row was still in flight; row ended',
       );
     }
@@ -105,7 +117,10 @@ export class Reconciler {
         return { status: 'failed', exitReason: 'timed_out', converted: false };
       case 'COMPLETED': {
         // Its own last write was lost: the result says how it ended.
-        const r = (await this.opts.temporal.workflow.getHandle(wf.workflowId, wf.runId).result().catch(() => undefined)) as Partial<Ended> | undefined;
+        const r = (await this.opts.temporal.workflow
+          .getHandle(wf.workflowId, wf.runId)
+          .result()
+          .catch(() => undefined)) as Partial<Ended> | undefined;
         const status = r?.status === 'exited' || r?.status === 'failed' ? r.status : 'completed';
         return { status, exitReason: r?.exitReason ?? null, converted: r?.converted === true };
       }

@@ -25,7 +25,18 @@ import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError, type SignalDefinition } from '@temporalio/common';
 import type { Logger } from 'pino';
 import type { Db } from '../../db/connection';
-import { OUTBOX_CHANNEL, deadLetterRow, deleteRows, heldBack, lockDueRows, rescheduleRow, saveRowProgress, type OutboxEvent, type OutboxPayload, type OutboxRow } from '../../db/outbox';
+import {
+  OUTBOX_CHANNEL,
+  deadLetterRow,
+  deleteRows,
+  heldBack,
+  lockDueRows,
+  rescheduleRow,
+  saveRowProgress,
+  type OutboxEvent,
+  type OutboxPayload,
+  type OutboxRow,
+} from '../../db/outbox';
 import type { RecordRow } from '../../db/schema';
 import { getRecord, recordsByIds } from '../../db/records';
 import { countEvents, inFlightOfAutomation, runningEnrollmentsOfRecords, type RunningEnrollment } from '../../db/enrollments';
@@ -58,7 +69,6 @@ export interface RouterOptions {
   /** Counts parked rows (the worker's /metrics). */
   deadLettered?: { inc(): void };
 }
-
 
 type RowResult =
   | { status: 'done' }
@@ -128,7 +138,8 @@ export class OutboxRouter {
       if (this.listener !== client) return;
       this.listener = undefined;
       client.end().catch(() => undefined);
-      if (!this.stopping) setTimeout(() => void this.listen().catch((err) => this.opts.logger.warn({ err }, 'router: LISTEN reconnect failed; polling meanwhile')), 1_000);
+      if (!this.stopping)
+        setTimeout(() => void this.listen().catch((err) => this.opts.logger.warn({ err }, 'router: LISTEN reconnect failed; polling meanwhile')), 1_000);
     };
     client.on('notification', () => this.notify());
     client.on('error', (err) => {
@@ -192,9 +203,15 @@ export class OutboxRouter {
           if (row.attempts + 1 >= this.opts.maxAttempts) {
             await deadLetterRow(trx, row, r.error);
             this.opts.deadLettered?.inc();
-            this.opts.logger.error({ outboxId: row.id, workspaceId: row.workspace_id, kind: row.kind, attempts: row.attempts + 1, error: r.error }, 'router: row failed too often; parked in outbox_dead_letters (its later rows run)');
+            this.opts.logger.error(
+              { outboxId: row.id, workspaceId: row.workspace_id, kind: row.kind, attempts: row.attempts + 1, error: r.error },
+              'router: row failed too often; parked in outbox_dead_letters (its later rows run)',
+            );
           } else {
-            this.opts.logger.warn({ outboxId: row.id, kind: row.kind, attempts: row.attempts + 1, error: r.error }, 'router: row failed; will retry (its later rows wait)');
+            this.opts.logger.warn(
+              { outboxId: row.id, kind: row.kind, attempts: row.attempts + 1, error: r.error },
+              'router: row failed; will retry (its later rows wait)',
+            );
             await rescheduleRow(trx, row.id, row.attempts + 1, backoffSeconds(row.attempts));
           }
         } else if (r.status === 'continue') {
@@ -215,7 +232,12 @@ export class OutboxRouter {
    * router's batch). So an exit or a reply never overtakes the start it follows, and a resume is
    * never overtaken by a retried pause. Different keys run concurrently.
    */
-  private async inOrder(rows: OutboxRow[], held: Map<string, number>, run: (row: OutboxRow) => Promise<RowResult>, results: Map<number, RowResult>): Promise<void> {
+  private async inOrder(
+    rows: OutboxRow[],
+    held: Map<string, number>,
+    run: (row: OutboxRow) => Promise<RowResult>,
+    results: Map<number, RowResult>,
+  ): Promise<void> {
     let blocked = false;
     for (const row of rows) {
       const first = row.order_key === null ? undefined : held.get(`${row.workspace_id}\u0000${row.order_key}`);
@@ -237,12 +259,18 @@ export class OutboxRouter {
       // Automation-level rows first (a lifecycle row also refreshes the cache), each automation's in order.
       const automationRows = wsRows.filter((r) => r.payload.kind === 'automation_backfill' || r.payload.kind === 'automation_lifecycle');
       for (const list of groupBy(automationRows, (r) => r.order_key ?? String(r.id)).values()) {
-        await this.inOrder(list, held, (row) => this.guard(row, () => {
-          const p = row.payload;
-          if (p.kind === 'automation_backfill') return this.backfill(ws, row.id, p);
-          if (p.kind === 'automation_lifecycle') return this.lifecycle(ws, p);
-          return Promise.resolve();
-        }), results);
+        await this.inOrder(
+          list,
+          held,
+          (row) =>
+            this.guard(row, () => {
+              const p = row.payload;
+              if (p.kind === 'automation_backfill') return this.backfill(ws, row.id, p);
+              if (p.kind === 'automation_lifecycle') return this.lifecycle(ws, p);
+              return Promise.resolve();
+            }),
+          results,
+        );
       }
       const recordRows = wsRows.filter((r) => r.payload.kind === 'event' || r.payload.kind === 'record_changed');
       if (recordRows.length === 0) return;
@@ -270,10 +298,18 @@ export class OutboxRouter {
       await mapLimit(groups, this.concurrency, async ([recordId, list]) => {
         const mine = runningByRecord.get(recordId) ?? [];
         const recordCache = new RecordLoader(this.opts.db, ws, recordId, records.get(recordId));
-        await this.inOrder(list, held, (row) => this.guard(row, () => {
-          const p = row.payload;
-          return p.kind === 'event' ? this.onEvent(ws, automations, p.event, mine, recordCache) : this.onRecordChanged(ws, automations, p as Extract<OutboxPayload, { kind: 'record_changed' }>, mine, recordCache);
-        }), results);
+        await this.inOrder(
+          list,
+          held,
+          (row) =>
+            this.guard(row, () => {
+              const p = row.payload;
+              return p.kind === 'event'
+                ? this.onEvent(ws, automations, p.event, mine, recordCache)
+                : this.onRecordChanged(ws, automations, p as Extract<OutboxPayload, { kind: 'record_changed' }>, mine, recordCache);
+            }),
+          results,
+        );
       });
     });
     return results;
@@ -315,30 +351,39 @@ export class OutboxRouter {
     const outcome = await this.opts.enroller.signalWithStart(ws, e.id, def, args);
     if (outcome === 'delivered') {
       this.stats.signals++;
-      this.opts.logger.info({ enrollmentId: e.id, workflowId: e.workflow_id, signal: def.name }, 'router: workflow was not started yet; started it with the signal');
+      this.opts.logger.info(
+        { enrollmentId: e.id, workflowId: e.workflow_id, signal: def.name },
+        'router: workflow was not started yet; started it with the signal',
+      );
     }
   }
 
   /** The enrollments whose definition can use the signal (domain/signal-interest.ts); the rest are not told. */
   private async interested(ws: string, running: RunningEnrollment[], wants: (i: SignalInterest) => boolean): Promise<RunningEnrollment[]> {
-    const keep = await Promise.all(running.map(async (r) => {
-      const key = `${ws}/${r.automation_id}/${r.version}`;
-      let interest = this.interests.get(key);
-      if (!interest) {
-        interest = this.opts.enroller.versionContext(ws, r.automation_id, r.version).then((v) => (v ? signalInterest(v.definition, v.templates) : undefined));
-        this.interests.set(key, interest);
-        interest.catch(() => this.interests.delete(key));
-        if (this.interests.size > 5_000) this.interests.delete(this.interests.keys().next().value!);
-      }
-      const i = await interest;
-      return !i || wants(i); // a version that cannot be read is told everything
-    }));
+    const keep = await Promise.all(
+      running.map(async (r) => {
+        const key = `${ws}/${r.automation_id}/${r.version}`;
+        let interest = this.interests.get(key);
+        if (!interest) {
+          interest = this.opts.enroller.versionContext(ws, r.automation_id, r.version).then((v) => (v ? signalInterest(v.definition, v.templates) : undefined));
+          this.interests.set(key, interest);
+          interest.catch(() => this.interests.delete(key));
+          if (this.interests.size > 5_000) this.interests.delete(this.interests.keys().next().value!);
+        }
+        const i = await interest;
+        return !i || wants(i); // a version that cannot be read is told everything
+      }),
+    );
     return running.filter((_, n) => keep[n]);
   }
 
   private async onEvent(ws: string, automations: ActiveAutomation[], event: OutboxEvent, running: RunningEnrollment[], records: RecordLoader): Promise<void> {
     const signalled: EnrollmentEvent = { id: event.id, type: event.type, occurredAt: event.occurredAt, properties: event.properties ?? {} };
-    const told = await this.interested(ws, running.filter((r) => r.trigger_event_id !== event.id), (i) => wantsEvent(i, event.type));
+    const told = await this.interested(
+      ws,
+      running.filter((r) => r.trigger_event_id !== event.id),
+      (i) => wantsEvent(i, event.type),
+    );
     await Promise.all(told.map((r) => this.signal(ws, r, eventSignal, signalled)));
     const candidates = automations.filter((a) => eventTriggerMatches(a.definition.trigger, event, null));
     if (candidates.length === 0) return;
@@ -364,7 +409,11 @@ export class OutboxRouter {
   ): Promise<void> {
     const change: RecordChange = { id: p.changeId, changes: p.changes, at: p.at };
     const fields = Object.keys(flattenChanges(p.changes));
-    const told = await this.interested(ws, running.filter((r) => r.trigger_event_id !== p.changeId), (i) => wantsChange(i, fields));
+    const told = await this.interested(
+      ws,
+      running.filter((r) => r.trigger_event_id !== p.changeId),
+      (i) => wantsChange(i, fields),
+    );
     await Promise.all(told.map((r) => this.signal(ws, r, recordChangedSignal, change)));
     const candidates = automations.filter((a) => {
       const t = a.definition.trigger;
@@ -375,13 +424,21 @@ export class OutboxRouter {
     if (!row) return;
     const snapshot = recordSnapshot(row);
     for (const a of candidates) {
-      if (!recordTriggerMatches(a.definition.trigger, { created: p.created, changes: p.changes, ...(p.previous ? { previous: p.previous } : {}) }, snapshot)) continue;
+      if (!recordTriggerMatches(a.definition.trigger, { created: p.created, changes: p.changes, ...(p.previous ? { previous: p.previous } : {}) }, snapshot))
+        continue;
       if (!(await this.conditionsHold(ws, a.definition.conditions as Condition | undefined, snapshot, null))) continue;
       await this.enroll(ws, a, row, null, p.changeId, running);
     }
   }
 
-  private async enroll(ws: string, a: ActiveAutomation, record: RecordRow, trigger: EnrollmentEvent | null, triggerKey: string, running: RunningEnrollment[] | null): Promise<void> {
+  private async enroll(
+    ws: string,
+    a: ActiveAutomation,
+    record: RecordRow,
+    trigger: EnrollmentEvent | null,
+    triggerKey: string,
+    running: RunningEnrollment[] | null,
+  ): Promise<void> {
     const version = await this.opts.enroller.versionContext(ws, a.id, a.version);
     if (!version) throw new Error(`automation ${a.id} version ${a.version} not found`);
     const outcome = await this.opts.enroller.enroll({ workspaceId: ws, version, record, trigger, triggerKey });
@@ -389,7 +446,15 @@ export class OutboxRouter {
       this.stats.started++;
       const e = outcome.enrollment;
       // Later rows of this record in the same batch signal the new enrollment too.
-      running?.push({ id: e.id, automation_id: e.automation_id, version: e.version, record_id: e.record_id, workflow_id: e.workflow_id, trigger_event_id: e.trigger_event_id, status: e.status });
+      running?.push({
+        id: e.id,
+        automation_id: e.automation_id,
+        version: e.version,
+        record_id: e.record_id,
+        workflow_id: e.workflow_id,
+        trigger_event_id: e.trigger_event_id,
+        status: e.status,
+      });
     }
   }
 
@@ -461,7 +526,12 @@ function recordIdOf(p: OutboxPayload): string {
 /** Loads a record at most once per batch, and only when a trigger needs it. */
 class RecordLoader {
   private row: Promise<RecordRow | undefined> | undefined;
-  constructor(private readonly db: Db, private readonly ws: string, private readonly recordId: string, prefetched?: RecordRow) {
+  constructor(
+    private readonly db: Db,
+    private readonly ws: string,
+    private readonly recordId: string,
+    prefetched?: RecordRow,
+  ) {
     if (prefetched) this.row = Promise.resolve(prefetched);
   }
   get(): Promise<RecordRow | undefined> {

@@ -48,7 +48,11 @@ export function eventCountLeaves(cond: Condition | undefined): Array<{ event: st
 /** Record fields (`stage`, `attributes.plan`, `ownerId`) that a condition reads. */
 export function recordFieldsOf(cond: Condition | undefined): Set<string> {
   if (!cond) return new Set();
-  return new Set(fieldsReferenced(cond).filter((f) => f.startsWith('record.')).map((f) => f.slice('record.'.length)));
+  return new Set(
+    fieldsReferenced(cond)
+      .filter((f) => f.startsWith('record.'))
+      .map((f) => f.slice('record.'.length)),
+  );
 }
 
 export function asConditionEvent(e: OutboxEvent): ConditionEvent {

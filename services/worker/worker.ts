@@ -42,12 +42,22 @@ export function installTemporalRuntime(logger: Logger): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
   const log = logger.child({ component: 'temporal' });
-  const levels: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' };
+  const levels: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = {
+    TRACE: 'trace',
+    DEBUG: 'debug',
+    INFO: 'info',
+    WARN: 'warn',
+    ERROR: 'error',
+  };
   const at = (level: LogLevel) => (message: string, meta?: LogMetadata) => log[levels[level]](meta ?? {}, message);
   Runtime.install({
     logger: {
       log: (level, message, meta) => at(level)(message, meta),
-      trace: at('TRACE'), debug: at('DEBUG'), info: at('INFO'), warn: at('WARN'), error: at('ERROR'),
+      trace: at('TRACE'),
+      debug: at('DEBUG'),
+      info: at('INFO'),
+      warn: at('WARN'),
+      error: at('ERROR'),
     },
     telemetryOptions: { logging: { filter: { core: 'WARN', other: 'ERROR' }, forward: {} } },
     // The process decides when to stop (main.ts), not the runtime's own signal hook.
@@ -104,7 +114,8 @@ export async function startEngine(opts: EngineOptions): Promise<Engine> {
   const routerDb = createDb(config.DATABASE_URL, { max: 12 });
   const providers = providersFromConfig(config);
   const sandboxed = (['email', 'sms', 'voicemail'] as const).filter((c) => !(opts.activities?.providers ?? providers)[c]);
-  if (sandboxed.length > 0) logger.info({ sandboxed }, `sandboxed channels (no provider credentials; messages stored as "sandboxed", nothing sent): ${sandboxed.join(', ')}`);
+  if (sandboxed.length > 0)
+    logger.info({ sandboxed }, `sandboxed channels (no provider credentials; messages stored as "sandboxed", nothing sent): ${sandboxed.join(', ')}`);
   // Outbound HTTP to the backend reaches public addresses only (unless WEBHOOK_ALLOW_PRIVATE).
   const outboundFetch = createOutboundFetch({ allowPrivate: config.WEBHOOK_ALLOW_PRIVATE, timeoutMs: config.WEBHOOK_TIMEOUT_MS });
   let connection: NativeConnection | undefined;
@@ -116,40 +127,59 @@ export async function startEngine(opts: EngineOptions): Promise<Engine> {
       taskQueue: config.TEMPORAL_TASK_QUEUE,
       ...workflowCode(),
       activities: {
-        ...createActivities({ db, logger: logger.child({ component: 'activities' }), providers, delivery: deliveryFromConfig(config), fetch: outboundFetch, ...opts.activities }),
-        ...sweepActivities({ db, enroller: new Enroller({ db, temporal: opts.temporal, taskQueue: config.TEMPORAL_TASK_QUEUE }), logger: logger.child({ component: 'sweeps' }) }),
+        ...createActivities({
+          db,
+          logger: logger.child({ component: 'activities' }),
+          providers,
+          delivery: deliveryFromConfig(config),
+          fetch: outboundFetch,
+          ...opts.activities,
+        }),
+        ...sweepActivities({
+          db,
+          enroller: new Enroller({ db, temporal: opts.temporal, taskQueue: config.TEMPORAL_TASK_QUEUE }),
+          logger: logger.child({ component: 'sweeps' }),
+        }),
       },
       shutdownGraceTime: '10s',
       ...opts.worker,
     });
     const metrics = createWorkerMetrics(routerDb);
-    const router = opts.router === false
-      ? undefined
-      : new OutboxRouter({
-          db: routerDb,
-          temporal: opts.temporal,
-          enroller: new Enroller({ db: routerDb, temporal: opts.temporal, taskQueue: config.TEMPORAL_TASK_QUEUE }),
-          databaseUrl: config.DATABASE_URL,
-          batchSize: config.ROUTER_BATCH_SIZE,
-          pollMs: config.ROUTER_POLL_MS,
-          maxAttempts: config.ROUTER_MAX_ATTEMPTS,
-          deadLettered: metrics.deadLettered,
-          logger: logger.child({ component: 'router' }),
-        });
-    const reconciler = opts.router === false
-      ? undefined
-      : new Reconciler({ db: routerDb, temporal: opts.temporal, intervalMs: config.RECONCILE_INTERVAL_MS, logger: logger.child({ component: 'reconciler' }) });
-    const notifier = opts.notifier === false
-      ? undefined
-      : new Notifier({
-          db: routerDb,
-          databaseUrl: config.DATABASE_URL,
-          fetch: outboundFetch,
-          timeoutMs: config.WEBHOOK_TIMEOUT_MS,
-          retryBaseMs: config.WEBHOOK_RETRY_BASE_MS,
-          pollMs: config.ROUTER_POLL_MS,
-          logger: logger.child({ component: 'notifier' }),
-        });
+    const router =
+      opts.router === false
+        ? undefined
+        : new OutboxRouter({
+            db: routerDb,
+            temporal: opts.temporal,
+            enroller: new Enroller({ db: routerDb, temporal: opts.temporal, taskQueue: config.TEMPORAL_TASK_QUEUE }),
+            databaseUrl: config.DATABASE_URL,
+            batchSize: config.ROUTER_BATCH_SIZE,
+            pollMs: config.ROUTER_POLL_MS,
+            maxAttempts: config.ROUTER_MAX_ATTEMPTS,
+            deadLettered: metrics.deadLettered,
+            logger: logger.child({ component: 'router' }),
+          });
+    const reconciler =
+      opts.router === false
+        ? undefined
+        : new Reconciler({
+            db: routerDb,
+            temporal: opts.temporal,
+            intervalMs: config.RECONCILE_INTERVAL_MS,
+            logger: logger.child({ component: 'reconciler' }),
+          });
+    const notifier =
+      opts.notifier === false
+        ? undefined
+        : new Notifier({
+            db: routerDb,
+            databaseUrl: config.DATABASE_URL,
+            fetch: outboundFetch,
+            timeoutMs: config.WEBHOOK_TIMEOUT_MS,
+            retryBaseMs: config.WEBHOOK_RETRY_BASE_MS,
+            pollMs: config.ROUTER_POLL_MS,
+            logger: logger.child({ component: 'notifier' }),
+          });
     const running = worker.run();
     await router?.start();
     reconciler?.start();

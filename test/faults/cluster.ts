@@ -19,7 +19,14 @@ import { freePort, isPortFree, runOk, startProcess, stopAllProcesses, type Manag
 import { waitForApi, waitForWorker } from '../../scripts/provision/lifecycle';
 import { loadProvisionSettings, REPO_ROOT } from '../../scripts/provision/settings';
 import { serviceCommand } from '../../scripts/provision/services';
-import { ensureNamespace, ensureTemporalServer, setupTemporalSchema, startTemporalServer, TEMPORAL_DATABASES, type TemporalServer } from '../../scripts/provision/temporal-server';
+import {
+  ensureNamespace,
+  ensureTemporalServer,
+  setupTemporalSchema,
+  startTemporalServer,
+  TEMPORAL_DATABASES,
+  type TemporalServer,
+} from '../../scripts/provision/temporal-server';
 
 export const log = (line: string) => process.stderr.write(`[faults] ${line}\n`);
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -127,12 +134,17 @@ export async function startCluster(opts: { apis: number; workers: number }): Pro
     ROUTER_POLL_MS: '200',
   };
   const services: Service[] = [];
-  for (let i = 0; i < opts.apis; i += 1) services.push({ name: `api-${i + 1}`, kind: 'api', port: await freePort(), proc: undefined as unknown as ManagedProcess });
+  for (let i = 0; i < opts.apis; i += 1)
+    services.push({ name: `api-${i + 1}`, kind: 'api', port: await freePort(), proc: undefined as unknown as ManagedProcess });
   for (let i = 0; i < opts.workers; i += 1) services.push({ name: `worker-${i + 1}`, kind: 'worker', proc: undefined as unknown as ManagedProcess });
 
   const launch = async (s: Service) => {
     const command = serviceCommand(s.kind, true);
-    s.proc = await startProcess(s.name, command[0]!, command.slice(1), { env: s.port ? { ...env, PORT: String(s.port) } : env, cwd: REPO_ROOT, logFile: join(dir, `${s.name}.log`) });
+    s.proc = await startProcess(s.name, command[0]!, command.slice(1), {
+      env: s.port ? { ...env, PORT: String(s.port) } : env,
+      cwd: REPO_ROOT,
+      logFile: join(dir, `${s.name}.log`),
+    });
     const abort = () => (s.proc.exit ? `exited (code ${s.proc.exit.code}); see ${dir}/${s.name}.log` : undefined);
     if (s.kind === 'api') await waitForApi(`http://127.0.0.1:${s.port}`, abort);
     else await waitForWorker(temporal.address, 'default', 'followups', s.proc.child.pid!, abort);
@@ -187,7 +199,11 @@ async function freeBlock(n: number): Promise<number> {
 /** The automation every event enrolls into: a timer, then one webhook to the fake. */
 export async function setUpAutomation(c: Cluster, waitSeconds: number): Promise<void> {
   const call = (method: string, path: string, body: unknown) =>
-    fetch(`${c.apiUrls[0]}${path}`, { method, headers: { authorization: `Bearer ${c.apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify(body) }).then(async (r) => {
+    fetch(`${c.apiUrls[0]}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${c.apiKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    }).then(async (r) => {
       if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${await r.text()}`);
       return (await r.json()) as { id: string };
     });
@@ -238,7 +254,12 @@ export function startLoad(c: Cluster, prefix: string, perSecond: number) {
       const url = c.apiUrls[(i + attempt) % c.apiUrls.length]!;
       if (attempt > 0) stats.retries += 1;
       try {
-        const res = await fetch(`${url}/v1/events`, { method: 'POST', headers: { authorization: `Bearer ${c.apiKey}`, 'content-type': 'application/json' }, body, signal: AbortSignal.timeout(15_000) });
+        const res = await fetch(`${url}/v1/events`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${c.apiKey}`, 'content-type': 'application/json' },
+          body,
+          signal: AbortSignal.timeout(15_000),
+        });
         stats.statuses.set(res.status, (stats.statuses.get(res.status) ?? 0) + 1);
         const answer = (await res.json().catch(() => ({}))) as { status?: string };
         if (res.status === 202) {
@@ -308,9 +329,31 @@ export async function settle(c: Cluster, stats: LoadStats, timeoutMs: number): P
   const ids = [...stats.accepted];
   const t0 = Date.now();
   const count = async () => {
-    const stored = Number((await c.db.selectFrom('events').select((eb) => eb.fn.countAll().as('n')).where('workspace_id', '=', c.workspaceId).where('id', 'in', ids).executeTakeFirstOrThrow()).n);
-    const enrollments = await c.db.selectFrom('enrollments').select(['id', 'trigger_event_id']).where('workspace_id', '=', c.workspaceId).where('trigger_event_id', 'in', ids).execute();
-    const pending = Number((await c.db.selectFrom('outbox').select((eb) => eb.fn.countAll().as('n')).where('workspace_id', '=', c.workspaceId).executeTakeFirstOrThrow()).n);
+    const stored = Number(
+      (
+        await c.db
+          .selectFrom('events')
+          .select((eb) => eb.fn.countAll().as('n'))
+          .where('workspace_id', '=', c.workspaceId)
+          .where('id', 'in', ids)
+          .executeTakeFirstOrThrow()
+      ).n,
+    );
+    const enrollments = await c.db
+      .selectFrom('enrollments')
+      .select(['id', 'trigger_event_id'])
+      .where('workspace_id', '=', c.workspaceId)
+      .where('trigger_event_id', 'in', ids)
+      .execute();
+    const pending = Number(
+      (
+        await c.db
+          .selectFrom('outbox')
+          .select((eb) => eb.fn.countAll().as('n'))
+          .where('workspace_id', '=', c.workspaceId)
+          .executeTakeFirstOrThrow()
+      ).n,
+    );
     const enrollmentIds = new Set(enrollments.map((e) => e.id));
     // The webhook's idempotency key is `<enrollment id>:<step id>:<visit>`.
     const ours = [...c.fake.accepted].filter(([k]) => enrollmentIds.has(k.split(':')[0]!));
@@ -343,7 +386,10 @@ export async function settle(c: Cluster, stats: LoadStats, timeoutMs: number): P
 
 /** One line per scenario in .data/faults/report.md and on stderr. */
 export async function report(scenario: string, o: Outcome, stats: LoadStats, extra: string): Promise<void> {
-  const statuses = [...stats.statuses].sort(([a], [b]) => a - b).map(([s, n]) => `${s}x${n}`).join(' ');
+  const statuses = [...stats.statuses]
+    .sort(([a], [b]) => a - b)
+    .map(([s, n]) => `${s}x${n}`)
+    .join(' ');
   const line =
     `| ${scenario} | ${o.accepted} / ${o.stored} / ${o.routed} | ${o.enrollmentsExpected} / ${o.enrollmentsStarted} | ${o.messagesExpected} / ${o.messagesAccepted} | ${o.doubles} | ${o.lost} | ` +
     `${statuses}; ${stats.retries} retries, ${stats.networkErrors} network errors, ${stats.hangs} hangs | ${extra}; settled ${o.settleSeconds}s after the load |`;

@@ -28,7 +28,11 @@ afterAll(async () => {
 }, 120_000);
 
 /** Runs the load for `beforeS`, the fault, then `afterS` more seconds of load; settles and checks. */
-async function scenario(name: string, fault: () => Promise<void>, opts: { beforeS?: number; afterS?: number } = {}): Promise<{ o: Outcome; stats: LoadStats; faultEnded: number }> {
+async function scenario(
+  name: string,
+  fault: () => Promise<void>,
+  opts: { beforeS?: number; afterS?: number } = {},
+): Promise<{ o: Outcome; stats: LoadStats; faultEnded: number }> {
   const load = startLoad(c, name.replace(/\W+/g, '-'), RATE);
   await sleep((opts.beforeS ?? 5) * 1000);
   log(`${name}: fault`);
@@ -37,7 +41,10 @@ async function scenario(name: string, fault: () => Promise<void>, opts: { before
   await sleep((opts.afterS ?? 5) * 1000);
   const stats = await load.stop();
   const o = await settle(c, stats, SETTLE_MS);
-  const recovered = stats.lastFailureAt && stats.lastFailureAt > faultEnded - 60_000 ? `client failures ended ${((stats.lastFailureAt - faultEnded) / 1000).toFixed(1)}s after the fault ended` : 'no client failures';
+  const recovered =
+    stats.lastFailureAt && stats.lastFailureAt > faultEnded - 60_000
+      ? `client failures ended ${((stats.lastFailureAt - faultEnded) / 1000).toFixed(1)}s after the fault ended`
+      : 'no client failures';
   await report(name, o, stats, recovered);
   expect(o.stored).toBe(o.accepted);
   expect(o.routed).toBe(o.accepted);

@@ -63,7 +63,14 @@ let migrated: Promise<unknown> | undefined;
 export async function startTestApp(opts: { config?: Partial<Config> } = {}): Promise<TestApp> {
   const env = await testEnv();
   const config = {
-    ...loadConfig({ DATABASE_URL: env.databaseUrl, LOG_LEVEL: 'silent', ADMIN_TOKEN: TEST_ADMIN_TOKEN, NODE_ENV: 'test', WEBHOOK_ALLOW_PRIVATE: 'true', ...(env.temporalAddress ? { TEMPORAL_ADDRESS: env.temporalAddress } : {}) }),
+    ...loadConfig({
+      DATABASE_URL: env.databaseUrl,
+      LOG_LEVEL: 'silent',
+      ADMIN_TOKEN: TEST_ADMIN_TOKEN,
+      NODE_ENV: 'test',
+      WEBHOOK_ALLOW_PRIVATE: 'true',
+      ...(env.temporalAddress ? { TEMPORAL_ADDRESS: env.temporalAddress } : {}),
+    }),
     ...opts.config,
   } as Config;
   const db = createDb(config.DATABASE_URL, { max: 5 });
@@ -99,11 +106,25 @@ export async function startTestApp(opts: { config?: Partial<Config> } = {}): Pro
 
 /** Tables that hold a workspace's rows, and how to find them. */
 const WORKSPACE_TABLES: Array<[string, string]> = [
-  ['api_keys', 'workspace_id'], ['users', 'workspace_id'], ['records', 'workspace_id'], ['events', 'workspace_id'],
-  ['outbox', 'workspace_id'], ['templates', 'workspace_id'], ['template_versions', 'workspace_id'], ['automations', 'workspace_id'],
-  ['automation_versions', 'workspace_id'], ['enrollments', 'workspace_id'], ['messages', 'workspace_id'], ['tasks', 'workspace_id'],
-  ['webhook_endpoints', 'workspace_id'], ['message_events', 'workspace_id'], ['inbound_messages', 'workspace_id'], ['suppressions', 'workspace_id'],
-  ['inbound_parse_secrets', 'workspace_id'], ['senders', 'workspace_id'], ['provider_credentials', 'workspace_id'],
+  ['api_keys', 'workspace_id'],
+  ['users', 'workspace_id'],
+  ['records', 'workspace_id'],
+  ['events', 'workspace_id'],
+  ['outbox', 'workspace_id'],
+  ['templates', 'workspace_id'],
+  ['template_versions', 'workspace_id'],
+  ['automations', 'workspace_id'],
+  ['automation_versions', 'workspace_id'],
+  ['enrollments', 'workspace_id'],
+  ['messages', 'workspace_id'],
+  ['tasks', 'workspace_id'],
+  ['webhook_endpoints', 'workspace_id'],
+  ['message_events', 'workspace_id'],
+  ['inbound_messages', 'workspace_id'],
+  ['suppressions', 'workspace_id'],
+  ['inbound_parse_secrets', 'workspace_id'],
+  ['senders', 'workspace_id'],
+  ['provider_credentials', 'workspace_id'],
 ];
 
 /**

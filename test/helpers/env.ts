@@ -33,7 +33,9 @@ declare module 'vitest' {
 export function testEnv(): TestInfra {
   const infra = inject('followup');
   if (!infra) {
-    throw new Error('No test services were provisioned for this file: tests that need PostgreSQL or Temporal belong in test/integration or test/workflow (see vitest.config.ts).');
+    throw new Error(
+      'No test services were provisioned for this file: tests that need PostgreSQL or Temporal belong in test/integration or test/workflow (see vitest.config.ts).',
+    );
   }
   return infra;
 }
@@ -69,7 +71,9 @@ const INDEXED_VALUE_TYPE = { Keyword: 2, Int: 3 } as const; // temporal.api.enum
  * A time-skipping environment (one per test file: time skipping is global to it) on the Java test
  * server from Maven Central, with the enrollment search attributes registered.
  */
-export async function createTimeSkippingEnv(opts: Omit<TimeSkippingTestWorkflowEnvironmentOptions, 'server'> & { server?: { extraArgs?: string[] } } = {}): Promise<TestWorkflowEnvironment> {
+export async function createTimeSkippingEnv(
+  opts: Omit<TimeSkippingTestWorkflowEnvironmentOptions, 'server'> & { server?: { extraArgs?: string[] } } = {},
+): Promise<TestWorkflowEnvironment> {
   const env = await TestWorkflowEnvironment.createTimeSkipping({
     ...opts,
     server: { ...opts.server, executable: { type: 'existing-path', path: testServerPath() } },
@@ -82,7 +86,9 @@ export async function createTimeSkippingEnv(opts: Omit<TimeSkippingTestWorkflowE
 }
 
 /** A private dev server (no time skipping) from the built Temporal CLI, bound to 127.0.0.1, with the search attributes. */
-export async function createLocalEnv(opts: Omit<LocalTestWorkflowEnvironmentOptions, 'server'> & { server?: { extraArgs?: string[] } } = {}): Promise<TestWorkflowEnvironment> {
+export async function createLocalEnv(
+  opts: Omit<LocalTestWorkflowEnvironmentOptions, 'server'> & { server?: { extraArgs?: string[] } } = {},
+): Promise<TestWorkflowEnvironment> {
   return TestWorkflowEnvironment.createLocal({
     ...opts,
     server: {

@@ -157,11 +157,20 @@ export class FakeTwilio extends FakeProvider {
     const body = req.body as Record<string, string>;
     return {
       status: 201,
-      body: { sid, status: 'queued', to: body.To, from: body.From ?? null, body: body.Body ?? null, num_segments: '1', messaging_service_sid: body.MessagingServiceSid ?? null },
+      body: {
+        sid,
+        status: 'queued',
+        to: body.To,
+        from: body.From ?? null,
+        body: body.Body ?? null,
+        num_segments: '1',
+        messaging_service_sid: body.MessagingServiceSid ?? null,
+      },
     };
   }
   acceptedFor(messageId: string): number {
-    return this.accepted.filter((r) => new URL(String(r.body.StatusCallback ?? r.body.Url ?? ''), 'http://x').searchParams.get('messageId') === messageId).length;
+    return this.accepted.filter((r) => new URL(String(r.body.StatusCallback ?? r.body.Url ?? ''), 'http://x').searchParams.get('messageId') === messageId)
+      .length;
   }
 }
 

@@ -27,9 +27,16 @@ function expectProblem(res: { status: number; headers: Headers; body: any }, sta
 
 describe('POST /admin/workspaces', () => {
   it('creates a workspace whose key works at once', async () => {
-    const { data, response } = await adminClient(TEST_ADMIN_TOKEN).POST('/admin/workspaces', { body: { name: 'Sparkle Cleaning', timezone: 'Europe/Bucharest' } });
+    const { data, response } = await adminClient(TEST_ADMIN_TOKEN).POST('/admin/workspaces', {
+      body: { name: 'Sparkle Cleaning', timezone: 'Europe/Bucharest' },
+    });
     expect(response.status).toBe(201);
-    expect(data).toMatchObject({ id: expect.stringMatching(/^ws_/), name: 'Sparkle Cleaning', timezone: 'Europe/Bucharest', apiKey: expect.stringMatching(/^fu_/) });
+    expect(data).toMatchObject({
+      id: expect.stringMatching(/^ws_/),
+      name: 'Sparkle Cleaning',
+      timezone: 'Europe/Bucharest',
+      apiKey: expect.stringMatching(/^fu_/),
+    });
     const own = createApiClient(t.baseUrl, data!.apiKey);
     const keys = await own.GET('/v1/api-keys');
     expect(keys.response.status).toBe(200);
@@ -40,7 +47,16 @@ describe('POST /admin/workspaces', () => {
   });
 
   it('rejects a wrong or missing admin token with 401 and creates nothing', async () => {
-    const count = async () => Number((await t.db.selectFrom('workspaces').select((eb) => eb.fn.countAll().as('n')).where('name', '=', 'intruder').executeTakeFirstOrThrow()).n);
+    const count = async () =>
+      Number(
+        (
+          await t.db
+            .selectFrom('workspaces')
+            .select((eb) => eb.fn.countAll().as('n'))
+            .where('name', '=', 'intruder')
+            .executeTakeFirstOrThrow()
+        ).n,
+      );
     for (const key of ['wrong-token-wrong-token-wrong', t.apiKey, null]) {
       const res = await rawRequest(t, 'POST', '/admin/workspaces', { body: JSON.stringify({ name: 'intruder' }), key });
       expectProblem(res, 401, '/headers/authorization');
@@ -129,7 +145,12 @@ describe('/v1/api-keys', () => {
   });
 
   it('rejects bad input naming the field and changes nothing', async () => {
-    const cases: Array<[unknown, string]> = [[{}, '/body/name'], [{ name: '' }, '/body/name'], [{ name: 'a', scope: 'all' }, '/body/scope'], [{ name: 5 }, '/body/name']];
+    const cases: Array<[unknown, string]> = [
+      [{}, '/body/name'],
+      [{ name: '' }, '/body/name'],
+      [{ name: 'a', scope: 'all' }, '/body/scope'],
+      [{ name: 5 }, '/body/name'],
+    ];
     for (const [body, field] of cases) {
       const { error, response } = await unchangedAfter(t, () => t.client.POST('/v1/api-keys', { body: body as never }));
       expect(response.status).toBe(400);
@@ -140,12 +161,28 @@ describe('/v1/api-keys', () => {
 
 describe('authentication on every /v1 route', () => {
   const routes: Array<[string, string, unknown?]> = [
-    ['GET', '/v1/records'], ['PUT', '/v1/records/r1', { stage: 'x' }], ['GET', '/v1/records/r1'],
-    ['POST', '/v1/events', { type: 'a', recordId: 'r1' }], ['POST', '/v1/events/batch', { events: [{ type: 'a', recordId: 'r1' }] }],
-    ['GET', '/v1/users'], ['POST', '/v1/users', { name: 'x' }], ['GET', '/v1/users/u'], ['PUT', '/v1/users/u', { name: 'x' }], ['DELETE', '/v1/users/u'],
-    ['GET', '/v1/api-keys'], ['POST', '/v1/api-keys', { name: 'x' }], ['DELETE', '/v1/api-keys/k'],
-    ['GET', '/v1/webhook-endpoints'], ['POST', '/v1/webhook-endpoints', { url: 'https://x.example' }], ['GET', '/v1/webhook-endpoints/w'], ['DELETE', '/v1/webhook-endpoints/w'],
-    ['GET', '/v1/messages'], ['GET', '/v1/messages/m'], ['GET', '/v1/tasks'], ['GET', '/v1/tasks/t'], ['PATCH', '/v1/tasks/t', { status: 'done' }],
+    ['GET', '/v1/records'],
+    ['PUT', '/v1/records/r1', { stage: 'x' }],
+    ['GET', '/v1/records/r1'],
+    ['POST', '/v1/events', { type: 'a', recordId: 'r1' }],
+    ['POST', '/v1/events/batch', { events: [{ type: 'a', recordId: 'r1' }] }],
+    ['GET', '/v1/users'],
+    ['POST', '/v1/users', { name: 'x' }],
+    ['GET', '/v1/users/u'],
+    ['PUT', '/v1/users/u', { name: 'x' }],
+    ['DELETE', '/v1/users/u'],
+    ['GET', '/v1/api-keys'],
+    ['POST', '/v1/api-keys', { name: 'x' }],
+    ['DELETE', '/v1/api-keys/k'],
+    ['GET', '/v1/webhook-endpoints'],
+    ['POST', '/v1/webhook-endpoints', { url: 'https://x.example' }],
+    ['GET', '/v1/webhook-endpoints/w'],
+    ['DELETE', '/v1/webhook-endpoints/w'],
+    ['GET', '/v1/messages'],
+    ['GET', '/v1/messages/m'],
+    ['GET', '/v1/tasks'],
+    ['GET', '/v1/tasks/t'],
+    ['PATCH', '/v1/tasks/t', { status: 'done' }],
   ];
   it('answers 401 problem+json without a key, with an unknown key and with a malformed header, and changes nothing', async () => {
     for (const [method, path, body] of routes) {
@@ -161,8 +198,14 @@ describe('authentication on every /v1 route', () => {
 
 describe('transport-level rejections', () => {
   const writes: Array<[string, string]> = [
-    ['PUT', '/v1/records/r1'], ['POST', '/v1/events'], ['POST', '/v1/events/batch'], ['POST', '/v1/users'], ['PUT', '/v1/users/u1'],
-    ['POST', '/v1/api-keys'], ['POST', '/v1/webhook-endpoints'], ['PATCH', '/v1/tasks/t1'],
+    ['PUT', '/v1/records/r1'],
+    ['POST', '/v1/events'],
+    ['POST', '/v1/events/batch'],
+    ['POST', '/v1/users'],
+    ['PUT', '/v1/users/u1'],
+    ['POST', '/v1/api-keys'],
+    ['POST', '/v1/webhook-endpoints'],
+    ['PATCH', '/v1/tasks/t1'],
   ];
 
   it('malformed JSON: 400 naming /body', async () => {

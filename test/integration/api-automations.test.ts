@@ -73,16 +73,21 @@ async function automationIn(status: Status): Promise<string> {
   if (status === 'draft') return a.id;
   expect((await t.client.POST('/v1/automations/{id}/activate', { ...path(a.id), body: { onlyNew: true } })).response.status).toBe(200);
   if (status === 'paused') expect((await t.client.POST('/v1/automations/{id}/pause', path(a.id))).response.status).toBe(200);
-  if (status === 'inactive') expect((await t.client.POST('/v1/automations/{id}/deactivate', { ...path(a.id), body: { inFlight: 'finish' } })).response.status).toBe(200);
+  if (status === 'inactive')
+    expect((await t.client.POST('/v1/automations/{id}/deactivate', { ...path(a.id), body: { inFlight: 'finish' } })).response.status).toBe(200);
   return a.id;
 }
 
 function act(id: string, action: 'activate' | 'pause' | 'resume' | 'deactivate') {
   switch (action) {
-    case 'activate': return t.client.POST('/v1/automations/{id}/activate', { ...path(id), body: { onlyNew: true } });
-    case 'pause': return t.client.POST('/v1/automations/{id}/pause', path(id));
-    case 'resume': return t.client.POST('/v1/automations/{id}/resume', path(id));
-    case 'deactivate': return t.client.POST('/v1/automations/{id}/deactivate', { ...path(id), body: { inFlight: 'cancel' } });
+    case 'activate':
+      return t.client.POST('/v1/automations/{id}/activate', { ...path(id), body: { onlyNew: true } });
+    case 'pause':
+      return t.client.POST('/v1/automations/{id}/pause', path(id));
+    case 'resume':
+      return t.client.POST('/v1/automations/{id}/resume', path(id));
+    case 'deactivate':
+      return t.client.POST('/v1/automations/{id}/deactivate', { ...path(id), body: { inFlight: 'cancel' } });
   }
 }
 
@@ -90,7 +95,12 @@ describe('create, read, list', () => {
   it('creates a draft as version 1 pinning the current template versions', async () => {
     const a = await create();
     expect(a).toMatchObject({
-      name: 'Post-service follow-up', status: 'draft', version: 1, currentVersion: 1, onlyNew: null, activatedAt: null,
+      name: 'Post-service follow-up',
+      status: 'draft',
+      version: 1,
+      currentVersion: 1,
+      onlyNew: null,
+      activatedAt: null,
       trigger: EXAMPLE_DEFINITION.trigger,
       templateVersions: { tpl_howwas_a: 1, tpl_howwas_b: 1, tpl_reminder: 1, tpl_referral: 1, tpl_call_back: 1 },
     });
@@ -148,8 +158,13 @@ describe('versions', () => {
     ]);
     expect(versions.data!.items[1]!.definition).toEqual(EXAMPLE_DEFINITION);
 
-    const rows = await t.db.selectFrom('automation_versions').select(['version', 'definition', 'template_versions'])
-      .where('workspace_id', '=', t.workspaceId).where('automation_id', '=', a.id).orderBy('version').execute();
+    const rows = await t.db
+      .selectFrom('automation_versions')
+      .select(['version', 'definition', 'template_versions'])
+      .where('workspace_id', '=', t.workspaceId)
+      .where('automation_id', '=', a.id)
+      .orderBy('version')
+      .execute();
     expect(rows).toHaveLength(2);
     expect(rows[0]!.definition).toEqual(EXAMPLE_DEFINITION);
     expect(rows[0]!.template_versions.tpl_reminder).toBe(1);
@@ -209,7 +224,12 @@ describe('definition validation', () => {
     (def.steps[2] as { onTimeout: string }).onTimeout = 'remindr';
     const errors = await rejected(def);
     // Step 3 (remind) is no longer reached once onTimeout points elsewhere: reported too.
-    expect(errors.map((e) => e.field).sort()).toEqual(['/body/steps/1/variants/1/template', '/body/steps/2/onTimeout', '/body/steps/3', '/body/steps/6/template']);
+    expect(errors.map((e) => e.field).sort()).toEqual([
+      '/body/steps/1/variants/1/template',
+      '/body/steps/2/onTimeout',
+      '/body/steps/3',
+      '/body/steps/6/template',
+    ]);
   });
 
   it('rejects a deleted template', async () => {
@@ -251,7 +271,10 @@ describe('lifecycle', () => {
 
   it('activate with onlyNew=true writes no backfill; pause, resume and deactivate fan out', async () => {
     const a = await create();
-    expect((await t.client.POST('/v1/automations/{id}/activate', { ...path(a.id), body: { onlyNew: true } })).data).toMatchObject({ status: 'active', onlyNew: true });
+    expect((await t.client.POST('/v1/automations/{id}/activate', { ...path(a.id), body: { onlyNew: true } })).data).toMatchObject({
+      status: 'active',
+      onlyNew: true,
+    });
     expect(await outboxFor(a.id)).toEqual([]);
     expect((await t.client.POST('/v1/automations/{id}/pause', path(a.id))).data!.status).toBe('paused');
     expect((await t.client.POST('/v1/automations/{id}/resume', path(a.id))).data!.status).toBe('active');
@@ -293,10 +316,16 @@ describe('lifecycle', () => {
   });
 
   const ILLEGAL: Array<[Status, 'activate' | 'pause' | 'resume' | 'deactivate']> = [
-    ['draft', 'pause'], ['draft', 'resume'], ['draft', 'deactivate'],
-    ['active', 'activate'], ['active', 'resume'],
-    ['paused', 'activate'], ['paused', 'pause'],
-    ['inactive', 'pause'], ['inactive', 'resume'], ['inactive', 'deactivate'],
+    ['draft', 'pause'],
+    ['draft', 'resume'],
+    ['draft', 'deactivate'],
+    ['active', 'activate'],
+    ['active', 'resume'],
+    ['paused', 'activate'],
+    ['paused', 'pause'],
+    ['inactive', 'pause'],
+    ['inactive', 'resume'],
+    ['inactive', 'deactivate'],
   ];
   it.each(ILLEGAL)('%s -> %s answers 409 naming the status and changes nothing', async (status, action) => {
     const id = await automationIn(status);
@@ -339,9 +368,19 @@ describe('delete', () => {
     expect((await t.client.DELETE('/v1/automations/{id}', path(id))).response.status).toBe(204);
     expect((await t.client.GET('/v1/automations/{id}', path(id))).response.status).toBe(404);
     expect((await t.client.GET('/v1/automations', {})).data!.items.map((a) => a.id)).not.toContain(id);
-    const row = await t.db.selectFrom('automations').select(['deleted_at']).where('workspace_id', '=', t.workspaceId).where('id', '=', id).executeTakeFirstOrThrow();
+    const row = await t.db
+      .selectFrom('automations')
+      .select(['deleted_at'])
+      .where('workspace_id', '=', t.workspaceId)
+      .where('id', '=', id)
+      .executeTakeFirstOrThrow();
     expect(row.deleted_at).toBeInstanceOf(Date);
-    const versions = await t.db.selectFrom('automation_versions').select('version').where('workspace_id', '=', t.workspaceId).where('automation_id', '=', id).execute();
+    const versions = await t.db
+      .selectFrom('automation_versions')
+      .select('version')
+      .where('workspace_id', '=', t.workspaceId)
+      .where('automation_id', '=', id)
+      .execute();
     expect(versions).toHaveLength(1);
     expect((await unchanged(() => act(id, 'activate'))).response.status).toBe(404);
   });
@@ -373,7 +412,8 @@ describe('tenancy', () => {
     const statuses = [
       (await other.client.GET('/v1/automations/{id}', p)).response.status,
       (await other.client.GET('/v1/automations/{id}/versions', p)).response.status,
-      (await other.client.PUT('/v1/automations/{id}', { ...p, body: { ...clone(), steps: [{ id: 'w', type: 'wait', duration: 'PT1H' }] } as never })).response.status,
+      (await other.client.PUT('/v1/automations/{id}', { ...p, body: { ...clone(), steps: [{ id: 'w', type: 'wait', duration: 'PT1H' }] } as never })).response
+        .status,
       (await other.client.DELETE('/v1/automations/{id}', p)).response.status,
       (await other.client.POST('/v1/automations/{id}/activate', { ...p, body: { onlyNew: true } })).response.status,
       (await other.client.POST('/v1/automations/{id}/pause', p)).response.status,
@@ -390,7 +430,11 @@ describe('tenancy', () => {
     const { response, error } = await other.client.POST('/v1/automations', { body: clone() as never });
     expect(response.status).toBe(400);
     expect(error!.errors!.map((e) => e.field).sort()).toEqual([
-      '/body/steps/1/variants/0/template', '/body/steps/1/variants/1/template', '/body/steps/3/template', '/body/steps/5/template', '/body/steps/6/template',
+      '/body/steps/1/variants/0/template',
+      '/body/steps/1/variants/1/template',
+      '/body/steps/3/template',
+      '/body/steps/5/template',
+      '/body/steps/6/template',
     ]);
   });
 });
@@ -398,12 +442,21 @@ describe('tenancy', () => {
 describe('OpenAPI', () => {
   it('carries the definition schema and the example', async () => {
     const res = await fetch(`${t.baseUrl}/openapi.json`);
-    const doc = (await res.json()) as { paths: Record<string, Record<string, { requestBody?: unknown; tags?: string[]; summary?: string }>>; components: { schemas: Record<string, unknown> } };
+    const doc = (await res.json()) as {
+      paths: Record<string, Record<string, { requestBody?: unknown; tags?: string[]; summary?: string }>>;
+      components: { schemas: Record<string, unknown> };
+    };
     expect(doc.components.schemas.AutomationDefinition).toBeDefined();
     const post = doc.paths['/v1/automations']!.post!;
     expect(post.tags).toEqual(['automations']);
     expect(JSON.stringify(post.requestBody)).toContain('Post-service follow-up');
-    for (const p of ['/v1/automations/{id}/activate', '/v1/automations/{id}/pause', '/v1/automations/{id}/resume', '/v1/automations/{id}/deactivate', '/v1/automations/{id}/versions']) {
+    for (const p of [
+      '/v1/automations/{id}/activate',
+      '/v1/automations/{id}/pause',
+      '/v1/automations/{id}/resume',
+      '/v1/automations/{id}/deactivate',
+      '/v1/automations/{id}/versions',
+    ]) {
       expect(doc.paths[p]).toBeDefined();
     }
   });

@@ -18,7 +18,13 @@ afterAll(async () => {
 
 const eventRows = (id: string) => t.db.selectFrom('events').selectAll().where('workspace_id', '=', t.workspaceId).where('id', '=', id).execute();
 const outboxFor = (eventId: string) =>
-  t.db.selectFrom('outbox').selectAll().where('workspace_id', '=', t.workspaceId).where('kind', '=', 'event').where(({ ref }) => ref('payload', '->').key('event' as never) as never, '@>', JSON.stringify({ id: eventId }) as never).execute();
+  t.db
+    .selectFrom('outbox')
+    .selectAll()
+    .where('workspace_id', '=', t.workspaceId)
+    .where('kind', '=', 'event')
+    .where(({ ref }) => ref('payload', '->').key('event' as never) as never, '@>', JSON.stringify({ id: eventId }) as never)
+    .execute();
 
 describe('POST /v1/events', () => {
   it('stores the event and its outbox row, answers 202 accepted', async () => {
@@ -115,18 +121,31 @@ describe('POST /v1/events', () => {
 
 describe('POST /v1/events/batch', () => {
   it('refuses properties over their limits (size 413, reserved keys, nesting) with the pointer, storing nothing', async () => {
-    const big = await unchangedAfter(t, () => t.client.POST('/v1/events', { body: { type: 'x', recordId: 'r-limits', properties: { blob: 'x'.repeat(40_000) } } }));
+    const big = await unchangedAfter(t, () =>
+      t.client.POST('/v1/events', { body: { type: 'x', recordId: 'r-limits', properties: { blob: 'x'.repeat(40_000) } } }),
+    );
     expect(big.response.status).toBe(413);
     expect(big.error).toMatchObject({ status: 413, field: '/body/properties', detail: '/body/properties: may take at most 32768 bytes as JSON (takes 40011)' });
     const reserved = await unchangedAfter(t, () =>
-      t.client.POST('/v1/events/batch', { body: { events: [{ type: 'x', recordId: 'r-limits' }, { type: 'x', recordId: 'r-limits', properties: { a: { constructor: 1 } } }] } }),
+      t.client.POST('/v1/events/batch', {
+        body: {
+          events: [
+            { type: 'x', recordId: 'r-limits' },
+            { type: 'x', recordId: 'r-limits', properties: { a: { constructor: 1 } } },
+          ],
+        },
+      }),
     );
     expect(reserved.response.status).toBe(400);
     expect(reserved.error).toMatchObject({ status: 400, field: '/body/events/1/properties/a/constructor' });
     let deep: unknown = 1;
     for (let i = 0; i < 7; i++) deep = [deep];
     const nested = await unchangedAfter(t, () => t.client.POST('/v1/events', { body: { type: 'x', recordId: 'r-limits', properties: { deep } } }));
-    expect(nested.error).toMatchObject({ status: 400, field: '/body/properties/deep/0/0/0/0/0', detail: '/body/properties/deep/0/0/0/0/0: nests deeper than 5 levels' });
+    expect(nested.error).toMatchObject({
+      status: 400,
+      field: '/body/properties/deep/0/0/0/0/0',
+      detail: '/body/properties/deep/0/0/0/0/0: nests deeper than 5 levels',
+    });
   });
 
   it('stores many in one request with per-item results in input order', async () => {
@@ -152,23 +171,42 @@ describe('POST /v1/events/batch', () => {
     const ok = await t.client.POST('/v1/events/batch', { body: { events } });
     expect(ok.response.status).toBe(202);
     expect(ok.data!.accepted).toBe(1000);
-    const n = await t.db.selectFrom('events').select((eb) => eb.fn.countAll<number>().as('n')).where('workspace_id', '=', t.workspaceId).where('type', '=', 'bulk').executeTakeFirstOrThrow();
+    const n = await t.db
+      .selectFrom('events')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('workspace_id', '=', t.workspaceId)
+      .where('type', '=', 'bulk')
+      .executeTakeFirstOrThrow();
     expect(Number(n.n)).toBe(1000);
-    const tooMany = await unchangedAfter(t, () => t.client.POST('/v1/events/batch', { body: { events: [...events, { id: 'k-1000', type: 'bulk', recordId: 'x' }] } }));
+    const tooMany = await unchangedAfter(t, () =>
+      t.client.POST('/v1/events/batch', { body: { events: [...events, { id: 'k-1000', type: 'bulk', recordId: 'x' }] } }),
+    );
     expect(tooMany.response.status).toBe(400);
     expect(tooMany.error).toMatchObject({ field: '/body/events' });
   });
 
   it('one invalid item rejects the whole batch, naming it; nothing is stored', async () => {
     const res = await unchangedAfter(t, () =>
-      t.client.POST('/v1/events/batch', { body: { events: [{ id: 'ok-1', type: 'a', recordId: 'r1' }, { id: 'bad', recordId: 'r1' }] } as never }));
+      t.client.POST('/v1/events/batch', {
+        body: {
+          events: [
+            { id: 'ok-1', type: 'a', recordId: 'r1' },
+            { id: 'bad', recordId: 'r1' },
+          ],
+        } as never,
+      }),
+    );
     expect(res.response.status).toBe(400);
     expect(res.error).toMatchObject({ field: '/body/events/1/type' });
     expect(await eventRows('ok-1')).toHaveLength(0);
   });
 
   it('rejects an empty batch, a missing list and unknown fields', async () => {
-    for (const [body, field] of [[{ events: [] }, '/body/events'], [{}, '/body/events'], [{ events: [{ type: 'a', recordId: 'r' }], dryRun: true }, '/body/dryRun']] as const) {
+    for (const [body, field] of [
+      [{ events: [] }, '/body/events'],
+      [{}, '/body/events'],
+      [{ events: [{ type: 'a', recordId: 'r' }], dryRun: true }, '/body/dryRun'],
+    ] as const) {
       const res = await unchangedAfter(t, () => t.client.POST('/v1/events/batch', { body: body as never }));
       expect(res.response.status).toBe(400);
       expect(res.error).toMatchObject({ field });

@@ -17,18 +17,38 @@ afterAll(async () => {
 });
 
 const outboxOf = (recordId: string) =>
-  t.db.selectFrom('outbox').select(['kind', 'record_id', 'payload']).where('workspace_id', '=', t.workspaceId).where('record_id', '=', recordId).orderBy('id').execute();
+  t.db
+    .selectFrom('outbox')
+    .select(['kind', 'record_id', 'payload'])
+    .where('workspace_id', '=', t.workspaceId)
+    .where('record_id', '=', recordId)
+    .orderBy('id')
+    .execute();
 
 describe('PUT /v1/records/{externalId}', () => {
   it('creates (201), then updates (200), with camelCase ISO answers', async () => {
     const created = await t.client.PUT('/v1/records/{externalId}', {
       params: { path: { externalId: 'lead-1' } },
-      body: { email: 'ana@example.com', phone: '+40712345678', name: 'Ana', timezone: 'Europe/Bucharest', stage: 'lead', ownerId: 'maria', attributes: { plan: 'pro', service: 'cleaning' } },
+      body: {
+        email: 'ana@example.com',
+        phone: '+40712345678',
+        name: 'Ana',
+        timezone: 'Europe/Bucharest',
+        stage: 'lead',
+        ownerId: 'maria',
+        attributes: { plan: 'pro', service: 'cleaning' },
+      },
     });
     expect(created.response.status).toBe(201);
     expect(created.data).toMatchObject({
-      recordId: 'lead-1', externalId: 'lead-1', email: 'ana@example.com', stage: 'lead', ownerId: 'maria', timezone: 'Europe/Bucharest',
-      attributes: { plan: 'pro', service: 'cleaning' }, unsubscribed: { email: false, sms: false, voicemail: false },
+      recordId: 'lead-1',
+      externalId: 'lead-1',
+      email: 'ana@example.com',
+      stage: 'lead',
+      ownerId: 'maria',
+      timezone: 'Europe/Bucharest',
+      attributes: { plan: 'pro', service: 'cleaning' },
+      unsubscribed: { email: false, sms: false, voicemail: false },
     });
     expect(created.data!.createdAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     expect(created.data!.stageChangedAt).toEqual(expect.any(String));
@@ -36,7 +56,12 @@ describe('PUT /v1/records/{externalId}', () => {
     const outbox = await outboxOf('lead-1');
     expect(outbox).toHaveLength(1);
     expect(outbox[0]!.kind).toBe('record_changed');
-    expect(outbox[0]!.payload).toMatchObject({ kind: 'record_changed', recordId: 'lead-1', created: true, changes: { stage: 'lead', ownerId: 'maria', 'attributes.plan': 'pro' } });
+    expect(outbox[0]!.payload).toMatchObject({
+      kind: 'record_changed',
+      recordId: 'lead-1',
+      created: true,
+      changes: { stage: 'lead', ownerId: 'maria', 'attributes.plan': 'pro' },
+    });
 
     const updated = await t.client.PUT('/v1/records/{externalId}', { params: { path: { externalId: 'lead-1' } }, body: { name: 'Ana Pop' } });
     expect(updated.response.status).toBe(200);
@@ -129,8 +154,12 @@ describe('PUT /v1/records/{externalId}', () => {
       }
     }
     // The merged attributes are held to the limit too: 150 + 60 new keys is refused, the 150 kept.
-    expect((await t.client.PUT('/v1/records/{externalId}', { params: { path: { externalId: 'lead-flood' } }, body: { attributes: many(149) } })).response.status).toBe(200);
-    const merged = await unchangedAfter(t, () => t.client.PUT('/v1/records/{externalId}', { params: { path: { externalId: 'lead-flood' } }, body: { attributes: many(60, 'x') } }));
+    expect(
+      (await t.client.PUT('/v1/records/{externalId}', { params: { path: { externalId: 'lead-flood' } }, body: { attributes: many(149) } })).response.status,
+    ).toBe(200);
+    const merged = await unchangedAfter(t, () =>
+      t.client.PUT('/v1/records/{externalId}', { params: { path: { externalId: 'lead-flood' } }, body: { attributes: many(60, 'x') } }),
+    );
     expect(merged.response.status).toBe(400);
     expect(merged.error).toMatchObject({ status: 400, field: '/body/attributes', detail: '/body/attributes: may hold at most 200 keys (has 210)' });
   });
@@ -156,12 +185,17 @@ describe('GET /v1/records', () => {
 
   it('lists by stage and owner, paging with limit and cursor', async () => {
     for (let i = 0; i < 7; i++) {
-      await t.client.PUT('/v1/records/{externalId}', { params: { path: { externalId: `page-${i}` } }, body: { stage: 'paged', ownerId: i % 2 ? 'ion' : 'maria' } });
+      await t.client.PUT('/v1/records/{externalId}', {
+        params: { path: { externalId: `page-${i}` } },
+        body: { stage: 'paged', ownerId: i % 2 ? 'ion' : 'maria' },
+      });
     }
     const seen: string[] = [];
     let cursor: string | null = null;
     do {
-      const page: { data?: { items: Array<{ recordId: string }>; nextCursor: string | null }; response: Response } = await t.client.GET('/v1/records', { params: { query: { stage: 'paged', limit: 3, ...(cursor ? { cursor } : {}) } } });
+      const page: { data?: { items: Array<{ recordId: string }>; nextCursor: string | null }; response: Response } = await t.client.GET('/v1/records', {
+        params: { query: { stage: 'paged', limit: 3, ...(cursor ? { cursor } : {}) } },
+      });
       expect(page.response.status).toBe(200);
       expect(page.data!.items.length).toBeLessThanOrEqual(3);
       seen.push(...page.data!.items.map((r) => r.recordId));
@@ -176,8 +210,11 @@ describe('GET /v1/records', () => {
 
   it('rejects bad list queries naming the parameter', async () => {
     const cases: Array<[Record<string, unknown>, string]> = [
-      [{ limit: 0 }, '/querystring/limit'], [{ limit: 1000 }, '/querystring/limit'], [{ limit: 'ten' }, '/querystring/limit'],
-      [{ cursor: 'garbage!' }, '/querystring/cursor'], [{ colour: 'red' }, '/querystring/colour'],
+      [{ limit: 0 }, '/querystring/limit'],
+      [{ limit: 1000 }, '/querystring/limit'],
+      [{ limit: 'ten' }, '/querystring/limit'],
+      [{ cursor: 'garbage!' }, '/querystring/cursor'],
+      [{ colour: 'red' }, '/querystring/colour'],
     ];
     for (const [query, field] of cases) {
       const res = await t.client.GET('/v1/records', { params: { query: query as never } });
@@ -196,13 +233,17 @@ describe('tenancy', () => {
     const list = await other.client.GET('/v1/records');
     expect(list.data!.items).toEqual([]);
     // The same external id in the other workspace is a different record.
-    const put = await unchangedAfter(t, () => other.client.PUT('/v1/records/{externalId}', { params: { path: { externalId: 'lead-1' } }, body: { name: 'Someone else' } }));
+    const put = await unchangedAfter(t, () =>
+      other.client.PUT('/v1/records/{externalId}', { params: { path: { externalId: 'lead-1' } }, body: { name: 'Someone else' } }),
+    );
     expect(put.response.status).toBe(201);
     const mine = await t.client.GET('/v1/records/{externalId}', { params: { path: { externalId: 'lead-1' } } });
     expect(mine.data!.name).toBe('Ana Pop');
     // An owner from another workspace is unknown here.
     await other.client.POST('/v1/users', { body: { id: 'theirs', name: 'Theirs' } });
-    const owner = await unchangedAfter(t, () => t.client.PUT('/v1/records/{externalId}', { params: { path: { externalId: 'lead-1' } }, body: { ownerId: 'theirs' } }));
+    const owner = await unchangedAfter(t, () =>
+      t.client.PUT('/v1/records/{externalId}', { params: { path: { externalId: 'lead-1' } }, body: { ownerId: 'theirs' } }),
+    );
     expect(owner.response.status).toBe(422);
   });
 });

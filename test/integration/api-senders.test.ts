@@ -20,13 +20,25 @@ const api = (method: string, path: string, body?: unknown) =>
 const post = (body: unknown) => api('POST', '/v1/senders', body);
 
 describe('/v1/senders', () => {
-  it('creates email, SMS and voicemail senders and lists them; an SMS sender holds its kind\'s rate unless it says otherwise', async () => {
+  it("creates email, SMS and voicemail senders and lists them; an SMS sender holds its kind's rate unless it says otherwise", async () => {
     const mail = await post({ id: 'snd_mail', channel: 'email', from: 'hello@sparkle.example', name: 'Sparkle', replyTo: 'office@sparkle.example' });
     expect(mail.status).toBe(201);
-    expect(mail.body).toMatchObject({ id: 'snd_mail', channel: 'email', from: 'hello@sparkle.example', name: 'Sparkle', replyTo: 'office@sparkle.example', segmentsPerSecond: null });
-    expect((await post({ id: 'snd_long', channel: 'sms', from: '+15005550006', kind: 'long_code' })).body).toMatchObject({ kind: 'long_code', segmentsPerSecond: 1 });
+    expect(mail.body).toMatchObject({
+      id: 'snd_mail',
+      channel: 'email',
+      from: 'hello@sparkle.example',
+      name: 'Sparkle',
+      replyTo: 'office@sparkle.example',
+      segmentsPerSecond: null,
+    });
+    expect((await post({ id: 'snd_long', channel: 'sms', from: '+15005550006', kind: 'long_code' })).body).toMatchObject({
+      kind: 'long_code',
+      segmentsPerSecond: 1,
+    });
     expect((await post({ id: 'snd_tf', channel: 'sms', from: '+18005550006', kind: 'toll_free' })).body).toMatchObject({ segmentsPerSecond: 3 });
-    expect((await post({ id: 'snd_svc', channel: 'sms', messagingServiceSid: `MG${'a'.repeat(32)}`, kind: 'short_code', segmentsPerSecond: 30 })).body).toMatchObject({ from: null, segmentsPerSecond: 30 });
+    expect(
+      (await post({ id: 'snd_svc', channel: 'sms', messagingServiceSid: `MG${'a'.repeat(32)}`, kind: 'short_code', segmentsPerSecond: 30 })).body,
+    ).toMatchObject({ from: null, segmentsPerSecond: 30 });
     const voice = await post({ channel: 'voicemail', from: '+15005550007' });
     expect(voice.status).toBe(201);
     expect(voice.body.id).toMatch(/^snd_/);

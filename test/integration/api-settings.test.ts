@@ -32,9 +32,16 @@ describe('/v1/settings', () => {
   it('changes only the fields, and the channels, it is sent', async () => {
     // Default senders must exist (and be for their channel).
     expect((await t.client.POST('/v1/senders', { body: { id: 'snd_office', channel: 'email', from: 'office@agency.example' } })).response.status).toBe(201);
-    expect((await t.client.POST('/v1/senders', { body: { id: 'snd_sms', channel: 'sms', from: '+15005550006', kind: 'long_code' } })).response.status).toBe(201);
+    expect((await t.client.POST('/v1/senders', { body: { id: 'snd_sms', channel: 'sms', from: '+15005550006', kind: 'long_code' } })).response.status).toBe(
+      201,
+    );
     const a = await t.client.PUT('/v1/settings', {
-      body: { timezone: 'Europe/Bucharest', quietHours: { sms: { start: '23:00', end: '07:30' } }, defaultSenders: { email: 'snd_office' }, channels: { voicemail: false } },
+      body: {
+        timezone: 'Europe/Bucharest',
+        quietHours: { sms: { start: '23:00', end: '07:30' } },
+        defaultSenders: { email: 'snd_office' },
+        channels: { voicemail: false },
+      },
     });
     expect(a.response.status).toBe(200);
     const expected = {
@@ -45,7 +52,9 @@ describe('/v1/settings', () => {
       smsHelpText: null,
     };
     expect(a.data).toEqual(expected);
-    const b = await t.client.PUT('/v1/settings', { body: { smsHelpText: 'Acme: reply STOP to opt out', quietHours: { voicemail: null }, defaultSenders: { sms: 'snd_sms' } } });
+    const b = await t.client.PUT('/v1/settings', {
+      body: { smsHelpText: 'Acme: reply STOP to opt out', quietHours: { voicemail: null }, defaultSenders: { sms: 'snd_sms' } },
+    });
     const after = {
       ...expected,
       quietHours: { ...expected.quietHours, voicemail: null },
@@ -96,13 +105,17 @@ describe('/v1/settings', () => {
       body: {
         name: 'Delivery notice',
         trigger: { type: 'stage_entered', stage: 'delivered' },
-        steps: [{ id: 'mail', type: 'email', template: 'tpl_mail' }, { id: 'text', type: 'sms', template: 'tpl_sms' }],
+        steps: [
+          { id: 'mail', type: 'email', template: 'tpl_mail' },
+          { id: 'text', type: 'sms', template: 'tpl_sms' },
+        ],
       },
     });
     expect(created.response.status).toBe(201);
     const id = created.data!.id;
     const refused = await unchangedAfter({ db: t.db, workspaceId: ws.workspaceId }, () =>
-      ws.client.POST('/v1/automations/{id}/activate', { params: { path: { id } }, body: { onlyNew: true } }));
+      ws.client.POST('/v1/automations/{id}/activate', { params: { path: { id } }, body: { onlyNew: true } }),
+    );
     expect(refused.response.status).toBe(409);
     expect(refused.error).toMatchObject({ field: '/definition/steps/1/type' });
     expect(refused.error!.detail).toContain('sms channel is switched off');
@@ -123,7 +136,8 @@ describe('/v1/settings', () => {
     const id = created.data!.id;
     const preview = async () => {
       const res = await ws.client.POST('/v1/automations/{id}/preview', {
-        params: { path: { id } }, body: { record: { timezone: 'Europe/Bucharest' }, startAt: '2026-12-01T21:30:00Z' },
+        params: { path: { id } },
+        body: { record: { timezone: 'Europe/Bucharest' }, startAt: '2026-12-01T21:30:00Z' },
       });
       expect(res.response.status).toBe(200);
       return res.data!.steps.map((s) => s.dueAt);

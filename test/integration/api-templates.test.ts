@@ -87,9 +87,16 @@ describe('create and read', () => {
 
 describe('Liquid checks', () => {
   it('answers 400 naming the field and the line of a syntax error, and stores nothing', async () => {
-    const { error, response } = await unchanged(() => t.client.POST('/v1/templates', {
-      body: { id: 'tpl_broken', name: 'Broken', channel: 'email', content: { subject: 'Hello {{ record.name }', text: 'Line one\nLine two {% if record.stage %} never closed' } },
-    }));
+    const { error, response } = await unchanged(() =>
+      t.client.POST('/v1/templates', {
+        body: {
+          id: 'tpl_broken',
+          name: 'Broken',
+          channel: 'email',
+          content: { subject: 'Hello {{ record.name }', text: 'Line one\nLine two {% if record.stage %} never closed' },
+        },
+      }),
+    );
     expect(response.status).toBe(400);
     expect(response.headers.get('content-type')).toContain('application/problem+json');
     expect(error!.errors).toEqual([
@@ -128,7 +135,11 @@ describe('Liquid checks', () => {
   });
 
   it('renders in a sandbox: own properties only', async () => {
-    const out = await renderContent('sms', { body: '{{ record.name }}|{{ record.constructor }}|{{ record.attributes.__proto__ }}|{{ record.missing }}' }, { record: { name: 'Ana', attributes: {} } });
+    const out = await renderContent(
+      'sms',
+      { body: '{{ record.name }}|{{ record.constructor }}|{{ record.attributes.__proto__ }}|{{ record.missing }}' },
+      { record: { name: 'Ana', attributes: {} } },
+    );
     expect(out.body).toBe('Ana|||');
   });
 });
@@ -175,16 +186,34 @@ describe('versioning', () => {
       [2, true, { body: 'Reminder v2 {{ record.name }}' }],
       [1, false, { body: 'Reminder v1 {{ record.name }}' }],
     ]);
-    const rows = await t.db.selectFrom('template_versions').select(['version', 'content']).where('workspace_id', '=', t.workspaceId).where('template_id', '=', 'tpl_ver').orderBy('version').execute();
-    expect(rows).toEqual([{ version: 1, content: { body: 'Reminder v1 {{ record.name }}' } }, { version: 2, content: { body: 'Reminder v2 {{ record.name }}' } }]);
+    const rows = await t.db
+      .selectFrom('template_versions')
+      .select(['version', 'content'])
+      .where('workspace_id', '=', t.workspaceId)
+      .where('template_id', '=', 'tpl_ver')
+      .orderBy('version')
+      .execute();
+    expect(rows).toEqual([
+      { version: 1, content: { body: 'Reminder v1 {{ record.name }}' } },
+      { version: 2, content: { body: 'Reminder v2 {{ record.name }}' } },
+    ]);
   });
 
-  it('rejects an edit in another channel\'s shape or with a syntax error, changing nothing', async () => {
+  it("rejects an edit in another channel's shape or with a syntax error, changing nothing", async () => {
     await t.client.POST('/v1/templates', { body: { id: 'tpl_ver2', name: 'V', channel: 'sms', content: { body: 'v1' } } });
-    const wrongShape = await unchanged(() => t.client.PUT('/v1/templates/{id}', { params: { path: { id: 'tpl_ver2' } }, body: { content: { subject: 'x', text: 'y' } } }));
+    const wrongShape = await unchanged(() =>
+      t.client.PUT('/v1/templates/{id}', { params: { path: { id: 'tpl_ver2' } }, body: { content: { subject: 'x', text: 'y' } } }),
+    );
     expect(wrongShape.response.status).toBe(400);
-    expect(wrongShape.error!.errors).toEqual(expect.arrayContaining([{ field: '/body/content/body', message: 'is required' }, { field: '/body/content/subject', message: 'unknown field' }]));
-    const syntax = await unchanged(() => t.client.PUT('/v1/templates/{id}', { params: { path: { id: 'tpl_ver2' } }, body: { content: { body: 'a\nb\n{{ x' } } }));
+    expect(wrongShape.error!.errors).toEqual(
+      expect.arrayContaining([
+        { field: '/body/content/body', message: 'is required' },
+        { field: '/body/content/subject', message: 'unknown field' },
+      ]),
+    );
+    const syntax = await unchanged(() =>
+      t.client.PUT('/v1/templates/{id}', { params: { path: { id: 'tpl_ver2' } }, body: { content: { body: 'a\nb\n{{ x' } } }),
+    );
     expect(syntax.response.status).toBe(400);
     expect(syntax.error).toMatchObject({ field: '/body/content/body' });
     expect(syntax.error!.errors![0]!.message).toMatch(/line 3/);
@@ -208,7 +237,9 @@ describe('strict input', () => {
   });
 
   it('content fields at the top level are answered with the errors of the shape the body names (email), not a channel error', async () => {
-    const { error, response } = await unchanged(() => t.client.POST('/v1/templates', { body: { name: 'x', channel: 'email', subject: 'Hi', text: 'Hello' } as never }));
+    const { error, response } = await unchanged(() =>
+      t.client.POST('/v1/templates', { body: { name: 'x', channel: 'email', subject: 'Hi', text: 'Hello' } as never }),
+    );
     expect(response.status).toBe(400);
     expect(error!.errors).toEqual([
       { field: '/body/content', message: 'is required' },
@@ -235,13 +266,20 @@ describe('delete and tenancy', () => {
     expect((await t.client.GET('/v1/templates/{id}', { params: { path: { id: 'tpl_del' } } })).response.status).toBe(404);
     const list = await t.client.GET('/v1/templates', {});
     expect(list.data!.items.map((i) => i.id)).not.toContain('tpl_del');
-    const row = await t.db.selectFrom('templates').select(['deleted_at']).where('workspace_id', '=', t.workspaceId).where('id', '=', 'tpl_del').executeTakeFirstOrThrow();
+    const row = await t.db
+      .selectFrom('templates')
+      .select(['deleted_at'])
+      .where('workspace_id', '=', t.workspaceId)
+      .where('id', '=', 'tpl_del')
+      .executeTakeFirstOrThrow();
     expect(row.deleted_at).toBeInstanceOf(Date);
     const versions = await t.client.GET('/v1/templates/{id}/versions', { params: { path: { id: 'tpl_del' } } });
     expect(versions.data!.items).toHaveLength(1);
     // Deleting again, or editing, finds nothing.
     expect((await unchanged(() => t.client.DELETE('/v1/templates/{id}', { params: { path: { id: 'tpl_del' } } }))).response.status).toBe(404);
-    expect((await unchanged(() => t.client.PUT('/v1/templates/{id}', { params: { path: { id: 'tpl_del' } }, body: { content: { body: 'x' } } }))).response.status).toBe(404);
+    expect(
+      (await unchanged(() => t.client.PUT('/v1/templates/{id}', { params: { path: { id: 'tpl_del' } }, body: { content: { body: 'x' } } }))).response.status,
+    ).toBe(404);
   });
 
   it("answers 404 for another workspace's template and changes nothing", async () => {
@@ -256,6 +294,8 @@ describe('delete and tenancy', () => {
     expect((await other.client.GET('/v1/templates', {})).data!.items).toEqual([]);
     expect(await snapshotWorkspace(t.db, t.workspaceId)).toEqual(before);
     // The same id is free in the other workspace.
-    expect((await other.client.POST('/v1/templates', { body: { id: 'tpl_mine', name: 'Theirs', channel: 'sms', content: { body: 'x' } } })).response.status).toBe(201);
+    expect(
+      (await other.client.POST('/v1/templates', { body: { id: 'tpl_mine', name: 'Theirs', channel: 'sms', content: { body: 'x' } } })).response.status,
+    ).toBe(201);
   });
 });

@@ -54,15 +54,24 @@ describe('/v1/users', () => {
 
   it('rejects bad input naming the field and changes nothing', async () => {
     const creates: Array<[unknown, string]> = [
-      [{}, '/body/name'], [{ name: '' }, '/body/name'], [{ name: 3 }, '/body/name'], [{ name: 'x', role: 'admin' }, '/body/role'],
-      [{ name: 'x', email: 'nope' }, '/body/email'], [{ name: 'x', timezone: 'Nowhere/Land' }, '/body/timezone'], [{ id: 'has space', name: 'x' }, '/body/id'],
+      [{}, '/body/name'],
+      [{ name: '' }, '/body/name'],
+      [{ name: 3 }, '/body/name'],
+      [{ name: 'x', role: 'admin' }, '/body/role'],
+      [{ name: 'x', email: 'nope' }, '/body/email'],
+      [{ name: 'x', timezone: 'Nowhere/Land' }, '/body/timezone'],
+      [{ id: 'has space', name: 'x' }, '/body/id'],
     ];
     for (const [body, field] of creates) {
       const res = await unchangedAfter(t, () => t.client.POST('/v1/users', { body: body as never }));
       expect(res.response.status, JSON.stringify(body)).toBe(400);
       expect(res.error).toMatchObject({ field });
     }
-    const replaces: Array<[unknown, string]> = [[{}, '/body/name'], [{ name: 'x', id: 'other' }, '/body/id'], [{ name: 'x', phone: false }, '/body/phone']];
+    const replaces: Array<[unknown, string]> = [
+      [{}, '/body/name'],
+      [{ name: 'x', id: 'other' }, '/body/id'],
+      [{ name: 'x', phone: false }, '/body/phone'],
+    ];
     for (const [body, field] of replaces) {
       const res = await unchangedAfter(t, () => t.client.PUT('/v1/users/{id}', { ...path('maria'), body: body as never }));
       expect(res.response.status, JSON.stringify(body)).toBe(400);

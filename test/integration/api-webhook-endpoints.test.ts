@@ -14,7 +14,9 @@ const path = (id: string) => ({ params: { path: { id } } });
 
 describe('/v1/webhook-endpoints', () => {
   it('creates with a generated secret shown once; reads and lists without it; deletes', async () => {
-    const created = await t.client.POST('/v1/webhook-endpoints', { body: { url: 'https://crm.example.com/hooks', description: 'CRM', events: ['enrollment.completed'] } });
+    const created = await t.client.POST('/v1/webhook-endpoints', {
+      body: { url: 'https://crm.example.com/hooks', description: 'CRM', events: ['enrollment.completed'] },
+    });
     expect(created.response.status).toBe(201);
     const ep = created.data!;
     expect(ep).toMatchObject({ url: 'https://crm.example.com/hooks', description: 'CRM', events: ['enrollment.completed'] });
@@ -35,14 +37,21 @@ describe('/v1/webhook-endpoints', () => {
     expect((await t.client.DELETE('/v1/webhook-endpoints/{id}', path(ep.id))).response.status).toBe(404);
     expect((await t.client.GET('/v1/webhook-endpoints')).data!.items.map((e) => e.id)).toEqual([second.data!.id]);
     // The row is kept for history.
-    expect(await t.db.selectFrom('webhook_endpoints').select('deleted_at').where('id', '=', ep.id).executeTakeFirstOrThrow()).toMatchObject({ deleted_at: expect.any(Date) });
+    expect(await t.db.selectFrom('webhook_endpoints').select('deleted_at').where('id', '=', ep.id).executeTakeFirstOrThrow()).toMatchObject({
+      deleted_at: expect.any(Date),
+    });
   });
 
   it('rejects bad input naming the field and changes nothing', async () => {
     const cases: Array<[unknown, string]> = [
-      [{}, '/body/url'], [{ url: 'ftp://files.example.com/x' }, '/body/url'], [{ url: 'not a url at all' }, '/body/url'],
-      [{ url: 'javascript:alert(1)' }, '/body/url'], [{ url: 'https://user:pw@x.example/h' }, '/body/url'], [{ url: 5 }, '/body/url'],
-      [{ url: 'https://x.example', secret: 'mine' }, '/body/secret'], [{ url: 'https://x.example', events: 'all' }, '/body/events'],
+      [{}, '/body/url'],
+      [{ url: 'ftp://files.example.com/x' }, '/body/url'],
+      [{ url: 'not a url at all' }, '/body/url'],
+      [{ url: 'javascript:alert(1)' }, '/body/url'],
+      [{ url: 'https://user:pw@x.example/h' }, '/body/url'],
+      [{ url: 5 }, '/body/url'],
+      [{ url: 'https://x.example', secret: 'mine' }, '/body/secret'],
+      [{ url: 'https://x.example', events: 'all' }, '/body/events'],
       [{ url: 'https://x.example', events: ['a', 'a'] }, '/body/events'],
     ];
     for (const [body, field] of cases) {

@@ -19,7 +19,20 @@ beforeAll(async () => {
     worker: false,
     env: { SENDGRID_API_KEY: 'SG.once', SENDGRID_API_URL: sg.url, SEND_TIMEOUT_MS: '4000', SEND_CONFIRM_GRACE_MS: '3000' },
   });
-  await e.t.db.insertInto('senders').values({ workspace_id: e.t.workspaceId, id: 'snd_once', channel: 'email', from: 'hello@once.example', name: null, reply_to: null, messaging_service_sid: null, kind: null, segments_per_second: null }).execute();
+  await e.t.db
+    .insertInto('senders')
+    .values({
+      workspace_id: e.t.workspaceId,
+      id: 'snd_once',
+      channel: 'email',
+      from: 'hello@once.example',
+      name: null,
+      reply_to: null,
+      messaging_service_sid: null,
+      kind: null,
+      segments_per_second: null,
+    })
+    .execute();
 });
 afterAll(async () => {
   await e?.close();
@@ -30,7 +43,11 @@ afterEach(async () => {
 });
 
 async function oneEmail(name: string, recordId: string): Promise<string> {
-  const a = await createAutomation(e, { name, trigger: { type: 'manual' }, steps: [{ id: 'mail', type: 'email', to: 'record', template: `tpl_${recordId}` }] }, { templates: [{ id: `tpl_${recordId}` }] });
+  const a = await createAutomation(
+    e,
+    { name, trigger: { type: 'manual' }, steps: [{ id: 'mail', type: 'email', to: 'record', template: `tpl_${recordId}` }] },
+    { templates: [{ id: `tpl_${recordId}` }] },
+  );
   await putRecord(e, recordId);
   const res = await e.api('POST', `/v1/automations/${a.id}/enrollments`, { recordId });
   expect(res.status, JSON.stringify(res.body)).toBe(201);
@@ -43,10 +60,14 @@ async function messageOf(recordId: string): Promise<any> {
 }
 
 async function settled(recordId: string, status: string): Promise<any> {
-  return waitFor(`the message of ${recordId} to be ${status}`, async () => {
-    const m = await messageOf(recordId);
-    return m?.status === status ? m : undefined;
-  }, 200_000);
+  return waitFor(
+    `the message of ${recordId} to be ${status}`,
+    async () => {
+      const m = await messageOf(recordId);
+      return m?.status === status ? m : undefined;
+    },
+    200_000,
+  );
 }
 
 describe('exactly one send, counted at the provider', () => {

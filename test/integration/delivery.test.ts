@@ -21,19 +21,60 @@ beforeAll(async () => {
   tw = await fakeTwilio();
   e = await startEngineTest({
     env: {
-      SENDGRID_API_KEY: 'SG.e2e', SENDGRID_API_URL: sg.url,
-      TWILIO_ACCOUNT_SID: SID, TWILIO_AUTH_TOKEN: 'tw-token', TWILIO_API_URL: tw.url,
-      PUBLIC_URL: PUBLIC, SEND_TIMEOUT_MS: '3000', SEND_CONFIRM_GRACE_MS: '3000',
+      SENDGRID_API_KEY: 'SG.e2e',
+      SENDGRID_API_URL: sg.url,
+      TWILIO_ACCOUNT_SID: SID,
+      TWILIO_AUTH_TOKEN: 'tw-token',
+      TWILIO_API_URL: tw.url,
+      PUBLIC_URL: PUBLIC,
+      SEND_TIMEOUT_MS: '3000',
+      SEND_CONFIRM_GRACE_MS: '3000',
     },
   });
   const ws = e.t.workspaceId;
-  await e.t.db.insertInto('senders').values([
-    { workspace_id: ws, id: 'snd_mail', channel: 'email', from: 'hello@cleaning.example', name: 'Sparkle Cleaning', reply_to: 'office@cleaning.example', messaging_service_sid: null, kind: null, segments_per_second: null },
-    { workspace_id: ws, id: 'snd_sms', channel: 'sms', from: '+15005550006', name: null, reply_to: null, messaging_service_sid: null, kind: 'long_code', segments_per_second: null },
-    { workspace_id: ws, id: 'snd_voice', channel: 'voicemail', from: '+15005550007', name: null, reply_to: null, messaging_service_sid: null, kind: null, segments_per_second: null },
-  ]).execute();
+  await e.t.db
+    .insertInto('senders')
+    .values([
+      {
+        workspace_id: ws,
+        id: 'snd_mail',
+        channel: 'email',
+        from: 'hello@cleaning.example',
+        name: 'Sparkle Cleaning',
+        reply_to: 'office@cleaning.example',
+        messaging_service_sid: null,
+        kind: null,
+        segments_per_second: null,
+      },
+      {
+        workspace_id: ws,
+        id: 'snd_sms',
+        channel: 'sms',
+        from: '+15005550006',
+        name: null,
+        reply_to: null,
+        messaging_service_sid: null,
+        kind: 'long_code',
+        segments_per_second: null,
+      },
+      {
+        workspace_id: ws,
+        id: 'snd_voice',
+        channel: 'voicemail',
+        from: '+15005550007',
+        name: null,
+        reply_to: null,
+        messaging_service_sid: null,
+        kind: null,
+        segments_per_second: null,
+      },
+    ])
+    .execute();
   // Sends go out now, whatever the hour the test runs at.
-  const settings = await e.api('PUT', '/v1/settings', { quietHours: { sms: null, voicemail: null }, defaultSenders: { email: 'snd_mail', sms: 'snd_sms', voicemail: 'snd_voice' } });
+  const settings = await e.api('PUT', '/v1/settings', {
+    quietHours: { sms: null, voicemail: null },
+    defaultSenders: { email: 'snd_mail', sms: 'snd_sms', voicemail: 'snd_voice' },
+  });
   expect(settings.status, JSON.stringify(settings.body)).toBe(200);
 });
 afterAll(async () => {
@@ -65,28 +106,51 @@ async function ended(enrollmentId: string): Promise<any> {
 
 describe('delivery through the providers', () => {
   it('email, SMS and voicemail reach the providers once each, as the steps and senders say', async () => {
-    const a = await createAutomation(e, {
-      name: 'All channels',
-      trigger: { type: 'manual' },
-      steps: [
-        { id: 'mail', type: 'email', to: 'record', template: 'tpl_d_mail' },
-        { id: 'text', type: 'sms', to: 'record', template: 'tpl_d_sms' },
-        { id: 'drop', type: 'voicemail', to: 'record', template: 'tpl_d_vm' },
-      ],
-    }, {
-      templates: [
-        { id: 'tpl_d_mail', content: { subject: 'Hi {{ record.name }}', text: 'Bye: {{ unsubscribeUrl }}', html: '<p>Hi</p>' } },
-        { id: 'tpl_d_sms', channel: 'sms', content: { body: 'Hi {{ record.name }}, how was it?' } },
-        { id: 'tpl_d_vm', channel: 'voicemail', content: { text: 'Hi {{ record.name }}, call us back.' } },
-      ],
-    });
+    const a = await createAutomation(
+      e,
+      {
+        name: 'All channels',
+        trigger: { type: 'manual' },
+        steps: [
+          { id: 'mail', type: 'email', to: 'record', template: 'tpl_d_mail' },
+          { id: 'text', type: 'sms', to: 'record', template: 'tpl_d_sms' },
+          { id: 'drop', type: 'voicemail', to: 'record', template: 'tpl_d_vm' },
+        ],
+      },
+      {
+        templates: [
+          { id: 'tpl_d_mail', content: { subject: 'Hi {{ record.name }}', text: 'Bye: {{ unsubscribeUrl }}', html: '<p>Hi</p>' } },
+          { id: 'tpl_d_sms', channel: 'sms', content: { body: 'Hi {{ record.name }}, how was it?' } },
+          { id: 'tpl_d_vm', channel: 'voicemail', content: { text: 'Hi {{ record.name }}, call us back.' } },
+        ],
+      },
+    );
     await putRecord(e, 'dlv-1', { name: 'Ana', email: 'ana@example.com', phone: '+40712345678' });
     await ended(await enroll(a.id, 'dlv-1'));
 
     const byChannel = Object.fromEntries((await messagesOf('dlv-1')).map((m) => [m.channel, m]));
-    expect(byChannel.email).toMatchObject({ status: 'sent', to: 'ana@example.com', subject: 'Hi Ana', senderId: 'snd_mail', providerId: expect.stringMatching(/^sg_/), error: null });
-    expect(byChannel.sms).toMatchObject({ status: 'sent', body: 'Hi Ana, how was it?', segments: 1, encoding: 'GSM-7', senderId: 'snd_sms', providerId: expect.stringMatching(/^SM/) });
-    expect(byChannel.voicemail).toMatchObject({ status: 'sent', body: 'Hi Ana, call us back.', senderId: 'snd_voice', providerId: expect.stringMatching(/^CA/) });
+    expect(byChannel.email).toMatchObject({
+      status: 'sent',
+      to: 'ana@example.com',
+      subject: 'Hi Ana',
+      senderId: 'snd_mail',
+      providerId: expect.stringMatching(/^sg_/),
+      error: null,
+    });
+    expect(byChannel.sms).toMatchObject({
+      status: 'sent',
+      body: 'Hi Ana, how was it?',
+      segments: 1,
+      encoding: 'GSM-7',
+      senderId: 'snd_sms',
+      providerId: expect.stringMatching(/^SM/),
+    });
+    expect(byChannel.voicemail).toMatchObject({
+      status: 'sent',
+      body: 'Hi Ana, call us back.',
+      senderId: 'snd_voice',
+      providerId: expect.stringMatching(/^CA/),
+    });
 
     expect(sg.accepted).toHaveLength(1);
     const mail = sg.accepted[0]!.body;
@@ -101,7 +165,11 @@ describe('delivery through the providers', () => {
     const link = /^<(.+)>$/.exec(mail.headers['List-Unsubscribe'])![1]!;
     expect(mail.headers['List-Unsubscribe-Post']).toBe('List-Unsubscribe=One-Click');
     expect(link.startsWith(`${PUBLIC}/u/`)).toBe(true);
-    expect(verifyUnsubscribeToken(e.config.SECRETS_KEY, link.slice(`${PUBLIC}/u/`.length))).toEqual({ workspaceId: e.t.workspaceId, recordId: 'dlv-1', channel: 'email' });
+    expect(verifyUnsubscribeToken(e.config.SECRETS_KEY, link.slice(`${PUBLIC}/u/`.length))).toEqual({
+      workspaceId: e.t.workspaceId,
+      recordId: 'dlv-1',
+      channel: 'email',
+    });
     expect(mail.content[0]).toEqual({ type: 'text/plain', value: `Bye: ${link}` });
 
     expect(tw.accepted.map((r) => [r.path.split('/').pop(), r.body.To, r.body.From])).toEqual([
@@ -117,7 +185,11 @@ describe('delivery through the providers', () => {
   });
 
   it('a retry storm (500 five times, then 202) is accepted once and the message is sent', async () => {
-    const a = await createAutomation(e, { name: 'Storm', trigger: { type: 'manual' }, steps: [{ id: 'mail', type: 'email', to: 'record', template: 'tpl_d_storm' }] }, { templates: [{ id: 'tpl_d_storm' }] });
+    const a = await createAutomation(
+      e,
+      { name: 'Storm', trigger: { type: 'manual' }, steps: [{ id: 'mail', type: 'email', to: 'record', template: 'tpl_d_storm' }] },
+      { templates: [{ id: 'tpl_d_storm' }] },
+    );
     await putRecord(e, 'dlv-storm', { email: 'storm@example.com' });
     const fail = { status: 500, headers: { 'retry-after': '1' }, body: { errors: [{ message: 'internal error' }] } };
     sg.script(fail, fail, fail, fail, fail);
@@ -129,30 +201,42 @@ describe('delivery through the providers', () => {
   });
 
   it('a permanent refusal fails the step with the provider code and reason; the sequence goes on', async () => {
-    const a = await createAutomation(e, {
-      name: 'Refused',
-      trigger: { type: 'manual' },
-      steps: [
-        { id: 'text', type: 'sms', to: 'record', template: 'tpl_d_refused' },
-        { id: 'mail', type: 'email', to: 'record', template: 'tpl_d_after' },
-      ],
-    }, { templates: [{ id: 'tpl_d_refused', channel: 'sms' }, { id: 'tpl_d_after' }] });
+    const a = await createAutomation(
+      e,
+      {
+        name: 'Refused',
+        trigger: { type: 'manual' },
+        steps: [
+          { id: 'text', type: 'sms', to: 'record', template: 'tpl_d_refused' },
+          { id: 'mail', type: 'email', to: 'record', template: 'tpl_d_after' },
+        ],
+      },
+      { templates: [{ id: 'tpl_d_refused', channel: 'sms' }, { id: 'tpl_d_after' }] },
+    );
     await putRecord(e, 'dlv-bad', { email: 'bad@example.com', phone: '+15005550001' });
     tw.script(twilioError(400, 21211, "The 'To' number +15005550001 is not a valid phone number."));
     const enr = await ended(await enroll(a.id, 'dlv-bad'));
     expect(enr.status).toBe('completed');
     const byChannel = Object.fromEntries((await messagesOf('dlv-bad')).map((m) => [m.channel, m]));
-    expect(byChannel.sms).toMatchObject({ status: 'failed', errorCode: '21211', error: "Twilio 400 (21211): The 'To' number +15005550001 is not a valid phone number." });
+    expect(byChannel.sms).toMatchObject({
+      status: 'failed',
+      errorCode: '21211',
+      error: "Twilio 400 (21211): The 'To' number +15005550001 is not a valid phone number.",
+    });
     expect(tw.requests).toHaveLength(1);
     expect(byChannel.email).toMatchObject({ status: 'sent' });
     expect(sg.acceptedFor(byChannel.email.id)).toBe(1);
   });
 
   it('Twilio 21610 (the recipient replied STOP) suppresses SMS to that number: the next SMS is not sent', async () => {
-    const a = await createAutomation(e, { name: 'Stopped', trigger: { type: 'manual' }, steps: [{ id: 'text', type: 'sms', to: 'record', template: 'tpl_d_stop' }] }, {
-      templates: [{ id: 'tpl_d_stop', channel: 'sms' }],
-      onlyNew: true,
-    });
+    const a = await createAutomation(
+      e,
+      { name: 'Stopped', trigger: { type: 'manual' }, steps: [{ id: 'text', type: 'sms', to: 'record', template: 'tpl_d_stop' }] },
+      {
+        templates: [{ id: 'tpl_d_stop', channel: 'sms' }],
+        onlyNew: true,
+      },
+    );
     await putRecord(e, 'dlv-stop', { phone: '+15005550009' });
     tw.script(twilioError(400, 21610, 'Attempt to send to unsubscribed recipient'));
     await ended(await enroll(a.id, 'dlv-stop'));
@@ -181,7 +265,11 @@ describe('delivery through the providers', () => {
     const [row] = await e.t.db.selectFrom('provider_credentials').selectAll().where('workspace_id', '=', e.t.workspaceId).execute();
     expect(row!.sealed).not.toContain('workspace-own-key');
 
-    const a = await createAutomation(e, { name: 'Own key', trigger: { type: 'manual' }, steps: [{ id: 'mail', type: 'email', to: 'record', template: 'tpl_d_own' }] }, { templates: [{ id: 'tpl_d_own' }] });
+    const a = await createAutomation(
+      e,
+      { name: 'Own key', trigger: { type: 'manual' }, steps: [{ id: 'mail', type: 'email', to: 'record', template: 'tpl_d_own' }] },
+      { templates: [{ id: 'tpl_d_own' }] },
+    );
     await putRecord(e, 'dlv-own', { email: 'own@example.com' });
     await ended(await enroll(a.id, 'dlv-own'));
     const [m] = await messagesOf('dlv-own');

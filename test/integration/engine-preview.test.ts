@@ -33,8 +33,14 @@ const sellerLead = {
 };
 
 const templates = [
-  { id: 'tpl_howwas_a' }, { id: 'tpl_howwas_b' }, { id: 'tpl_reminder' }, { id: 'tpl_referral' }, { id: 'tpl_call_back', channel: 'task' },
-  { id: 'tpl_seller_sms', channel: 'sms' }, { id: 'tpl_seller_mail' }, { id: 'tpl_seller_task', channel: 'task' },
+  { id: 'tpl_howwas_a' },
+  { id: 'tpl_howwas_b' },
+  { id: 'tpl_reminder' },
+  { id: 'tpl_referral' },
+  { id: 'tpl_call_back', channel: 'task' },
+  { id: 'tpl_seller_sms', channel: 'sms' },
+  { id: 'tpl_seller_mail' },
+  { id: 'tpl_seller_task', channel: 'task' },
 ];
 
 describe('preview', () => {
@@ -67,7 +73,8 @@ describe('preview', () => {
 
   it('post-service: no rating -> the reminder when the wait_for times out; a low rating -> the urgent task; a reply exits', async () => {
     const noRating = await e.api('POST', `/v1/automations/${postServiceId}/preview`, {
-      record: { attributes: { service: 'cleaning' } }, startAt: '2026-11-23T10:00:00Z',
+      record: { attributes: { service: 'cleaning' } },
+      startAt: '2026-11-23T10:00:00Z',
     });
     expect(noRating.body.steps.map((s: any) => [s.stepId, s.dueAt])).toEqual([
       ['w1', '2026-11-23T10:00:00.000Z'],
@@ -78,7 +85,8 @@ describe('preview', () => {
     expect(noRating.body.outcome).toBe('completed');
 
     const low = await e.api('POST', `/v1/automations/${postServiceId}/preview`, {
-      record: {}, startAt: '2026-11-23T10:00:00Z',
+      record: {},
+      startAt: '2026-11-23T10:00:00Z',
       events: [{ type: 'rating.received', at: '2026-11-23T20:30:00Z', properties: { rating: 2 } }],
     });
     expect(low.body.steps.slice(3).map((s: any) => [s.stepId, s.dueAt])).toEqual([
@@ -87,7 +95,8 @@ describe('preview', () => {
     ]);
 
     const replied = await e.api('POST', `/v1/automations/${postServiceId}/preview`, {
-      record: {}, startAt: '2026-11-23T10:00:00Z',
+      record: {},
+      startAt: '2026-11-23T10:00:00Z',
       events: [{ type: 'message.replied', at: '2026-11-23T13:00:00Z' }],
     });
     expect(replied.body).toMatchObject({ outcome: 'exited', exitReason: 'event:message.replied', endsAt: '2026-11-23T13:00:00.000Z' });

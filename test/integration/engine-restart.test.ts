@@ -31,15 +31,19 @@ async function messageCounts(automationId: string): Promise<Map<string, number>>
 describe('worker restarts', () => {
   it('a worker stopped while sequences wait: the next worker sends each remaining step once', async () => {
     await e.startWorker();
-    const a = await createAutomation(e, {
-      name: 'Two touches',
-      trigger: { type: 'event', event: 'signup' },
-      steps: [
-        { id: 's1', type: 'email', to: 'record', template: 'tpl_restart_1' },
-        { id: 'pause', type: 'wait', duration: 'PT8S' },
-        { id: 's2', type: 'email', to: 'record', template: 'tpl_restart_2' },
-      ],
-    }, { templates: [{ id: 'tpl_restart_1' }, { id: 'tpl_restart_2' }] });
+    const a = await createAutomation(
+      e,
+      {
+        name: 'Two touches',
+        trigger: { type: 'event', event: 'signup' },
+        steps: [
+          { id: 's1', type: 'email', to: 'record', template: 'tpl_restart_1' },
+          { id: 'pause', type: 'wait', duration: 'PT8S' },
+          { id: 's2', type: 'email', to: 'record', template: 'tpl_restart_2' },
+        ],
+      },
+      { templates: [{ id: 'tpl_restart_1' }, { id: 'tpl_restart_2' }] },
+    );
     const N = 20;
     const records = Array.from({ length: N }, (_, i) => `restart-wait-${i}`);
     for (const r of records) await putRecord(e, r);
@@ -56,24 +60,35 @@ describe('worker restarts', () => {
     expect([...(await messageCounts(a.id)).keys()].filter((k) => k.endsWith('/s2'))).toEqual([]);
 
     await e.startWorker();
-    await waitFor('every second email', async () => {
-      const counts = await messageCounts(a.id);
-      return records.every((r) => counts.get(`${r}/s2`) === 1);
-    }, 60_000);
+    await waitFor(
+      'every second email',
+      async () => {
+        const counts = await messageCounts(a.id);
+        return records.every((r) => counts.get(`${r}/s2`) === 1);
+      },
+      60_000,
+    );
     const counts = await messageCounts(a.id);
     expect([...counts.values()].every((n) => n === 1)).toBe(true);
     expect(counts.size).toBe(2 * N);
-    await waitFor('every enrollment completed', async () =>
-      (await e.t.db.selectFrom('enrollments').select('id').where('automation_id', '=', a.id).where('status', '=', 'completed').execute()).length === N);
+    await waitFor(
+      'every enrollment completed',
+      async () =>
+        (await e.t.db.selectFrom('enrollments').select('id').where('automation_id', '=', a.id).where('status', '=', 'completed').execute()).length === N,
+    );
     await e.stopWorker();
   }, 120_000);
 
   it('a worker process killed mid-batch: the rows are redelivered, every record enrolled and mailed exactly once', async () => {
-    const a = await createAutomation(e, {
-      name: 'Crash',
-      trigger: { type: 'event', event: 'crash.signup' },
-      steps: [{ id: 'hello', type: 'email', to: 'record', template: 'tpl_crash' }],
-    }, { templates: [{ id: 'tpl_crash' }] });
+    const a = await createAutomation(
+      e,
+      {
+        name: 'Crash',
+        trigger: { type: 'event', event: 'crash.signup' },
+        steps: [{ id: 'hello', type: 'email', to: 'record', template: 'tpl_crash' }],
+      },
+      { templates: [{ id: 'tpl_crash' }] },
+    );
     const N = 300;
     const records = Array.from({ length: N }, (_, i) => `crash-${String(i).padStart(3, '0')}`);
     // Records are created by the events themselves (bare records); one batch of 300 outbox rows.
@@ -87,24 +102,44 @@ describe('worker restarts', () => {
     await blocker.query('begin');
     await blocker.query('lock table outbox in share mode');
     const child = await e.spawnWorker({ ROUTER_BATCH_SIZE: '1000' });
-    await waitFor('every enrollment of the batch started', async () => {
-      const [row] = await e.t.db.selectFrom('enrollments').select(sql<number>`count(*)::int`.as('n')).where('automation_id', '=', a.id).execute();
-      return row!.n === N;
-    }, 240_000, 100);
+    await waitFor(
+      'every enrollment of the batch started',
+      async () => {
+        const [row] = await e.t.db
+          .selectFrom('enrollments')
+          .select(sql<number>`count(*)::int`.as('n'))
+          .where('automation_id', '=', a.id)
+          .execute();
+        return row!.n === N;
+      },
+      240_000,
+      100,
+    );
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
     await blocker.query('rollback');
     await blocker.end();
-    const [pending] = await e.t.db.selectFrom('outbox').select(sql<number>`count(*)::int`.as('n')).where('workspace_id', '=', e.t.workspaceId).execute();
+    const [pending] = await e.t.db
+      .selectFrom('outbox')
+      .select(sql<number>`count(*)::int`.as('n'))
+      .where('workspace_id', '=', e.t.workspaceId)
+      .execute();
     // The batch never committed: its rows are all still there, to be redelivered.
     expect(pending!.n).toBe(N);
 
     await e.startWorker();
-    await waitFor('every message', async () => {
-      const counts = await messageCounts(a.id);
-      return counts.size === N;
-    }, 240_000);
-    await waitFor('the outbox to drain', async () => (await e.t.db.selectFrom('outbox').select('id').where('workspace_id', '=', e.t.workspaceId).execute()).length === 0);
+    await waitFor(
+      'every message',
+      async () => {
+        const counts = await messageCounts(a.id);
+        return counts.size === N;
+      },
+      240_000,
+    );
+    await waitFor(
+      'the outbox to drain',
+      async () => (await e.t.db.selectFrom('outbox').select('id').where('workspace_id', '=', e.t.workspaceId).execute()).length === 0,
+    );
     const counts = await messageCounts(a.id);
     expect([...counts.values()].every((n) => n === 1)).toBe(true);
     const enrollments = await e.t.db.selectFrom('enrollments').select(['record_id', 'seq']).where('automation_id', '=', a.id).execute();

@@ -40,11 +40,15 @@ async function enrollmentsOf(recordId: string): Promise<any[]> {
 
 describe('vertical slice', () => {
   it('a manual enrollment starts a workflow on the dev server whose activity writes PostgreSQL, read back through the API', async () => {
-    const a = await createAutomation(e, {
-      name: 'Welcome',
-      trigger: { type: 'manual' },
-      steps: [{ id: 'hello', type: 'email', to: 'record', template: 'tpl_slice_hello' }],
-    }, { templates: [{ id: 'tpl_slice_hello' }] });
+    const a = await createAutomation(
+      e,
+      {
+        name: 'Welcome',
+        trigger: { type: 'manual' },
+        steps: [{ id: 'hello', type: 'email', to: 'record', template: 'tpl_slice_hello' }],
+      },
+      { templates: [{ id: 'tpl_slice_hello' }] },
+    );
     await putRecord(e, 'slice-1', { name: 'Ana' });
 
     const res = await e.api('POST', `/v1/automations/${a.id}/enrollments`, { recordId: 'slice-1' });
@@ -63,23 +67,39 @@ describe('vertical slice', () => {
     });
     expect(done.timeline.map((s: any) => [s.stepId, s.status])).toEqual([['hello', 'done']]);
     expect(done.messages).toHaveLength(1);
-    expect(done.messages[0]).toMatchObject({ stepId: 'hello', channel: 'email', status: 'sandboxed', subject: 'tpl_slice_hello for Ana', recordId: 'slice-1', enrollmentId: id });
+    expect(done.messages[0]).toMatchObject({
+      stepId: 'hello',
+      channel: 'email',
+      status: 'sandboxed',
+      subject: 'tpl_slice_hello for Ana',
+      recordId: 'slice-1',
+      enrollmentId: id,
+    });
     expect(await messagesOf('slice-1')).toHaveLength(1);
   });
 });
 
 describe('router', () => {
   it('an event -> router -> enrollment -> sandboxed message listed by GET /v1/messages', async () => {
-    await createAutomation(e, {
-      name: 'Post-service',
-      trigger: { type: 'event', event: 'booking.completed', where: { field: 'event.service', op: 'eq', value: 'cleaning' } },
-      conditions: { eventCount: { event: 'booking.completed' }, op: 'gte', value: 1 },
-      steps: [{ id: 'ask', type: 'email', to: 'record', template: 'tpl_slice_ask' }],
-    }, { templates: [{ id: 'tpl_slice_ask' }] });
+    await createAutomation(
+      e,
+      {
+        name: 'Post-service',
+        trigger: { type: 'event', event: 'booking.completed', where: { field: 'event.service', op: 'eq', value: 'cleaning' } },
+        conditions: { eventCount: { event: 'booking.completed' }, op: 'gte', value: 1 },
+        steps: [{ id: 'ask', type: 'email', to: 'record', template: 'tpl_slice_ask' }],
+      },
+      { templates: [{ id: 'tpl_slice_ask' }] },
+    );
     await putRecord(e, 'slice-2');
     await putRecord(e, 'slice-3');
 
-    const posted = await e.api('POST', '/v1/events', { id: 'evt-slice-2', type: 'booking.completed', recordId: 'slice-2', properties: { service: 'cleaning' } });
+    const posted = await e.api('POST', '/v1/events', {
+      id: 'evt-slice-2',
+      type: 'booking.completed',
+      recordId: 'slice-2',
+      properties: { service: 'cleaning' },
+    });
     expect(posted.status).toBe(202);
     // Does not match the trigger's `where`: no enrollment.
     await e.api('POST', '/v1/events', { id: 'evt-slice-3', type: 'booking.completed', recordId: 'slice-3', properties: { service: 'windows' } });
@@ -93,26 +113,36 @@ describe('router', () => {
     const enrollments = await enrollmentsOf('slice-2');
     expect(enrollments).toHaveLength(1);
     expect(enrollments[0]).toMatchObject({ triggerEventId: 'evt-slice-2', automationName: 'Post-service', stepCount: 1 });
-    await waitFor('the outbox to drain', async () => (await e.t.db.selectFrom('outbox').select('id').where('workspace_id', '=', e.t.workspaceId).execute()).length === 0);
+    await waitFor(
+      'the outbox to drain',
+      async () => (await e.t.db.selectFrom('outbox').select('id').where('workspace_id', '=', e.t.workspaceId).execute()).length === 0,
+    );
     expect(await enrollmentsOf('slice-3')).toHaveLength(0);
   });
 
   it('duplicate events produce one enrollment and one signal effect', async () => {
-    await createAutomation(e, {
-      name: 'Rating',
-      trigger: { type: 'event', event: 'visit.done' },
-      steps: [
-        { id: 'wait_rating', type: 'wait_for', event: 'rating.received', timeout: 'P1D', onEvent: 'thanks', onTimeout: 'end' },
-        { id: 'thanks', type: 'email', to: 'record', template: 'tpl_slice_thanks' },
-      ],
-    }, { templates: [{ id: 'tpl_slice_thanks' }] });
+    await createAutomation(
+      e,
+      {
+        name: 'Rating',
+        trigger: { type: 'event', event: 'visit.done' },
+        steps: [
+          { id: 'wait_rating', type: 'wait_for', event: 'rating.received', timeout: 'P1D', onEvent: 'thanks', onTimeout: 'end' },
+          { id: 'thanks', type: 'email', to: 'record', template: 'tpl_slice_thanks' },
+        ],
+      },
+      { templates: [{ id: 'tpl_slice_thanks' }] },
+    );
     await putRecord(e, 'slice-dup');
 
     const visit = { id: 'evt-dup-visit', type: 'visit.done', recordId: 'slice-dup', occurredAt: new Date().toISOString(), properties: {} };
     expect((await e.api('POST', '/v1/events', visit)).status).toBe(202);
     expect((await e.api('POST', '/v1/events', visit)).body.status).toBe('duplicate');
     // The same event delivered to the router twice more (an outbox redelivery after a crash).
-    await enqueue(e.t.db, e.t.workspaceId, [{ kind: 'event', event: { ...visit } }, { kind: 'event', event: { ...visit } }]);
+    await enqueue(e.t.db, e.t.workspaceId, [
+      { kind: 'event', event: { ...visit } },
+      { kind: 'event', event: { ...visit } },
+    ]);
 
     const [enrollment] = await waitFor('the enrollment', async () => {
       const list = await enrollmentsOf('slice-dup');
@@ -123,10 +153,16 @@ describe('router', () => {
     await firstTaskDone(enrollment.id);
     const rating = { id: 'evt-dup-rating', type: 'rating.received', recordId: 'slice-dup', occurredAt: new Date().toISOString(), properties: { rating: 5 } };
     expect((await e.api('POST', '/v1/events', rating)).status).toBe(202);
-    await enqueue(e.t.db, e.t.workspaceId, [{ kind: 'event', event: rating }, { kind: 'event', event: rating }]);
+    await enqueue(e.t.db, e.t.workspaceId, [
+      { kind: 'event', event: rating },
+      { kind: 'event', event: rating },
+    ]);
 
     await waitFor('the enrollment to complete', async () => (await e.api('GET', `/v1/enrollments/${enrollment.id}`)).body.status === 'completed');
-    await waitFor('the outbox to drain', async () => (await e.t.db.selectFrom('outbox').select('id').where('workspace_id', '=', e.t.workspaceId).execute()).length === 0);
+    await waitFor(
+      'the outbox to drain',
+      async () => (await e.t.db.selectFrom('outbox').select('id').where('workspace_id', '=', e.t.workspaceId).execute()).length === 0,
+    );
     expect(await enrollmentsOf('slice-dup')).toHaveLength(1);
     const msgs = await messagesOf('slice-dup');
     expect(msgs.map((m) => m.stepId)).toEqual(['thanks']);
@@ -164,26 +200,39 @@ describe('router', () => {
 
     await e.api('POST', '/v1/events', { id: 'evt-v-go-old', type: 'go', recordId: 'slice-old' });
     await e.api('POST', '/v1/events', { id: 'evt-v-go-new', type: 'go', recordId: 'slice-new' });
-    const [mOld] = await waitFor('old message', async () => { const m = await messagesOf('slice-old'); return m.length > 0 && m; });
-    const [mNew] = await waitFor('new message', async () => { const m = await messagesOf('slice-new'); return m.length > 0 && m; });
+    const [mOld] = await waitFor('old message', async () => {
+      const m = await messagesOf('slice-old');
+      return m.length > 0 && m;
+    });
+    const [mNew] = await waitFor('new message', async () => {
+      const m = await messagesOf('slice-new');
+      return m.length > 0 && m;
+    });
     expect(mOld.templateId).toBe('tpl_slice_v1');
     expect(mNew.templateId).toBe('tpl_slice_v2');
   });
 
   it('stage_entered on a record upsert, and re-entry after_exit: no second enrollment while one is active', async () => {
-    await createAutomation(e, {
-      name: 'Contacted nurture',
-      trigger: { type: 'stage_entered', stage: 'contacted' },
-      steps: [
-        { id: 'intro', type: 'email', to: 'record', template: 'tpl_slice_intro' },
-        { id: 'pause', type: 'wait', duration: 'P3D' },
-      ],
-    }, { templates: [{ id: 'tpl_slice_intro' }] });
+    await createAutomation(
+      e,
+      {
+        name: 'Contacted nurture',
+        trigger: { type: 'stage_entered', stage: 'contacted' },
+        steps: [
+          { id: 'intro', type: 'email', to: 'record', template: 'tpl_slice_intro' },
+          { id: 'pause', type: 'wait', duration: 'P3D' },
+        ],
+      },
+      { templates: [{ id: 'tpl_slice_intro' }] },
+    );
     await putRecord(e, 'slice-stage', { stage: 'new' });
     await putRecord(e, 'slice-stage', { stage: 'contacted' });
     await putRecord(e, 'slice-stage', { stage: 'qualified' });
     await putRecord(e, 'slice-stage', { stage: 'contacted' });
-    await waitFor('the outbox to drain', async () => (await e.t.db.selectFrom('outbox').select('id').where('workspace_id', '=', e.t.workspaceId).execute()).length === 0);
+    await waitFor(
+      'the outbox to drain',
+      async () => (await e.t.db.selectFrom('outbox').select('id').where('workspace_id', '=', e.t.workspaceId).execute()).length === 0,
+    );
     const list = await enrollmentsOf('slice-stage');
     expect(list).toHaveLength(1);
     expect(list[0]).toMatchObject({ status: 'active', automationName: 'Contacted nurture' });
@@ -194,11 +243,18 @@ describe('lifecycle', () => {
   it('activation with onlyNew=false enrolls every record that already matches (backfill); pause and resume reach in-flight enrollments', async () => {
     for (const r of ['slice-bf-1', 'slice-bf-2', 'slice-bf-3']) await putRecord(e, r, { stage: 'won' });
     await putRecord(e, 'slice-bf-other', { stage: 'lost' });
-    const a = await createAutomation(e, {
-      name: 'Won customers',
-      trigger: { type: 'stage_entered', stage: 'won' },
-      steps: [{ id: 'later', type: 'wait', duration: 'P1D' }, { id: 'hi', type: 'email', to: 'record', template: 'tpl_slice_won' }],
-    }, { templates: [{ id: 'tpl_slice_won' }], onlyNew: false });
+    const a = await createAutomation(
+      e,
+      {
+        name: 'Won customers',
+        trigger: { type: 'stage_entered', stage: 'won' },
+        steps: [
+          { id: 'later', type: 'wait', duration: 'P1D' },
+          { id: 'hi', type: 'email', to: 'record', template: 'tpl_slice_won' },
+        ],
+      },
+      { templates: [{ id: 'tpl_slice_won' }], onlyNew: false },
+    );
     const listed = await waitFor('the backfill', async () => {
       const r = await e.api('GET', `/v1/automations/${a.id}/enrollments`);
       return r.body.items.length === 3 && r.body.items;
@@ -215,14 +271,18 @@ describe('lifecycle', () => {
 
 describe('manual enrollment and exit', () => {
   it('enrolls by hand, refuses a second entry (409), exits on request (202) and refuses inactive automations (409)', async () => {
-    const a = await createAutomation(e, {
-      name: 'Manual',
-      trigger: { type: 'manual' },
-      steps: [
-        { id: 'later', type: 'wait', duration: 'PT1H' },
-        { id: 'mail', type: 'email', to: 'record', template: 'tpl_slice_manual' },
-      ],
-    }, { templates: [{ id: 'tpl_slice_manual' }] });
+    const a = await createAutomation(
+      e,
+      {
+        name: 'Manual',
+        trigger: { type: 'manual' },
+        steps: [
+          { id: 'later', type: 'wait', duration: 'PT1H' },
+          { id: 'mail', type: 'email', to: 'record', template: 'tpl_slice_manual' },
+        ],
+      },
+      { templates: [{ id: 'tpl_slice_manual' }] },
+    );
     await putRecord(e, 'slice-manual');
 
     const first = await e.api('POST', `/v1/automations/${a.id}/enrollments`, { recordId: 'slice-manual' });
@@ -238,7 +298,10 @@ describe('manual enrollment and exit', () => {
 
     const listed = await e.api('GET', `/v1/automations/${a.id}/enrollments?status=active`);
     expect(listed.body.items.map((x: any) => x.id)).toEqual([first.body.id]);
-    await waitFor('the enrollment to wait at step later', async () => (await e.api('GET', `/v1/automations/${a.id}/enrollments?step=later`)).body.items.length === 1);
+    await waitFor(
+      'the enrollment to wait at step later',
+      async () => (await e.api('GET', `/v1/automations/${a.id}/enrollments?step=later`)).body.items.length === 1,
+    );
 
     const exit = await e.api('POST', `/v1/enrollments/${first.body.id}/exit`);
     expect(exit.status).toBe(202);
@@ -255,7 +318,11 @@ describe('manual enrollment and exit', () => {
     expect(second.status).toBe(201);
     expect(second.body.seq).toBe(2);
 
-    const draft = await createAutomation(e, { name: 'Draft', trigger: { type: 'manual' }, steps: [{ id: 'w', type: 'wait', duration: 'PT1M' }] }, { activate: false });
+    const draft = await createAutomation(
+      e,
+      { name: 'Draft', trigger: { type: 'manual' }, steps: [{ id: 'w', type: 'wait', duration: 'PT1M' }] },
+      { activate: false },
+    );
     const refused = await e.api('POST', `/v1/automations/${draft.id}/enrollments`, { recordId: 'slice-manual' });
     expect(refused.status).toBe(409);
     expect((await e.api('GET', '/v1/enrollments/enr_missing')).status).toBe(404);

@@ -32,7 +32,9 @@ export async function startEngineTest(opts: { worker?: boolean; env?: Record<str
   const taskQueue = `engine-test-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
   const env = serviceEnv({ TEMPORAL_TASK_QUEUE: taskQueue, ROUTER_POLL_MS: '250', LOG_LEVEL: 'warn', ...opts.env });
   const config = loadConfig(env);
-  const t = await startTestApp({ config: { TEMPORAL_TASK_QUEUE: taskQueue, TEMPORAL_ADDRESS: config.TEMPORAL_ADDRESS, SWEEP_INTERVAL: config.SWEEP_INTERVAL } });
+  const t = await startTestApp({
+    config: { TEMPORAL_TASK_QUEUE: taskQueue, TEMPORAL_ADDRESS: config.TEMPORAL_ADDRESS, SWEEP_INTERVAL: config.SWEEP_INTERVAL },
+  });
   const temporal = new Client({ connection: await Connection.connect({ address: config.TEMPORAL_ADDRESS }), namespace: config.TEMPORAL_NAMESPACE });
   const logger = pino({ level: 'warn' });
   const children: ChildProcess[] = [];
@@ -42,11 +44,12 @@ export async function startEngineTest(opts: { worker?: boolean; env?: Record<str
     temporal,
     engine: undefined,
     async api(method, path, body) {
-      const send = () => fetch(`${t.baseUrl}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${t.apiKey}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      });
+      const send = () =>
+        fetch(`${t.baseUrl}${path}`, {
+          method,
+          headers: { authorization: `Bearer ${t.apiKey}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+          ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        });
       // A kept-alive socket the server closed meanwhile resets before the request is read: send again.
       const res = await send().catch((err: Error & { cause?: { code?: string } }) => {
         if (err.cause?.code === 'ECONNRESET') return send();
@@ -73,7 +76,9 @@ export async function startEngineTest(opts: { worker?: boolean; env?: Record<str
       });
       children.push(child);
       let output = '';
-      child.stderr!.on('data', (d) => { output += String(d); });
+      child.stderr!.on('data', (d) => {
+        output += String(d);
+      });
       await new Promise<void>((resolve, reject) => {
         child.stdout!.on('data', (d) => {
           output += String(d);
@@ -117,9 +122,13 @@ export async function createAutomation(
 ): Promise<{ id: string }> {
   for (const tpl of opts.templates ?? []) {
     const channel = tpl.channel ?? 'email';
-    const content = tpl.content ?? (channel === 'email'
-      ? { subject: `${tpl.id} for {{ record.name }}`, html: `<p>${tpl.id}</p>`, text: `${tpl.id}` }
-      : channel === 'task' ? { title: `${tpl.id}` } : { body: `${tpl.id} {{ record.name }}` });
+    const content =
+      tpl.content ??
+      (channel === 'email'
+        ? { subject: `${tpl.id} for {{ record.name }}`, html: `<p>${tpl.id}</p>`, text: `${tpl.id}` }
+        : channel === 'task'
+          ? { title: `${tpl.id}` }
+          : { body: `${tpl.id} {{ record.name }}` });
     const res = await e.api('POST', '/v1/templates', { id: tpl.id, name: tpl.id, channel, content });
     if (res.status !== 201 && res.status !== 409) throw new Error(`template ${tpl.id}: ${res.status} ${JSON.stringify(res.body)}`);
   }

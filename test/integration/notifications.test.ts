@@ -23,7 +23,9 @@ function endpoint(secrets: () => string[], answer: (n: number, res: ServerRespon
   const received: Received[] = [];
   const server: Server = createServer((req, res) => {
     let body = '';
-    req.on('data', (d) => { body += String(d); });
+    req.on('data', (d) => {
+      body += String(d);
+    });
     req.on('end', () => {
       // The README's verification: t and every v1 from the header; any v1 matching HMAC(secret, `${t}.${body}`).
       const header = String(req.headers['x-followup-signature'] ?? '');
@@ -42,7 +44,11 @@ function endpoint(secrets: () => string[], answer: (n: number, res: ServerRespon
       const addr = server.address();
       return `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}/hooks`;
     },
-    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }
 
@@ -76,22 +82,33 @@ describe('notifications', () => {
     const backend = endpoint(() => [secret]);
     const ep = await register(await backend.listen(), ['task.created', 'record.updated']);
     secret = ep.secret;
-    const a = await createAutomation(e, {
-      name: 'Notify',
-      trigger: { type: 'manual' },
-      steps: [
-        { id: 'call', type: 'task', assignee: 'owner', template: 'tpl_ntf_call', priority: 'high' },
-        { id: 'stage', type: 'update_record', set: { stage: 'contacted', 'attributes.called': true } },
-      ],
-    }, { templates: [{ id: 'tpl_ntf_call', channel: 'task', content: { title: 'Call {{ record.name }}' } }] });
+    const a = await createAutomation(
+      e,
+      {
+        name: 'Notify',
+        trigger: { type: 'manual' },
+        steps: [
+          { id: 'call', type: 'task', assignee: 'owner', template: 'tpl_ntf_call', priority: 'high' },
+          { id: 'stage', type: 'update_record', set: { stage: 'contacted', 'attributes.called': true } },
+        ],
+      },
+      { templates: [{ id: 'tpl_ntf_call', channel: 'task', content: { title: 'Call {{ record.name }}' } }] },
+    );
     await putRecord(e, 'n-1', { name: 'Ana' });
     expect((await e.api('POST', `/v1/automations/${a.id}/enrollments`, { recordId: 'n-1' })).status).toBe(201);
 
     await waitFor('two notifications', async () => backend.received.length >= 2);
     const byType = Object.fromEntries(backend.received.map((r) => [r.json.type, r]));
     expect(backend.received.every((r) => r.valid)).toBe(true);
-    expect(byType['task.created']!.json).toMatchObject({ type: 'task.created', workspaceId: e.t.workspaceId, data: { recordId: 'n-1', automationId: a.id, stepId: 'call', title: 'Call Ana', priority: 'high', status: 'open' } });
-    expect(byType['record.updated']!.json).toMatchObject({ type: 'record.updated', data: { recordId: 'n-1', automationId: a.id, changes: { stage: 'contacted', 'attributes.called': true } } });
+    expect(byType['task.created']!.json).toMatchObject({
+      type: 'task.created',
+      workspaceId: e.t.workspaceId,
+      data: { recordId: 'n-1', automationId: a.id, stepId: 'call', title: 'Call Ana', priority: 'high', status: 'open' },
+    });
+    expect(byType['record.updated']!.json).toMatchObject({
+      type: 'record.updated',
+      data: { recordId: 'n-1', automationId: a.id, changes: { stage: 'contacted', 'attributes.called': true } },
+    });
     expect(byType['task.created']!.headers['x-followup-id']).toBe(byType['task.created']!.json.id);
     // Not subscribed: enrollment.started and enrollment.completed never arrive.
     await new Promise((r) => setTimeout(r, 1000));
@@ -101,10 +118,13 @@ describe('notifications', () => {
 
   it('answered 500 three times then 200: delivered once, four attempts listed', async () => {
     let secret = '';
-    const backend = endpoint(() => [secret], (n, res) => {
-      res.statusCode = n <= 3 ? 500 : 200;
-      res.end(n <= 3 ? 'boom' : 'ok');
-    });
+    const backend = endpoint(
+      () => [secret],
+      (n, res) => {
+        res.statusCode = n <= 3 ? 500 : 200;
+        res.end(n <= 3 ? 'boom' : 'ok');
+      },
+    );
     const ep = await register(await backend.listen(), ['task.updated']);
     secret = ep.secret;
     await openTask('task_ntf_retry');
@@ -119,7 +139,9 @@ describe('notifications', () => {
     expect(backend.received).toHaveLength(4);
     expect(new Set(backend.received.map((r) => r.json.id)).size).toBe(1);
     expect(backend.received.every((r) => r.valid)).toBe(true);
-    expect(backend.received.filter((_r, i) => i === 3).map((r) => r.json)).toMatchObject([{ type: 'task.updated', data: { id: 'task_ntf_retry', status: 'done' } }]);
+    expect(backend.received.filter((_r, i) => i === 3).map((r) => r.json)).toMatchObject([
+      { type: 'task.updated', data: { id: 'task_ntf_retry', status: 'done' } },
+    ]);
     await backend.close();
   });
 
@@ -148,12 +170,17 @@ describe('notifications', () => {
     await e.stopWorker();
     let secret = '';
     let firstArrived: () => void = () => undefined;
-    const arrived = new Promise<void>((r) => { firstArrived = r; });
-    // The first request is never answered: the worker dies while it waits.
-    const backend = endpoint(() => [secret], (n, res) => {
-      if (n === 1) return firstArrived();
-      res.end('ok');
+    const arrived = new Promise<void>((r) => {
+      firstArrived = r;
     });
+    // The first request is never answered: the worker dies while it waits.
+    const backend = endpoint(
+      () => [secret],
+      (n, res) => {
+        if (n === 1) return firstArrived();
+        res.end('ok');
+      },
+    );
     const ep = await register(await backend.listen(), ['task.updated']);
     secret = ep.secret;
     const child = await e.spawnWorker();
@@ -164,10 +191,14 @@ describe('notifications', () => {
     await new Promise((r) => child.once('exit', r));
 
     await e.startWorker();
-    const [delivery] = await waitFor('the delivery after the lease ends', async () => {
-      const list = await deliveries(ep.id);
-      return list[0]?.status === 'delivered' ? list : undefined;
-    }, 60_000);
+    const [delivery] = await waitFor(
+      'the delivery after the lease ends',
+      async () => {
+        const list = await deliveries(ep.id);
+        return list[0]?.status === 'delivered' ? list : undefined;
+      },
+      60_000,
+    );
     // The killed attempt left no outcome; the next worker's attempt (the second) delivered it.
     expect(delivery.attempts.map((a: any) => [a.attempt, a.statusCode])).toEqual([[2, 200]]);
     expect(backend.received.map((r) => r.json.id)).toEqual([delivery.notificationId, delivery.notificationId]);

@@ -24,7 +24,9 @@ describe('provisioned PostgreSQL', () => {
     if (!process.env.FOLLOWUP_TEST_DATABASE_URL) expect(`${url.hostname}${url.pathname}`).toBe('127.0.0.1/followup_test');
     const db = createDb(testDatabaseUrl(), { max: 1 });
     try {
-      const { rows } = await sql<{ db: string; version: string }>`select current_database() as db, current_setting('server_version_num') as version`.execute(db);
+      const { rows } = await sql<{ db: string; version: string }>`select current_database() as db, current_setting('server_version_num') as version`.execute(
+        db,
+      );
       expect(rows[0]?.db).toBe(url.pathname.slice(1));
       expect(Number(rows[0]?.version)).toBeGreaterThanOrEqual(130000);
       const tables = await db.introspection.getTables();

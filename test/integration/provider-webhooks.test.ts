@@ -18,35 +18,60 @@ let t: TestApp;
 
 /** Twilio's algorithm: HMAC-SHA1 over the URL, then each sorted parameter name and value, base64. */
 function twilioSignature(token: string, url: string, params: Record<string, string>): string {
-  const data = Object.keys(params).sort().reduce((acc, k) => acc + k + params[k], url);
+  const data = Object.keys(params)
+    .sort()
+    .reduce((acc, k) => acc + k + params[k], url);
   return createHmac('sha1', token).update(data).digest('base64');
 }
 
 function postTwilio(path: string, params: Record<string, string>, opts: { token?: string | null; body?: Record<string, string> } = {}) {
   const headers: Record<string, string> = {};
   if (opts.token !== null) headers['x-twilio-signature'] = twilioSignature(opts.token ?? TWILIO_TOKEN, PUBLIC_URL + path, params);
-  return rawRequest(t, 'POST', path, { key: null, contentType: 'application/x-www-form-urlencoded', body: new URLSearchParams(opts.body ?? params).toString(), headers });
+  return rawRequest(t, 'POST', path, {
+    key: null,
+    contentType: 'application/x-www-form-urlencoded',
+    body: new URLSearchParams(opts.body ?? params).toString(),
+    headers,
+  });
 }
 
 function postSendGrid(body: string, opts: { key?: KeyObject; timestamp?: number; signedBody?: string; headers?: boolean } = {}) {
   const ts = String(opts.timestamp ?? Math.floor(Date.now() / 1000));
   const signature = sign('sha256', Buffer.from(ts + (opts.signedBody ?? body)), opts.key ?? sendgrid.privateKey).toString('base64');
-  const headers: Record<string, string> = opts.headers === false ? {} : { 'x-twilio-email-event-webhook-signature': signature, 'x-twilio-email-event-webhook-timestamp': ts };
+  const headers: Record<string, string> =
+    opts.headers === false ? {} : { 'x-twilio-email-event-webhook-signature': signature, 'x-twilio-email-event-webhook-timestamp': ts };
   return rawRequest(t, 'POST', '/webhooks/sendgrid/events', { key: null, body, headers });
 }
 
 async function message(id: string, channel: 'email' | 'sms' | 'voicemail', to: string, status: 'sent' | 'delivered' = 'sent') {
-  await t.db.insertInto('messages').values({
-    id, workspace_id: t.workspaceId, idempotency_key: `k_${id}`, automation_id: 'aut_a', step_id: 's1', record_id: 'lead-1', channel, to, status, body: channel === 'voicemail' ? 'Hi Ana, call us back.' : 'Hi', created_at: new Date(),
-  }).execute();
+  await t.db
+    .insertInto('messages')
+    .values({
+      id,
+      workspace_id: t.workspaceId,
+      idempotency_key: `k_${id}`,
+      automation_id: 'aut_a',
+      step_id: 's1',
+      record_id: 'lead-1',
+      channel,
+      to,
+      status,
+      body: channel === 'voicemail' ? 'Hi Ana, call us back.' : 'Hi',
+      created_at: new Date(),
+    })
+    .execute();
 }
 
-const statusOf = async (id: string) => (await t.db.selectFrom('messages').select(['status', 'error', 'outcome']).where('id', '=', id).executeTakeFirstOrThrow());
-const eventsOf = async (id: string) => t.db.selectFrom('message_events').select(['type', 'url', 'bounce_type', 'code']).where('message_id', '=', id).orderBy('id').execute();
+const statusOf = async (id: string) => await t.db.selectFrom('messages').select(['status', 'error', 'outcome']).where('id', '=', id).executeTakeFirstOrThrow();
+const eventsOf = async (id: string) =>
+  t.db.selectFrom('message_events').select(['type', 'url', 'bounce_type', 'code']).where('message_id', '=', id).orderBy('id').execute();
 
 beforeAll(async () => {
   t = await startTestApp({ config: { PUBLIC_URL, TWILIO_AUTH_TOKEN: TWILIO_TOKEN, SENDGRID_WEBHOOK_PUBLIC_KEY: SENDGRID_PUBLIC } });
-  await t.client.PUT('/v1/records/{externalId}', { params: { path: { externalId: 'lead-1' } }, body: { name: 'Ana', email: 'ana@example.com', phone: '+40712345678' } });
+  await t.client.PUT('/v1/records/{externalId}', {
+    params: { path: { externalId: 'lead-1' } },
+    body: { name: 'Ana', email: 'ana@example.com', phone: '+40712345678' },
+  });
 });
 afterAll(async () => {
   await t?.close();
@@ -65,7 +90,12 @@ describe('POST /webhooks/twilio/status', () => {
 
   it('records the carrier code of an undelivered message', async () => {
     await message('msg_tw2', 'sms', '+40700000002');
-    const res = await postTwilio('/webhooks/twilio/status?messageId=msg_tw2', { MessageSid: 'SM2', MessageStatus: 'undelivered', ErrorCode: '30006', ErrorMessage: 'Landline or unreachable carrier' });
+    const res = await postTwilio('/webhooks/twilio/status?messageId=msg_tw2', {
+      MessageSid: 'SM2',
+      MessageStatus: 'undelivered',
+      ErrorCode: '30006',
+      ErrorMessage: 'Landline or unreachable carrier',
+    });
     expect(res.status).toBe(204);
     expect(await statusOf('msg_tw2')).toMatchObject({ status: 'failed', error: 'undelivered (30006): Landline or unreachable carrier' });
     expect(await eventsOf('msg_tw2')).toEqual([{ type: 'undelivered', url: null, bounce_type: null, code: '30006' }]);
@@ -81,10 +111,14 @@ describe('POST /webhooks/twilio/status', () => {
     expect((await unchangedAfter(t, () => postTwilio(path, params, { token: randomBytes(16).toString('hex') }))).status).toBe(403);
     expect((await unchangedAfter(t, () => postTwilio(path, params, { body: { ...params, MessageStatus: 'failed' } }))).status).toBe(403);
     // Signed for another message: the URL is part of what Twilio signs.
-    const other = await unchangedAfter(t, () => rawRequest(t, 'POST', path, {
-      key: null, contentType: 'application/x-www-form-urlencoded', body: new URLSearchParams(params).toString(),
-      headers: { 'x-twilio-signature': twilioSignature(TWILIO_TOKEN, `${PUBLIC_URL}/webhooks/twilio/status?messageId=msg_tw1`, params) },
-    }));
+    const other = await unchangedAfter(t, () =>
+      rawRequest(t, 'POST', path, {
+        key: null,
+        contentType: 'application/x-www-form-urlencoded',
+        body: new URLSearchParams(params).toString(),
+        headers: { 'x-twilio-signature': twilioSignature(TWILIO_TOKEN, `${PUBLIC_URL}/webhooks/twilio/status?messageId=msg_tw1`, params) },
+      }),
+    );
     expect(other.status).toBe(403);
     expect(await statusOf('msg_tw3')).toMatchObject({ status: 'sent' });
   });
@@ -99,7 +133,9 @@ describe('POST /webhooks/twilio/voice and voice-status', () => {
     expect(machine.body).toBe('<?xml version="1.0" encoding="UTF-8"?><Response><Say>Hi Ana, call us back.</Say><Hangup/></Response>');
     const human = await postTwilio('/webhooks/twilio/voice?messageId=msg_vm1', { CallSid: 'CA1', AnsweredBy: 'human' });
     expect(human.body).toBe('<?xml version="1.0" encoding="UTF-8"?><Response><Hangup/></Response>');
-    expect((await postTwilio('/webhooks/twilio/voice?messageId=msg_vm1', { CallSid: 'CA1', AnsweredBy: 'machine_end_beep' }, { token: 'wrong' })).status).toBe(403);
+    expect((await postTwilio('/webhooks/twilio/voice?messageId=msg_vm1', { CallSid: 'CA1', AnsweredBy: 'machine_end_beep' }, { token: 'wrong' })).status).toBe(
+      403,
+    );
 
     const done = { CallSid: 'CA1', CallStatus: 'completed', AnsweredBy: 'machine_end_beep' };
     expect((await postTwilio('/webhooks/twilio/voice-status?messageId=msg_vm1', done)).status).toBe(204);
@@ -109,7 +145,9 @@ describe('POST /webhooks/twilio/voice and voice-status', () => {
 
 describe('POST /webhooks/sendgrid/events', () => {
   const batch = (id: string, events: Array<Record<string, unknown>>) =>
-    JSON.stringify(events.map((e, i) => ({ email: 'ana@example.com', timestamp: Math.floor(Date.now() / 1000), sg_event_id: `${id}_${i}`, message_id: id, ...e })));
+    JSON.stringify(
+      events.map((e, i) => ({ email: 'ana@example.com', timestamp: Math.floor(Date.now() / 1000), sg_event_id: `${id}_${i}`, message_id: id, ...e })),
+    );
 
   it('applies delivered, open and click (with the URL); a late delivered leaves opened; a replay changes nothing', async () => {
     await message('msg_sg1', 'email', 'ana@example.com');
@@ -150,7 +188,12 @@ describe('POST /webhooks/sendgrid/events', () => {
     expect(res.status).toBe(204);
     expect(await statusOf('msg_sg4')).toMatchObject({ status: 'bounced', error: 'hard bounce (5.1.1): mailbox does not exist' });
     expect(await eventsOf('msg_sg4')).toEqual([{ type: 'bounced', url: null, bounce_type: 'hard', code: '5.1.1' }]);
-    const row = await t.db.selectFrom('suppressions').selectAll().where('workspace_id', '=', t.workspaceId).where('address', '=', 'bounce@example.com').executeTakeFirst();
+    const row = await t.db
+      .selectFrom('suppressions')
+      .selectAll()
+      .where('workspace_id', '=', t.workspaceId)
+      .where('address', '=', 'bounce@example.com')
+      .executeTakeFirst();
     expect(row).toMatchObject({ channel: 'email', source: 'bounce', reason: 'hard bounce: mailbox does not exist' });
   });
 });
@@ -163,8 +206,20 @@ describe('POST /webhooks/twilio/sms', () => {
     const res = await postTwilio(path, params);
     expect(res.status).toBe(200);
     expect(res.body).toBe('<?xml version="1.0" encoding="UTF-8"?><Response/>');
-    const events = await t.db.selectFrom('events').select(['id', 'type', 'record_id', 'properties']).where('workspace_id', '=', t.workspaceId).where('type', '=', 'message.replied').execute();
-    expect(events).toEqual([{ id: 'reply_sms_SMreply1', type: 'message.replied', record_id: 'lead-1', properties: { channel: 'sms', text: 'Yes, call me tomorrow', from: '+40712345678', to: '+15550001111', messageId: 'msg_sms_r' } }]);
+    const events = await t.db
+      .selectFrom('events')
+      .select(['id', 'type', 'record_id', 'properties'])
+      .where('workspace_id', '=', t.workspaceId)
+      .where('type', '=', 'message.replied')
+      .execute();
+    expect(events).toEqual([
+      {
+        id: 'reply_sms_SMreply1',
+        type: 'message.replied',
+        record_id: 'lead-1',
+        properties: { channel: 'sms', text: 'Yes, call me tomorrow', from: '+40712345678', to: '+15550001111', messageId: 'msg_sms_r' },
+      },
+    ]);
     expect((await unchangedAfter(t, () => postTwilio(path, params))).status).toBe(200);
   });
 
@@ -196,8 +251,11 @@ describe('POST /webhooks/sendgrid/inbound/{secret}', () => {
     await message('msg_em_r', 'email', 'ana@example.com');
     const account = await rotateInboundParseAccount(t.db, t.workspaceId);
     const fields = {
-      from: 'Ana Pop <Ana@Example.com>', to: 'replies@fu.example.test', subject: 'Re: your visit',
-      text: 'Tuesday works.\n\nOn Mon, Nov 30, 2026 Followup wrote:\n> How was it?', headers: 'Message-ID: <abc@mail.example.com>\nSubject: Re: your visit',
+      from: 'Ana Pop <Ana@Example.com>',
+      to: 'replies@fu.example.test',
+      subject: 'Re: your visit',
+      text: 'Tuesday works.\n\nOn Mon, Nov 30, 2026 Followup wrote:\n> How was it?',
+      headers: 'Message-ID: <abc@mail.example.com>\nSubject: Re: your visit',
     };
     const good = `${account.username}:${account.password}`;
     expect((await unchangedAfter(t, () => postInbound(account.pathSecret, null, fields))).status).toBe(401);
@@ -205,8 +263,18 @@ describe('POST /webhooks/sendgrid/inbound/{secret}', () => {
     expect((await unchangedAfter(t, () => postInbound('not-the-secret', good, fields))).status).toBe(403);
 
     expect((await postInbound(account.pathSecret, good, fields)).status).toBe(204);
-    const events = await t.db.selectFrom('events').select(['record_id', 'properties']).where('workspace_id', '=', t.workspaceId).where('id', '=', 'reply_email_<abc@mail.example.com>').execute();
-    expect(events).toEqual([{ record_id: 'lead-1', properties: { channel: 'email', text: 'Tuesday works.', from: 'ana@example.com', to: 'replies@fu.example.test', messageId: 'msg_em_r' } }]);
+    const events = await t.db
+      .selectFrom('events')
+      .select(['record_id', 'properties'])
+      .where('workspace_id', '=', t.workspaceId)
+      .where('id', '=', 'reply_email_<abc@mail.example.com>')
+      .execute();
+    expect(events).toEqual([
+      {
+        record_id: 'lead-1',
+        properties: { channel: 'email', text: 'Tuesday works.', from: 'ana@example.com', to: 'replies@fu.example.test', messageId: 'msg_em_r' },
+      },
+    ]);
     expect((await unchangedAfter(t, () => postInbound(account.pathSecret, good, fields))).status).toBe(204);
   });
 });

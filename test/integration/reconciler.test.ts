@@ -19,11 +19,18 @@ afterAll(async () => {
 
 describe('reconciler', () => {
   it('a terminate from the Temporal client marks the row exited (terminated), and the record may enter again', async () => {
-    const a = await createAutomation(e, {
-      name: 'Long wait',
-      trigger: { type: 'manual' },
-      steps: [{ id: 'later', type: 'wait', duration: 'P30D' }, { id: 'hi', type: 'email', to: 'record', template: 'tpl_rec_hi' }],
-    }, { templates: [{ id: 'tpl_rec_hi' }] });
+    const a = await createAutomation(
+      e,
+      {
+        name: 'Long wait',
+        trigger: { type: 'manual' },
+        steps: [
+          { id: 'later', type: 'wait', duration: 'P30D' },
+          { id: 'hi', type: 'email', to: 'record', template: 'tpl_rec_hi' },
+        ],
+      },
+      { templates: [{ id: 'tpl_rec_hi' }] },
+    );
     await putRecord(e, 'rec-1');
     const enrolled = await e.api('POST', `/v1/automations/${a.id}/enrollments`, { recordId: 'rec-1' });
     expect(enrolled.status, JSON.stringify(enrolled.body)).toBe(201);
@@ -31,10 +38,14 @@ describe('reconciler', () => {
 
     await e.temporal.workflow.getHandle(enrolled.body.workflowId).terminate('stuck lead, removed by hand');
 
-    const ended = await waitFor('the row to be repaired', async () => {
-      const r = await e.api('GET', `/v1/enrollments/${enrolled.body.id}`);
-      return r.body.status !== 'active' && r.body;
-    }, 30_000);
+    const ended = await waitFor(
+      'the row to be repaired',
+      async () => {
+        const r = await e.api('GET', `/v1/enrollments/${enrolled.body.id}`);
+        return r.body.status !== 'active' && r.body;
+      },
+      30_000,
+    );
     expect(ended).toMatchObject({ status: 'exited', exitReason: 'terminated', currentStep: null });
     expect(ended.endedAt).not.toBeNull();
     // Re-entry (after_exit) no longer refuses the record.

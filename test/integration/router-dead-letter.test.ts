@@ -45,8 +45,16 @@ const enrollmentIn = async (automationId: string, recordId: string) =>
 
 describe('dead letters', () => {
   it("a row that always fails is parked with its last error, counted, listed, and its record's next row runs; a retry routes it", async () => {
-    const poisoned = await createAutomation(e, { name: 'Poisoned', trigger: { type: 'event', event: 'lead.created' }, steps: [{ id: 'w', type: 'wait', duration: 'P1D' }] });
-    const healthy = await createAutomation(e, { name: 'Healthy', trigger: { type: 'event', event: 'lead.scored' }, steps: [{ id: 'w', type: 'wait', duration: 'P1D' }] });
+    const poisoned = await createAutomation(e, {
+      name: 'Poisoned',
+      trigger: { type: 'event', event: 'lead.created' },
+      steps: [{ id: 'w', type: 'wait', duration: 'P1D' }],
+    });
+    const healthy = await createAutomation(e, {
+      name: 'Healthy',
+      trigger: { type: 'event', event: 'lead.scored' },
+      steps: [{ id: 'w', type: 'wait', duration: 'P1D' }],
+    });
     await putRecord(e, 'dl-1');
     await sql`insert into router_test_dead_faults values (${poisoned.id})`.execute(e.t.db);
 

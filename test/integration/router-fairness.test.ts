@@ -38,7 +38,9 @@ describe('fair sharing between workspaces', () => {
     // Then one reply of workspace B.
     await sql`
       insert into outbox (workspace_id, kind, record_id, payload)
-      values (${other.workspaceId}, 'event', 'lead-b', ${JSON.stringify({ kind: 'event', event: { id: 'evt-fair-reply', type: 'message.replied', recordId: 'lead-b', occurredAt: new Date().toISOString(), properties: {} } })}::jsonb)`.execute(e.t.db);
+      values (${other.workspaceId}, 'event', 'lead-b', ${JSON.stringify({ kind: 'event', event: { id: 'evt-fair-reply', type: 'message.replied', recordId: 'lead-b', occurredAt: new Date().toISOString(), properties: {} } })}::jsonb)`.execute(
+      e.t.db,
+    );
 
     const router = new OutboxRouter({
       db: e.t.db,

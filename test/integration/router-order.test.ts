@@ -35,27 +35,42 @@ afterAll(async () => {
 });
 
 const outboxRow = (eventId: string) =>
-  e.t.db.selectFrom('outbox').select(['id', 'attempts']).where('workspace_id', '=', e.t.workspaceId).where(sql<boolean>`payload->'event'->>'id' = ${eventId}`).executeTakeFirst();
+  e.t.db
+    .selectFrom('outbox')
+    .select(['id', 'attempts'])
+    .where('workspace_id', '=', e.t.workspaceId)
+    .where(sql<boolean>`payload->'event'->>'id' = ${eventId}`)
+    .executeTakeFirst();
 
 describe('per-record order with two routers', () => {
   it('a reply queued behind a start that fails waits for it, and then ends the enrollment', async () => {
-    await createAutomation(e, {
-      name: 'Lead follow-up',
-      trigger: { type: 'event', event: 'lead.created' },
-      exitWhen: [{ event: 'message.replied' }],
-      steps: [
-        { id: 'later', type: 'wait', duration: 'PT1H' },
-        { id: 'nudge', type: 'email', to: 'record', template: 'tpl_order_nudge' },
-      ],
-    }, { templates: [{ id: 'tpl_order_nudge' }] });
+    await createAutomation(
+      e,
+      {
+        name: 'Lead follow-up',
+        trigger: { type: 'event', event: 'lead.created' },
+        exitWhen: [{ event: 'message.replied' }],
+        steps: [
+          { id: 'later', type: 'wait', duration: 'PT1H' },
+          { id: 'nudge', type: 'email', to: 'record', template: 'tpl_order_nudge' },
+        ],
+      },
+      { templates: [{ id: 'tpl_order_nudge' }] },
+    );
     await putRecord(e, 'order-1');
     await sql`insert into router_test_faults values ('order-1')`.execute(e.t.db);
 
     expect((await e.api('POST', '/v1/events', { id: 'evt-order-lead', type: 'lead.created', recordId: 'order-1' })).status).toBe(202);
-    expect((await e.api('POST', '/v1/events', {
-      id: 'evt-order-reply', type: 'message.replied', recordId: 'order-1',
-      properties: { channel: 'email', text: 'no thanks', from: 'order-1@example.com', to: 'sales@example.com', messageId: 'msg_x' },
-    })).status).toBe(202);
+    expect(
+      (
+        await e.api('POST', '/v1/events', {
+          id: 'evt-order-reply',
+          type: 'message.replied',
+          recordId: 'order-1',
+          properties: { channel: 'email', text: 'no thanks', from: 'order-1@example.com', to: 'sales@example.com', messageId: 'msg_x' },
+        })
+      ).status,
+    ).toBe(202);
 
     // The start has failed twice: both routers have had batches since the reply was queued.
     await waitFor('the start to fail twice', async () => ((await outboxRow('evt-order-lead'))?.attempts ?? 0) >= 2);
@@ -71,6 +86,9 @@ describe('per-record order with two routers', () => {
     expect(enrollment).toMatchObject({ status: 'exited', exitReason: 'event:message.replied', triggerEventId: 'evt-order-lead' });
     const messages = await e.api('GET', '/v1/messages?recordId=order-1');
     expect(messages.body.items).toEqual([]);
-    await waitFor('the outbox to drain', async () => (await e.t.db.selectFrom('outbox').select('id').where('workspace_id', '=', e.t.workspaceId).execute()).length === 0);
+    await waitFor(
+      'the outbox to drain',
+      async () => (await e.t.db.selectFrom('outbox').select('id').where('workspace_id', '=', e.t.workspaceId).execute()).length === 0,
+    );
   });
 });

@@ -20,7 +20,9 @@ afterAll(async () => {
 });
 
 const reply = (id: string, recordId: string) => ({
-  id, type: 'message.replied', recordId,
+  id,
+  type: 'message.replied',
+  recordId,
   properties: { channel: 'email', text: 'not interested', from: `${recordId}@example.com`, to: 'sales@example.com', messageId: 'msg_x' },
 });
 
@@ -30,30 +32,39 @@ async function enrollmentOf(recordId: string): Promise<any> {
   return res.body.items[0];
 }
 
-const drained = () => waitFor('the outbox to drain', async () =>
-  (await e.t.db.selectFrom('outbox').select('id').where('workspace_id', '=', e.t.workspaceId).execute()).length === 0);
+const drained = () =>
+  waitFor(
+    'the outbox to drain',
+    async () => (await e.t.db.selectFrom('outbox').select('id').where('workspace_id', '=', e.t.workspaceId).execute()).length === 0,
+  );
 
 describe('signals for workflows that are not running', () => {
   it('a trigger and a rating in one router batch take the referral path', async () => {
     // Seed 000's post-service recipe with the rating question answered at once: the rating
     // arrives with the booking, before the workflow has run anything.
-    await createAutomation(e, {
-      name: 'Post-service, rating first',
-      trigger: { type: 'event', event: 'booking.status_changed', where: { field: 'event.status', op: 'eq', value: 'completed' } },
-      steps: [
-        { id: 'rating', type: 'wait_for', event: 'rating.received', timeout: 'P1D', onEvent: 'route', onTimeout: 'remind' },
-        { id: 'remind', type: 'email', to: 'record', template: 'tpl_sig_reminder', next: 'end' },
-        { id: 'route', type: 'branch', cases: [{ when: { field: 'event.rating', op: 'gte', value: 4 }, next: 'referral' }], otherwise: 'urgent' },
-        { id: 'referral', type: 'email', to: 'record', template: 'tpl_sig_referral', next: 'end' },
-        { id: 'urgent', type: 'task', assignee: 'owner', template: 'tpl_sig_call', priority: 'urgent' },
-      ],
-    }, { templates: [{ id: 'tpl_sig_reminder' }, { id: 'tpl_sig_referral' }, { id: 'tpl_sig_call', channel: 'task' }] });
+    await createAutomation(
+      e,
+      {
+        name: 'Post-service, rating first',
+        trigger: { type: 'event', event: 'booking.status_changed', where: { field: 'event.status', op: 'eq', value: 'completed' } },
+        steps: [
+          { id: 'rating', type: 'wait_for', event: 'rating.received', timeout: 'P1D', onEvent: 'route', onTimeout: 'remind' },
+          { id: 'remind', type: 'email', to: 'record', template: 'tpl_sig_reminder', next: 'end' },
+          { id: 'route', type: 'branch', cases: [{ when: { field: 'event.rating', op: 'gte', value: 4 }, next: 'referral' }], otherwise: 'urgent' },
+          { id: 'referral', type: 'email', to: 'record', template: 'tpl_sig_referral', next: 'end' },
+          { id: 'urgent', type: 'task', assignee: 'owner', template: 'tpl_sig_call', priority: 'urgent' },
+        ],
+      },
+      { templates: [{ id: 'tpl_sig_reminder' }, { id: 'tpl_sig_referral' }, { id: 'tpl_sig_call', channel: 'task' }] },
+    );
     await putRecord(e, 'sig-batch');
     // No router runs yet: both rows wait in the outbox and the first batch takes them together.
-    const posted = await e.api('POST', '/v1/events/batch', { events: [
-      { id: 'evt-sig-booking', type: 'booking.status_changed', recordId: 'sig-batch', properties: { status: 'completed' } },
-      { id: 'evt-sig-rating', type: 'rating.received', recordId: 'sig-batch', properties: { rating: 5 } },
-    ] });
+    const posted = await e.api('POST', '/v1/events/batch', {
+      events: [
+        { id: 'evt-sig-booking', type: 'booking.status_changed', recordId: 'sig-batch', properties: { status: 'completed' } },
+        { id: 'evt-sig-rating', type: 'rating.received', recordId: 'sig-batch', properties: { rating: 5 } },
+      ],
+    });
     expect(posted.status, JSON.stringify(posted.body)).toBe(202);
     await e.startWorker();
 
@@ -69,28 +80,45 @@ describe('signals for workflows that are not running', () => {
 
   it('a reply for an enrollment whose workflow was never started starts it with the reply, and ends it', async () => {
     if (!e.engine) await e.startWorker(); // when run on its own
-    const a = await createAutomation(e, {
-      name: 'Lead follow-up',
-      trigger: { type: 'event', event: 'lead.created' },
-      exitWhen: [{ event: 'message.replied' }],
-      steps: [
-        { id: 'later', type: 'wait', duration: 'PT1H' },
-        { id: 'nudge', type: 'email', to: 'record', template: 'tpl_sig_nudge' },
-      ],
-    }, { templates: [{ id: 'tpl_sig_nudge' }] });
+    const a = await createAutomation(
+      e,
+      {
+        name: 'Lead follow-up',
+        trigger: { type: 'event', event: 'lead.created' },
+        exitWhen: [{ event: 'message.replied' }],
+        steps: [
+          { id: 'later', type: 'wait', duration: 'PT1H' },
+          { id: 'nudge', type: 'email', to: 'record', template: 'tpl_sig_nudge' },
+        ],
+      },
+      { templates: [{ id: 'tpl_sig_nudge' }] },
+    );
     await putRecord(e, 'sig-unstarted');
     // What a process leaves behind between the enrollment's insert and its workflow's start.
     const workflowId = enrollmentWorkflowId(e.t.workspaceId, a.id, 'sig-unstarted', 1);
     await insertEnrollment(e.t.db, {
-      id: enrollmentIdFor(workflowId), workspaceId: e.t.workspaceId, automationId: a.id, version: 1, recordId: 'sig-unstarted', seq: 1,
-      workflowId, variant: 'A', triggerEventId: null, startedAt: new Date(), currentStep: 'later',
+      id: enrollmentIdFor(workflowId),
+      workspaceId: e.t.workspaceId,
+      automationId: a.id,
+      version: 1,
+      recordId: 'sig-unstarted',
+      seq: 1,
+      workflowId,
+      variant: 'A',
+      triggerEventId: null,
+      startedAt: new Date(),
+      currentStep: 'later',
     });
 
     expect((await e.api('POST', '/v1/events', reply('evt-sig-reply', 'sig-unstarted'))).status).toBe(202);
-    const ended = await waitFor('the enrollment to end', async () => {
-      const item = await enrollmentOf('sig-unstarted');
-      return item.status !== 'active' && item;
-    }, 30_000);
+    const ended = await waitFor(
+      'the enrollment to end',
+      async () => {
+        const item = await enrollmentOf('sig-unstarted');
+        return item.status !== 'active' && item;
+      },
+      30_000,
+    );
     expect(ended).toMatchObject({ status: 'exited', exitReason: 'event:message.replied', workflowId });
     expect((await e.api('GET', '/v1/messages?recordId=sig-unstarted')).body.items).toEqual([]);
   });
@@ -120,12 +148,19 @@ describe('signals for workflows that are not running', () => {
 describe('signals an enrollment can use', () => {
   it('noise events and changes of unread fields cost no Temporal call; a relevant event still arrives', async () => {
     if (!e.engine) await e.startWorker(); // when run on its own
-    await createAutomation(e, {
-      name: 'Quote follow-up',
-      trigger: { type: 'event', event: 'quote.sent' },
-      exitWhen: [{ event: 'quote.accepted' }, { fieldChanged: 'stage' }],
-      steps: [{ id: 'later', type: 'wait', duration: 'P3D' }, { id: 'nudge', type: 'email', to: 'record', template: 'tpl_sig_quote' }],
-    }, { templates: [{ id: 'tpl_sig_quote', content: { subject: 'Your quote', text: 'Still interested?' } }] });
+    await createAutomation(
+      e,
+      {
+        name: 'Quote follow-up',
+        trigger: { type: 'event', event: 'quote.sent' },
+        exitWhen: [{ event: 'quote.accepted' }, { fieldChanged: 'stage' }],
+        steps: [
+          { id: 'later', type: 'wait', duration: 'P3D' },
+          { id: 'nudge', type: 'email', to: 'record', template: 'tpl_sig_quote' },
+        ],
+      },
+      { templates: [{ id: 'tpl_sig_quote', content: { subject: 'Your quote', text: 'Still interested?' } }] },
+    );
     await putRecord(e, 'sig-noise', { stage: 'quoted' });
     await e.api('POST', '/v1/events', { id: 'evt-sig-quote', type: 'quote.sent', recordId: 'sig-noise' });
     const item = await waitFor('the enrollment', async () => {
@@ -137,12 +172,17 @@ describe('signals an enrollment can use', () => {
     const settled = async () => {
       // The history stops growing once the workflow waits in its timer.
       let last = -1;
-      return waitFor('a settled history', async () => {
-        const n = (await handle.describe()).historyLength;
-        const same = n === last;
-        last = n;
-        return same && n;
-      }, 30_000, 500);
+      return waitFor(
+        'a settled history',
+        async () => {
+          const n = (await handle.describe()).historyLength;
+          const same = n === last;
+          last = n;
+          return same && n;
+        },
+        30_000,
+        500,
+      );
     };
     const before = await settled();
 

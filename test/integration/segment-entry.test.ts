@@ -17,12 +17,16 @@ afterAll(async () => {
 
 describe('segment_entered', () => {
   it('a change keeps a matching record matching: no new entry; leaving and coming back: a new one', async () => {
-    const { id } = await createAutomation(e, {
-      name: 'Hot leads',
-      trigger: { type: 'segment_entered', filter: { field: 'record.attributes.score', op: 'gte', value: 50 } },
-      settings: { reentry: 'always' },
-      steps: [{ id: 'hello', type: 'email', to: 'record', template: 'tpl_hot' }],
-    }, { templates: [{ id: 'tpl_hot' }] });
+    const { id } = await createAutomation(
+      e,
+      {
+        name: 'Hot leads',
+        trigger: { type: 'segment_entered', filter: { field: 'record.attributes.score', op: 'gte', value: 50 } },
+        settings: { reentry: 'always' },
+        steps: [{ id: 'hello', type: 'email', to: 'record', template: 'tpl_hot' }],
+      },
+      { templates: [{ id: 'tpl_hot' }] },
+    );
     const entries = async () => (await e.api('GET', `/v1/automations/${id}/enrollments`)).body.items as Array<{ recordId: string }>;
 
     await putRecord(e, 'lead_1', { attributes: { score: 60 } });

@@ -15,7 +15,10 @@ import { testDatabaseUrl } from '../helpers/env';
 
 let t: TestApp;
 let hits = 0;
-const server = createServer((_req, res) => { hits++; res.end('ok'); });
+const server = createServer((_req, res) => {
+  hits++;
+  res.end('ok');
+});
 let port = 0;
 
 beforeAll(async () => {
@@ -35,7 +38,10 @@ describe('SSRF guard', () => {
   it.each(PRIVATE_HOSTS)('refuses to register http://%s/ (400, nothing stored)', async (host) => {
     const res = await unchangedAfter(t, () => t.client.POST('/v1/webhook-endpoints', { body: { url: `http://${host}:${port}/hooks` } }));
     expect(res.response.status).toBe(400);
-    expect(res.error).toMatchObject({ field: '/body/url', detail: expect.stringMatching(/must reach a public address: .*(loopback, private, link-local|not a public address)/) });
+    expect(res.error).toMatchObject({
+      field: '/body/url',
+      detail: expect.stringMatching(/must reach a public address: .*(loopback, private, link-local|not a public address)/),
+    });
   });
 
   it('refuses at send time, on the address connected to: notifications record the refusal and nothing arrives', async () => {
@@ -43,8 +49,13 @@ describe('SSRF guard', () => {
     for (const host of PRIVATE_HOSTS) await createWebhookEndpoint(t.db, t.workspaceId, { url: `http://${host}:${port}/hooks` });
     await notify(t.db, t.workspaceId, { id: 'ssrf:1', type: 'task.created', data: {} });
     const notifier = new Notifier({
-      db: t.db, databaseUrl: testDatabaseUrl(), fetch: createOutboundFetch({ allowPrivate: false, timeoutMs: 2000 }),
-      timeoutMs: 2000, retryBaseMs: 60_000, pollMs: 1000, logger: { info() {}, warn() {}, error() {}, debug() {} },
+      db: t.db,
+      databaseUrl: testDatabaseUrl(),
+      fetch: createOutboundFetch({ allowPrivate: false, timeoutMs: 2000 }),
+      timeoutMs: 2000,
+      retryBaseMs: 60_000,
+      pollMs: 1000,
+      logger: { info() {}, warn() {}, error() {}, debug() {} },
     });
     // The notifier serves every workspace: other files' deliveries may be due in this database too.
     const mine = () => t.db.selectFrom('webhook_delivery_attempts').select(['status_code', 'error']).where('workspace_id', '=', t.workspaceId).execute();
@@ -59,7 +70,14 @@ describe('SSRF guard', () => {
     const ep = await createWebhookEndpoint(t.db, t.workspaceId, { url: `http://localhost:${port}/step` });
     const acts = createActivities({ db: t.db, fetch: createOutboundFetch({ allowPrivate: false }) });
     const outcome = await acts.callWebhook({
-      workspaceId: t.workspaceId, enrollmentId: 'enr_x', automationId: 'aut_x', recordId: 'r', stepId: 'hook', endpointId: ep.id, idempotencyKey: 'enr_x:hook:1', payload: {},
+      workspaceId: t.workspaceId,
+      enrollmentId: 'enr_x',
+      automationId: 'aut_x',
+      recordId: 'r',
+      stepId: 'hook',
+      endpointId: ep.id,
+      idempotencyKey: 'enr_x:hook:1',
+      payload: {},
       context: { record: { externalId: 'r' } as never, event: null, enrollment: { id: 'enr_x', automationId: 'aut_x', version: 1, variant: null } },
     } as never);
     expect(outcome).toEqual({ ok: false, status: null, error: expect.stringMatching(/^refused localhost: 127\.0\.0\.1 is not a public address/) });

@@ -24,25 +24,54 @@ const spy = { name: 'spy', send: async (m: OutboundMessage) => (sent.push(m), { 
 function smsFrom(from: string, body: string) {
   const params = { MessageSid: `SM${randomBytes(8).toString('hex')}`, From: from, To: '+15550001111', Body: body };
   const path = `/webhooks/twilio/sms?workspaceId=${t.workspaceId}`;
-  const data = Object.keys(params).sort().reduce((acc, k) => acc + k + params[k as keyof typeof params], PUBLIC_URL + path);
+  const data = Object.keys(params)
+    .sort()
+    .reduce((acc, k) => acc + k + params[k as keyof typeof params], PUBLIC_URL + path);
   const signature = createHmac('sha1', TWILIO_TOKEN).update(data).digest('base64');
-  return rawRequest(t, 'POST', path, { key: null, contentType: 'application/x-www-form-urlencoded', body: new URLSearchParams(params).toString(), headers: { 'x-twilio-signature': signature } });
+  return rawRequest(t, 'POST', path, {
+    key: null,
+    contentType: 'application/x-www-form-urlencoded',
+    body: new URLSearchParams(params).toString(),
+    headers: { 'x-twilio-signature': signature },
+  });
 }
 
 /** One send through the real activity, as a workflow step would call it. */
 async function send(recordId: string, channel: 'email' | 'sms') {
   const acts = createActivities({ db: t.db, providers: { email: spy, sms: spy } });
   const enrollmentId = newId('enr');
-  await t.db.insertInto('automations').values({ workspace_id: t.workspaceId, id: `aut_${enrollmentId}`, name: 'x', current_version: 1, trigger_type: 'manual' }).execute();
+  await t.db
+    .insertInto('automations')
+    .values({ workspace_id: t.workspaceId, id: `aut_${enrollmentId}`, name: 'x', current_version: 1, trigger_type: 'manual' })
+    .execute();
   await acts.recordProgress({
-    workspaceId: t.workspaceId, enrollmentId, automationId: `aut_${enrollmentId}`, recordId, version: 1, workflowId: `wf/${enrollmentId}`, seq: 1,
-    variant: null, triggerEventId: null, startedAt: new Date().toISOString(), status: 'active', currentStep: 's',
+    workspaceId: t.workspaceId,
+    enrollmentId,
+    automationId: `aut_${enrollmentId}`,
+    recordId,
+    version: 1,
+    workflowId: `wf/${enrollmentId}`,
+    seq: 1,
+    variant: null,
+    triggerEventId: null,
+    startedAt: new Date().toISOString(),
+    status: 'active',
+    currentStep: 's',
   });
   const record = recordSnapshot((await getRecord(t.db, t.workspaceId, recordId))!);
   const content: Record<string, string> = channel === 'email' ? { subject: 'Hi', text: 'Hello {{ record.name }}' } : { body: 'Hello {{ record.name }}' };
   return acts.sendMessage({
-    workspaceId: t.workspaceId, enrollmentId, automationId: `aut_${enrollmentId}`, recordId, idempotencyKey: `${enrollmentId}:s:1`, stepId: 's',
-    channel, to: 'record', template: { id: 'tpl', version: 1, channel, content }, templateId: 'tpl', variant: null,
+    workspaceId: t.workspaceId,
+    enrollmentId,
+    automationId: `aut_${enrollmentId}`,
+    recordId,
+    idempotencyKey: `${enrollmentId}:s:1`,
+    stepId: 's',
+    channel,
+    to: 'record',
+    template: { id: 'tpl', version: 1, channel, content },
+    templateId: 'tpl',
+    variant: null,
     context: { record, event: null, enrollment: { id: enrollmentId, automationId: `aut_${enrollmentId}`, version: 1, variant: null } },
     dueAt: new Date().toISOString(),
   });
@@ -50,12 +79,24 @@ async function send(recordId: string, channel: 'email' | 'sms') {
 
 const flags = async (id: string) => (await getRecord(t.db, t.workspaceId, id))!.unsubscribed;
 const changesOf = async (id: string) =>
-  (await t.db.selectFrom('outbox').select('payload').where('workspace_id', '=', t.workspaceId).where('record_id', '=', id).where('kind', '=', 'record_changed').orderBy('id').execute())
-    .map((r) => (r.payload as { changes: Record<string, unknown> }).changes);
+  (
+    await t.db
+      .selectFrom('outbox')
+      .select('payload')
+      .where('workspace_id', '=', t.workspaceId)
+      .where('record_id', '=', id)
+      .where('kind', '=', 'record_changed')
+      .orderBy('id')
+      .execute()
+  ).map((r) => (r.payload as { changes: Record<string, unknown> }).changes);
 
 beforeAll(async () => {
   t = await startTestApp({ config: { PUBLIC_URL, TWILIO_AUTH_TOKEN: TWILIO_TOKEN, SECRETS_KEY } });
-  for (const [id, email, phone] of [['lead-1', 'ana@example.com', '+40712345678'], ['lead-2', 'bob@example.com', '+40700000002'], ['lead-3', 'cora@example.com', '+40700000003']]) {
+  for (const [id, email, phone] of [
+    ['lead-1', 'ana@example.com', '+40712345678'],
+    ['lead-2', 'bob@example.com', '+40700000002'],
+    ['lead-3', 'cora@example.com', '+40700000003'],
+  ]) {
     await t.client.PUT('/v1/records/{externalId}', { params: { path: { externalId: id! } }, body: { name: id, email, phone } });
   }
 });
@@ -76,12 +117,16 @@ describe('/v1/suppressions', () => {
 
     const list = await t.client.GET('/v1/suppressions', { params: { query: { channel: 'email' } } });
     expect(list.data!.items.map((s) => s.address)).toContain('bob@example.com');
-    expect((await t.client.GET('/v1/suppressions', { params: { query: { channel: 'sms' } } })).data!.items.map((s) => s.address)).not.toContain('bob@example.com');
+    expect((await t.client.GET('/v1/suppressions', { params: { query: { channel: 'sms' } } })).data!.items.map((s) => s.address)).not.toContain(
+      'bob@example.com',
+    );
 
     const del = await t.client.DELETE('/v1/suppressions/{channel}/{address}', { params: { path: { channel: 'email', address: 'bob@example.com' } } });
     expect(del.response.status).toBe(204);
     expect(await flags('lead-2')).toMatchObject({ email: false });
-    expect((await t.client.DELETE('/v1/suppressions/{channel}/{address}', { params: { path: { channel: 'email', address: 'bob@example.com' } } })).response.status).toBe(404);
+    expect(
+      (await t.client.DELETE('/v1/suppressions/{channel}/{address}', { params: { path: { channel: 'email', address: 'bob@example.com' } } })).response.status,
+    ).toBe(404);
   });
 
   it('pages newest first without repeating', async () => {
@@ -99,8 +144,11 @@ describe('/v1/suppressions', () => {
 
   it('rejects bad input naming the field and changes nothing', async () => {
     const cases: Array<[unknown, string]> = [
-      [{ channel: 'email', address: 'not-an-email' }, '/body/address'], [{ channel: 'sms', address: '0712345678' }, '/body/address'],
-      [{ channel: 'fax', address: '+40712345678' }, '/body/channel'], [{ address: 'a@b.co' }, '/body/channel'], [{ channel: 'email', address: 'a@b.co', extra: 1 }, '/body/extra'],
+      [{ channel: 'email', address: 'not-an-email' }, '/body/address'],
+      [{ channel: 'sms', address: '0712345678' }, '/body/address'],
+      [{ channel: 'fax', address: '+40712345678' }, '/body/channel'],
+      [{ address: 'a@b.co' }, '/body/channel'],
+      [{ channel: 'email', address: 'a@b.co', extra: 1 }, '/body/extra'],
     ];
     for (const [body, field] of cases) {
       const res = await unchangedAfter(t, () => t.client.POST('/v1/suppressions', { body: body as never }));
@@ -131,7 +179,9 @@ describe('SMS keywords', () => {
 
   it('HELP answers with the workspace help text', async () => {
     const builtIn = await smsFrom('+40700000003', 'help');
-    expect(builtIn.body).toBe('<?xml version="1.0" encoding="UTF-8"?><Response><Message>Reply STOP to unsubscribe, START to subscribe again.</Message></Response>');
+    expect(builtIn.body).toBe(
+      '<?xml version="1.0" encoding="UTF-8"?><Response><Message>Reply STOP to unsubscribe, START to subscribe again.</Message></Response>',
+    );
     await t.client.PUT('/v1/settings', { body: { smsHelpText: 'Acme: reply STOP to opt out. Help: +40 21 000 0000' } });
     const mine = await smsFrom('+40700000003', 'INFO');
     expect(mine.body).toBe('<?xml version="1.0" encoding="UTF-8"?><Response><Message>Acme: reply STOP to opt out. Help: +40 21 000 0000</Message></Response>');
@@ -139,7 +189,8 @@ describe('SMS keywords', () => {
 });
 
 describe('email unsubscribe link', () => {
-  const link = (recordId: string) => unsubscribeUrl({ PUBLIC_URL, SECRETS_KEY }, { workspaceId: t.workspaceId, recordId, channel: 'email' }).slice(PUBLIC_URL.length);
+  const link = (recordId: string) =>
+    unsubscribeUrl({ PUBLIC_URL, SECRETS_KEY }, { workspaceId: t.workspaceId, recordId, channel: 'email' }).slice(PUBLIC_URL.length);
 
   it('GET shows a confirmation page and changes nothing; a one-click POST suppresses the next email', async () => {
     const path = link('lead-3');
@@ -150,8 +201,15 @@ describe('email unsubscribe link', () => {
 
     const oneClick = await rawRequest(t, 'POST', path, { key: null, contentType: 'application/x-www-form-urlencoded', body: 'List-Unsubscribe=One-Click' });
     expect(oneClick.status).toBe(200);
-    expect(await t.db.selectFrom('suppressions').select(['address', 'source']).where('workspace_id', '=', t.workspaceId).where('channel', '=', 'email').where('address', '=', 'cora@example.com').execute())
-      .toEqual([{ address: 'cora@example.com', source: 'unsubscribe_link' }]);
+    expect(
+      await t.db
+        .selectFrom('suppressions')
+        .select(['address', 'source'])
+        .where('workspace_id', '=', t.workspaceId)
+        .where('channel', '=', 'email')
+        .where('address', '=', 'cora@example.com')
+        .execute(),
+    ).toEqual([{ address: 'cora@example.com', source: 'unsubscribe_link' }]);
     expect(await flags('lead-3')).toMatchObject({ email: true });
     const before = sent.length;
     expect(await send('lead-3', 'email')).toMatchObject({ status: 'suppressed', error: 'suppressed: unsubscribe link' });
@@ -161,7 +219,13 @@ describe('email unsubscribe link', () => {
   it('a forged or altered token is refused and changes nothing', async () => {
     const path = link('lead-1');
     const forged = `/u/${Buffer.from(JSON.stringify([t.workspaceId, 'lead-2', 'email'])).toString('base64url')}.${path.split('.')[1]}`;
-    expect((await unchangedAfter(t, () => rawRequest(t, 'POST', forged, { key: null, contentType: 'application/x-www-form-urlencoded', body: 'List-Unsubscribe=One-Click' }))).status).toBe(404);
+    expect(
+      (
+        await unchangedAfter(t, () =>
+          rawRequest(t, 'POST', forged, { key: null, contentType: 'application/x-www-form-urlencoded', body: 'List-Unsubscribe=One-Click' }),
+        )
+      ).status,
+    ).toBe(404);
     expect((await unchangedAfter(t, () => rawRequest(t, 'GET', `${path}x`, { key: null }))).status).toBe(404);
   });
 });

@@ -58,7 +58,9 @@ describe('conditions: lists are capped and compared through a set', () => {
   });
 
   it(`a condition of more than ${MAX_CONDITION_LEAVES} comparisons is refused with its pointer`, () => {
-    const many: Condition = { any: Array.from({ length: 5 }, () => ({ all: Array.from({ length: 50 }, (_, i) => ({ field: 'record.stage', op: 'eq' as const, value: `s${i}` })) })) };
+    const many: Condition = {
+      any: Array.from({ length: 5 }, () => ({ all: Array.from({ length: 50 }, (_, i) => ({ field: 'record.stage', op: 'eq' as const, value: `s${i}` })) })),
+    };
     expect(validateDefinition(definitionWith(many), ctx)).toEqual({
       ok: false,
       problems: [{ pointer: '/steps/0/cases/0/when', message: `a condition may hold at most ${MAX_CONDITION_LEAVES} comparisons (this one holds 250)` }],
@@ -84,12 +86,20 @@ describe('conditions: lists are capped and compared through a set', () => {
   it(
     'any accepted condition over a large record is evaluated within the bound',
     () => {
-      const scalar = fc.oneof(fc.string({ maxLength: 30 }), fc.integer(), fc.boolean(), fc.date({ noInvalidDate: true }).map((d) => d.toISOString()), fc.nat(9999).map(String));
-      const leaf = fc.record({
-        field: fc.constantFrom('record.attributes.a', 'record.attributes.b', 'record.stage'),
-        op: fc.constantFrom('in' as const, 'nin' as const, 'contains' as const, 'eq' as const, 'gt' as const),
-        value: fc.array(scalar, { minLength: 1, maxLength: MAX_LIST_VALUES }),
-      }).map((l) => (l.op === 'in' || l.op === 'nin' ? l : l.op === 'gt' ? { ...l, value: l.value.length } : { ...l, value: l.value[0] }) as Condition);
+      const scalar = fc.oneof(
+        fc.string({ maxLength: 30 }),
+        fc.integer(),
+        fc.boolean(),
+        fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
+        fc.nat(9999).map(String),
+      );
+      const leaf = fc
+        .record({
+          field: fc.constantFrom('record.attributes.a', 'record.attributes.b', 'record.stage'),
+          op: fc.constantFrom('in' as const, 'nin' as const, 'contains' as const, 'eq' as const, 'gt' as const),
+          value: fc.array(scalar, { minLength: 1, maxLength: MAX_LIST_VALUES }),
+        })
+        .map((l) => (l.op === 'in' || l.op === 'nin' ? l : l.op === 'gt' ? { ...l, value: l.value.length } : { ...l, value: l.value[0] }) as Condition);
       fc.assert(
         fc.property(
           fc.array(leaf, { minLength: 1, maxLength: 8 }),
@@ -125,7 +135,20 @@ describe('conditions: lists are capped and compared through a set', () => {
         fc.integer({ min: 900, max: 9999 }).map(String),
         two(13),
         two(32),
-        fc.option(fc.tuple(two(25), two(61), fc.option(two(61)), fc.option(fc.string({ unit: fc.constantFrom(...'0123456789'), minLength: 1, maxLength: 9 })), fc.option(fc.oneof(fc.constant('Z'), fc.tuple(fc.constantFrom('+', '-'), two(25), two(61)).map(([s, h, m]) => `${s}${h}:${m}`))))),
+        fc.option(
+          fc.tuple(
+            two(25),
+            two(61),
+            fc.option(two(61)),
+            fc.option(fc.string({ unit: fc.constantFrom(...'0123456789'), minLength: 1, maxLength: 9 })),
+            fc.option(
+              fc.oneof(
+                fc.constant('Z'),
+                fc.tuple(fc.constantFrom('+', '-'), two(25), two(61)).map(([s, h, m]) => `${s}${h}:${m}`),
+              ),
+            ),
+          ),
+        ),
       )
       .map(([y, mo, d, time]) => {
         const date = `${y.padStart(4, '0')}-${mo}-${d}`;
@@ -169,14 +192,26 @@ describe('validator, templates and preview stay within the bound', () => {
   it(`a template field of more than ${MAX_LIQUID_TAGS} Liquid tags is refused with its pointer`, () => {
     const text = '{{ record.name }}'.repeat(20_000);
     const { value, ms } = timed(() => analyzeTemplate('email', { subject: 'x', text }));
-    expect(value.errors).toEqual([{ pointer: '/content/text', message: `at most ${MAX_LIQUID_TAGS} Liquid tags and outputs ({{ }}, {% %}) per field (this one has 20000)` }]);
+    expect(value.errors).toEqual([
+      { pointer: '/content/text', message: `at most ${MAX_LIQUID_TAGS} Liquid tags and outputs ({{ }}, {% %}) per field (this one has 20000)` },
+    ]);
     expect(ms).toBeLessThan(WORK_BOUND_MS);
   });
 
   it(
     'checks large templates within the bound',
     () => {
-      const unit = fc.constantFrom('{{ record.name }}', '{% if record.stage %}', '{% endif %}', 'x'.repeat(1000), '{% for i in (1..3) %}', '{% endfor %}', '{{', '}}', '{{ event.a.b[0] }}');
+      const unit = fc.constantFrom(
+        '{{ record.name }}',
+        '{% if record.stage %}',
+        '{% endif %}',
+        'x'.repeat(1000),
+        '{% for i in (1..3) %}',
+        '{% endfor %}',
+        '{{',
+        '}}',
+        '{{ event.a.b[0] }}',
+      );
       fc.assert(
         fc.property(fc.array(unit, { maxLength: 400 }), (units) => {
           const text = units.join('');
@@ -203,7 +238,16 @@ describe('validator, templates and preview stay within the bound', () => {
   const previewOf = (definition: AutomationDefinition, extra: Partial<PreviewInput> = {}): PreviewInput => ({
     definition,
     templates: { e1: { id: 'e1', version: 1, channel: 'email', content: { subject: 's', text: 't' } } as never },
-    record: { externalId: 'r1', email: 'a@example.com', phone: null, name: 'A', timezone: null, stage: 'new', ownerId: null, attributes: { visits: dates(2000) } },
+    record: {
+      externalId: 'r1',
+      email: 'a@example.com',
+      phone: null,
+      name: 'A',
+      timezone: null,
+      stage: 'new',
+      ownerId: null,
+      attributes: { visits: dates(2000) },
+    },
     startAt: new Date('2026-01-05T10:00:00Z'),
     workspaceTimezone: 'UTC',
     ...extra,
@@ -234,21 +278,37 @@ describe('validator, templates and preview stay within the bound', () => {
     };
     // A clock that moves 1 ms per reading: deterministic, whatever the machine's speed.
     let t = 0;
-    expect(() => simulateEnrollment(previewOf(loop, { budget: { steps: 1_000_000, millis: 50, now: () => t++ } }))).toThrow(/^the walk took more than 50 ms after \d+ steps: the preview stops there$/);
+    expect(() => simulateEnrollment(previewOf(loop, { budget: { steps: 1_000_000, millis: 50, now: () => t++ } }))).toThrow(
+      /^the walk took more than 50 ms after \d+ steps: the preview stops there$/,
+    );
   });
 
   it(
     'a preview of heavy conditions over a large record finishes within the bound',
     () => {
       // The largest accepted condition: MAX_CONDITION_VALUES dates over 5 leaves, and 195 cheap ones.
-      const lists = Array.from({ length: MAX_CONDITION_VALUES / MAX_LIST_VALUES }, (_, i) => ({ field: 'record.attributes.visits', op: 'nin' as const, value: dates(MAX_LIST_VALUES, Date.UTC(2031, 0, 1 + i)) }));
-      const leaves: Condition[] = [...lists, ...Array.from({ length: MAX_CONDITION_LEAVES - lists.length }, () => ({ field: 'record.attributes.visits', op: 'contains' as const, value: '2020-01-01T00:00:00.000Z' }))];
+      const lists = Array.from({ length: MAX_CONDITION_VALUES / MAX_LIST_VALUES }, (_, i) => ({
+        field: 'record.attributes.visits',
+        op: 'nin' as const,
+        value: dates(MAX_LIST_VALUES, Date.UTC(2031, 0, 1 + i)),
+      }));
+      const leaves: Condition[] = [
+        ...lists,
+        ...Array.from({ length: MAX_CONDITION_LEAVES - lists.length }, () => ({
+          field: 'record.attributes.visits',
+          op: 'contains' as const,
+          value: '2020-01-01T00:00:00.000Z',
+        })),
+      ];
       const when: Condition = { all: [0, 1, 2, 3].map((g) => ({ all: leaves.slice(g * 50, g * 50 + 50) })) };
       expect(validateDefinition(definitionWith(when), ctx)).toMatchObject({ ok: true });
       const definition: AutomationDefinition = {
         name: 'heavy',
         trigger: { type: 'manual' },
-        steps: [...Array.from({ length: 50 }, (_, i) => ({ id: `b${i}`, type: 'branch' as const, cases: [{ when, next: `b${i + 1}` }] })), { id: 'b50', type: 'email', template: 'e1' }],
+        steps: [
+          ...Array.from({ length: 50 }, (_, i) => ({ id: `b${i}`, type: 'branch' as const, cases: [{ when, next: `b${i + 1}` }] })),
+          { id: 'b50', type: 'email', template: 'e1' },
+        ],
       };
       // One evaluation of it costs ~25 ms on a loaded 2-core machine: 50 of them in one walk exceed
       // the route's time budget, which stops the walk after the command that crossed it.
@@ -270,7 +330,8 @@ describe('validator, templates and preview stay within the bound', () => {
   it(
     'renders large text within the bound',
     async () => {
-      const text = '{{ record.name }} '.repeat(MAX_LIQUID_TAGS / 2) + 'y'.repeat(400_000) + '{% if record.name %}{{ record.name }}{% endif %}'.repeat(MAX_LIQUID_TAGS / 6);
+      const text =
+        '{{ record.name }} '.repeat(MAX_LIQUID_TAGS / 2) + 'y'.repeat(400_000) + '{% if record.name %}{{ record.name }}{% endif %}'.repeat(MAX_LIQUID_TAGS / 6);
       expect(analyzeTemplate('email', { subject: 'x', text, html: text }).errors).toEqual([]);
       const { ms } = await timedAsync(() => renderContent('email', { subject: 'x', text, html: text }, { record: { name: 'Ana' } }));
       expect(ms).toBeLessThan(WORK_BOUND_MS);

@@ -66,7 +66,10 @@ describe('SendGrid email', () => {
       from: { email: 'hello@cleaning.example', name: 'Sparkle Cleaning' },
       reply_to: { email: 'office@cleaning.example' },
       subject: 'How was the cleaning, Ana?',
-      content: [{ type: 'text/plain', value: 'Reply with a rating' }, { type: 'text/html', value: '<p>Reply with a rating</p>' }],
+      content: [
+        { type: 'text/plain', value: 'Reply with a rating' },
+        { type: 'text/html', value: '<p>Reply with a rating</p>' },
+      ],
       categories: ['automation:aut_1', 'step:ask'],
       custom_args: { message_id: 'msg_1' },
       headers: { 'List-Unsubscribe': `<${PUBLIC}/u/tok123>`, 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' },
@@ -77,7 +80,10 @@ describe('SendGrid email', () => {
   it('sends a dynamic template id with its data instead of content', async () => {
     const { fake, channel } = await sg();
     await channel.send({ ...email, unsubscribeUrl: null, dynamicTemplate: { id: 'd-123', data: { name: 'Ana' } } });
-    expect(fake.requests[0]!.body).toMatchObject({ template_id: 'd-123', personalizations: [{ to: [{ email: 'ana@example.com' }], dynamic_template_data: { name: 'Ana' } }] });
+    expect(fake.requests[0]!.body).toMatchObject({
+      template_id: 'd-123',
+      personalizations: [{ to: [{ email: 'ana@example.com' }], dynamic_template_data: { name: 'Ana' } }],
+    });
     expect(fake.requests[0]!.body.content).toBeUndefined();
     expect(fake.requests[0]!.body.headers).toBeUndefined();
   });

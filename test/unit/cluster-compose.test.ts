@@ -47,7 +47,11 @@ describe('docker-compose.yml and npm run start:cluster agree', () => {
     const native = serverEnv('postgres://postgres:secret@127.0.0.1:54329/followup', 7233);
     // The native run also moves every port (several clusters on one machine); compose keeps the defaults.
     const portVars = Object.keys(native).filter((k) => k.endsWith('_PORT') && k !== 'DB_PORT');
-    expect(Object.keys(env).sort()).toEqual(Object.keys(native).filter((k) => !portVars.includes(k)).sort());
+    expect(Object.keys(env).sort()).toEqual(
+      Object.keys(native)
+        .filter((k) => !portVars.includes(k))
+        .sort(),
+    );
     const reads = templateVars(`${SERVER_CONFIG_DIR}/${SERVER_CONFIG_ENV}.yaml`);
     // The server binary reads these four itself (its flags --root, --config, --env, --allow-no-auth).
     const ownFlags = ['TEMPORAL_ROOT', 'TEMPORAL_CONFIG_DIR', 'TEMPORAL_ENVIRONMENT', 'TEMPORAL_ALLOW_NO_AUTH'];
@@ -74,7 +78,11 @@ describe('docker-compose.yml and npm run start:cluster agree', () => {
     expect(ui.volumes).toContain(`./${UI_CONFIG_DIR}/docker.yaml:/home/ui-server/config/docker.yaml:ro`);
     const native = uiEnv({ address: '127.0.0.1:7233', port: 8233, corsOrigins: ['http://127.0.0.1:3000'] });
     const reads = templateVars(`${UI_CONFIG_DIR}/docker.yaml`);
-    expect(Object.keys(ui.environment!).sort()).toEqual(Object.keys(native).filter((k) => reads.has(k)).sort());
+    expect(Object.keys(ui.environment!).sort()).toEqual(
+      Object.keys(native)
+        .filter((k) => reads.has(k))
+        .sort(),
+    );
   });
 
   it('run the same compiled services', () => {

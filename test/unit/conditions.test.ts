@@ -116,7 +116,10 @@ describe('evaluate: combinators and event counts', () => {
     const count = (n: number) => (e: string, within?: string) => (asked.push([e, within]), n);
     expect(evaluate(cond, ctx, { eventCount: count(2) })).toBe(true);
     expect(evaluate(cond, ctx, { eventCount: count(0) })).toBe(false);
-    expect(asked).toEqual([['booking.completed', 'P1Y'], ['booking.completed', 'P1Y']]);
+    expect(asked).toEqual([
+      ['booking.completed', 'P1Y'],
+      ['booking.completed', 'P1Y'],
+    ]);
   });
 
   it('refuses to guess a count it was not given', () => {
@@ -145,12 +148,30 @@ describe('references', () => {
 
 describe('opFitsValue', () => {
   it.each([
-    ['eq', 'x', true], ['eq', 3, true], ['eq', false, true], ['eq', ['x'], false], ['eq', undefined, false], ['eq', null, false],
-    ['in', ['a', 1], true], ['in', [], false], ['in', 'a', false], ['nin', [{ a: 1 }], false],
-    ['gt', 4, true], ['gte', '2024-05-01', true], ['lt', '2024-05-01T10:00:00Z', true], ['lte', '4', false], ['gt', 'soon', false], ['gt', Infinity, false],
-    ['exists', undefined, true], ['exists', false, true], ['exists', 'yes', false],
-    ['contains', 'x', true], ['contains', ['x'], false],
-    ['starts_with', 'ab', true], ['starts_with', '', false], ['starts_with', 1, false],
+    ['eq', 'x', true],
+    ['eq', 3, true],
+    ['eq', false, true],
+    ['eq', ['x'], false],
+    ['eq', undefined, false],
+    ['eq', null, false],
+    ['in', ['a', 1], true],
+    ['in', [], false],
+    ['in', 'a', false],
+    ['nin', [{ a: 1 }], false],
+    ['gt', 4, true],
+    ['gte', '2024-05-01', true],
+    ['lt', '2024-05-01T10:00:00Z', true],
+    ['lte', '4', false],
+    ['gt', 'soon', false],
+    ['gt', Infinity, false],
+    ['exists', undefined, true],
+    ['exists', false, true],
+    ['exists', 'yes', false],
+    ['contains', 'x', true],
+    ['contains', ['x'], false],
+    ['starts_with', 'ab', true],
+    ['starts_with', '', false],
+    ['starts_with', 1, false],
   ] as Array<[ComparisonOp, unknown, boolean]>)('%s with %j: %s', (op, value, fits) => {
     expect(opFitsValue(op, value)).toBe(fits);
   });

@@ -123,7 +123,11 @@ describe('loadConfig', () => {
     const lines: string[] = [];
     const logger = createLogger({ level: 'info', name: 't', destination: { write: (line: string) => lines.push(line) } });
     logger.info(
-      { req: { headers: { authorization: 'Bearer fk_live_secret' } }, config: { ADMIN_TOKEN: 'admin-secret-123456', DATABASE_URL: 'postgres://a:pw@h/d' }, provider: { authToken: 'tw-secret', apiKey: 'SG.secret' } },
+      {
+        req: { headers: { authorization: 'Bearer fk_live_secret' } },
+        config: { ADMIN_TOKEN: 'admin-secret-123456', DATABASE_URL: 'postgres://a:pw@h/d' },
+        provider: { authToken: 'tw-secret', apiKey: 'SG.secret' },
+      },
       'hello',
     );
     expect(lines).toHaveLength(1);
@@ -142,13 +146,25 @@ describe('loadConfig', () => {
 describe('loadProvisionSettings (npm start / npm test)', () => {
   it('has defaults that keep tools per machine and data per clone', () => {
     const s = loadProvisionSettings({ XDG_CACHE_HOME: '/cache' });
-    expect(s).toMatchObject({ toolsDir: '/cache/followup/tools', pgPort: 54329, temporalPort: 7233, temporalUiPort: 8233, testTemporalPort: 7244, testTemporalUiPort: 8244 });
+    expect(s).toMatchObject({
+      toolsDir: '/cache/followup/tools',
+      pgPort: 54329,
+      temporalPort: 7233,
+      temporalUiPort: 8233,
+      testTemporalPort: 7244,
+      testTemporalUiPort: 8244,
+    });
     expect(s.dataDir).toMatch(/\/\.data$/);
   });
 
   it('names every bad port and URL', () => {
     expect(() =>
-      loadProvisionSettings({ FOLLOWUP_PG_PORT: 'five', TEMPORAL_UI_PORT: '99999', FOLLOWUP_TEST_DATABASE_URL: 'localhost/db', FOLLOWUP_TEST_TEMPORAL_ADDRESS: 'nohost' }),
+      loadProvisionSettings({
+        FOLLOWUP_PG_PORT: 'five',
+        TEMPORAL_UI_PORT: '99999',
+        FOLLOWUP_TEST_DATABASE_URL: 'localhost/db',
+        FOLLOWUP_TEST_TEMPORAL_ADDRESS: 'nohost',
+      }),
     ).toThrow(
       new SetupError(
         [

@@ -8,7 +8,7 @@ const show = (ms: number, zone: string) => DateTime.fromMillis(ms, { zone }).toF
 const renewal = { type: 'date' as const, field: 'record.attributes.renewal_date', offset: '-P7D', at: '09:00' };
 
 describe('date trigger', () => {
-  it('fires 7 days before a date-only value at 09:00 in the recipient\'s zone, keyed by the value', () => {
+  it("fires 7 days before a date-only value at 09:00 in the recipient's zone, keyed by the value", () => {
     const occ = dateOccurrence(renewal, '2027-01-20', 'Europe/Bucharest')!;
     expect(occ.key).toBe('date:2027-01-20');
     expect(show(occ.fireAt, 'Europe/Bucharest')).toBe('2027-01-13T09:00 +02:00');
@@ -38,7 +38,11 @@ describe('date trigger', () => {
 
 describe('inactivity trigger', () => {
   it('fires `after` the last event, keyed by that event', () => {
-    const occ = inactivityOccurrence({ type: 'inactivity', event: 'booking.completed', after: 'P60D' }, { eventId: 'bk_9', occurredAt: new Date('2027-01-01T10:00:00Z') }, 'UTC');
+    const occ = inactivityOccurrence(
+      { type: 'inactivity', event: 'booking.completed', after: 'P60D' },
+      { eventId: 'bk_9', occurredAt: new Date('2027-01-01T10:00:00Z') },
+      'UTC',
+    );
     expect(occ).toEqual({ key: 'inactivity:bk_9', fireAt: Date.parse('2027-03-02T10:00:00Z') });
   });
 });

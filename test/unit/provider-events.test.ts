@@ -4,9 +4,17 @@ import { fromSendGridEvent, fromTwilioCallStatus, fromTwilioMessageStatus, nextS
 
 describe('nextStatus', () => {
   it.each([
-    ['sent', 'delivered', 'delivered'], ['opened', 'delivered', 'opened'], ['clicked', 'opened', 'clicked'], ['delivered', 'clicked', 'clicked'],
-    ['delivered', 'bounced', 'bounced'], ['bounced', 'delivered', 'bounced'], ['sent', 'deferred', 'sent'], ['sent', 'undelivered', 'failed'],
-    ['sandboxed', 'delivered', 'sandboxed'], ['suppressed', 'opened', 'suppressed'], ['queued', 'sent', 'sent'],
+    ['sent', 'delivered', 'delivered'],
+    ['opened', 'delivered', 'opened'],
+    ['clicked', 'opened', 'clicked'],
+    ['delivered', 'clicked', 'clicked'],
+    ['delivered', 'bounced', 'bounced'],
+    ['bounced', 'delivered', 'bounced'],
+    ['sent', 'deferred', 'sent'],
+    ['sent', 'undelivered', 'failed'],
+    ['sandboxed', 'delivered', 'sandboxed'],
+    ['suppressed', 'opened', 'suppressed'],
+    ['queued', 'sent', 'sent'],
   ] as const)('%s + %s -> %s', (current, event, expected) => {
     expect(nextStatus(current, event)).toBe(expected);
   });
@@ -15,7 +23,11 @@ describe('nextStatus', () => {
 describe('fromSendGridEvent', () => {
   it('maps an event with our message id; ignores others', () => {
     expect(fromSendGridEvent({ event: 'click', sg_event_id: 'e1', message_id: 'msg_1', url: 'https://x.example', timestamp: 1_800_000_000 })).toMatchObject({
-      messageId: 'msg_1', dedupeKey: 'sendgrid:e1', type: 'clicked', url: 'https://x.example', occurredAt: new Date(1_800_000_000_000),
+      messageId: 'msg_1',
+      dedupeKey: 'sendgrid:e1',
+      type: 'clicked',
+      url: 'https://x.example',
+      occurredAt: new Date(1_800_000_000_000),
     });
     expect(fromSendGridEvent({ event: 'bounce', type: 'blocked', sg_event_id: 'e2', message_id: 'm' })).toMatchObject({ type: 'bounced', bounceType: 'soft' });
     expect(fromSendGridEvent({ event: 'bounce', type: 'bounce', sg_event_id: 'e3', message_id: 'm' })).toMatchObject({ type: 'bounced', bounceType: 'hard' });
@@ -29,12 +41,20 @@ describe('fromSendGridEvent', () => {
 describe('Twilio callbacks', () => {
   const now = new Date('2026-11-30T00:00:00Z');
   it('message statuses: final ones only, keyed by sid and status', () => {
-    expect(fromTwilioMessageStatus('m', { MessageSid: 'SM1', MessageStatus: 'failed', ErrorCode: '21610' }, now)).toMatchObject({ type: 'failed', code: '21610', dedupeKey: 'twilio:SM1:failed' });
+    expect(fromTwilioMessageStatus('m', { MessageSid: 'SM1', MessageStatus: 'failed', ErrorCode: '21610' }, now)).toMatchObject({
+      type: 'failed',
+      code: '21610',
+      dedupeKey: 'twilio:SM1:failed',
+    });
     expect(fromTwilioMessageStatus('m', { MessageSid: 'SM1', MessageStatus: 'sending' }, now)).toBeNull();
   });
   it.each([
-    [{ CallStatus: 'completed', AnsweredBy: 'machine_end_beep' }, 'voicemail_left'], [{ CallStatus: 'completed', AnsweredBy: 'human' }, 'human_answered'],
-    [{ CallStatus: 'no-answer' }, 'no_answer'], [{ CallStatus: 'busy' }, 'busy'], [{ CallStatus: 'failed' }, 'failed'], [{ CallStatus: 'ringing' }, null],
+    [{ CallStatus: 'completed', AnsweredBy: 'machine_end_beep' }, 'voicemail_left'],
+    [{ CallStatus: 'completed', AnsweredBy: 'human' }, 'human_answered'],
+    [{ CallStatus: 'no-answer' }, 'no_answer'],
+    [{ CallStatus: 'busy' }, 'busy'],
+    [{ CallStatus: 'failed' }, 'failed'],
+    [{ CallStatus: 'ringing' }, null],
   ])('call %j -> %s', (params, outcome) => {
     expect(voicemailOutcome(params as Record<string, string>)).toBe(outcome);
   });
@@ -46,9 +66,22 @@ describe('Twilio callbacks', () => {
 
 describe('smsKeyword', () => {
   it.each([
-    ['STOP', 'stop'], [' stop ', 'stop'], ['Stop.', 'stop'], ['STOPALL', 'stop'], ['unsubscribe', 'stop'], ['Cancel', 'stop'], ['END', 'stop'], ['quit', 'stop'],
-    ['START', 'start'], ['yes', 'start'], ['UNSTOP', 'start'], ['HELP', 'help'], ['info', 'help'],
-    ['please stop texting me', null], ['yes please', null], ['', null],
+    ['STOP', 'stop'],
+    [' stop ', 'stop'],
+    ['Stop.', 'stop'],
+    ['STOPALL', 'stop'],
+    ['unsubscribe', 'stop'],
+    ['Cancel', 'stop'],
+    ['END', 'stop'],
+    ['quit', 'stop'],
+    ['START', 'start'],
+    ['yes', 'start'],
+    ['UNSTOP', 'start'],
+    ['HELP', 'help'],
+    ['info', 'help'],
+    ['please stop texting me', null],
+    ['yes please', null],
+    ['', null],
   ])('%j -> %s', (body, keyword) => {
     expect(smsKeyword(body)).toBe(keyword);
   });

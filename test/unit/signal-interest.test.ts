@@ -16,7 +16,21 @@ const postService: AutomationDefinition = {
     { id: 'w1', type: 'wait', duration: 'PT2H', skipIfChanged: ['owner_id'] },
     { id: 'ask', type: 'email', to: 'record', template: 'tpl_ask' },
     { id: 'rating', type: 'wait_for', event: 'rating.received', timeout: 'P1D', onEvent: 'route', onTimeout: 'end' },
-    { id: 'route', type: 'branch', cases: [{ when: { all: [{ field: 'event.rating', op: 'gte', value: 4 }, { field: 'record.stage', op: 'neq', value: 'lost' }] }, next: 'end' }] },
+    {
+      id: 'route',
+      type: 'branch',
+      cases: [
+        {
+          when: {
+            all: [
+              { field: 'event.rating', op: 'gte', value: 4 },
+              { field: 'record.stage', op: 'neq', value: 'lost' },
+            ],
+          },
+          next: 'end',
+        },
+      ],
+    },
   ],
 };
 
@@ -44,7 +58,10 @@ describe('signalInterest', () => {
   });
 
   it('fields a template renders count; a template that prints the whole record wants every change', () => {
-    const named = signalInterest(postService, tpl({ subject: 'Hi {{ record.name | upcase }}', text: '{% if record.attributes.vip %}VIP{% endif %} we record all calls' }));
+    const named = signalInterest(
+      postService,
+      tpl({ subject: 'Hi {{ record.name | upcase }}', text: '{% if record.attributes.vip %}VIP{% endif %} we record all calls' }),
+    );
     expect(wantsChange(named, ['name'])).toBe(true);
     expect(wantsChange(named, ['attributes.vip'])).toBe(true);
     expect(wantsChange(named, ['attributes.color'])).toBe(false);

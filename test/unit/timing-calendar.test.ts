@@ -13,10 +13,19 @@ const t = (localIso: string, zone: string) => DateTime.fromISO(localIso, { zone 
 const show = (d: Date, zone: string) => DateTime.fromJSDate(d, { zone }).toFormat("ccc yyyy-MM-dd'T'HH:mm ZZ");
 
 function due(step: Step, opts: { from: Date; zone: string; settings?: Settings; rules?: TimingRules; workspace?: WorkspaceQuietHours }): string {
-  return show(dueAt({
-    step, settings: opts.settings, previousCompletedAt: opts.from, enrolledAt: opts.from, now: opts.from, timeZone: opts.zone,
-    timingRules: opts.rules ?? TIMING_RULES, workspaceQuietHours: opts.workspace,
-  }), opts.zone);
+  return show(
+    dueAt({
+      step,
+      settings: opts.settings,
+      previousCompletedAt: opts.from,
+      enrolledAt: opts.from,
+      now: opts.from,
+      timeZone: opts.zone,
+      timingRules: opts.rules ?? TIMING_RULES,
+      workspaceQuietHours: opts.workspace,
+    }),
+    opts.zone,
+  );
 }
 
 const email = (extra: Partial<Step> = {}): Step => ({ id: 's', type: 'email', template: 'tpl', ...extra }) as Step;
@@ -32,21 +41,31 @@ describe('timing rules v2: whole-day delays count calendar days, then the window
     const step = email({ delay: 'P1D', window: { from: '10:00', to: '11:00' } });
     expect(due(step, { from: t('2026-11-30T15:00', BUC), zone: BUC })).toBe('Tue 2026-12-01T10:00 +02:00');
     // A week: the same weekday a week later, at the window's opening.
-    expect(due(email({ delay: 'P1W', window: { from: '10:00', to: '11:00' } }), { from: t('2026-11-30T15:00', BUC), zone: BUC })).toBe('Mon 2026-12-07T10:00 +02:00');
+    expect(due(email({ delay: 'P1W', window: { from: '10:00', to: '11:00' } }), { from: t('2026-11-30T15:00', BUC), zone: BUC })).toBe(
+      'Mon 2026-12-07T10:00 +02:00',
+    );
   });
 
   it('timing rules v1 (enrollments started before) keep the old meaning: Wednesday 10:00', () => {
     const step = email({ delay: 'P1D', window: { from: '10:00', to: '11:00' } });
     expect(due(step, { from: t('2026-11-30T15:00', BUC), zone: BUC, rules: 1 })).toBe('Wed 2026-12-02T10:00 +02:00');
     // Absent rules mean v1: a recorded history without the field replays unchanged.
-    const d = dueAt({ step, previousCompletedAt: t('2026-11-30T15:00', BUC), enrolledAt: t('2026-11-30T15:00', BUC), now: t('2026-11-30T15:00', BUC), timeZone: BUC });
+    const d = dueAt({
+      step,
+      previousCompletedAt: t('2026-11-30T15:00', BUC),
+      enrolledAt: t('2026-11-30T15:00', BUC),
+      now: t('2026-11-30T15:00', BUC),
+      timeZone: BUC,
+    });
     expect(show(d, BUC)).toBe('Wed 2026-12-02T10:00 +02:00');
   });
 
   it('counts working days with a workdays window: Friday 15:00 + 3 working days is Wednesday', () => {
     const friday = t('2026-11-27T15:00', BUC);
     expect(due(email({ delay: 'P3D', window: { days: 'workdays' } }), { from: friday, zone: BUC })).toBe('Wed 2026-12-02T15:00 +02:00');
-    expect(due(email({ delay: 'P3D', window: { days: 'workdays', from: '09:00', to: '17:00' } }), { from: friday, zone: BUC })).toBe('Wed 2026-12-02T09:00 +02:00');
+    expect(due(email({ delay: 'P3D', window: { days: 'workdays', from: '09:00', to: '17:00' } }), { from: friday, zone: BUC })).toBe(
+      'Wed 2026-12-02T09:00 +02:00',
+    );
     expect(due(email({ delay: 'P1D', window: { days: 'workdays' } }), { from: friday, zone: BUC })).toBe('Mon 2026-11-30T15:00 +02:00');
     // Without the workdays window, days are calendar days: Monday.
     expect(due(email({ delay: 'P3D' }), { from: friday, zone: BUC })).toBe('Mon 2026-11-30T15:00 +02:00');
@@ -85,7 +104,7 @@ describe('timing rules v2: whole-day delays count calendar days, then the window
   });
 });
 
-describe('quiet hours: the automation\'s own, else the workspace default', () => {
+describe("quiet hours: the automation's own, else the workspace default", () => {
   const lateSms = t('2026-12-01T23:30', BUC);
 
   it("seed 003: an SMS due at 23:30 waits until 07:30 under the automation's 23:00-07:30", () => {
@@ -93,7 +112,7 @@ describe('quiet hours: the automation\'s own, else the workspace default', () =>
     expect(due(sms(), { from: lateSms, zone: BUC, settings, workspace: NEW_WORKSPACE })).toBe('Wed 2026-12-02T07:30 +02:00');
   });
 
-  it('seed 003: the same SMS waits until 08:00 under a new workspace\'s default 21:00-08:00', () => {
+  it("seed 003: the same SMS waits until 08:00 under a new workspace's default 21:00-08:00", () => {
     expect(due(sms(), { from: lateSms, zone: BUC, workspace: NEW_WORKSPACE })).toBe('Wed 2026-12-02T08:00 +02:00');
     // An SMS at 21:30 is held too (the default starts at 21:00), an email never is.
     expect(due(sms(), { from: t('2026-12-01T21:30', BUC), zone: BUC, workspace: NEW_WORKSPACE })).toBe('Wed 2026-12-02T08:00 +02:00');
@@ -106,7 +125,7 @@ describe('quiet hours: the automation\'s own, else the workspace default', () =>
     expect(due(sms(), { from: t('2026-12-01T22:00', BUC), zone: BUC, settings, workspace: NEW_WORKSPACE })).toBe('Tue 2026-12-01T22:00 +02:00');
   });
 
-  it('a workspace that cleared its SMS default holds nothing back; the quiet hours are in the recipient\'s zone', () => {
+  it("a workspace that cleared its SMS default holds nothing back; the quiet hours are in the recipient's zone", () => {
     expect(due(sms(), { from: lateSms, zone: BUC, workspace: { ...NEW_WORKSPACE, sms: null } })).toBe('Tue 2026-12-01T23:30 +02:00');
     // 23:30 in Bucharest is 16:30 in New York: not quiet there.
     expect(due(sms(), { from: lateSms, zone: NY, workspace: NEW_WORKSPACE })).toBe('Tue 2026-12-01T16:30 -05:00');

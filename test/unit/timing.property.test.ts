@@ -25,22 +25,25 @@ const DST_CHANGES: Record<(typeof ZONES)[number], string[]> = {
   'Asia/Kolkata': [],
 };
 
-const zoneAndInstant = fc.constantFrom(...ZONES).chain((zone) =>
-  fc.tuple(
-    fc.constant(zone),
-    fc.oneof(
-      fc.integer({ min: Date.parse('2020-01-01T00:00Z'), max: Date.parse('2030-12-31T00:00Z') }),
-      ...DST_CHANGES[zone].map((change) => fc.integer({ min: -2 * DAY, max: DAY }).map((d) => Date.parse(change) + d)),
+const zoneAndInstant = fc
+  .constantFrom(...ZONES)
+  .chain((zone) =>
+    fc.tuple(
+      fc.constant(zone),
+      fc.oneof(
+        fc.integer({ min: Date.parse('2020-01-01T00:00Z'), max: Date.parse('2030-12-31T00:00Z') }),
+        ...DST_CHANGES[zone].map((change) => fc.integer({ min: -2 * DAY, max: DAY }).map((d) => Date.parse(change) + d)),
+      ),
     ),
-  ),
-);
+  );
 
 /** A zone that changes its clocks and an instant within three hours of a change. */
-const zoneAndInstantNearChange = fc
-  .constantFrom(...ZONES.filter((z) => DST_CHANGES[z].length > 0))
-  .chain((zone) =>
-    fc.tuple(fc.constant(zone), fc.constantFrom(...DST_CHANGES[zone]).chain((change) => fc.integer({ min: -3 * 60 * MINUTE, max: 3 * 60 * MINUTE }).map((d) => Date.parse(change) + d))),
-  );
+const zoneAndInstantNearChange = fc.constantFrom(...ZONES.filter((z) => DST_CHANGES[z].length > 0)).chain((zone) =>
+  fc.tuple(
+    fc.constant(zone),
+    fc.constantFrom(...DST_CHANGES[zone]).chain((change) => fc.integer({ min: -3 * 60 * MINUTE, max: 3 * 60 * MINUTE }).map((d) => Date.parse(change) + d)),
+  ),
+);
 
 const hhmm = (h: number, m: number) => `${String(h).padStart(2, '0')}:${String(m).padStart(2, '0')}`;
 const anyLocalTime = fc.tuple(fc.integer({ min: 0, max: 23 }), fc.integer({ min: 0, max: 59 })).map(([h, m]) => hhmm(h, m));
@@ -62,7 +65,10 @@ function windowOf(localTime: fc.Arbitrary<string>): fc.Arbitrary<Window> {
 
 function quietHoursOf(localTime: fc.Arbitrary<string>): fc.Arbitrary<QuietHours> {
   return fc
-    .record({ start: localTime, end: localTime, channels: fc.subarray(['email', 'sms', 'voicemail'] as const, { minLength: 1 }) }, { requiredKeys: ['start', 'end'] })
+    .record(
+      { start: localTime, end: localTime, channels: fc.subarray(['email', 'sms', 'voicemail'] as const, { minLength: 1 }) },
+      { requiredKeys: ['start', 'end'] },
+    )
     .filter((q) => q.start !== q.end);
 }
 
@@ -89,10 +95,7 @@ function stepOf(localTime: fc.Arbitrary<string>, delay: fc.Arbitrary<string>): f
 }
 
 function settingsOf(localTime: fc.Arbitrary<string>): fc.Arbitrary<Settings> {
-  return fc.record(
-    { timing: fc.constantFrom('after_previous' as const, 'after_start' as const), quietHours: quietHoursOf(localTime) },
-    { requiredKeys: [] },
-  );
+  return fc.record({ timing: fc.constantFrom('after_previous' as const, 'after_start' as const), quietHours: quietHoursOf(localTime) }, { requiredKeys: [] });
 }
 
 const mostlyAnyTime = fc.oneof(anyLocalTime, smallHours);
@@ -203,7 +206,14 @@ function checkDue({ zoneAndStart: [zone, enrolled], sincePrevious, lateBy, step:
   fc.pre(satisfiable(s, st));
   const previous = enrolled + sincePrevious;
   const now = previous + Math.max(0, lateBy);
-  const due = dueAt({ step: s, settings: st, previousCompletedAt: new Date(previous), enrolledAt: new Date(enrolled), now: new Date(now), timeZone: zone }).getTime();
+  const due = dueAt({
+    step: s,
+    settings: st,
+    previousCompletedAt: new Date(previous),
+    enrolledAt: new Date(enrolled),
+    now: new Date(now),
+    timeZone: zone,
+  }).getTime();
   const start = Math.max(earliest(s, st, previous, enrolled, zone), now);
 
   expect(due).toBeGreaterThanOrEqual(start);
@@ -213,45 +223,67 @@ function checkDue({ zoneAndStart: [zone, enrolled], sincePrevious, lateBy, step:
 }
 
 describe('dueAt properties', () => {
-  it('is never before the earliest moment, inside the window, outside quiet hours, and the first such minute', () => {
-    const scenario = fc.record({
-      zoneAndStart: zoneAndInstant,
-      sincePrevious: fc.oneof(fc.integer({ min: 0, max: 10 * DAY }), fc.integer({ min: 0, max: 3 * 60 * MINUTE })),
-      lateBy: fc.integer({ min: -5 * DAY, max: 5 * DAY }),
-      step: stepOf(mostlyAnyTime, anyDelay),
-      settings: settingsOf(mostlyAnyTime),
-    });
-    fc.assert(fc.property(scenario, checkDue), { numRuns: 300 });
-  }, PROPERTY_TIMEOUT);
+  it(
+    'is never before the earliest moment, inside the window, outside quiet hours, and the first such minute',
+    () => {
+      const scenario = fc.record({
+        zoneAndStart: zoneAndInstant,
+        sincePrevious: fc.oneof(fc.integer({ min: 0, max: 10 * DAY }), fc.integer({ min: 0, max: 3 * 60 * MINUTE })),
+        lateBy: fc.integer({ min: -5 * DAY, max: 5 * DAY }),
+        step: stepOf(mostlyAnyTime, anyDelay),
+        settings: settingsOf(mostlyAnyTime),
+      });
+      fc.assert(fc.property(scenario, checkDue), { numRuns: 300 });
+    },
+    PROPERTY_TIMEOUT,
+  );
 
-  it('holds the same across DST changes (skipped and repeated local times)', () => {
-    const scenario = fc.record({
-      zoneAndStart: zoneAndInstantNearChange,
-      sincePrevious: fc.integer({ min: 0, max: 2 * 60 * MINUTE }),
-      lateBy: fc.integer({ min: -60 * MINUTE, max: 60 * MINUTE }),
-      step: stepOf(smallHours, fc.integer({ min: 1, max: 180 }).map((n) => `PT${n}M`)),
-      settings: settingsOf(smallHours),
-    });
-    fc.assert(fc.property(scenario, checkDue), { numRuns: 300 });
-  }, PROPERTY_TIMEOUT);
+  it(
+    'holds the same across DST changes (skipped and repeated local times)',
+    () => {
+      const scenario = fc.record({
+        zoneAndStart: zoneAndInstantNearChange,
+        sincePrevious: fc.integer({ min: 0, max: 2 * 60 * MINUTE }),
+        lateBy: fc.integer({ min: -60 * MINUTE, max: 60 * MINUTE }),
+        step: stepOf(
+          smallHours,
+          fc.integer({ min: 1, max: 180 }).map((n) => `PT${n}M`),
+        ),
+        settings: settingsOf(smallHours),
+      });
+      fc.assert(fc.property(scenario, checkDue), { numRuns: 300 });
+    },
+    PROPERTY_TIMEOUT,
+  );
 
-  it('never goes backwards along a sequence', () => {
-    fc.assert(
-      fc.property(
-        zoneAndInstant,
-        fc.array(fc.tuple(stepOf(mostlyAnyTime, anyDelay), fc.integer({ min: 0, max: 5 * MINUTE })), { minLength: 2, maxLength: 8 }),
-        settingsOf(mostlyAnyTime),
-        ([zone, enrolled], steps, st) => {
-          fc.pre(steps.every(([s]) => satisfiable(s, st)));
-          let previous = enrolled;
-          for (const [s, runTime] of steps) {
-            const due = dueAt({ step: s, settings: st, previousCompletedAt: new Date(previous), enrolledAt: new Date(enrolled), now: new Date(previous), timeZone: zone }).getTime();
-            expect(due).toBeGreaterThanOrEqual(previous);
-            previous = due + runTime;
-          }
-        },
-      ),
-      { numRuns: 300 },
-    );
-  }, PROPERTY_TIMEOUT);
+  it(
+    'never goes backwards along a sequence',
+    () => {
+      fc.assert(
+        fc.property(
+          zoneAndInstant,
+          fc.array(fc.tuple(stepOf(mostlyAnyTime, anyDelay), fc.integer({ min: 0, max: 5 * MINUTE })), { minLength: 2, maxLength: 8 }),
+          settingsOf(mostlyAnyTime),
+          ([zone, enrolled], steps, st) => {
+            fc.pre(steps.every(([s]) => satisfiable(s, st)));
+            let previous = enrolled;
+            for (const [s, runTime] of steps) {
+              const due = dueAt({
+                step: s,
+                settings: st,
+                previousCompletedAt: new Date(previous),
+                enrolledAt: new Date(enrolled),
+                now: new Date(previous),
+                timeZone: zone,
+              }).getTime();
+              expect(due).toBeGreaterThanOrEqual(previous);
+              previous = due + runTime;
+            }
+          },
+        ),
+        { numRuns: 300 },
+      );
+    },
+    PROPERTY_TIMEOUT,
+  );
 });

@@ -70,16 +70,12 @@ describe('windows', () => {
 
   it('MiniCRM: 2 days, workdays, 09:00 moves a weekend due time to Monday 09:00', () => {
     const start = t('2024-05-02T15:00', zone); // Thursday
-    expect(show(due(email({ delay: 'P2D', window: { days: 'workdays', from: '09:00' } }), { from: start, zone }), zone)).toBe(
-      'Mon 2024-05-06T09:00 +03:00',
-    );
+    expect(show(due(email({ delay: 'P2D', window: { days: 'workdays', from: '09:00' } }), { from: start, zone }), zone)).toBe('Mon 2024-05-06T09:00 +03:00');
   });
 
   it('a `from`-only window is open from that hour to the end of the day', () => {
     const start = t('2024-05-06T15:00', zone); // Monday
-    expect(show(due(email({ delay: 'P2D', window: { days: 'workdays', from: '09:00' } }), { from: start, zone }), zone)).toBe(
-      'Wed 2024-05-08T15:00 +03:00',
-    );
+    expect(show(due(email({ delay: 'P2D', window: { days: 'workdays', from: '09:00' } }), { from: start, zone }), zone)).toBe('Wed 2024-05-08T15:00 +03:00');
   });
 
   it('MiniCRM: a chosen weekday waits for that day', () => {

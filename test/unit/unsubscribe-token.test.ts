@@ -33,5 +33,4 @@ describe('unsubscribe tokens', () => {
     expect(verifyUnsubscribeToken(KEY, `${payload}.${mac}.x`)).toBeNull();
     for (const junk of ['', '.', 'abc', `${payload}.`, `.${mac}`]) expect(verifyUnsubscribeToken(KEY, junk)).toBeNull();
   });
-
 });

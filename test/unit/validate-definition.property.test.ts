@@ -32,7 +32,10 @@ const minute = fc.constantFrom(0, 15, 30, 45);
 const window = fc
   .record(
     {
-      days: fc.oneof(fc.constantFrom('any' as const, 'workdays' as const, 'weekends' as const), fc.uniqueArray(fc.constantFrom('mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun' as const), { minLength: 1 })),
+      days: fc.oneof(
+        fc.constantFrom('any' as const, 'workdays' as const, 'weekends' as const),
+        fc.uniqueArray(fc.constantFrom('mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun' as const), { minLength: 1 }),
+      ),
       from: fc.tuple(fc.integer({ min: 8, max: 20 }), minute),
       to: fc.tuple(fc.integer({ min: 21, max: 22 }), minute),
       timezone: fc.constantFrom('America/New_York', 'Asia/Kolkata'),
@@ -41,20 +44,39 @@ const window = fc
   )
   .map(({ from, to, ...w }) => ({ ...w, ...(from ? { from: hhmm(...from) } : {}), ...(to ? { to: hhmm(...to) } : {}) }));
 const quietHours = fc.record(
-  { start: fc.tuple(fc.integer({ min: 22, max: 23 }), minute).map((t) => hhmm(...t)), end: fc.tuple(fc.integer({ min: 5, max: 7 }), minute).map((t) => hhmm(...t)) },
+  {
+    start: fc.tuple(fc.integer({ min: 22, max: 23 }), minute).map((t) => hhmm(...t)),
+    end: fc.tuple(fc.integer({ min: 5, max: 7 }), minute).map((t) => hhmm(...t)),
+  },
   { requiredKeys: ['start', 'end'] },
 );
 
 const fieldLeaf: fc.Arbitrary<Condition> = fc.oneof(
-  fc.record({ field: fc.constantFrom('record.stage', 'event.status'), op: fc.constantFrom('eq' as const, 'neq' as const, 'contains' as const), value: fc.string({ minLength: 1 }) }),
-  fc.record({ field: fc.constant('record.attributes.tags'), op: fc.constantFrom('in' as const, 'nin' as const), value: fc.array(fc.oneof(fc.string(), fc.integer()), { minLength: 1 }) }),
+  fc.record({
+    field: fc.constantFrom('record.stage', 'event.status'),
+    op: fc.constantFrom('eq' as const, 'neq' as const, 'contains' as const),
+    value: fc.string({ minLength: 1 }),
+  }),
+  fc.record({
+    field: fc.constant('record.attributes.tags'),
+    op: fc.constantFrom('in' as const, 'nin' as const),
+    value: fc.array(fc.oneof(fc.string(), fc.integer()), { minLength: 1 }),
+  }),
   fc.record({ field: fc.constant('event.rating'), op: fc.constantFrom('gt' as const, 'gte' as const, 'lt' as const, 'lte' as const), value: fc.integer() }),
-  fc.record({ field: fc.constant('record.attributes.renewal'), op: fc.constantFrom('gt' as const, 'lt' as const), value: fc.constantFrom('2024-06-01', '2024-06-01T10:00:00Z') }),
+  fc.record({
+    field: fc.constant('record.attributes.renewal'),
+    op: fc.constantFrom('gt' as const, 'lt' as const),
+    value: fc.constantFrom('2024-06-01', '2024-06-01T10:00:00Z'),
+  }),
   fc.record({ field: fc.constant('record.email'), op: fc.constant('exists' as const), value: fc.boolean() }, { requiredKeys: ['field', 'op'] }),
   fc.record({ field: fc.constant('record.name'), op: fc.constant('starts_with' as const), value: fc.string({ minLength: 1 }) }),
   // The first step is never dropped as unreachable, so its outcome can always be read.
   fc.constant<Condition>({ field: 'steps.s0.status', op: 'eq', value: 'done' }),
-  fc.record({ eventCount: fc.record({ event: fc.constant('booking.completed'), within: duration }, { requiredKeys: ['event'] }), op: fc.constantFrom('eq' as const, 'gte' as const), value: fc.nat(5) }),
+  fc.record({
+    eventCount: fc.record({ event: fc.constant('booking.completed'), within: duration }, { requiredKeys: ['event'] }),
+    op: fc.constantFrom('eq' as const, 'gte' as const),
+    value: fc.nat(5),
+  }),
 );
 const { condition } = fc.letrec<{ condition: Condition }>((tie) => ({
   condition: fc.oneof(
@@ -81,7 +103,11 @@ const shape: fc.Arbitrary<Shape> = fc.oneof(
   typed('wait', { duration }, ['duration']),
   fc.oneof(
     typed('email', { template: fc.constantFrom('e1', 'e2'), to: recipient }, ['template']),
-    typed('email', { variants: fc.uniqueArray(fc.constantFrom('e1', 'e2', 'e3'), { minLength: 2, maxLength: 3 }).map((ts) => ts.map((template) => ({ template }))) }, ['variants']),
+    typed(
+      'email',
+      { variants: fc.uniqueArray(fc.constantFrom('e1', 'e2', 'e3'), { minLength: 2, maxLength: 3 }).map((ts) => ts.map((template) => ({ template }))) },
+      ['variants'],
+    ),
   ),
   typed('sms', { template: fc.constant('s1'), to: fc.constantFrom<any>('record', { phone: '+40722123456' }) }, ['template']),
   typed('voicemail', { template: fc.constant('v1'), to: recipient }, ['template']),
@@ -95,7 +121,14 @@ const shape: fc.Arbitrary<Shape> = fc.oneof(
 );
 
 const timing = fc.record(
-  { delay: duration, delayFrom: fc.constantFrom('previous', 'start'), window, roundDelayToDay: fc.boolean(), skipIfChanged: fc.constant(['stage']), next: ahead },
+  {
+    delay: duration,
+    delayFrom: fc.constantFrom('previous', 'start'),
+    window,
+    roundDelayToDay: fc.boolean(),
+    skipIfChanged: fc.constant(['stage']),
+    next: ahead,
+  },
   { requiredKeys: [] },
 );
 
@@ -103,7 +136,10 @@ const trigger = fc.oneof(
   fc.record({ type: fc.constant('event'), event: fc.constant('booking.status_changed'), where: condition }, { requiredKeys: ['type', 'event'] }),
   fc.record({ type: fc.constant('stage_entered'), stage: fc.constant('Contacted') }),
   fc.record({ type: fc.constant('segment_entered'), filter: condition }),
-  fc.record({ type: fc.constant('date'), field: fc.constant('record.attributes.renewal'), offset: fc.constantFrom('-P7D', 'P0D', 'P1D'), at: fc.constant('09:00') }, { requiredKeys: ['type', 'field', 'offset'] }),
+  fc.record(
+    { type: fc.constant('date'), field: fc.constant('record.attributes.renewal'), offset: fc.constantFrom('-P7D', 'P0D', 'P1D'), at: fc.constant('09:00') },
+    { requiredKeys: ['type', 'field', 'offset'] },
+  ),
   fc.record({ type: fc.constant('inactivity'), event: fc.constant('booking.completed'), after: fc.constant('P60D') }),
   fc.constant({ type: 'manual' }),
 );
@@ -111,7 +147,9 @@ const trigger = fc.oneof(
 const exitRule = fc.oneof(
   fc.record({ event: fc.constant('message.replied'), notify: fc.constantFrom<any>('owner', { user: 'u1' }) }, { requiredKeys: ['event'] }),
   fc.record({ fieldChanged: fc.constant('stage') }),
-  fc.record({ goal: fc.oneof(fc.record({ when: condition }), fc.record({ event: fc.constant('booking.completed'), where: condition }, { requiredKeys: ['event'] })) }),
+  fc.record({
+    goal: fc.oneof(fc.record({ when: condition }), fc.record({ event: fc.constant('booking.completed'), where: condition }, { requiredKeys: ['event'] })),
+  }),
 );
 
 const settings = fc.record(
@@ -168,10 +206,13 @@ const validDefinition: fc.Arbitrary<AutomationDefinition> = fc
     },
     { requiredKeys: ['name', 'trigger', 'steps'] },
   )
-  .map(({ steps, ...def }) => ({
-    ...def,
-    steps: reachableOnly(steps.map(([s, t], i, all) => buildStep({ ...s, ...t }, i, all.length))),
-  }) as AutomationDefinition);
+  .map(
+    ({ steps, ...def }) =>
+      ({
+        ...def,
+        steps: reachableOnly(steps.map(([s, t], i, all) => buildStep({ ...s, ...t }, i, all.length))),
+      }) as AutomationDefinition,
+  );
 
 // ---- tests
 
@@ -181,33 +222,36 @@ function pointers(def: unknown): string[] {
 }
 
 /** A valid definition, a step index in it, and a deep copy to break. */
-const broken = <T,>(extra: fc.Arbitrary<T>) =>
+const broken = <T>(extra: fc.Arbitrary<T>) =>
   fc.tuple(validDefinition, fc.nat(), extra).map(([def, n, x]) => ({ def: structuredClone(def) as any, i: n % def.steps.length, x }));
 
 describe('validateDefinition properties', () => {
-  it('accepts every valid definition', () => {
-    fc.assert(
-      fc.property(validDefinition, (def) => {
-        const result = validateDefinition(def, ctx);
-        expect(result.ok ? [] : result.problems).toEqual([]);
-      }),
-      { numRuns: 200 },
-    );
-  }, PROPERTY_TIMEOUT);
+  it(
+    'accepts every valid definition',
+    () => {
+      fc.assert(
+        fc.property(validDefinition, (def) => {
+          const result = validateDefinition(def, ctx);
+          expect(result.ok ? [] : result.problems).toEqual([]);
+        }),
+        { numRuns: 200 },
+      );
+    },
+    PROPERTY_TIMEOUT,
+  );
 
   const mutations: Array<[string, fc.Arbitrary<{ def: any; expected: string }>]> = [
     [
       'a duplicated step id',
-      broken(fc.nat()).filter(({ def }) => def.steps.length >= 2).map(({ def, i, x }) => {
-        const j = 1 + (i % (def.steps.length - 1));
-        def.steps[j].id = def.steps[x % j].id;
-        return { def, expected: `/steps/${j}/id` };
-      }),
+      broken(fc.nat())
+        .filter(({ def }) => def.steps.length >= 2)
+        .map(({ def, i, x }) => {
+          const j = 1 + (i % (def.steps.length - 1));
+          def.steps[j].id = def.steps[x % j].id;
+          return { def, expected: `/steps/${j}/id` };
+        }),
     ],
-    [
-      'a next naming no step',
-      broken(fc.constant(null)).map(({ def, i }) => ((def.steps[i].next = 'nowhere'), { def, expected: `/steps/${i}/next` })),
-    ],
+    ['a next naming no step', broken(fc.constant(null)).map(({ def, i }) => ((def.steps[i].next = 'nowhere'), { def, expected: `/steps/${i}/next` }))],
     [
       'an unreachable step',
       broken(fc.constant(null)).map(({ def }) => {
@@ -224,34 +268,51 @@ describe('validateDefinition properties', () => {
     ],
     [
       'a template that does not exist or does not fit the channel',
-      broken(fc.constantFrom(['sms', 'missing'], ['sms', 'e1'], ['voicemail', 's1'], ['task', 'e1'], ['email_user', 't1'], ['email', 'v1'])).map(({ def, i, x: [type, template] }) => {
-        const { id, next } = def.steps[i];
-        def.steps[i] = { id, type, template, ...(type === 'email_user' ? { to: 'owner' } : {}), ...(next ? { next } : {}) };
-        return { def, expected: `/steps/${i}/template` };
-      }),
+      broken(fc.constantFrom(['sms', 'missing'], ['sms', 'e1'], ['voicemail', 's1'], ['task', 'e1'], ['email_user', 't1'], ['email', 'v1'])).map(
+        ({ def, i, x: [type, template] }) => {
+          const { id, next } = def.steps[i];
+          def.steps[i] = { id, type, template, ...(type === 'email_user' ? { to: 'owner' } : {}), ...(next ? { next } : {}) };
+          return { def, expected: `/steps/${i}/template` };
+        },
+      ),
     ],
     [
       'an invalid or empty duration',
-      broken(fc.constantFrom('P1X', 'PT0S', '1 day', 'P1.5D', 'PT-1H')).map(({ def, i, x }) => ((def.steps[i].delay = x), { def, expected: `/steps/${i}/delay` })),
+      broken(fc.constantFrom('P1X', 'PT0S', '1 day', 'P1.5D', 'PT-1H')).map(
+        ({ def, i, x }) => ((def.steps[i].delay = x), { def, expected: `/steps/${i}/delay` }),
+      ),
     ],
     [
       'an invalid local time',
-      broken(fc.constantFrom('24:00', '9:00', '12:60', 'noon')).map(({ def, i, x }) => ((def.steps[i].window = { from: x }), { def, expected: `/steps/${i}/window/from` })),
+      broken(fc.constantFrom('24:00', '9:00', '12:60', 'noon')).map(
+        ({ def, i, x }) => ((def.steps[i].window = { from: x }), { def, expected: `/steps/${i}/window/from` }),
+      ),
     ],
     [
       'a window opening and closing at the same time',
-      broken(fc.constantFrom('09:00', '00:00')).map(({ def, i, x }) => ((def.steps[i].window = { from: x, to: x }), { def, expected: `/steps/${i}/window/to` })),
+      broken(fc.constantFrom('09:00', '00:00')).map(
+        ({ def, i, x }) => ((def.steps[i].window = { from: x, to: x }), { def, expected: `/steps/${i}/window/to` }),
+      ),
     ],
     [
       'an invalid time zone',
-      broken(fc.constantFrom('Mars/Olympus', 'Europe/Bucuresti', 'GMT+25')).map(({ def, x }) => ((def.settings = { ...def.settings, timezone: x }), { def, expected: '/settings/timezone' })),
+      broken(fc.constantFrom('Mars/Olympus', 'Europe/Bucuresti', 'GMT+25')).map(
+        ({ def, x }) => ((def.settings = { ...def.settings, timezone: x }), { def, expected: '/settings/timezone' }),
+      ),
     ],
     [
       'an operator that does not fit its value',
-      broken(fc.constantFrom(['in', 'x'], ['nin', []], ['gt', 'soon'], ['exists', 'yes'], ['starts_with', ''], ['eq', ['a']], ['lte', null])).map(({ def, x: [op, value] }) => {
-        def.conditions = { all: [{ field: 'record.stage', op: 'eq', value: 'a' }, { field: 'record.stage', op, value }] };
-        return { def, expected: '/conditions/all/1/value' };
-      }),
+      broken(fc.constantFrom(['in', 'x'], ['nin', []], ['gt', 'soon'], ['exists', 'yes'], ['starts_with', ''], ['eq', ['a']], ['lte', null])).map(
+        ({ def, x: [op, value] }) => {
+          def.conditions = {
+            all: [
+              { field: 'record.stage', op: 'eq', value: 'a' },
+              { field: 'record.stage', op, value },
+            ],
+          };
+          return { def, expected: '/conditions/all/1/value' };
+        },
+      ),
     ],
     [
       'too many steps',
@@ -266,12 +327,16 @@ describe('validateDefinition properties', () => {
     ],
   ];
 
-  it.each(mutations)('rejects %s, at its place', (_, mutated) => {
-    fc.assert(
-      fc.property(mutated, ({ def, expected }) => {
-        expect(pointers(def)).toContain(expected);
-      }),
-      { numRuns: 50 },
-    );
-  }, PROPERTY_TIMEOUT);
+  it.each(mutations)(
+    'rejects %s, at its place',
+    (_, mutated) => {
+      fc.assert(
+        fc.property(mutated, ({ def, expected }) => {
+          expect(pointers(def)).toContain(expected);
+        }),
+        { numRuns: 50 },
+      );
+    },
+    PROPERTY_TIMEOUT,
+  );
 });

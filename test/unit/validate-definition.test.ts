@@ -40,19 +40,42 @@ describe('validateDefinition accepts', () => {
     const seeds = [
       // MiniCRM: 2 days, workdays, 09:00; A/B email; SMS; email to user; task to user.
       withSteps(
-        { id: 'a', type: 'email', delay: 'P2D', window: { days: 'workdays', from: '09:00' }, variants: [{ template: 'tpl_howwas_a' }, { template: 'tpl_howwas_b' }] },
+        {
+          id: 'a',
+          type: 'email',
+          delay: 'P2D',
+          window: { days: 'workdays', from: '09:00' },
+          variants: [{ template: 'tpl_howwas_a' }, { template: 'tpl_howwas_b' }],
+        },
         { id: 'b', type: 'sms', delay: 'P1D', window: { days: ['mon'], from: '10:00' }, template: 'tpl_sms' },
         { id: 'c', type: 'email_user', to: { user: 'u1' }, template: 'tpl_reminder' },
         { id: 'd', type: 'task', assignee: 'owner', template: 'tpl_call_back', due: 'P1D' },
       ),
       // Romanian: after the previous step, SMS never at night.
-      { ...withSteps({ id: 'a', type: 'email', delay: 'P1D', template: 'tpl_reminder' }, { id: 'b', type: 'sms', delay: 'P4D', template: 'tpl_sms' }), settings: { timing: 'after_previous', quietHours: { start: '23:00', end: '07:30' }, timezone: 'Europe/Bucharest' } },
+      {
+        ...withSteps({ id: 'a', type: 'email', delay: 'P1D', template: 'tpl_reminder' }, { id: 'b', type: 'sms', delay: 'P4D', template: 'tpl_sms' }),
+        settings: { timing: 'after_previous', quietHours: { start: '23:00', end: '07:30' }, timezone: 'Europe/Bucharest' },
+      },
       // Seller leads: from the start, 14:00-15:00 New York; a reply exits and tells the owner.
       {
         ...withSteps(
           { id: 'a1', type: 'sms', template: 'tpl_sms' },
-          { id: 'a2', type: 'voicemail', template: 'tpl_vm', delay: 'P2D', roundDelayToDay: true, window: { from: '14:00', to: '15:00', timezone: 'America/New_York' } },
-          { id: 'a3', type: 'task', template: 'tpl_call_back', delay: 'P3D', roundDelayToDay: true, window: { from: '14:00', to: '15:00', timezone: 'America/New_York' } },
+          {
+            id: 'a2',
+            type: 'voicemail',
+            template: 'tpl_vm',
+            delay: 'P2D',
+            roundDelayToDay: true,
+            window: { from: '14:00', to: '15:00', timezone: 'America/New_York' },
+          },
+          {
+            id: 'a3',
+            type: 'task',
+            template: 'tpl_call_back',
+            delay: 'P3D',
+            roundDelayToDay: true,
+            window: { from: '14:00', to: '15:00', timezone: 'America/New_York' },
+          },
         ),
         settings: { timing: 'after_start' },
         exitWhen: [{ event: 'message.replied', notify: 'owner' }],
@@ -68,11 +91,23 @@ describe('validateDefinition accepts', () => {
         settings: { timing: 'after_start' },
       },
       // Otesse: renewal 7 days before, reactivation after 60 days without a booking.
-      { ...withSteps({ id: 'r', type: 'email', template: 'tpl_reminder' }), trigger: { type: 'date', field: 'record.attributes.renewal', offset: '-P7D', at: '09:00' } },
       {
-        ...withSteps({ id: 'r', type: 'email', template: 'tpl_reminder' }, { id: 'w', type: 'wait', duration: 'P7D' }, { id: 's', type: 'sms', template: 'tpl_sms' }),
+        ...withSteps({ id: 'r', type: 'email', template: 'tpl_reminder' }),
+        trigger: { type: 'date', field: 'record.attributes.renewal', offset: '-P7D', at: '09:00' },
+      },
+      {
+        ...withSteps(
+          { id: 'r', type: 'email', template: 'tpl_reminder' },
+          { id: 'w', type: 'wait', duration: 'P7D' },
+          { id: 's', type: 'sms', template: 'tpl_sms' },
+        ),
         trigger: { type: 'inactivity', event: 'booking.completed', after: 'P60D' },
-        conditions: { all: [{ eventCount: { event: 'booking.completed' }, op: 'gte', value: 1 }, { field: 'record.attributes.deactivated', op: 'neq', value: true }] },
+        conditions: {
+          all: [
+            { eventCount: { event: 'booking.completed' }, op: 'gte', value: 1 },
+            { field: 'record.attributes.deactivated', op: 'neq', value: true },
+          ],
+        },
       },
     ];
     for (const seed of seeds) expect(problemsOf(seed)).toEqual([]);
@@ -113,7 +148,11 @@ describe('validateDefinition: schema problems', () => {
   });
 
   it('reports missing fields, and a missing step type', () => {
-    expect(pointersOf({ trigger: { type: 'manual' }, steps: [{ id: 'a' }, { id: 'b', type: 'sms' }] })).toEqual(['/name', '/steps/0/type', '/steps/1/template']);
+    expect(pointersOf({ trigger: { type: 'manual' }, steps: [{ id: 'a' }, { id: 'b', type: 'sms' }] })).toEqual([
+      '/name',
+      '/steps/0/type',
+      '/steps/1/template',
+    ]);
   });
 
   it('bounds the number of steps', () => {
@@ -143,13 +182,16 @@ describe('validateDefinition: flow', () => {
     def.steps[4].cases[0].next = 'gone';
     def.steps[4].otherwise = 'lost';
     def.steps[3].next = 'missing';
-    expect(pointersOf(def)).toEqual(
-      expect.arrayContaining(['/steps/2/onEvent', '/steps/3/next', '/steps/4/cases/0/next', '/steps/4/otherwise']),
-    );
+    expect(pointersOf(def)).toEqual(expect.arrayContaining(['/steps/2/onEvent', '/steps/3/next', '/steps/4/cases/0/next', '/steps/4/otherwise']));
   });
 
   it('no step is unreachable', () => {
-    const def = withSteps({ id: 'a', type: 'email', template: 'tpl_reminder', next: 'c' }, { id: 'b', type: 'exit' }, { id: 'c', type: 'exit' }, { id: 'd', type: 'exit' });
+    const def = withSteps(
+      { id: 'a', type: 'email', template: 'tpl_reminder', next: 'c' },
+      { id: 'b', type: 'exit' },
+      { id: 'c', type: 'exit' },
+      { id: 'd', type: 'exit' },
+    );
     expect(problemsOf(def)).toEqual([
       { pointer: '/steps/1', message: 'is never reached from the first step' },
       { pointer: '/steps/3', message: 'is never reached from the first step' },
@@ -232,8 +274,17 @@ describe('validateDefinition: references and values', () => {
       ),
       trigger: { type: 'inactivity', event: 'booking', after: 'P0D' },
     };
-    expect(pointersOf(def)).toEqual(['/trigger/after', '/steps/0/delay', '/steps/0/duration', '/steps/1/timeout', '/steps/1/where/eventCount/within', '/steps/2/due']);
-    expect(pointersOf({ ...withSteps({ id: 'a', type: 'exit' }), trigger: { type: 'date', field: 'record.renewal', offset: '-P7DT' } })).toEqual(['/trigger/offset']);
+    expect(pointersOf(def)).toEqual([
+      '/trigger/after',
+      '/steps/0/delay',
+      '/steps/0/duration',
+      '/steps/1/timeout',
+      '/steps/1/where/eventCount/within',
+      '/steps/2/due',
+    ]);
+    expect(pointersOf({ ...withSteps({ id: 'a', type: 'exit' }), trigger: { type: 'date', field: 'record.renewal', offset: '-P7DT' } })).toEqual([
+      '/trigger/offset',
+    ]);
   });
 
   it('durations are at most ten years: P999999999Y is refused, not turned into a NaN timer', () => {
@@ -267,11 +318,16 @@ describe('validateDefinition: references and values', () => {
       { pointer: '/steps/0/window/to', message: expect.stringContaining('differ') },
       { pointer: '/steps/1/window', message: 'only opens during the quiet hours (23:00-07:30): this sms would never be sent' },
     ]);
-    expect(pointersOf({ ...withSteps({ id: 'a', type: 'exit' }), settings: { quietHours: { start: '07:00', end: '07:00' } } })).toEqual(['/settings/quietHours/end']);
+    expect(pointersOf({ ...withSteps({ id: 'a', type: 'exit' }), settings: { quietHours: { start: '07:00', end: '07:00' } } })).toEqual([
+      '/settings/quietHours/end',
+    ]);
   });
 
   it('time zones are IANA names ("record" means the recipient\'s)', () => {
-    const def = { ...withSteps({ id: 'a', type: 'email', template: 'tpl_reminder', window: { from: '09:00', timezone: 'EST5' } }), settings: { timezone: 'Mars/Olympus' } };
+    const def = {
+      ...withSteps({ id: 'a', type: 'email', template: 'tpl_reminder', window: { from: '09:00', timezone: 'EST5' } }),
+      settings: { timezone: 'Mars/Olympus' },
+    };
     expect(pointersOf(def)).toEqual(['/settings/timezone', '/steps/0/window/timezone']);
   });
 
@@ -279,7 +335,10 @@ describe('validateDefinition: references and values', () => {
     const def = designExample();
     def.trigger.where = { field: 'event.status', op: 'in', value: 'completed' };
     def.conditions = { all: [{ field: 'record.stage', op: 'eq', value: 'x' }, { not: { field: 'record.score', op: 'gt', value: 'high' } }] };
-    def.exitWhen = [{ goal: { when: { field: 'record.stage', op: 'exists', value: 'yes' } } }, { event: 'x', where: { field: 'event.x', op: 'starts_with', value: '' } }];
+    def.exitWhen = [
+      { goal: { when: { field: 'record.stage', op: 'exists', value: 'yes' } } },
+      { event: 'x', where: { field: 'event.x', op: 'starts_with', value: '' } },
+    ];
     def.steps[4].cases[0].when = { any: [{ field: 'steps.nope.status', op: 'eq', value: 'failed' }] };
     expect(problemsOf(def)).toEqual([
       { pointer: '/trigger/where/value', message: 'in needs a non-empty list of at most 1000 strings, numbers or booleans' },
@@ -302,6 +361,13 @@ describe('validateDefinition: references and values', () => {
       ),
       exitWhen: [{ fieldChanged: 'stage', notify: { user: 'ghost' } }],
     };
-    expect(pointersOf(def)).toEqual(['/exitWhen/0/notify/user', '/steps/0/to/user', '/steps/1/assignee/user', '/steps/2/endpoint', '/steps/3/to/email', '/steps/4/to/phone']);
+    expect(pointersOf(def)).toEqual([
+      '/exitWhen/0/notify/user',
+      '/steps/0/to/user',
+      '/steps/1/assignee/user',
+      '/steps/2/endpoint',
+      '/steps/3/to/email',
+      '/steps/4/to/phone',
+    ]);
   });
 });

@@ -275,7 +275,12 @@ describe('wait_for where, goals on conditions, exit steps, failures', () => {
       await handle.signal(eventSignal, { id: 'f1', type: 'form.submitted', occurredAt: iso(t0), properties: { form: 'newsletter', budget: 5000 } });
       await skipTo(env, t0.plus({ hours: 5 }));
       expect((await handle.query(stateQuery)).currentStep).toBe('wf');
-      await handle.signal(eventSignal, { id: 'f2', type: 'form.submitted', occurredAt: iso(t0.plus({ hours: 5 })), properties: { form: 'quote', budget: 200 } });
+      await handle.signal(eventSignal, {
+        id: 'f2',
+        type: 'form.submitted',
+        occurredAt: iso(t0.plus({ hours: 5 })),
+        properties: { form: 'quote', budget: 200 },
+      });
       await handle.result();
     });
     expect(rec.sends.map((s) => s.stepId)).toEqual(['small']);
@@ -327,7 +332,11 @@ describe('wait_for where, goals on conditions, exit steps, failures', () => {
   });
 
   it('a definition the interpreter cannot run marks the enrollment failed and fails the run', async () => {
-    const def = { name: 'Broken', trigger: { type: 'manual' }, steps: [{ id: 'a', type: 'email', template: 'tpl_a', next: 'nowhere' }] } as AutomationDefinition;
+    const def = {
+      name: 'Broken',
+      trigger: { type: 'manual' },
+      steps: [{ id: 'a', type: 'email', template: 'tpl_a', next: 'nowhere' }],
+    } as AutomationDefinition;
     const rec = new Recorder();
     const q = taskQueue('broken');
     const worker = await newWorker(env, rec, q);

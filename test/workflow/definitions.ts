@@ -41,7 +41,12 @@ export const renewal: AutomationDefinition = {
   settings: { timing: 'after_start' },
   steps: [
     { id: 'reminder', type: 'email', template: 'tpl_renewal_reminder' },
-    { id: 'card', type: 'branch', cases: [{ when: { field: 'record.attributes.cardExpiresSoon', op: 'eq', value: true }, next: 'update_card' }], otherwise: 'charge' },
+    {
+      id: 'card',
+      type: 'branch',
+      cases: [{ when: { field: 'record.attributes.cardExpiresSoon', op: 'eq', value: true }, next: 'update_card' }],
+      otherwise: 'charge',
+    },
     { id: 'update_card', type: 'email', template: 'tpl_update_card' },
     { id: 'charge', type: 'webhook', endpoint: 'wh_billing', payload: { action: 'charge' }, delay: 'P7D', onFailure: 'failed_notice' },
     { id: 'confirm', type: 'email', template: 'tpl_renewal_ok', next: 'end' },
@@ -52,7 +57,12 @@ export const renewal: AutomationDefinition = {
 export const reactivation: AutomationDefinition = {
   name: 'Reactivation',
   trigger: { type: 'inactivity', event: 'booking.completed', after: 'P60D' },
-  conditions: { all: [{ eventCount: { event: 'booking.completed' }, op: 'gte', value: 1 }, { field: 'record.attributes.deactivated', op: 'neq', value: true }] },
+  conditions: {
+    all: [
+      { eventCount: { event: 'booking.completed' }, op: 'gte', value: 1 },
+      { field: 'record.attributes.deactivated', op: 'neq', value: true },
+    ],
+  },
   settings: { timing: 'after_previous' },
   steps: [
     { id: 'miss_you', type: 'email', template: 'tpl_miss_you' },
@@ -64,4 +74,3 @@ export const reactivation: AutomationDefinition = {
     { id: 'call', type: 'task', assignee: 'owner', template: 'tpl_personal_call', priority: 'high', due: 'P2D' },
   ],
 };
-

@@ -31,8 +31,14 @@ const ws = newId('ws');
 const SECRET = 'whsec_test_secret';
 
 async function seedWorkspace(): Promise<void> {
-  await db.insertInto('workspaces').values({ id: ws, name: `engine-db ${ws}` }).execute();
-  await db.insertInto('users').values({ workspace_id: ws, id: 'usr_owner', name: 'Olga Owner', email: 'olga@example.com', phone: null, timezone: null }).execute();
+  await db
+    .insertInto('workspaces')
+    .values({ id: ws, name: `engine-db ${ws}` })
+    .execute();
+  await db
+    .insertInto('users')
+    .values({ workspace_id: ws, id: 'usr_owner', name: 'Olga Owner', email: 'olga@example.com', phone: null, timezone: null })
+    .execute();
   await db
     .insertInto('webhook_endpoints')
     .values({ id: 'wh_crm', workspace_id: ws, url: hookUrl, secret: SECRET, description: null, events: JSON.stringify([]) })
@@ -102,7 +108,10 @@ describe('enrollment with the real activities on PostgreSQL', () => {
       record: record({ externalId: 'rec_low', email: 'rec_low@example.com' }),
     });
     // The pinned version differs from anything live: an edit after enrollment never leaks in.
-    inp.templates.tpl_howwas_a = { ...template('tpl_howwas_a', 'email', 7), content: { subject: 'How was it, {{ record.name }}?', text: 'Rate us, {{ record.name }}' } };
+    inp.templates.tpl_howwas_a = {
+      ...template('tpl_howwas_a', 'email', 7),
+      content: { subject: 'How was it, {{ record.name }}?', text: 'Rate us, {{ record.name }}' },
+    };
     await w.runUntil(async () => {
       const { handle } = await startEnrollment(env, q, inp);
       await skipTo(env, t0.plus({ hours: 3 }));
@@ -131,9 +140,22 @@ describe('enrollment with the real activities on PostgreSQL', () => {
     expect(tasks[0]).toMatchObject({ step_id: 'urgent', assignee_id: 'usr_owner', priority: 'urgent', title: 'tpl_call_back: Ana', status: 'open' });
 
     const enrollment = await db.selectFrom('enrollments').selectAll().where('id', '=', inp.enrollmentId).executeTakeFirstOrThrow();
-    expect(enrollment).toMatchObject({ status: 'completed', current_step: null, exit_reason: null, converted: false, variant: 'A', workspace_id: ws, automation_id: automationId });
+    expect(enrollment).toMatchObject({
+      status: 'completed',
+      current_step: null,
+      exit_reason: null,
+      converted: false,
+      variant: 'A',
+      workspace_id: ws,
+      automation_id: automationId,
+    });
     expect(enrollment.ended_at).toBeInstanceOf(Date);
-    const steps = await db.selectFrom('enrollment_steps').select(['step_id', 'visit', 'status', 'due_at']).where('enrollment_id', '=', inp.enrollmentId).orderBy('id').execute();
+    const steps = await db
+      .selectFrom('enrollment_steps')
+      .select(['step_id', 'visit', 'status', 'due_at'])
+      .where('enrollment_id', '=', inp.enrollmentId)
+      .orderBy('id')
+      .execute();
     expect(steps.map((s) => `${s.step_id}/${s.visit}:${s.status}`)).toEqual(['w1/1:done', 'ask/1:done', 'rating/1:done', 'route/1:done', 'urgent/1:done']);
     expect(steps[1]!.due_at!.toISOString()).toBe(iso(t0.plus({ hours: 2 })));
   });
@@ -208,7 +230,11 @@ describe('enrollment with the real activities on PostgreSQL', () => {
     expect(rec.attributes).toEqual({ list: 'quarterly' });
     const outbox = await db.selectFrom('outbox').selectAll().where('workspace_id', '=', ws).where('record_id', '=', 'rec_upd').execute();
     expect(outbox).toHaveLength(1);
-    expect(outbox[0]!.payload).toMatchObject({ kind: 'record_changed', changeId: `${inp.enrollmentId}:move:1`, changes: { stage: 'nurture', 'attributes.list': 'quarterly' } });
+    expect(outbox[0]!.payload).toMatchObject({
+      kind: 'record_changed',
+      changeId: `${inp.enrollmentId}:move:1`,
+      changes: { stage: 'nurture', 'attributes.list': 'quarterly' },
+    });
 
     expect(received).toHaveLength(1);
     const { body, signature } = received[0]!;
@@ -267,12 +293,31 @@ describe('activities, called directly', () => {
     });
     const enrollmentId = newId('enr');
     await acts.recordProgress({
-      workspaceId: ws, enrollmentId, automationId, recordId: 'rec_idem', version: 1, workflowId: `wf/${enrollmentId}`, seq: 1,
-      variant: null, triggerEventId: null, startedAt: new Date().toISOString(), status: 'active', currentStep: 'e',
+      workspaceId: ws,
+      enrollmentId,
+      automationId,
+      recordId: 'rec_idem',
+      version: 1,
+      workflowId: `wf/${enrollmentId}`,
+      seq: 1,
+      variant: null,
+      triggerEventId: null,
+      startedAt: new Date().toISOString(),
+      status: 'active',
+      currentStep: 'e',
     });
     const req = {
-      workspaceId: ws, enrollmentId, automationId, recordId: 'rec_idem', idempotencyKey: `${enrollmentId}:e:1`, stepId: 'e',
-      channel: 'email' as const, to: 'record' as const, template: template('tpl_x', 'email'), templateId: 'tpl_x', variant: null,
+      workspaceId: ws,
+      enrollmentId,
+      automationId,
+      recordId: 'rec_idem',
+      idempotencyKey: `${enrollmentId}:e:1`,
+      stepId: 'e',
+      channel: 'email' as const,
+      to: 'record' as const,
+      template: template('tpl_x', 'email'),
+      templateId: 'tpl_x',
+      variant: null,
       context: { record: record({ externalId: 'rec_idem' }), event: null, enrollment: { id: enrollmentId, automationId, version: 1, variant: null } },
       dueAt: new Date().toISOString(),
     };
@@ -289,7 +334,12 @@ describe('activities, called directly', () => {
     const sneaky = await acts.sendMessage({
       ...req,
       idempotencyKey: `${enrollmentId}:e:2`,
-      template: { id: 'tpl_sneaky', version: 1, channel: 'email', content: { subject: '{{ record.constructor.name }}{{ record.__proto__ }}x', text: '{{ record.name | upcase }}' } },
+      template: {
+        id: 'tpl_sneaky',
+        version: 1,
+        channel: 'email',
+        content: { subject: '{{ record.constructor.name }}{{ record.__proto__ }}x', text: '{{ record.name | upcase }}' },
+      },
     });
     const row = await db.selectFrom('messages').selectAll().where('id', '=', sneaky.messageId).executeTakeFirstOrThrow();
     expect(row.subject).toBe('x');
@@ -304,15 +354,44 @@ describe('activities: provider and endpoint failures', () => {
     await seedRecord('rec_fail');
     const enrollmentId = newId('enr');
     const base = {
-      workspaceId: ws, enrollmentId, automationId, recordId: 'rec_fail', stepId: 'e', channel: 'email' as const, to: 'record' as const,
-      template: template('tpl_x', 'email'), templateId: 'tpl_x', variant: null, dueAt: new Date().toISOString(),
+      workspaceId: ws,
+      enrollmentId,
+      automationId,
+      recordId: 'rec_fail',
+      stepId: 'e',
+      channel: 'email' as const,
+      to: 'record' as const,
+      template: template('tpl_x', 'email'),
+      templateId: 'tpl_x',
+      variant: null,
+      dueAt: new Date().toISOString(),
       context: { record: record({ externalId: 'rec_fail' }), event: null, enrollment: { id: enrollmentId, automationId, version: 1, variant: null } },
     };
     await createActivities({ db }).recordProgress({
-      workspaceId: ws, enrollmentId, automationId, recordId: 'rec_fail', version: 1, workflowId: `wf/${enrollmentId}`, seq: 1,
-      variant: null, triggerEventId: null, startedAt: new Date().toISOString(), status: 'active', currentStep: 'e',
+      workspaceId: ws,
+      enrollmentId,
+      automationId,
+      recordId: 'rec_fail',
+      version: 1,
+      workflowId: `wf/${enrollmentId}`,
+      seq: 1,
+      variant: null,
+      triggerEventId: null,
+      startedAt: new Date().toISOString(),
+      status: 'active',
+      currentStep: 'e',
     });
-    const flaky = createActivities({ db, providers: { email: { name: 'flaky', send: async () => { throw new TransientDeliveryError('429 from provider', 7_000); } } } });
+    const flaky = createActivities({
+      db,
+      providers: {
+        email: {
+          name: 'flaky',
+          send: async () => {
+            throw new TransientDeliveryError('429 from provider', 7_000);
+          },
+        },
+      },
+    });
     const err = await new MockActivityEnvironment().run(flaky.sendMessage, { ...base, idempotencyKey: `${enrollmentId}:e:1` }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApplicationFailure);
     expect(err).toMatchObject({ type: 'TransientDeliveryError', nonRetryable: false, nextRetryDelay: 7_000 });
@@ -320,7 +399,17 @@ describe('activities: provider and endpoint failures', () => {
     const retried = await createActivities({ db }).sendMessage({ ...base, idempotencyKey: `${enrollmentId}:e:1` });
     expect(retried).toMatchObject({ status: 'sandboxed', duplicate: false });
 
-    const refusing = createActivities({ db, providers: { email: { name: 'refusing', send: async () => { throw new PermanentDeliveryError('invalid address'); } } } });
+    const refusing = createActivities({
+      db,
+      providers: {
+        email: {
+          name: 'refusing',
+          send: async () => {
+            throw new PermanentDeliveryError('invalid address');
+          },
+        },
+      },
+    });
     const failed = await refusing.sendMessage({ ...base, idempotencyKey: `${enrollmentId}:e:2` });
     expect(failed).toMatchObject({ status: 'failed', error: 'invalid address' });
     const row = await db.selectFrom('messages').selectAll().where('id', '=', failed.messageId).executeTakeFirstOrThrow();
@@ -335,7 +424,14 @@ describe('activities: provider and endpoint failures', () => {
     });
     const err = await new MockActivityEnvironment()
       .run(acts.callWebhook, {
-        workspaceId: ws, enrollmentId: 'enr_x', automationId: 'aut_x', recordId: 'rec_x', idempotencyKey: 'k', stepId: 's', endpointId: 'wh_crm', payload: {},
+        workspaceId: ws,
+        enrollmentId: 'enr_x',
+        automationId: 'aut_x',
+        recordId: 'rec_x',
+        idempotencyKey: 'k',
+        stepId: 's',
+        endpointId: 'wh_crm',
+        payload: {},
         context: { record: record(), event: null, enrollment: { id: 'enr_x', automationId: 'aut_x', version: 1, variant: null } },
       })
       .catch((e: unknown) => e);

@@ -26,8 +26,14 @@ const ws = newId('ws');
 
 beforeAll(async () => {
   db = createDb(testDatabaseUrl(), { max: 4 });
-  await db.insertInto('workspaces').values({ id: ws, name: `engine-exit ${ws}` }).execute();
-  await db.insertInto('users').values({ workspace_id: ws, id: 'usr_owner', name: 'Olga Owner', email: 'olga@example.com', phone: null, timezone: null }).execute();
+  await db
+    .insertInto('workspaces')
+    .values({ id: ws, name: `engine-exit ${ws}` })
+    .execute();
+  await db
+    .insertInto('users')
+    .values({ workspace_id: ws, id: 'usr_owner', name: 'Olga Owner', email: 'olga@example.com', phone: null, timezone: null })
+    .execute();
   env = await startEnv();
 });
 afterAll(async () => {
@@ -36,10 +42,24 @@ afterAll(async () => {
 });
 
 async function seed(automationId: string, externalId: string): Promise<void> {
-  await db.insertInto('automations').values({ workspace_id: ws, id: automationId, name: automationId, current_version: 1, trigger_type: 'manual', status: 'active' }).execute();
+  await db
+    .insertInto('automations')
+    .values({ workspace_id: ws, id: automationId, name: automationId, current_version: 1, trigger_type: 'manual', status: 'active' })
+    .execute();
   await db
     .insertInto('records')
-    .values({ workspace_id: ws, external_id: externalId, email: `${externalId}@example.com`, phone: null, name: 'Ana', timezone: 'UTC', stage: 'new', owner_id: 'usr_owner', attributes: JSON.stringify({}), unsubscribed: JSON.stringify({}) })
+    .values({
+      workspace_id: ws,
+      external_id: externalId,
+      email: `${externalId}@example.com`,
+      phone: null,
+      name: 'Ana',
+      timezone: 'UTC',
+      stage: 'new',
+      owner_id: 'usr_owner',
+      attributes: JSON.stringify({}),
+      unsubscribed: JSON.stringify({}),
+    })
     .execute();
 }
 

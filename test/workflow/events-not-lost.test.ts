@@ -79,7 +79,11 @@ describe('events are not lost', () => {
       await handle.signal(eventSignal, rating);
       // A burst of irrelevant events passes the history size (60 here); the run continues as new
       // when the burst is over.
-      await Promise.all(Array.from({ length: 30 }, (_, i) => handle.signal(eventSignal, { id: `noise_${i}`, type: 'page.viewed', occurredAt: iso(t0.plus({ days: 2 })), properties: {} })));
+      await Promise.all(
+        Array.from({ length: 30 }, (_, i) =>
+          handle.signal(eventSignal, { id: `noise_${i}`, type: 'page.viewed', occurredAt: iso(t0.plus({ days: 2 })), properties: {} }),
+        ),
+      );
       const latest = env.client.workflow.getHandle(handle.workflowId);
       await until(async () => (await latest.describe()).runId !== handle.firstExecutionRunId);
       await latest.signal(eventSignal, rating);

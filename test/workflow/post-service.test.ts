@@ -25,7 +25,11 @@ describe('post-service follow-up (seed 000)', () => {
     const t0 = await nextAnchor(env, 1, '10:00', 'UTC');
     await skipTo(env, t0);
     await worker.runUntil(async () => {
-      const { handle } = await startEnrollment(env, q, input(postService, t0.toJSDate(), { trigger: trigger('booking.status_changed', { status: 'completed' }) }));
+      const { handle } = await startEnrollment(
+        env,
+        q,
+        input(postService, t0.toJSDate(), { trigger: trigger('booking.status_changed', { status: 'completed' }) }),
+      );
       const result = await handle.result();
       expect(result).toEqual({ status: 'completed', exitReason: null, converted: false });
       const state = await handle.query(stateQuery);

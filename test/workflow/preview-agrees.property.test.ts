@@ -86,7 +86,12 @@ function buildSteps(specs: StepSpec[]): Step[] {
         return {
           ...base,
           type: 'branch',
-          cases: [{ when: sp.where ? { field: 'event.rating', op: 'gte', value: 4 } : { eventCount: { event: 'form.sent' }, op: 'gte', value: 1 }, next: jump ?? 'end' }],
+          cases: [
+            {
+              when: sp.where ? { field: 'event.rating', op: 'gte', value: 4 } : { eventCount: { event: 'form.sent' }, op: 'gte', value: 1 },
+              next: jump ?? 'end',
+            },
+          ],
           ...(otherwise ? { otherwise } : {}),
         };
       }
@@ -123,10 +128,17 @@ const definition = fc
 
 const events = fc
   .uniqueArray(
-    fc.record({ type: weighted<(typeof EVENT_TYPES)[number]>(EVENT_TYPES.map((t, i) => [t, [4, 3, 1, 1, 1][i]!])), hour: fc.integer({ min: 0, max: 48 }), minute: fc.integer({ min: 1, max: 59 }), rating: fc.integer({ min: 1, max: 5 }) }),
+    fc.record({
+      type: weighted<(typeof EVENT_TYPES)[number]>(EVENT_TYPES.map((t, i) => [t, [4, 3, 1, 1, 1][i]!])),
+      hour: fc.integer({ min: 0, max: 48 }),
+      minute: fc.integer({ min: 1, max: 59 }),
+      rating: fc.integer({ min: 1, max: 5 }),
+    }),
     { maxLength: 6, selector: (e) => e.minute },
   )
-  .map((es) => es.map((e) => ({ type: e.type, offsetMs: (e.hour * 60 + e.minute) * 60_000, properties: { rating: e.rating } })).sort((a, b) => a.offsetMs - b.offsetMs));
+  .map((es) =>
+    es.map((e) => ({ type: e.type, offsetMs: (e.hour * 60 + e.minute) * 60_000, properties: { rating: e.rating } })).sort((a, b) => a.offsetMs - b.offsetMs),
+  );
 
 describe('the preview agrees with the workflow', () => {
   it('same path, statuses, due times and outcome for generated definitions and events', async () => {
@@ -161,7 +173,9 @@ describe('the preview agrees with the workflow', () => {
             }
           }
           const result = await handle.result();
-          const path = rec.progress.filter((p) => p.enrollmentId === inp.enrollmentId && p.step).map((p) => `${p.step!.stepId}:${p.step!.status}@${p.step!.dueAt}`);
+          const path = rec.progress
+            .filter((p) => p.enrollmentId === inp.enrollmentId && p.step)
+            .map((p) => `${p.step!.stepId}:${p.step!.status}@${p.step!.dueAt}`);
           expect(path).toEqual(preview.steps.map((s) => `${s.stepId}:${s.status}@${s.dueAt}`));
           expect({ outcome: result.status, exitReason: result.exitReason, converted: result.converted }).toEqual({
             outcome: preview.outcome,

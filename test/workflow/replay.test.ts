@@ -13,7 +13,9 @@ import { loadHistory } from './histories';
 import { quietRuntime, workflowBundle } from './harness';
 
 const DIR = fileURLToPath(new URL('../histories/', import.meta.url));
-const files = readdirSync(DIR).filter((f) => f.endsWith('.json')).sort();
+const files = readdirSync(DIR)
+  .filter((f) => f.endsWith('.json'))
+  .sort();
 
 describe('replay of recorded histories', () => {
   it('has histories to replay', () => {

@@ -27,7 +27,15 @@ describe('seed 001: delay days, workday / weekend / weekday timing and an hour',
     steps: [
       { id: 'e1', type: 'email', template: 'tpl_a', delay: 'P2D', roundDelayToDay: true, window: { days: 'workdays', from: '10:00', to: '11:00' } },
       { id: 's1', type: 'sms', template: 'tpl_sms', delay: 'P1D', roundDelayToDay: true, window: { days: 'weekends', from: '09:00', to: '10:00' } },
-      { id: 't1', type: 'task', template: 'tpl_task', assignee: { user: 'usr_sales' }, delay: 'P1D', roundDelayToDay: true, window: { days: ['wed'], from: '08:00' } },
+      {
+        id: 't1',
+        type: 'task',
+        template: 'tpl_task',
+        assignee: { user: 'usr_sales' },
+        delay: 'P1D',
+        roundDelayToDay: true,
+        window: { days: ['wed'], from: '08:00' },
+      },
       { id: 'u1', type: 'email_user', to: 'owner', template: 'tpl_staff' },
       { id: 'e2', type: 'email', template: 'tpl_b', delay: 'P1D' },
     ],
@@ -110,7 +118,11 @@ describe('seed 002: 5 min / 2 h / 6 h after entering a stage, unless the stage c
     const t0 = await nextAnchor(env, 2, '09:00', 'UTC');
     await skipTo(env, t0);
     await worker.runUntil(async () => {
-      const { handle } = await startEnrollment(env, q, input({ ...base, exitWhen: [{ fieldChanged: 'stage' }] }, t0.toJSDate(), { record: record({ stage: 'unassigned' }) }));
+      const { handle } = await startEnrollment(
+        env,
+        q,
+        input({ ...base, exitWhen: [{ fieldChanged: 'stage' }] }, t0.toJSDate(), { record: record({ stage: 'unassigned' }) }),
+      );
       await skipTo(env, t0.plus({ hours: 1 }));
       // A change that leaves the stage as it was is not a change.
       await handle.signal(recordChangedSignal, { id: 'chg_same', changes: { stage: 'unassigned', name: 'Ana M.' }, at: iso(t0.plus({ hours: 1 })) });
@@ -204,12 +216,22 @@ describe('seed 004: offsets from the start, 14:00-15:00 New York, a reply ends i
     await worker.runUntil(async () => {
       const { handle } = await startEnrollment(env, q, input(def, t0.toJSDate()));
       await skipTo(env, t0.plus({ days: 1 }));
-      await handle.signal(eventSignal, { id: 'evt_reply', type: 'message.replied', occurredAt: iso(t0.plus({ days: 1 })), properties: { channel: 'sms', text: 'call me' } });
+      await handle.signal(eventSignal, {
+        id: 'evt_reply',
+        type: 'message.replied',
+        occurredAt: iso(t0.plus({ days: 1 })),
+        properties: { channel: 'sms', text: 'call me' },
+      });
       expect(await handle.result()).toEqual({ status: 'exited', exitReason: 'event:message.replied', converted: false });
     });
     expect(rec.sends.map((s) => s.stepId)).toEqual(['a1']);
     expect(rec.tasks).toEqual([]);
     expect(rec.notifications).toHaveLength(1);
-    expect(rec.notifications[0]).toMatchObject({ notify: 'owner', ownerId: 'usr_owner', reason: 'event:message.replied', context: { event: { id: 'evt_reply' } } });
+    expect(rec.notifications[0]).toMatchObject({
+      notify: 'owner',
+      ownerId: 'usr_owner',
+      reason: 'event:message.replied',
+      context: { event: { id: 'evt_reply' } },
+    });
   });
 });

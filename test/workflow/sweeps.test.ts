@@ -38,7 +38,11 @@ let serverNow = Date.now();
 let sweeps = 0;
 
 const sends: Array<{ stepId: string; recordId: string }> = [];
-const sentTo = (stepId: string) => sends.filter((s) => s.stepId === stepId).map((s) => s.recordId).sort();
+const sentTo = (stepId: string) =>
+  sends
+    .filter((s) => s.stepId === stepId)
+    .map((s) => s.recordId)
+    .sort();
 
 const silent = { info() {}, warn() {}, error() {}, debug() {} };
 
@@ -78,7 +82,11 @@ async function activate(id: string, definition: AutomationDefinition, templateId
   await insertAutomation(db, ws, { id, definition, templateVersions: { [templateId]: 1 } });
   await setAutomationStatus(db, ws, id, { status: 'active', onlyNew: true, activated: true });
   // Activated "now" on the test server's clock, which runs ahead of the wall clock.
-  await db.updateTable('automations').set({ activated_at: new Date(serverNow) }).where('id', '=', id).execute();
+  await db
+    .updateTable('automations')
+    .set({ activated_at: new Date(serverNow) })
+    .where('id', '=', id)
+    .execute();
 }
 
 beforeAll(async () => {
@@ -118,11 +126,13 @@ afterAll(async () => {
 });
 
 it('the time-skipping test server has no Schedules (hence the sweeps driven by the test)', async () => {
-  await expect(env.client.schedule.create({
-    scheduleId: `probe-${Date.now()}`,
-    spec: { intervals: [{ every: '5m' }] },
-    action: { type: 'startWorkflow', workflowType: SWEEP_WORKFLOW, taskQueue: queue, args: [{ workspaceId: ws }] },
-  })).rejects.toThrow();
+  await expect(
+    env.client.schedule.create({
+      scheduleId: `probe-${Date.now()}`,
+      spec: { intervals: [{ every: '5m' }] },
+      action: { type: 'startWorkflow', workflowType: SWEEP_WORKFLOW, taskQueue: queue, args: [{ workspaceId: ws }] },
+    }),
+  ).rejects.toThrow();
 });
 
 describe('renewal reminder (seed 000): 7 days before the renewal date, at 09:00 local', () => {
@@ -148,7 +158,11 @@ describe('renewal reminder (seed 000): 7 days before the renewal date, at 09:00 
     for (let i = 0; i < 5; i++) {
       await upsertRecord(db, ws, `sub_${i}`, { timezone: 'Europe/Bucharest', email: `s${i}@example.com`, attributes: { renewal_date: renewal.toISODate() } });
     }
-    await upsertRecord(db, ws, 'sub_later', { timezone: 'Europe/Bucharest', email: 'later@example.com', attributes: { renewal_date: renewal.plus({ days: 40 }).toISODate() } });
+    await upsertRecord(db, ws, 'sub_later', {
+      timezone: 'Europe/Bucharest',
+      email: 'later@example.com',
+      attributes: { renewal_date: renewal.plus({ days: 40 }).toISODate() },
+    });
   });
 
   it('enrolls nobody before 09:00 local seven days before', async () => {
@@ -163,7 +177,9 @@ describe('renewal reminder (seed 000): 7 days before the renewal date, at 09:00 
     const [outcome] = await sweep();
     expect(outcome).toMatchObject({ automationId: id, due: 6, started: 6 });
     const key = `date:${renewal.toISODate()}`;
-    expect(await enrollments(id)).toEqual(['sub_0', 'sub_1', 'sub_2', 'sub_3', 'sub_4', 'sub_ana'].map((r) => ({ record_id: r, trigger_event_id: key, seq: 1 })));
+    expect(await enrollments(id)).toEqual(
+      ['sub_0', 'sub_1', 'sub_2', 'sub_3', 'sub_4', 'sub_ana'].map((r) => ({ record_id: r, trigger_event_id: key, seq: 1 })),
+    );
     // New York's 09:00 is seven hours later than Bucharest's.
     await at(fireAt.setZone('America/New_York', { keepLocalTime: true }).plus({ minutes: 1 }));
     await sweep();
@@ -174,7 +190,11 @@ describe('renewal reminder (seed 000): 7 days before the renewal date, at 09:00 
 
   it('a sweep running twice over the same records (its mark lost) enrolls nobody again', async () => {
     await db.deleteFrom('automation_sweeps').where('workspace_id', '=', ws).where('automation_id', '=', id).execute();
-    await db.updateTable('automations').set({ activated_at: fireAt.minus({ hours: 1 }).toJSDate() }).where('id', '=', id).execute();
+    await db
+      .updateTable('automations')
+      .set({ activated_at: fireAt.minus({ hours: 1 }).toJSDate() })
+      .where('id', '=', id)
+      .execute();
     const before = await enrollments(id);
     const [again] = await sweep();
     expect(again).toMatchObject({ due: 7, started: 0 });
@@ -199,7 +219,12 @@ describe('reactivation (seed 000): no booking in 60 days, at least one completed
   const definition: AutomationDefinition = {
     name: 'Reactivation campaign',
     trigger: { type: 'inactivity', event: 'booking.completed', after: 'P60D' },
-    conditions: { all: [{ eventCount: { event: 'booking.completed' }, op: 'gte', value: 1 }, { field: 'record.attributes.deactivated', op: 'neq', value: true }] },
+    conditions: {
+      all: [
+        { eventCount: { event: 'booking.completed' }, op: 'gte', value: 1 },
+        { field: 'record.attributes.deactivated', op: 'neq', value: true },
+      ],
+    },
     steps: [{ id: 'miss_you', type: 'email', to: 'record', template: 'tpl_miss_you' }],
   };
   let t0: DateTime;
@@ -211,7 +236,11 @@ describe('reactivation (seed 000): no booking in 60 days, at least one completed
     t0 = await now();
     await activate(id, definition, 'tpl_miss_you');
     for (const r of ['cust_quiet', 'cust_back', 'cust_deactivated']) {
-      await upsertRecord(db, ws, r, { email: `${r}@example.com`, timezone: 'Europe/Bucharest', attributes: r === 'cust_deactivated' ? { deactivated: true } : {} });
+      await upsertRecord(db, ws, r, {
+        email: `${r}@example.com`,
+        timezone: 'Europe/Bucharest',
+        attributes: r === 'cust_deactivated' ? { deactivated: true } : {},
+      });
       await book(r, `bk_${r}_1`, t0);
     }
     await upsertRecord(db, ws, 'cust_never', { email: 'never@example.com' });

@@ -47,9 +47,17 @@ describe('when on a step', () => {
     });
     const path = (enrollmentId: string) =>
       rec.progress.filter((p) => p.enrollmentId === enrollmentId && p.step).map((p) => `${p.step!.stepId}:${p.step!.status}@${p.step!.dueAt}`);
-    expect(path(plain.enrollmentId)).toEqual([`welcome:done@${iso(t0)}`, `vip_gift:skipped@${iso(t0.plus({ hours: 2 }))}`, `survey:done@${iso(t0.plus({ hours: 3 }))}`]);
+    expect(path(plain.enrollmentId)).toEqual([
+      `welcome:done@${iso(t0)}`,
+      `vip_gift:skipped@${iso(t0.plus({ hours: 2 }))}`,
+      `survey:done@${iso(t0.plus({ hours: 3 }))}`,
+    ]);
     expect(rec.progress.find((p) => p.enrollmentId === plain.enrollmentId && p.step?.stepId === 'vip_gift')!.step!.detail).toEqual({ reason: 'when' });
-    expect(path(vip.enrollmentId)).toEqual([`welcome:done@${iso(t0)}`, `vip_gift:done@${iso(t0.plus({ hours: 2 }))}`, `survey:done@${iso(t0.plus({ hours: 3 }))}`]);
+    expect(path(vip.enrollmentId)).toEqual([
+      `welcome:done@${iso(t0)}`,
+      `vip_gift:done@${iso(t0.plus({ hours: 2 }))}`,
+      `survey:done@${iso(t0.plus({ hours: 3 }))}`,
+    ]);
 
     const preview = simulateEnrollment({ definition: def, templates: plain.templates, record: plain.record, startAt: t0.toJSDate(), workspaceTimezone: 'UTC' });
     expect(preview.steps.map((s) => `${s.stepId}:${s.status}@${s.dueAt}`)).toEqual(path(plain.enrollmentId));

@@ -26,31 +26,34 @@ export function bearerToken(request: FastifyRequest): string | undefined {
  * Resolves the API key to its workspace. A short cache keeps the hot path (event ingestion) off
  * the database; revoking a key clears it here at once and on other API processes within the TTL.
  */
-export default fp(async (app) => {
-  const cache = new Map<string, { workspaceId: string; keyId: string; until: number }>();
-  app.decorateRequest('workspaceId', '');
-  app.decorateRequest('apiKeyId', '');
-  app.decorate('forgetApiKey', (keyId: string) => {
-    for (const [k, v] of cache) if (v.keyId === keyId) cache.delete(k);
-  });
-  app.decorate('authenticate', async (request: FastifyRequest) => {
-    const token = bearerToken(request);
-    if (!token) throw unauthorized('missing Authorization: Bearer <api key>');
-    const now = Date.now();
-    let hit = cache.get(token);
-    if (!hit || hit.until < now) {
-      const found = await workspaceForKey(app.db, token);
-      if (!found) {
-        cache.delete(token);
-        throw unauthorized('unknown or revoked API key');
+export default fp(
+  async (app) => {
+    const cache = new Map<string, { workspaceId: string; keyId: string; until: number }>();
+    app.decorateRequest('workspaceId', '');
+    app.decorateRequest('apiKeyId', '');
+    app.decorate('forgetApiKey', (keyId: string) => {
+      for (const [k, v] of cache) if (v.keyId === keyId) cache.delete(k);
+    });
+    app.decorate('authenticate', async (request: FastifyRequest) => {
+      const token = bearerToken(request);
+      if (!token) throw unauthorized('missing Authorization: Bearer <api key>');
+      const now = Date.now();
+      let hit = cache.get(token);
+      if (!hit || hit.until < now) {
+        const found = await workspaceForKey(app.db, token);
+        if (!found) {
+          cache.delete(token);
+          throw unauthorized('unknown or revoked API key');
+        }
+        hit = { ...found, until: now + CACHE_TTL_MS };
+        cache.set(token, hit);
       }
-      hit = { ...found, until: now + CACHE_TTL_MS };
-      cache.set(token, hit);
-    }
-    request.workspaceId = hit.workspaceId;
-    request.apiKeyId = hit.keyId;
-  });
-}, { name: 'auth', dependencies: ['infrastructure'] });
+      request.workspaceId = hit.workspaceId;
+      request.apiKeyId = hit.keyId;
+    });
+  },
+  { name: 'auth', dependencies: ['infrastructure'] },
+);
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -18,8 +18,11 @@ export interface Infrastructure {
 }
 
 /** The process owns these connections (server.ts, tests); the app only borrows them. */
-export default fp<Infrastructure>(async (app, deps) => {
-  app.decorate('db', deps.db);
-  app.decorate('temporal', deps.temporal);
-  app.decorate('config', deps.config);
-}, { name: 'infrastructure' });
+export default fp<Infrastructure>(
+  async (app, deps) => {
+    app.decorate('db', deps.db);
+    app.decorate('temporal', deps.temporal);
+    app.decorate('config', deps.config);
+  },
+  { name: 'infrastructure' },
+);

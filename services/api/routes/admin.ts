@@ -15,7 +15,9 @@ import { problems } from '../schemas/common';
 const WorkspaceCreate = Type.Object(
   {
     name: Type.String({ minLength: 1, maxLength: 200 }),
-    timezone: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'IANA time zone; the default for records and automations without one (UTC when absent)' })),
+    timezone: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 64, description: 'IANA time zone; the default for records and automations without one (UTC when absent)' }),
+    ),
   },
   { additionalProperties: false, examples: [{ name: 'Sparkle Cleaning SRL', timezone: 'Europe/Bucharest' }] },
 );
@@ -54,72 +56,99 @@ const admin: FastifyPluginAsyncTypebox = async (app) => {
   app.removeContentTypeParser('text/plain');
   app.addHook('onRequest', async (request) => {
     const expected = app.config.ADMIN_TOKEN;
-    if (!expected) throw new HttpProblem(404, 'Not Found', { detail: `no route ${request.method} ${request.url.split('?')[0]} (set ADMIN_TOKEN to enable the admin API)` });
+    if (!expected)
+      throw new HttpProblem(404, 'Not Found', { detail: `no route ${request.method} ${request.url.split('?')[0]} (set ADMIN_TOKEN to enable the admin API)` });
     const token = bearerToken(request);
     if (!token || !timingSafeEqual(digest(token), digest(expected))) {
-      throw new HttpProblem(401, 'Unauthorized', { detail: 'missing or wrong admin token (Authorization: Bearer <ADMIN_TOKEN>)', field: '/headers/authorization', headers: { 'www-authenticate': 'Bearer' } });
+      throw new HttpProblem(401, 'Unauthorized', {
+        detail: 'missing or wrong admin token (Authorization: Bearer <ADMIN_TOKEN>)',
+        field: '/headers/authorization',
+        headers: { 'www-authenticate': 'Bearer' },
+      });
     }
   });
 
-  app.post('/workspaces', {
-    config: { rateLimit: {} },
-    schema: {
-      tags: ['admin'],
-      summary: 'Create a workspace and its first API key',
-      description: 'Operator only: `Authorization: Bearer <ADMIN_TOKEN>`. Off (404) when ADMIN_TOKEN is unset.',
-      security: [{ adminToken: [] }],
-      body: WorkspaceCreate,
-      response: { 201: WorkspaceCreated, ...problems(400, 401, 404, 413, 415, 429) },
+  app.post(
+    '/workspaces',
+    {
+      config: { rateLimit: {} },
+      schema: {
+        tags: ['admin'],
+        summary: 'Create a workspace and its first API key',
+        description: 'Operator only: `Authorization: Bearer <ADMIN_TOKEN>`. Off (404) when ADMIN_TOKEN is unset.',
+        security: [{ adminToken: [] }],
+        body: WorkspaceCreate,
+        response: { 201: WorkspaceCreated, ...problems(400, 401, 404, 413, 415, 429) },
+      },
     },
-  }, async (request, reply) => {
-    const { name, timezone } = request.body;
-    if (timezone !== undefined && !IANAZone.isValidZone(timezone)) {
-      throw invalid([{ field: '/body/timezone', message: `"${timezone}" is not an IANA time zone (e.g. Europe/Bucharest)` }]);
-    }
-    const ws = await createWorkspaceWithKey(app.db, { name, ...(timezone ? { timezone } : {}) });
-    return reply.status(201).send(ws);
-  });
+    async (request, reply) => {
+      const { name, timezone } = request.body;
+      if (timezone !== undefined && !IANAZone.isValidZone(timezone)) {
+        throw invalid([{ field: '/body/timezone', message: `"${timezone}" is not an IANA time zone (e.g. Europe/Bucharest)` }]);
+      }
+      const ws = await createWorkspaceWithKey(app.db, { name, ...(timezone ? { timezone } : {}) });
+      return reply.status(201).send(ws);
+    },
+  );
 
-  app.get('/dead-letters', {
-    schema: {
-      tags: ['admin'],
-      summary: 'Outbox rows the router parked after repeated failures',
-      description: 'Operator only. Newest first; each with its last error. Retry one with POST /admin/dead-letters/{id}/retry.',
-      security: [{ adminToken: [] }],
-      querystring: Type.Object({
-        limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
-        cursor: Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$', description: 'nextCursor of the previous page' })),
-      }, { additionalProperties: false }),
-      response: { 200: DeadLetterPage, ...problems(400, 401, 404, 429) },
+  app.get(
+    '/dead-letters',
+    {
+      schema: {
+        tags: ['admin'],
+        summary: 'Outbox rows the router parked after repeated failures',
+        description: 'Operator only. Newest first; each with its last error. Retry one with POST /admin/dead-letters/{id}/retry.',
+        security: [{ adminToken: [] }],
+        querystring: Type.Object(
+          {
+            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
+            cursor: Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$', description: 'nextCursor of the previous page' })),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: DeadLetterPage, ...problems(400, 401, 404, 429) },
+      },
     },
-  }, async (request) => {
-    const limit = request.query.limit ?? 100;
-    const rows = await listDeadLetters(app.db, { limit: limit + 1, ...(request.query.cursor ? { beforeId: Number(request.query.cursor) } : {}) });
-    const page = rows.slice(0, limit);
-    return {
-      items: page.map((r) => ({
-        id: String(r.id), outboxId: String(r.outbox_id), workspaceId: r.workspace_id, kind: r.kind, recordId: r.record_id,
-        payload: r.payload as Record<string, unknown>, attempts: r.attempts, lastError: r.last_error,
-        queuedAt: r.queued_at.toISOString(), failedAt: r.failed_at.toISOString(),
-      })),
-      nextCursor: rows.length > limit ? String(page[page.length - 1]!.id) : null,
-    };
-  });
+    async (request) => {
+      const limit = request.query.limit ?? 100;
+      const rows = await listDeadLetters(app.db, { limit: limit + 1, ...(request.query.cursor ? { beforeId: Number(request.query.cursor) } : {}) });
+      const page = rows.slice(0, limit);
+      return {
+        items: page.map((r) => ({
+          id: String(r.id),
+          outboxId: String(r.outbox_id),
+          workspaceId: r.workspace_id,
+          kind: r.kind,
+          recordId: r.record_id,
+          payload: r.payload as Record<string, unknown>,
+          attempts: r.attempts,
+          lastError: r.last_error,
+          queuedAt: r.queued_at.toISOString(),
+          failedAt: r.failed_at.toISOString(),
+        })),
+        nextCursor: rows.length > limit ? String(page[page.length - 1]!.id) : null,
+      };
+    },
+  );
 
-  app.post('/dead-letters/:id/retry', {
-    schema: {
-      tags: ['admin'],
-      summary: 'Queue a parked outbox row again',
-      description: 'Operator only. The row goes back to the end of the outbox with its attempts reset; 202 with its new outbox id.',
-      security: [{ adminToken: [] }],
-      params: Type.Object({ id: Type.String({ pattern: '^[0-9]{1,15}$' }) }),
-      response: { 202: Type.Object({ id: Type.String(), outboxId: Type.String() }), ...problems(400, 401, 404, 429) },
+  app.post(
+    '/dead-letters/:id/retry',
+    {
+      schema: {
+        tags: ['admin'],
+        summary: 'Queue a parked outbox row again',
+        description: 'Operator only. The row goes back to the end of the outbox with its attempts reset; 202 with its new outbox id.',
+        security: [{ adminToken: [] }],
+        params: Type.Object({ id: Type.String({ pattern: '^[0-9]{1,15}$' }) }),
+        response: { 202: Type.Object({ id: Type.String(), outboxId: Type.String() }), ...problems(400, 401, 404, 429) },
+      },
     },
-  }, async (request, reply) => {
-    const outboxId = await app.db.transaction().execute((trx) => retryDeadLetter(trx, Number(request.params.id)));
-    if (outboxId === undefined) throw new HttpProblem(404, 'Not Found', { detail: `no dead letter ${request.params.id}`, field: '/params/id' });
-    return reply.status(202).send({ id: request.params.id, outboxId: String(outboxId) });
-  });
+    async (request, reply) => {
+      const outboxId = await app.db.transaction().execute((trx) => retryDeadLetter(trx, Number(request.params.id)));
+      if (outboxId === undefined) throw new HttpProblem(404, 'Not Found', { detail: `no dead letter ${request.params.id}`, field: '/params/id' });
+      return reply.status(202).send({ id: request.params.id, outboxId: String(outboxId) });
+    },
+  );
 };
 
 export default admin;

@@ -15,8 +15,17 @@ import type { FastifyError, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { Db } from '../../../db/connection';
 import {
-  addAutomationVersion, definitionContext, findAutomation, insertAutomation, listAutomations, listAutomationVersions,
-  lockAutomation, setAutomationStatus, softDeleteAutomation, type AutomationVersionView, type AutomationView,
+  addAutomationVersion,
+  definitionContext,
+  findAutomation,
+  insertAutomation,
+  listAutomations,
+  listAutomationVersions,
+  lockAutomation,
+  setAutomationStatus,
+  softDeleteAutomation,
+  type AutomationVersionView,
+  type AutomationView,
 } from '../../../db/automations';
 import { newId } from '../../../db/ids';
 import { sweepIntervalMs } from '../../common/config';
@@ -31,9 +40,7 @@ import { validateDefinition } from '../../../domain/validate-definition';
 import { conflict, HttpProblem, invalid, notFound } from '../errors';
 import { decodeTimeCursor, pageOf, pageSize } from '../pagination';
 import { iso, ListOf, ListQueryWith, v1Problems } from '../schemas/common';
-import {
-  ActivateBody, Automation, AutomationParams, AutomationVersion, DeactivateBody, DefinitionBody, ListAutomationsQuery,
-} from '../schemas/automation';
+import { ActivateBody, Automation, AutomationParams, AutomationVersion, DeactivateBody, DefinitionBody, ListAutomationsQuery } from '../schemas/automation';
 import { decodeVersionCursor } from './templates';
 
 const TAGS = ['automations'];
@@ -77,7 +84,11 @@ function rethrowNonBody(request: FastifyRequest): void {
  * returns it with the template versions to pin. Schema and semantic problems answer one 400 that
  * lists them all, with pointers under /body.
  */
-async function validatedForSave(db: Db, workspaceId: string, body: unknown): Promise<{ definition: AutomationDefinition; templateVersions: Record<string, number> }> {
+async function validatedForSave(
+  db: Db,
+  workspaceId: string,
+  body: unknown,
+): Promise<{ definition: AutomationDefinition; templateVersions: Record<string, number> }> {
   const ctx = await definitionContext(db, workspaceId);
   const result = validateDefinition(body, { templates: ctx.templates, users: ctx.users, webhookEndpoints: ctx.webhookEndpoints, senders: ctx.senders });
   if (!result.ok) throw invalid(result.problems.map((p) => ({ field: `/body${p.pointer}`, message: p.message })));
@@ -109,124 +120,159 @@ const automations: FastifyPluginAsyncTypebox = async (app) => {
   // condition unions of the definition takes minutes, so the response schemas document only.
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
 
-  app.post('/automations', {
-    // Body problems are reported by validateDefinition (all at once, with clean pointers), not
-    // by the first failing branch of the schema's unions.
-    attachValidation: true,
-    schema: {
-      tags: TAGS,
-      summary: 'Create an automation (draft)',
-      description: 'Validates the definition against the workspace\'s templates, users and webhook endpoints and stores it as version 1 of a draft. Every problem is reported at once in `errors`, each with its JSON pointer. The template versions current now are pinned to this version.',
-      body: DefinitionBody,
-      response: { 201: Automation, ...v1Problems(400) },
+  app.post(
+    '/automations',
+    {
+      // Body problems are reported by validateDefinition (all at once, with clean pointers), not
+      // by the first failing branch of the schema's unions.
+      attachValidation: true,
+      schema: {
+        tags: TAGS,
+        summary: 'Create an automation (draft)',
+        description:
+          "Validates the definition against the workspace's templates, users and webhook endpoints and stores it as version 1 of a draft. Every problem is reported at once in `errors`, each with its JSON pointer. The template versions current now are pinned to this version.",
+        body: DefinitionBody,
+        response: { 201: Automation, ...v1Problems(400) },
+      },
     },
-  }, async (request, reply) => {
-    rethrowNonBody(request);
-    const { workspaceId } = request;
-    const id = newId('aut');
-    const view = await app.db.transaction().execute(async (trx) => {
-      const { definition, templateVersions } = await validatedForSave(trx, workspaceId, request.body);
-      await insertAutomation(trx, workspaceId, { id, definition, templateVersions });
-      return reread(trx, workspaceId, id);
-    });
-    reply.header('location', `/v1/automations/${id}`);
-    return reply.status(201).send(toAutomation(view));
-  });
+    async (request, reply) => {
+      rethrowNonBody(request);
+      const { workspaceId } = request;
+      const id = newId('aut');
+      const view = await app.db.transaction().execute(async (trx) => {
+        const { definition, templateVersions } = await validatedForSave(trx, workspaceId, request.body);
+        await insertAutomation(trx, workspaceId, { id, definition, templateVersions });
+        return reread(trx, workspaceId, id);
+      });
+      reply.header('location', `/v1/automations/${id}`);
+      return reply.status(201).send(toAutomation(view));
+    },
+  );
 
-  app.get('/automations', {
-    schema: {
-      tags: TAGS,
-      summary: 'List automations',
-      description: 'Newest first; filter by `status` and by trigger type (`trigger`). Deleted automations are not listed.',
-      querystring: ListAutomationsQuery,
-      response: { 200: ListOf(Automation), ...v1Problems(400) },
+  app.get(
+    '/automations',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'List automations',
+        description: 'Newest first; filter by `status` and by trigger type (`trigger`). Deleted automations are not listed.',
+        querystring: ListAutomationsQuery,
+        response: { 200: ListOf(Automation), ...v1Problems(400) },
+      },
     },
-  }, async (request) => {
-    const limit = pageSize(request.query.limit);
-    const after = decodeTimeCursor(request.query.cursor);
-    const rows = await listAutomations(app.db, request.workspaceId, {
-      status: request.query.status, triggerType: request.query.trigger, limit: limit + 1, after,
-    });
-    return pageOf(rows, limit, toAutomation, (a) => [iso(a.createdAt), a.id]);
-  });
+    async (request) => {
+      const limit = pageSize(request.query.limit);
+      const after = decodeTimeCursor(request.query.cursor);
+      const rows = await listAutomations(app.db, request.workspaceId, {
+        status: request.query.status,
+        triggerType: request.query.trigger,
+        limit: limit + 1,
+        after,
+      });
+      return pageOf(rows, limit, toAutomation, (a) => [iso(a.createdAt), a.id]);
+    },
+  );
 
-  app.get('/automations/:id', {
-    schema: {
-      tags: TAGS,
-      summary: 'Read an automation',
-      description: 'Its status and current version (the one new enrollments get), with that version\'s definition.',
-      params: AutomationParams,
-      response: { 200: Automation, ...v1Problems(404) },
+  app.get(
+    '/automations/:id',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'Read an automation',
+        description: "Its status and current version (the one new enrollments get), with that version's definition.",
+        params: AutomationParams,
+        response: { 200: Automation, ...v1Problems(404) },
+      },
     },
-  }, async (request) => {
-    const a = await findAutomation(app.db, request.workspaceId, request.params.id);
-    if (!a) throw notFound('automation', request.params.id);
-    return toAutomation(a);
-  });
+    async (request) => {
+      const a = await findAutomation(app.db, request.workspaceId, request.params.id);
+      if (!a) throw notFound('automation', request.params.id);
+      return toAutomation(a);
+    },
+  );
 
-  app.put('/automations/:id', {
-    attachValidation: true,
-    schema: {
-      tags: TAGS,
-      summary: 'Edit an automation (writes a new version)',
-      description: 'Validates like create, then writes the next immutable version and makes it current: `currentVersion` in the answer is the version new enrollments get. Records already in keep the version (and template versions) they entered with. Allowed in every status, including active.',
-      params: AutomationParams,
-      body: DefinitionBody,
-      response: { 200: Automation, ...v1Problems(400, 404) },
+  app.put(
+    '/automations/:id',
+    {
+      attachValidation: true,
+      schema: {
+        tags: TAGS,
+        summary: 'Edit an automation (writes a new version)',
+        description:
+          'Validates like create, then writes the next immutable version and makes it current: `currentVersion` in the answer is the version new enrollments get. Records already in keep the version (and template versions) they entered with. Allowed in every status, including active.',
+        params: AutomationParams,
+        body: DefinitionBody,
+        response: { 200: Automation, ...v1Problems(400, 404) },
+      },
     },
-  }, async (request) => {
-    rethrowNonBody(request);
-    const { workspaceId } = request;
-    const { id } = request.params;
-    const view = await app.db.transaction().execute(async (trx) => {
-      const row = await lockAutomation(trx, workspaceId, id);
-      if (!row) throw notFound('automation', id);
-      const { definition, templateVersions } = await validatedForSave(trx, workspaceId, request.body);
-      await addAutomationVersion(trx, workspaceId, id, { version: row.current_version + 1, definition, templateVersions });
-      return reread(trx, workspaceId, id);
-    });
-    return toAutomation(view);
-  });
+    async (request) => {
+      rethrowNonBody(request);
+      const { workspaceId } = request;
+      const { id } = request.params;
+      const view = await app.db.transaction().execute(async (trx) => {
+        const row = await lockAutomation(trx, workspaceId, id);
+        if (!row) throw notFound('automation', id);
+        const { definition, templateVersions } = await validatedForSave(trx, workspaceId, request.body);
+        await addAutomationVersion(trx, workspaceId, id, { version: row.current_version + 1, definition, templateVersions });
+        return reread(trx, workspaceId, id);
+      });
+      return toAutomation(view);
+    },
+  );
 
-  app.delete('/automations/:id', {
-    schema: {
-      tags: TAGS,
-      summary: 'Delete an automation',
-      description: 'Soft delete: the automation disappears from the API, its versions and enrollments stay for history. Only a draft or inactive automation can be deleted; an active or paused one answers 409: deactivate it first (choosing whether records in flight finish or are cancelled).',
-      params: AutomationParams,
-      response: { 204: Type.Null({ description: 'Deleted' }), ...v1Problems(404, 409) },
+  app.delete(
+    '/automations/:id',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'Delete an automation',
+        description:
+          'Soft delete: the automation disappears from the API, its versions and enrollments stay for history. Only a draft or inactive automation can be deleted; an active or paused one answers 409: deactivate it first (choosing whether records in flight finish or are cancelled).',
+        params: AutomationParams,
+        response: { 204: Type.Null({ description: 'Deleted' }), ...v1Problems(404, 409) },
+      },
     },
-  }, async (request, reply) => {
-    const { workspaceId } = request;
-    const { id } = request.params;
-    await app.db.transaction().execute(async (trx) => {
-      const row = await lockAutomation(trx, workspaceId, id);
-      if (!row) throw notFound('automation', id);
-      const allowed = deletion(row.status);
-      if (!allowed.ok) throw conflict(allowed.message, '/status');
-      await softDeleteAutomation(trx, workspaceId, id);
-    });
-    return reply.status(204).send(null);
-  });
+    async (request, reply) => {
+      const { workspaceId } = request;
+      const { id } = request.params;
+      await app.db.transaction().execute(async (trx) => {
+        const row = await lockAutomation(trx, workspaceId, id);
+        if (!row) throw notFound('automation', id);
+        const allowed = deletion(row.status);
+        if (!allowed.ok) throw conflict(allowed.message, '/status');
+        await softDeleteAutomation(trx, workspaceId, id);
+      });
+      return reply.status(204).send(null);
+    },
+  );
 
-  app.get('/automations/:id/versions', {
-    schema: {
-      tags: TAGS,
-      summary: "List an automation's versions",
-      description: 'Newest first, each with its definition and the template versions it pins; `current` marks the one new enrollments get.',
-      params: AutomationParams,
-      querystring: ListQueryWith({}),
-      response: { 200: ListOf(AutomationVersion), ...v1Problems(400, 404) },
+  app.get(
+    '/automations/:id/versions',
+    {
+      schema: {
+        tags: TAGS,
+        summary: "List an automation's versions",
+        description: 'Newest first, each with its definition and the template versions it pins; `current` marks the one new enrollments get.',
+        params: AutomationParams,
+        querystring: ListQueryWith({}),
+        response: { 200: ListOf(AutomationVersion), ...v1Problems(400, 404) },
+      },
     },
-  }, async (request) => {
-    const { workspaceId } = request;
-    const a = await findAutomation(app.db, workspaceId, request.params.id);
-    if (!a) throw notFound('automation', request.params.id);
-    const limit = pageSize(request.query.limit);
-    const before = decodeVersionCursor(request.query.cursor);
-    const rows = await listAutomationVersions(app.db, workspaceId, a.id, { limit: limit + 1, before });
-    return pageOf(rows, limit, (v) => toVersion(v, a.currentVersion), (v) => [v.version]);
-  });
+    async (request) => {
+      const { workspaceId } = request;
+      const a = await findAutomation(app.db, workspaceId, request.params.id);
+      if (!a) throw notFound('automation', request.params.id);
+      const limit = pageSize(request.query.limit);
+      const before = decodeVersionCursor(request.query.cursor);
+      const rows = await listAutomationVersions(app.db, workspaceId, a.id, { limit: limit + 1, before });
+      return pageOf(
+        rows,
+        limit,
+        (v) => toVersion(v, a.currentVersion),
+        (v) => [v.version],
+      );
+    },
+  );
 
   /** Applies one lifecycle action under the row lock; the outbox rows commit with it. */
   async function applyTransition(workspaceId: string, id: string, input: TransitionInput): Promise<AutomationView> {
@@ -248,7 +294,12 @@ const automations: FastifyPluginAsyncTypebox = async (app) => {
         // version must still hold before records enter it.
         const current = await findAutomation(trx, workspaceId, id);
         const ctx = await definitionContext(trx, workspaceId);
-        const check = validateDefinition(current!.definition, { templates: ctx.templates, users: ctx.users, webhookEndpoints: ctx.webhookEndpoints, senders: ctx.senders });
+        const check = validateDefinition(current!.definition, {
+          templates: ctx.templates,
+          users: ctx.users,
+          webhookEndpoints: ctx.webhookEndpoints,
+          senders: ctx.senders,
+        });
         if (!check.ok) {
           throw new HttpProblem(409, 'Conflict', {
             detail: `version ${row.current_version} no longer validates against the workspace; edit the automation (PUT) and activate again`,
@@ -268,7 +319,11 @@ const automations: FastifyPluginAsyncTypebox = async (app) => {
         status: effects.to,
         ...(input.action === 'activate' ? { onlyNew: onlyNew!, activated: true } : {}),
       });
-      await enqueue(trx, workspaceId, effects.effects.map((e) => ({ ...e, automationId: id })));
+      await enqueue(
+        trx,
+        workspaceId,
+        effects.effects.map((e) => ({ ...e, automationId: id })),
+      );
       const view = await reread(trx, workspaceId, id);
       // Date and inactivity triggers are swept on the workspace's schedule: made (or healed)
       // before the activation commits, so an active automation always has its sweep.
@@ -279,50 +334,68 @@ const automations: FastifyPluginAsyncTypebox = async (app) => {
     });
   }
 
-  app.post('/automations/:id/activate', {
-    schema: {
-      tags: TAGS,
-      summary: 'Activate (draft or inactive -> active)',
-      description: '`onlyNew: true` enrolls only records that enter from now on; `false` also enrolls every record that already matches (in bulk, by the router). `onlyNew` is required at the first activation and fixed afterwards: repeating it is fine, changing it answers 409. A paused automation is resumed, not activated (409).',
-      params: AutomationParams,
-      body: ActivateBody,
-      response: { 200: Automation, ...v1Problems(400, 404, 409) },
+  app.post(
+    '/automations/:id/activate',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'Activate (draft or inactive -> active)',
+        description:
+          '`onlyNew: true` enrolls only records that enter from now on; `false` also enrolls every record that already matches (in bulk, by the router). `onlyNew` is required at the first activation and fixed afterwards: repeating it is fine, changing it answers 409. A paused automation is resumed, not activated (409).',
+        params: AutomationParams,
+        body: ActivateBody,
+        response: { 200: Automation, ...v1Problems(400, 404, 409) },
+      },
     },
-  }, async (request) => {
-    const view = await applyTransition(request.workspaceId, request.params.id, { action: 'activate', onlyNew: request.body.onlyNew as boolean });
-    return toAutomation(view);
-  });
+    async (request) => {
+      const view = await applyTransition(request.workspaceId, request.params.id, { action: 'activate', onlyNew: request.body.onlyNew as boolean });
+      return toAutomation(view);
+    },
+  );
 
-  app.post('/automations/:id/pause', {
-    schema: {
-      tags: TAGS,
-      summary: 'Pause (active -> paused)',
-      description: 'No new enrollments; records in flight hold before their next step until resumed.',
-      params: AutomationParams,
-      response: { 200: Automation, ...v1Problems(404, 409) },
+  app.post(
+    '/automations/:id/pause',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'Pause (active -> paused)',
+        description: 'No new enrollments; records in flight hold before their next step until resumed.',
+        params: AutomationParams,
+        response: { 200: Automation, ...v1Problems(404, 409) },
+      },
     },
-  }, async (request) => toAutomation(await applyTransition(request.workspaceId, request.params.id, { action: 'pause' })));
+    async (request) => toAutomation(await applyTransition(request.workspaceId, request.params.id, { action: 'pause' })),
+  );
 
-  app.post('/automations/:id/resume', {
-    schema: {
-      tags: TAGS,
-      summary: 'Resume (paused -> active)',
-      description: 'Enrollments start again and records in flight go on.',
-      params: AutomationParams,
-      response: { 200: Automation, ...v1Problems(404, 409) },
+  app.post(
+    '/automations/:id/resume',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'Resume (paused -> active)',
+        description: 'Enrollments start again and records in flight go on.',
+        params: AutomationParams,
+        response: { 200: Automation, ...v1Problems(404, 409) },
+      },
     },
-  }, async (request) => toAutomation(await applyTransition(request.workspaceId, request.params.id, { action: 'resume' })));
+    async (request) => toAutomation(await applyTransition(request.workspaceId, request.params.id, { action: 'resume' })),
+  );
 
-  app.post('/automations/:id/deactivate', {
-    schema: {
-      tags: TAGS,
-      summary: 'Deactivate (active or paused -> inactive)',
-      description: 'No new enrollments. `inFlight: finish` lets records already in run to the end (resuming them if the automation was paused); `cancel` makes them exit now. Can be activated again later.',
-      params: AutomationParams,
-      body: DeactivateBody,
-      response: { 200: Automation, ...v1Problems(400, 404, 409) },
+  app.post(
+    '/automations/:id/deactivate',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'Deactivate (active or paused -> inactive)',
+        description:
+          'No new enrollments. `inFlight: finish` lets records already in run to the end (resuming them if the automation was paused); `cancel` makes them exit now. Can be activated again later.',
+        params: AutomationParams,
+        body: DeactivateBody,
+        response: { 200: Automation, ...v1Problems(400, 404, 409) },
+      },
     },
-  }, async (request) => toAutomation(await applyTransition(request.workspaceId, request.params.id, { action: 'deactivate', inFlight: request.body.inFlight })));
+    async (request) => toAutomation(await applyTransition(request.workspaceId, request.params.id, { action: 'deactivate', inFlight: request.body.inFlight })),
+  );
 };
 
 export default automations;

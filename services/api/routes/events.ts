@@ -25,43 +25,55 @@ function normalize(e: EventInput, receivedAt: string): StoredEvent {
 }
 
 const events: FastifyPluginAsyncTypebox = async (app) => {
-  app.post('/events', {
-    schema: {
-      tags: ['events'],
-      summary: 'Track an event',
-      description:
-        'Stores the event and queues it for the automation router in one transaction, then answers 202: ' +
-        'triggers, `wait_for` steps, exits and goals act on it asynchronously. ' + IDEMPOTENCY + ' ' + UNKNOWN_RECORD,
-      body: EventInput,
-      response: { 202: EventResult, ...v1Problems(400, 413, 415) },
+  app.post(
+    '/events',
+    {
+      schema: {
+        tags: ['events'],
+        summary: 'Track an event',
+        description:
+          'Stores the event and queues it for the automation router in one transaction, then answers 202: ' +
+          'triggers, `wait_for` steps, exits and goals act on it asynchronously. ' +
+          IDEMPOTENCY +
+          ' ' +
+          UNKNOWN_RECORD,
+        body: EventInput,
+        response: { 202: EventResult, ...v1Problems(400, 413, 415) },
+      },
     },
-  }, async (request, reply) => {
-    checkBag(request.body.properties, '/body/properties', EVENT_PROPERTY_LIMITS);
-    const event = normalize(request.body, new Date().toISOString());
-    const [status] = await ingestEvents(app.db, request.workspaceId, [event]);
-    return reply.status(202).send({ id: event.id, status: status! });
-  });
+    async (request, reply) => {
+      checkBag(request.body.properties, '/body/properties', EVENT_PROPERTY_LIMITS);
+      const event = normalize(request.body, new Date().toISOString());
+      const [status] = await ingestEvents(app.db, request.workspaceId, [event]);
+      return reply.status(202).send({ id: event.id, status: status! });
+    },
+  );
 
-  app.post('/events/batch', {
-    schema: {
-      tags: ['events'],
-      summary: `Track up to ${MAX_BATCH} events at once`,
-      description:
-        `Like POST /v1/events for 1 to ${MAX_BATCH} events in one statement: all are stored or none (an invalid item rejects the whole batch with 400 naming it, e.g. /body/events/3/type). ` +
-        'Answers 202 with one result per event in input order. An id repeated within the batch is stored once; later copies are `duplicate`. ' +
-        'The body is bounded like every body (BODY_LIMIT_BYTES, 1 MiB by default: 413 beyond). ' + UNKNOWN_RECORD,
-      body: EventBatch,
-      response: { 202: EventBatchResult, ...v1Problems(400, 413, 415) },
+  app.post(
+    '/events/batch',
+    {
+      schema: {
+        tags: ['events'],
+        summary: `Track up to ${MAX_BATCH} events at once`,
+        description:
+          `Like POST /v1/events for 1 to ${MAX_BATCH} events in one statement: all are stored or none (an invalid item rejects the whole batch with 400 naming it, e.g. /body/events/3/type). ` +
+          'Answers 202 with one result per event in input order. An id repeated within the batch is stored once; later copies are `duplicate`. ' +
+          'The body is bounded like every body (BODY_LIMIT_BYTES, 1 MiB by default: 413 beyond). ' +
+          UNKNOWN_RECORD,
+        body: EventBatch,
+        response: { 202: EventBatchResult, ...v1Problems(400, 413, 415) },
+      },
     },
-  }, async (request, reply) => {
-    request.body.events.forEach((e, i) => checkBag(e.properties, `/body/events/${i}/properties`, EVENT_PROPERTY_LIMITS));
-    const receivedAt = new Date().toISOString();
-    const list = request.body.events.map((e) => normalize(e, receivedAt));
-    const statuses = await ingestEvents(app.db, request.workspaceId, list);
-    const results = list.map((e, i) => ({ id: e.id, status: statuses[i]! }));
-    const accepted = statuses.filter((s) => s === 'accepted').length;
-    return reply.status(202).send({ results, accepted, duplicates: results.length - accepted });
-  });
+    async (request, reply) => {
+      request.body.events.forEach((e, i) => checkBag(e.properties, `/body/events/${i}/properties`, EVENT_PROPERTY_LIMITS));
+      const receivedAt = new Date().toISOString();
+      const list = request.body.events.map((e) => normalize(e, receivedAt));
+      const statuses = await ingestEvents(app.db, request.workspaceId, list);
+      const results = list.map((e, i) => ({ id: e.id, status: statuses[i]! }));
+      const accepted = statuses.filter((s) => s === 'accepted').length;
+      return reply.status(202).send({ results, accepted, duplicates: results.length - accepted });
+    },
+  );
 };
 
 export default events;

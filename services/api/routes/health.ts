@@ -13,16 +13,27 @@ const health: FastifyPluginAsyncTypebox = async (app) => {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
 
-  app.get('/healthz', { schema: { tags: ['health'], security: [], summary: 'Liveness: the process is up', response: { 200: Type.Object({ status: Type.Literal('ok') }) } } }, async () => ({ status: 'ok' as const }));
+  app.get(
+    '/healthz',
+    { schema: { tags: ['health'], security: [], summary: 'Liveness: the process is up', response: { 200: Type.Object({ status: Type.Literal('ok') }) } } },
+    async () => ({ status: 'ok' as const }),
+  );
 
-  app.get('/readyz', { schema: { tags: ['health'], security: [], summary: 'Readiness: PostgreSQL and Temporal answer', response: { 200: Readiness, 503: Readiness } } }, async (_req, reply) => {
-    const [postgres, temporal] = await Promise.all([
-      sql`select 1`.execute(app.db).then(() => true, () => false),
-      temporalReady(app.temporal),
-    ]);
-    const ok = postgres && temporal;
-    return reply.status(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable', checks: { postgres, temporal } });
-  });
+  app.get(
+    '/readyz',
+    { schema: { tags: ['health'], security: [], summary: 'Readiness: PostgreSQL and Temporal answer', response: { 200: Readiness, 503: Readiness } } },
+    async (_req, reply) => {
+      const [postgres, temporal] = await Promise.all([
+        sql`select 1`.execute(app.db).then(
+          () => true,
+          () => false,
+        ),
+        temporalReady(app.temporal),
+      ]);
+      const ok = postgres && temporal;
+      return reply.status(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable', checks: { postgres, temporal } });
+    },
+  );
 
   app.get('/metrics', { schema: { tags: ['health'], security: [], summary: 'Prometheus metrics', produces: ['text/plain'] } }, async (_req, reply) => {
     reply.type(registry.contentType);

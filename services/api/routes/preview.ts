@@ -33,44 +33,50 @@ const PreviewBody = Type.Object(
   {
     record: PreviewRecord,
     startAt: Type.String({ format: 'date-time', description: 'When the record enters' }),
-    events: Type.Optional(Type.Array(
-      Type.Object(
-        {
-          type: Type.String({ minLength: 1, maxLength: 200 }),
-          at: Type.String({ format: 'date-time' }),
-          properties: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
-        },
-        { additionalProperties: false },
+    events: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            type: Type.String({ minLength: 1, maxLength: 200 }),
+            at: Type.String({ format: 'date-time' }),
+            properties: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+          },
+          { additionalProperties: false },
+        ),
+        { maxItems: 200, description: 'Events that arrive meanwhile (replies, ratings, ...)' },
       ),
-      { maxItems: 200, description: 'Events that arrive meanwhile (replies, ratings, ...)' },
-    )),
+    ),
     version: Type.Optional(Type.Integer({ minimum: 1, description: 'Automation version; default the current one' })),
   },
   {
     additionalProperties: false,
-    examples: [{
-      record: { externalId: 'lead-1042', timezone: 'Europe/Bucharest', attributes: { service: 'cleaning' } },
-      startAt: '2026-11-23T10:00:00Z',
-      events: [{ type: 'rating.received', at: '2026-11-23T15:00:00Z', properties: { rating: 5 } }],
-    }],
+    examples: [
+      {
+        record: { externalId: 'lead-1042', timezone: 'Europe/Bucharest', attributes: { service: 'cleaning' } },
+        startAt: '2026-11-23T10:00:00Z',
+        events: [{ type: 'rating.received', at: '2026-11-23T15:00:00Z', properties: { rating: 5 } }],
+      },
+    ],
   },
 );
 
 const PreviewResult = Type.Object(
   {
     version: Type.Integer(),
-    steps: Type.Array(Type.Object(
-      {
-        stepId: Type.String(),
-        type: Type.String(),
-        dueAt: Timestamp(),
-        status: Type.Union([Type.Literal('done'), Type.Literal('skipped'), Type.Literal('failed')], {
-          description: 'failed: a send whose template this version does not pin',
-        }),
-        detail: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
-      },
-      { additionalProperties: false },
-    )),
+    steps: Type.Array(
+      Type.Object(
+        {
+          stepId: Type.String(),
+          type: Type.String(),
+          dueAt: Timestamp(),
+          status: Type.Union([Type.Literal('done'), Type.Literal('skipped'), Type.Literal('failed')], {
+            description: 'failed: a send whose template this version does not pin',
+          }),
+          detail: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     outcome: Type.Union([Type.Literal('completed'), Type.Literal('exited'), Type.Literal('failed'), Type.Literal('truncated')], {
       description:
         'completed; exited (an exit rule, goal or exit step; see exitReason); failed (the definition cannot run; see exitReason); ' +
@@ -85,51 +91,61 @@ const PreviewResult = Type.Object(
 );
 
 const preview: FastifyPluginAsyncTypebox = async (app) => {
-  app.post('/automations/:id/preview', {
-    schema: {
-      tags: ['automations'],
-      summary: 'Dry run: the path a record would take',
-      description:
-        'Simulates an enrollment with the same schedule and condition code the workflows run: each step with its due time, ' +
-        'with `events` arriving meanwhile (replies, ratings). Sends, tasks and webhooks are assumed to succeed. Nothing is sent or written.',
-      params: IdParam,
-      body: PreviewBody,
-      response: { 200: PreviewResult, ...v1Problems(400, 404, 413, 422) },
-    },
-  }, async (request) => {
-    const ws = request.workspaceId;
-    const body = request.body;
-    checkBag(body.record.attributes, '/body/record/attributes', RECORD_ATTRIBUTE_LIMITS);
-    (body.events ?? []).forEach((e, i) => checkBag(e.properties, `/body/events/${i}/properties`, EVENT_PROPERTY_LIMITS));
-    const automation = await findAutomation(app.db, ws, request.params.id);
-    if (!automation) throw notFound('automation', request.params.id);
-    const chosen = body.version === undefined || body.version === automation.currentVersion
-      ? { version: automation.currentVersion, definition: automation.definition, templateVersions: automation.templateVersions }
-      : await findAutomationVersion(app.db, ws, automation.id, body.version);
-    if (!chosen) throw notFound('version', `${body.version} of automation ${automation.id}`);
-    const { definition, version } = chosen;
-    if (body.record.timezone && !IANAZone.isValidZone(body.record.timezone)) {
-      throw invalid([{ field: '/body/record/timezone', message: `"${body.record.timezone}" is not an IANA time zone` }]);
-    }
-    const settings = await getWorkspaceSettings(app.db, ws);
-    const r = body.record;
-    const externalId = r.externalId ?? 'preview';
-    const result = previewWithin({
-      definition,
-      templates: await pinnedTemplates(app.db, ws, chosen.templateVersions),
-      record: {
-        externalId,
-        email: r.email ?? null, phone: r.phone ?? null, name: r.name ?? null, timezone: r.timezone ?? null,
-        stage: r.stage ?? null, ownerId: r.ownerId ?? null, attributes: r.attributes ?? {},
+  app.post(
+    '/automations/:id/preview',
+    {
+      schema: {
+        tags: ['automations'],
+        summary: 'Dry run: the path a record would take',
+        description:
+          'Simulates an enrollment with the same schedule and condition code the workflows run: each step with its due time, ' +
+          'with `events` arriving meanwhile (replies, ratings). Sends, tasks and webhooks are assumed to succeed. Nothing is sent or written.',
+        params: IdParam,
+        body: PreviewBody,
+        response: { 200: PreviewResult, ...v1Problems(400, 404, 413, 422) },
       },
-      startAt: new Date(body.startAt),
-      events: (body.events ?? []).map((e) => ({ type: e.type, at: new Date(e.at), properties: e.properties ?? {} })),
-      workspaceTimezone: settings?.timezone ?? 'UTC',
-      timing: { timingRules: TIMING_RULES, ...(settings ? { workspaceQuietHours: settings.quietHours } : {}) },
-      variant: variantOf(definition, automation.id, externalId),
-    });
-    return { version, ...result };
-  });
+    },
+    async (request) => {
+      const ws = request.workspaceId;
+      const body = request.body;
+      checkBag(body.record.attributes, '/body/record/attributes', RECORD_ATTRIBUTE_LIMITS);
+      (body.events ?? []).forEach((e, i) => checkBag(e.properties, `/body/events/${i}/properties`, EVENT_PROPERTY_LIMITS));
+      const automation = await findAutomation(app.db, ws, request.params.id);
+      if (!automation) throw notFound('automation', request.params.id);
+      const chosen =
+        body.version === undefined || body.version === automation.currentVersion
+          ? { version: automation.currentVersion, definition: automation.definition, templateVersions: automation.templateVersions }
+          : await findAutomationVersion(app.db, ws, automation.id, body.version);
+      if (!chosen) throw notFound('version', `${body.version} of automation ${automation.id}`);
+      const { definition, version } = chosen;
+      if (body.record.timezone && !IANAZone.isValidZone(body.record.timezone)) {
+        throw invalid([{ field: '/body/record/timezone', message: `"${body.record.timezone}" is not an IANA time zone` }]);
+      }
+      const settings = await getWorkspaceSettings(app.db, ws);
+      const r = body.record;
+      const externalId = r.externalId ?? 'preview';
+      const result = previewWithin({
+        definition,
+        templates: await pinnedTemplates(app.db, ws, chosen.templateVersions),
+        record: {
+          externalId,
+          email: r.email ?? null,
+          phone: r.phone ?? null,
+          name: r.name ?? null,
+          timezone: r.timezone ?? null,
+          stage: r.stage ?? null,
+          ownerId: r.ownerId ?? null,
+          attributes: r.attributes ?? {},
+        },
+        startAt: new Date(body.startAt),
+        events: (body.events ?? []).map((e) => ({ type: e.type, at: new Date(e.at), properties: e.properties ?? {} })),
+        workspaceTimezone: settings?.timezone ?? 'UTC',
+        timing: { timingRules: TIMING_RULES, ...(settings ? { workspaceQuietHours: settings.quietHours } : {}) },
+        variant: variantOf(definition, automation.id, externalId),
+      });
+      return { version, ...result };
+    },
+  );
 };
 
 /** The preview within its budget; past it, 422 with the reason. */

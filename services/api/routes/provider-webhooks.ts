@@ -13,12 +13,25 @@ import { addSuppression, removeSuppression } from '../../../db/suppressions';
 import { inboundParseAccount } from '../../../db/inbound-parse';
 import { getWorkspaceSettings } from '../../../db/settings';
 import {
-  fromSendGridEvent, fromTwilioCallStatus, fromTwilioMessageStatus, isMachine, smsKeyword, TWILIO_UNSUBSCRIBED_ERROR, type ProviderEvent,
+  fromSendGridEvent,
+  fromTwilioCallStatus,
+  fromTwilioMessageStatus,
+  isMachine,
+  smsKeyword,
+  TWILIO_UNSUBSCRIBED_ERROR,
+  type ProviderEvent,
 } from '../../../domain/provider-events';
 import type { Db } from '../../../db/connection';
 import {
-  constantTimeEqual, forbidden, formParams, SENDGRID_SIGNATURE_HEADER, SENDGRID_TIMESTAMP_HEADER, sha256, TWILIO_SIGNATURE_HEADER,
-  verifySendGrid, verifyTwilio,
+  constantTimeEqual,
+  forbidden,
+  formParams,
+  SENDGRID_SIGNATURE_HEADER,
+  SENDGRID_TIMESTAMP_HEADER,
+  sha256,
+  TWILIO_SIGNATURE_HEADER,
+  verifySendGrid,
+  verifyTwilio,
 } from '../provider-signatures';
 import { HttpProblem } from '../errors';
 
@@ -38,10 +51,14 @@ const queryParam = (request: FastifyRequest, name: string): string | undefined =
 async function actOnStatusEvents(db: Db, applied: AppliedEvent[]): Promise<void> {
   for (const { event, message } of applied) {
     const suppress =
-      event.type === 'bounced' && event.bounceType === 'hard' ? { reason: `hard bounce${event.reason ? `: ${event.reason}` : ''}`, source: 'bounce' }
-        : event.type === 'spam_report' ? { reason: 'spam report', source: 'spam_report' }
-          : event.type === 'unsubscribed' ? { reason: 'unsubscribed at the provider', source: 'provider_unsubscribe' }
-            : event.code === TWILIO_UNSUBSCRIBED_ERROR ? { reason: `carrier error ${TWILIO_UNSUBSCRIBED_ERROR}: the number replied STOP`, source: 'provider_error' }
+      event.type === 'bounced' && event.bounceType === 'hard'
+        ? { reason: `hard bounce${event.reason ? `: ${event.reason}` : ''}`, source: 'bounce' }
+        : event.type === 'spam_report'
+          ? { reason: 'spam report', source: 'spam_report' }
+          : event.type === 'unsubscribed'
+            ? { reason: 'unsubscribed at the provider', source: 'provider_unsubscribe' }
+            : event.code === TWILIO_UNSUBSCRIBED_ERROR
+              ? { reason: `carrier error ${TWILIO_UNSUBSCRIBED_ERROR}: the number replied STOP`, source: 'provider_error' }
               : null;
     if (!suppress || !message.to) continue;
     const channel = message.channel === 'email' ? 'email' : message.channel === 'voicemail' ? 'voicemail' : 'sms';
@@ -112,7 +129,14 @@ const providerWebhooks: FastifyPluginAsync = async (app) => {
     }
     const keyword = smsKeyword(params.Body ?? '');
     const inbound = await receiveInbound(app.db, {
-      workspaceId, channel: 'sms', providerId: params.MessageSid, from: params.From, to: params.To ?? '', text: params.Body ?? '', keyword, receivedAt: new Date(),
+      workspaceId,
+      channel: 'sms',
+      providerId: params.MessageSid,
+      from: params.From,
+      to: params.To ?? '',
+      text: params.Body ?? '',
+      keyword,
+      receivedAt: new Date(),
     });
     if (inbound.created && keyword === 'stop') {
       await addSuppression(app.db, workspaceId, { channel: 'sms', address: params.From, reason: `replied ${params.Body!.trim()}`, source: 'sms_keyword' });
@@ -150,7 +174,11 @@ const providerWebhooks: FastifyPluginAsync = async (app) => {
     const auth = header(request, 'authorization');
     const basic = auth?.match(/^Basic\s+([A-Za-z0-9+/=]+)$/i);
     if (!basic) {
-      throw new HttpProblem(401, 'Unauthorized', { detail: 'missing basic auth', field: '/headers/authorization', headers: { 'www-authenticate': 'Basic realm="inbound"' } });
+      throw new HttpProblem(401, 'Unauthorized', {
+        detail: 'missing basic auth',
+        field: '/headers/authorization',
+        headers: { 'www-authenticate': 'Basic realm="inbound"' },
+      });
     }
     const [user, ...rest] = Buffer.from(basic[1]!, 'base64').toString('utf8').split(':');
     const account = await inboundParseAccount(app.db, sha256(request.params.secret));
@@ -159,7 +187,9 @@ const providerWebhooks: FastifyPluginAsync = async (app) => {
     const passwordOk = constantTimeEqual(sha256(rest.join(':')), account?.password_hash ?? '');
     if (!account || !userOk || !passwordOk) throw forbidden('unknown inbound address or wrong credentials', '/headers/authorization');
 
-    const form = await new Response(new Uint8Array(rawBody(request)), { headers: { 'content-type': header(request, 'content-type') ?? '' } }).formData().catch(() => null);
+    const form = await new Response(new Uint8Array(rawBody(request)), { headers: { 'content-type': header(request, 'content-type') ?? '' } })
+      .formData()
+      .catch(() => null);
     if (!form) throw new HttpProblem(400, 'Bad Request', { detail: 'body is not multipart/form-data', field: '/body' });
     const field = (name: string) => {
       const v = form.get(name);
@@ -171,8 +201,13 @@ const providerWebhooks: FastifyPluginAsync = async (app) => {
     const messageIdHeader = /^message-id:\s*(\S+)/im.exec(field('headers'))?.[1];
     const text = field('text') || stripHtml(field('html'));
     await receiveInbound(app.db, {
-      workspaceId: account.workspace_id, channel: 'email', providerId: messageIdHeader ?? sha256(rawBody(request).toString('base64')),
-      from, to, text: latestReply(text), receivedAt: new Date(),
+      workspaceId: account.workspace_id,
+      channel: 'email',
+      providerId: messageIdHeader ?? sha256(rawBody(request).toString('base64')),
+      from,
+      to,
+      text: latestReply(text),
+      receivedAt: new Date(),
     });
     return reply.status(204).send();
   });
@@ -185,7 +220,10 @@ function addressOf(value: string): string {
 }
 
 function stripHtml(html: string): string {
-  return html.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim();
+  return html
+    .replace(/<[^>]*>/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
 }
 
 /** The reply without the quoted message below it ("On ... wrote:", "> ..."). */

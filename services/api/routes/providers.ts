@@ -9,7 +9,10 @@ import { providerCredentials, putProviderCredentials, type Provider } from '../.
 import { credentialsKey, encryptSecret } from '../../common/secrets';
 import { iso, NullableTimestamp, v1Problems } from '../schemas/common';
 
-const SendgridCredentials = Type.Object({ apiKey: Type.String({ minLength: 10, maxLength: 200, pattern: '^SG\\.', description: 'A SendGrid API key (SG....) with Mail Send permission' }) }, { additionalProperties: false });
+const SendgridCredentials = Type.Object(
+  { apiKey: Type.String({ minLength: 10, maxLength: 200, pattern: '^SG\\.', description: 'A SendGrid API key (SG....) with Mail Send permission' }) },
+  { additionalProperties: false },
+);
 const TwilioCredentials = Type.Object(
   {
     accountSid: Type.String({ pattern: '^AC[0-9a-fA-F]{32}$', description: 'The account or subaccount SID' }),
@@ -20,7 +23,10 @@ const TwilioCredentials = Type.Object(
 const ProviderState = Type.Object({ set: Type.Boolean(), updatedAt: NullableTimestamp() });
 const ProvidersView = Type.Object(
   { sendgrid: ProviderState, twilio: ProviderState },
-  { description: 'Whether the workspace brought its own credentials; they are never shown', examples: [{ sendgrid: { set: true, updatedAt: '2026-11-30T10:00:00.000Z' }, twilio: { set: false, updatedAt: null } }] },
+  {
+    description: 'Whether the workspace brought its own credentials; they are never shown',
+    examples: [{ sendgrid: { set: true, updatedAt: '2026-11-30T10:00:00.000Z' }, twilio: { set: false, updatedAt: null } }],
+  },
 );
 type ProvidersView = Static<typeof ProvidersView>;
 const TAGS = ['providers'];
@@ -37,23 +43,45 @@ const providers: FastifyPluginAsyncTypebox = async (app) => {
     return { sendgrid: state('sendgrid'), twilio: state('twilio') };
   }
 
-  app.get('/providers', {
-    schema: { tags: TAGS, summary: "Which of the workspace's own provider credentials are set", response: { 200: ProvidersView, ...v1Problems() } },
-  }, async (request) => view(request.workspaceId));
+  app.get(
+    '/providers',
+    {
+      schema: { tags: TAGS, summary: "Which of the workspace's own provider credentials are set", response: { 200: ProvidersView, ...v1Problems() } },
+    },
+    async (request) => view(request.workspaceId),
+  );
 
-  app.put('/providers/sendgrid', {
-    schema: { tags: TAGS, summary: "Set the workspace's own SendGrid key (write-only)", body: SendgridCredentials, response: { 200: ProvidersView, ...v1Problems(400, 413, 415) } },
-  }, async (request) => {
-    await putProviderCredentials(app.db, request.workspaceId, 'sendgrid', encryptSecret(key, JSON.stringify(request.body), request.workspaceId));
-    return view(request.workspaceId);
-  });
+  app.put(
+    '/providers/sendgrid',
+    {
+      schema: {
+        tags: TAGS,
+        summary: "Set the workspace's own SendGrid key (write-only)",
+        body: SendgridCredentials,
+        response: { 200: ProvidersView, ...v1Problems(400, 413, 415) },
+      },
+    },
+    async (request) => {
+      await putProviderCredentials(app.db, request.workspaceId, 'sendgrid', encryptSecret(key, JSON.stringify(request.body), request.workspaceId));
+      return view(request.workspaceId);
+    },
+  );
 
-  app.put('/providers/twilio', {
-    schema: { tags: TAGS, summary: "Set the workspace's own Twilio account or subaccount (write-only)", body: TwilioCredentials, response: { 200: ProvidersView, ...v1Problems(400, 413, 415) } },
-  }, async (request) => {
-    await putProviderCredentials(app.db, request.workspaceId, 'twilio', encryptSecret(key, JSON.stringify(request.body), request.workspaceId));
-    return view(request.workspaceId);
-  });
+  app.put(
+    '/providers/twilio',
+    {
+      schema: {
+        tags: TAGS,
+        summary: "Set the workspace's own Twilio account or subaccount (write-only)",
+        body: TwilioCredentials,
+        response: { 200: ProvidersView, ...v1Problems(400, 413, 415) },
+      },
+    },
+    async (request) => {
+      await putProviderCredentials(app.db, request.workspaceId, 'twilio', encryptSecret(key, JSON.stringify(request.body), request.workspaceId));
+      return view(request.workspaceId);
+    },
+  );
 };
 
 export default providers;

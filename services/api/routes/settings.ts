@@ -35,37 +35,46 @@ async function senderProblems(db: Db, workspaceId: string, body: WorkspaceSettin
     if (!id) continue;
     const sender = await getSender(db, workspaceId, id);
     if (!sender) problems.push({ field: `/body/defaultSenders/${channel}`, message: `no sender has the id "${id}" (POST /v1/senders)` });
-    else if (sender.channel !== channel) problems.push({ field: `/body/defaultSenders/${channel}`, message: `sender "${id}" is for ${sender.channel}, not ${channel}` });
+    else if (sender.channel !== channel)
+      problems.push({ field: `/body/defaultSenders/${channel}`, message: `sender "${id}" is for ${sender.channel}, not ${channel}` });
   }
   return problems;
 }
 
 const settings: FastifyPluginAsyncTypebox = async (app) => {
-  app.get('/settings', {
-    schema: {
-      tags: TAGS,
-      summary: "Read the workspace's settings",
-      response: { 200: WorkspaceSettings, ...v1Problems() },
+  app.get(
+    '/settings',
+    {
+      schema: {
+        tags: TAGS,
+        summary: "Read the workspace's settings",
+        response: { 200: WorkspaceSettings, ...v1Problems() },
+      },
     },
-  }, async (request) => (await getWorkspaceSettings(app.db, request.workspaceId))!);
+    async (request) => (await getWorkspaceSettings(app.db, request.workspaceId))!,
+  );
 
-  app.put('/settings', {
-    schema: {
-      tags: TAGS,
-      summary: "Change the workspace's settings",
-      description:
-        'Fields left out keep their value, and so do channels left out of `channels`, `quietHours` and `defaultSenders`; ' +
-        'null clears a quiet-hours entry, a default sender or the SMS HELP text. ' +
-        "Default quiet hours hold back SMS/voicemail steps (moved to the end of the quiet hours, never dropped) of every automation that sets none of its own for that channel. " +
-        'Switching a channel off makes activating an automation with a step on it answer 409. Answers the settings as they are now.',
-      body: WorkspaceSettingsUpdate,
-      response: { 200: WorkspaceSettings, ...v1Problems(400, 413, 415) },
+  app.put(
+    '/settings',
+    {
+      schema: {
+        tags: TAGS,
+        summary: "Change the workspace's settings",
+        description:
+          'Fields left out keep their value, and so do channels left out of `channels`, `quietHours` and `defaultSenders`; ' +
+          'null clears a quiet-hours entry, a default sender or the SMS HELP text. ' +
+          'Default quiet hours hold back SMS/voicemail steps (moved to the end of the quiet hours, never dropped) of every automation that sets none of its own for that channel. ' +
+          'Switching a channel off makes activating an automation with a step on it answer 409. Answers the settings as they are now.',
+        body: WorkspaceSettingsUpdate,
+        response: { 200: WorkspaceSettings, ...v1Problems(400, 413, 415) },
+      },
     },
-  }, async (request) => {
-    const problems = [...problemsOf(request.body), ...(await senderProblems(app.db, request.workspaceId, request.body))];
-    if (problems.length > 0) throw invalid(problems);
-    return (await updateWorkspaceSettings(app.db, request.workspaceId, request.body))!;
-  });
+    async (request) => {
+      const problems = [...problemsOf(request.body), ...(await senderProblems(app.db, request.workspaceId, request.body))];
+      if (problems.length > 0) throw invalid(problems);
+      return (await updateWorkspaceSettings(app.db, request.workspaceId, request.body))!;
+    },
+  );
 };
 
 export default settings;

@@ -10,15 +10,30 @@ import { Type, type TSchema } from 'typebox';
 import { Value } from 'typebox/value';
 import { newId } from '../../../db/ids';
 import {
-  addTemplateVersion, findTemplate, insertTemplate, listTemplateVersions, listTemplates, liveAutomationsUsingTemplate,
-  lockTemplate, softDeleteTemplate, templateIdTaken, type TemplateVersionView, type TemplateView,
+  addTemplateVersion,
+  findTemplate,
+  insertTemplate,
+  listTemplateVersions,
+  listTemplates,
+  liveAutomationsUsingTemplate,
+  lockTemplate,
+  softDeleteTemplate,
+  templateIdTaken,
+  type TemplateVersionView,
+  type TemplateView,
 } from '../../../db/templates';
 import { analyzeTemplate, CONTENT_SCHEMAS, TEMPLATE_CHANNELS, type TemplateChannel } from '../../../domain/templates';
 import { conflict, HttpProblem, invalid, notFound } from '../errors';
 import { decodeCursor, decodeTimeCursor, pageOf, pageSize } from '../pagination';
 import { iso, ListOf, ListQueryWith, v1Problems } from '../schemas/common';
 import {
-  CreateTemplateBody, CreateTemplateByChannel, ListTemplatesQuery, Template, TemplateName, TemplateParams, TemplateVersion,
+  CreateTemplateBody,
+  CreateTemplateByChannel,
+  ListTemplatesQuery,
+  Template,
+  TemplateName,
+  TemplateParams,
+  TemplateVersion,
   UpdateTemplateBody,
 } from '../schemas/template';
 
@@ -41,7 +56,13 @@ export function toTemplate(t: TemplateView): Template {
 }
 
 function toVersion(v: TemplateVersionView, current: number) {
-  return { templateId: v.templateId, version: v.version, current: v.version === current, content: v.content as Template['content'], createdAt: iso(v.createdAt) };
+  return {
+    templateId: v.templateId,
+    version: v.version,
+    current: v.version === current,
+    content: v.content as Template['content'],
+    createdAt: iso(v.createdAt),
+  };
 }
 
 /**
@@ -56,7 +77,8 @@ function bodyErrors(schema: TSchema, body: unknown): Array<{ field: string; mess
     const extra = e.keyword === 'additionalProperties' ? (e.params?.additionalProperties as string[] | undefined) : undefined;
     if (required) for (const p of required) seen.set(`/body${e.instancePath ?? ''}/${p}`, 'is required');
     else if (extra) for (const p of extra) seen.set(`/body${e.instancePath ?? ''}/${p}`, 'unknown field');
-    else if (e.keyword === 'boolean') continue; // the additionalProperties twin of the error above
+    else if (e.keyword === 'boolean')
+      continue; // the additionalProperties twin of the error above
     else {
       const field = `/body${e.instancePath ?? ''}`;
       if (!seen.has(field)) seen.set(field, e.message ?? 'is invalid');
@@ -85,147 +107,184 @@ function checkContent(channel: TemplateChannel, content: Record<string, string>)
 }
 
 const templates: FastifyPluginAsyncTypebox = async (app) => {
-  app.post('/templates', {
-    attachValidation: true,
-    schema: {
-      tags: TAGS,
-      summary: 'Create a template',
-      description: 'Creates version 1. A Liquid syntax error answers 400 with the field (e.g. /body/content/subject) and the line; unknown variables and SMS longer than one segment come back as `warnings`.',
-      body: CreateTemplateBody,
-      response: { 201: Template, ...v1Problems(400, 409) },
+  app.post(
+    '/templates',
+    {
+      attachValidation: true,
+      schema: {
+        tags: TAGS,
+        summary: 'Create a template',
+        description:
+          'Creates version 1. A Liquid syntax error answers 400 with the field (e.g. /body/content/subject) and the line; unknown variables and SMS longer than one segment come back as `warnings`.',
+        body: CreateTemplateBody,
+        response: { 201: Template, ...v1Problems(400, 409) },
+      },
     },
-  }, async (request, reply) => {
-    rethrowNonBody(request);
-    const body = request.body as unknown;
-    if (request.validationError) {
-      if (!isObject(body)) throw invalid([{ field: '/body', message: 'must be a JSON object' }]);
-      const channel = body.channel;
-      if (!TEMPLATE_CHANNELS.includes(channel as TemplateChannel)) {
-        throw invalid([{ field: '/body/channel', message: `must be one of ${TEMPLATE_CHANNELS.join(', ')}` }]);
-      }
-      const errors = bodyErrors(CreateTemplateByChannel[channel as TemplateChannel], body);
-      throw invalid(errors.length ? errors : [{ field: '/body', message: 'is invalid' }]);
-    }
-    const input = request.body;
-    checkContent(input.channel, input.content as Record<string, string>);
-    const id = input.id ?? newId('tpl');
-    const view = await app.db.transaction().execute(async (trx) => {
-      if (await templateIdTaken(trx, request.workspaceId, id)) {
-        throw conflict(`a template with id ${id} already exists in this workspace (ids of deleted templates stay taken)`, '/body/id');
-      }
-      return insertTemplate(trx, request.workspaceId, { id, name: input.name, channel: input.channel, content: input.content as Record<string, string> });
-    }).catch((err: unknown) => {
-      if ((err as { code?: string }).code === '23505') throw conflict(`a template with id ${id} already exists in this workspace`, '/body/id');
-      throw err;
-    });
-    reply.header('location', `/v1/templates/${encodeURIComponent(id)}`);
-    return reply.status(201).send(toTemplate(view));
-  });
-
-  app.get('/templates', {
-    schema: {
-      tags: TAGS,
-      summary: 'List templates',
-      description: 'Newest first; `channel` filters. Deleted templates are not listed.',
-      querystring: ListTemplatesQuery,
-      response: { 200: ListOf(Template), ...v1Problems(400) },
-    },
-  }, async (request) => {
-    const limit = pageSize(request.query.limit);
-    const after = decodeTimeCursor(request.query.cursor);
-    const rows = await listTemplates(app.db, request.workspaceId, { channel: request.query.channel, limit: limit + 1, after });
-    return pageOf(rows, limit, toTemplate, (t) => [iso(t.createdAt), t.id]);
-  });
-
-  app.get('/templates/:id', {
-    schema: {
-      tags: TAGS,
-      summary: 'Read a template',
-      description: 'The current version and its content.',
-      params: TemplateParams,
-      response: { 200: Template, ...v1Problems(404) },
-    },
-  }, async (request) => {
-    const t = await findTemplate(app.db, request.workspaceId, request.params.id);
-    if (!t) throw notFound('template', request.params.id);
-    return toTemplate(t);
-  });
-
-  app.put('/templates/:id', {
-    attachValidation: true,
-    schema: {
-      tags: TAGS,
-      summary: 'Edit a template (writes a new version)',
-      description: 'Writes the next immutable version and makes it current. Content must keep the template\'s channel. Automation versions saved before keep the template version they pinned; the automation must be saved again (PUT /v1/automations/{id}) for new enrollments to use this one.',
-      params: TemplateParams,
-      body: UpdateTemplateBody,
-      response: { 200: Template, ...v1Problems(400, 404) },
-    },
-  }, async (request) => {
-    rethrowNonBody(request);
-    const { workspaceId } = request;
-    const { id } = request.params;
-    const view = await app.db.transaction().execute(async (trx) => {
-      const row = await lockTemplate(trx, workspaceId, id);
-      if (!row) throw notFound('template', id);
-      // Checked against this template's channel: a body in another channel's shape is an error.
-      const schema = Type.Object({ name: Type.Optional(TemplateName), content: CONTENT_SCHEMAS[row.channel] }, { additionalProperties: false });
+    async (request, reply) => {
+      rethrowNonBody(request);
       const body = request.body as unknown;
-      if (!isObject(body)) throw invalid([{ field: '/body', message: 'must be a JSON object' }]);
-      const errors = bodyErrors(schema, body);
-      if (errors.length) throw invalid(errors);
-      const input = request.body;
-      const content = input.content as Record<string, string>;
-      checkContent(row.channel, content);
-      const version = row.current_version + 1;
-      const name = input.name ?? row.name;
-      await addTemplateVersion(trx, workspaceId, id, { version, name, content });
-      return { ...(await findTemplate(trx, workspaceId, id))! };
-    });
-    return toTemplate(view);
-  });
-
-  app.delete('/templates/:id', {
-    schema: {
-      tags: TAGS,
-      summary: 'Delete a template',
-      description: 'Marks it deleted: it can no longer be used by a new automation version, and its versions stay readable and pinned (records in flight keep working). A template used by the current version of an active or paused automation answers 409: deactivate the automation or save it without the template first.',
-      params: TemplateParams,
-      response: { 204: Type.Null({ description: 'Deleted' }), ...v1Problems(404, 409) },
-    },
-  }, async (request, reply) => {
-    const { workspaceId } = request;
-    const { id } = request.params;
-    await app.db.transaction().execute(async (trx) => {
-      const row = await lockTemplate(trx, workspaceId, id);
-      if (!row) throw notFound('template', id);
-      const users = await liveAutomationsUsingTemplate(trx, workspaceId, id);
-      if (users.length > 0) {
-        throw conflict(`template ${id} is used by ${users.map((a) => `${a.status} automation ${a.id} (${a.name})`).join(', ')}; deactivate it or save it without this template first`);
+      if (request.validationError) {
+        if (!isObject(body)) throw invalid([{ field: '/body', message: 'must be a JSON object' }]);
+        const channel = body.channel;
+        if (!TEMPLATE_CHANNELS.includes(channel as TemplateChannel)) {
+          throw invalid([{ field: '/body/channel', message: `must be one of ${TEMPLATE_CHANNELS.join(', ')}` }]);
+        }
+        const errors = bodyErrors(CreateTemplateByChannel[channel as TemplateChannel], body);
+        throw invalid(errors.length ? errors : [{ field: '/body', message: 'is invalid' }]);
       }
-      await softDeleteTemplate(trx, workspaceId, id);
-    });
-    return reply.status(204).send(null);
-  });
-
-  app.get('/templates/:id/versions', {
-    schema: {
-      tags: TAGS,
-      summary: "List a template's versions",
-      description: 'Newest first. The versions of a deleted template stay readable: automation versions may still pin them.',
-      params: TemplateParams,
-      querystring: ListQueryWith({}),
-      response: { 200: ListOf(TemplateVersion), ...v1Problems(400, 404) },
+      const input = request.body;
+      checkContent(input.channel, input.content as Record<string, string>);
+      const id = input.id ?? newId('tpl');
+      const view = await app.db
+        .transaction()
+        .execute(async (trx) => {
+          if (await templateIdTaken(trx, request.workspaceId, id)) {
+            throw conflict(`a template with id ${id} already exists in this workspace (ids of deleted templates stay taken)`, '/body/id');
+          }
+          return insertTemplate(trx, request.workspaceId, { id, name: input.name, channel: input.channel, content: input.content as Record<string, string> });
+        })
+        .catch((err: unknown) => {
+          if ((err as { code?: string }).code === '23505') throw conflict(`a template with id ${id} already exists in this workspace`, '/body/id');
+          throw err;
+        });
+      reply.header('location', `/v1/templates/${encodeURIComponent(id)}`);
+      return reply.status(201).send(toTemplate(view));
     },
-  }, async (request) => {
-    const { workspaceId } = request;
-    const t = await findTemplate(app.db, workspaceId, request.params.id, { includeDeleted: true });
-    if (!t) throw notFound('template', request.params.id);
-    const limit = pageSize(request.query.limit);
-    const before = decodeVersionCursor(request.query.cursor);
-    const rows = await listTemplateVersions(app.db, workspaceId, t.id, { limit: limit + 1, before });
-    return pageOf(rows, limit, (v) => toVersion(v, t.version), (v) => [v.version]);
-  });
+  );
+
+  app.get(
+    '/templates',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'List templates',
+        description: 'Newest first; `channel` filters. Deleted templates are not listed.',
+        querystring: ListTemplatesQuery,
+        response: { 200: ListOf(Template), ...v1Problems(400) },
+      },
+    },
+    async (request) => {
+      const limit = pageSize(request.query.limit);
+      const after = decodeTimeCursor(request.query.cursor);
+      const rows = await listTemplates(app.db, request.workspaceId, { channel: request.query.channel, limit: limit + 1, after });
+      return pageOf(rows, limit, toTemplate, (t) => [iso(t.createdAt), t.id]);
+    },
+  );
+
+  app.get(
+    '/templates/:id',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'Read a template',
+        description: 'The current version and its content.',
+        params: TemplateParams,
+        response: { 200: Template, ...v1Problems(404) },
+      },
+    },
+    async (request) => {
+      const t = await findTemplate(app.db, request.workspaceId, request.params.id);
+      if (!t) throw notFound('template', request.params.id);
+      return toTemplate(t);
+    },
+  );
+
+  app.put(
+    '/templates/:id',
+    {
+      attachValidation: true,
+      schema: {
+        tags: TAGS,
+        summary: 'Edit a template (writes a new version)',
+        description:
+          "Writes the next immutable version and makes it current. Content must keep the template's channel. Automation versions saved before keep the template version they pinned; the automation must be saved again (PUT /v1/automations/{id}) for new enrollments to use this one.",
+        params: TemplateParams,
+        body: UpdateTemplateBody,
+        response: { 200: Template, ...v1Problems(400, 404) },
+      },
+    },
+    async (request) => {
+      rethrowNonBody(request);
+      const { workspaceId } = request;
+      const { id } = request.params;
+      const view = await app.db.transaction().execute(async (trx) => {
+        const row = await lockTemplate(trx, workspaceId, id);
+        if (!row) throw notFound('template', id);
+        // Checked against this template's channel: a body in another channel's shape is an error.
+        const schema = Type.Object({ name: Type.Optional(TemplateName), content: CONTENT_SCHEMAS[row.channel] }, { additionalProperties: false });
+        const body = request.body as unknown;
+        if (!isObject(body)) throw invalid([{ field: '/body', message: 'must be a JSON object' }]);
+        const errors = bodyErrors(schema, body);
+        if (errors.length) throw invalid(errors);
+        const input = request.body;
+        const content = input.content as Record<string, string>;
+        checkContent(row.channel, content);
+        const version = row.current_version + 1;
+        const name = input.name ?? row.name;
+        await addTemplateVersion(trx, workspaceId, id, { version, name, content });
+        return { ...(await findTemplate(trx, workspaceId, id))! };
+      });
+      return toTemplate(view);
+    },
+  );
+
+  app.delete(
+    '/templates/:id',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'Delete a template',
+        description:
+          'Marks it deleted: it can no longer be used by a new automation version, and its versions stay readable and pinned (records in flight keep working). A template used by the current version of an active or paused automation answers 409: deactivate the automation or save it without the template first.',
+        params: TemplateParams,
+        response: { 204: Type.Null({ description: 'Deleted' }), ...v1Problems(404, 409) },
+      },
+    },
+    async (request, reply) => {
+      const { workspaceId } = request;
+      const { id } = request.params;
+      await app.db.transaction().execute(async (trx) => {
+        const row = await lockTemplate(trx, workspaceId, id);
+        if (!row) throw notFound('template', id);
+        const users = await liveAutomationsUsingTemplate(trx, workspaceId, id);
+        if (users.length > 0) {
+          throw conflict(
+            `template ${id} is used by ${users.map((a) => `${a.status} automation ${a.id} (${a.name})`).join(', ')}; deactivate it or save it without this template first`,
+          );
+        }
+        await softDeleteTemplate(trx, workspaceId, id);
+      });
+      return reply.status(204).send(null);
+    },
+  );
+
+  app.get(
+    '/templates/:id/versions',
+    {
+      schema: {
+        tags: TAGS,
+        summary: "List a template's versions",
+        description: 'Newest first. The versions of a deleted template stay readable: automation versions may still pin them.',
+        params: TemplateParams,
+        querystring: ListQueryWith({}),
+        response: { 200: ListOf(TemplateVersion), ...v1Problems(400, 404) },
+      },
+    },
+    async (request) => {
+      const { workspaceId } = request;
+      const t = await findTemplate(app.db, workspaceId, request.params.id, { includeDeleted: true });
+      if (!t) throw notFound('template', request.params.id);
+      const limit = pageSize(request.query.limit);
+      const before = decodeVersionCursor(request.query.cursor);
+      const rows = await listTemplateVersions(app.db, workspaceId, t.id, { limit: limit + 1, before });
+      return pageOf(
+        rows,
+        limit,
+        (v) => toVersion(v, t.version),
+        (v) => [v.version],
+      );
+    },
+  );
 };
 
 export function decodeVersionCursor(cursor: string | undefined): number | undefined {

@@ -20,7 +20,11 @@ export type ApiKeyView = Static<typeof ApiKeyView>;
 
 export const ApiKeyCreated = Type.Object(
   { ...ApiKeyView.properties, key: Type.String({ description: 'The full key. Shown once: only its hash is stored.' }) },
-  { examples: [{ id: 'key_4f9s...', name: 'crm-production', prefix: 'fu_Abc1234', key: 'fu_Abc1234...', createdAt: '2026-11-23T10:00:00.000Z', revokedAt: null }] },
+  {
+    examples: [
+      { id: 'key_4f9s...', name: 'crm-production', prefix: 'fu_Abc1234', key: 'fu_Abc1234...', createdAt: '2026-11-23T10:00:00.000Z', revokedAt: null },
+    ],
+  },
 );
 
 export const ApiKeyListQuery = ListQuery;

@@ -35,10 +35,18 @@ export const AutomationStatus = Type.Union([Type.Literal('draft'), Type.Literal(
 });
 
 export const TriggerType = Type.Union([
-  Type.Literal('event'), Type.Literal('stage_entered'), Type.Literal('segment_entered'), Type.Literal('date'), Type.Literal('inactivity'), Type.Literal('manual'),
+  Type.Literal('event'),
+  Type.Literal('stage_entered'),
+  Type.Literal('segment_entered'),
+  Type.Literal('date'),
+  Type.Literal('inactivity'),
+  Type.Literal('manual'),
 ]);
 
-export const AutomationParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 200, examples: ['aut_4f9Qm2LxT0bKc8Zr1VwA'] }) }, { additionalProperties: false });
+export const AutomationParams = Type.Object(
+  { id: Type.String({ minLength: 1, maxLength: 200, examples: ['aut_4f9Qm2LxT0bKc8Zr1VwA'] }) },
+  { additionalProperties: false },
+);
 export type AutomationParams = Static<typeof AutomationParams>;
 
 export const ListAutomationsQuery = ListQueryWith({
@@ -60,7 +68,9 @@ export const Automation = Type.Object(
     status: AutomationStatus,
     version: Type.Integer({ minimum: 1, description: 'The version shown here' }),
     currentVersion: Type.Integer({ minimum: 1, description: 'The version new enrollments get; records already in keep the version they entered with' }),
-    trigger: Type.Unsafe<Static<typeof Trigger>>(Type.Object({ type: TriggerType }, { additionalProperties: true, description: 'The trigger of the current version (see AutomationDefinition)' })),
+    trigger: Type.Unsafe<Static<typeof Trigger>>(
+      Type.Object({ type: TriggerType }, { additionalProperties: true, description: 'The trigger of the current version (see AutomationDefinition)' }),
+    ),
     onlyNew: Nullable(Type.Boolean(), { description: 'Fixed at the first activation; null until then' }),
     activatedAt: NullableTimestamp({ description: 'Last activation' }),
     templateVersions: TemplateVersions,
@@ -87,9 +97,12 @@ export const AutomationVersion = Type.Object(
 
 export const ActivateBody = Type.Object(
   {
-    onlyNew: Type.Optional(Type.Boolean({
-      description: 'true: only records that enter from now on; false: also enroll every record that already matches (in bulk). Required at the first activation, fixed afterwards (may be repeated, not changed).',
-    })),
+    onlyNew: Type.Optional(
+      Type.Boolean({
+        description:
+          'true: only records that enter from now on; false: also enroll every record that already matches (in bulk). Required at the first activation, fixed afterwards (may be repeated, not changed).',
+      }),
+    ),
   },
   { additionalProperties: false, examples: [{ onlyNew: true }] },
 );

@@ -10,7 +10,7 @@ export const MAX_LIMIT = 200;
 /** `?limit=&cursor=` on every list. `limit` defaults to DEFAULT_LIMIT (applied by `pageSize()`). */
 export const ListQueryProperties = {
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_LIMIT, description: `Page size, 1 to ${MAX_LIMIT} (default ${DEFAULT_LIMIT})` })),
-  cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 512, description: 'Opaque cursor from a previous page\'s nextCursor' })),
+  cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 512, description: "Opaque cursor from a previous page's nextCursor" })),
 };
 export const ListQuery = Type.Object(ListQueryProperties, { additionalProperties: false });
 export type ListQuery = Static<typeof ListQuery>;

@@ -6,8 +6,19 @@ export const MAX_BATCH = 1000;
 
 export const EventInput = Type.Object(
   {
-    id: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: "The backend's event id: the idempotency key. Generated when absent (then a retry is stored twice)." })),
-    type: Type.String({ minLength: 1, maxLength: 200, pattern: '^[A-Za-z0-9_.:-]+$', description: 'e.g. booking.status_changed, rating.received, message.replied' }),
+    id: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 200,
+        description: "The backend's event id: the idempotency key. Generated when absent (then a retry is stored twice).",
+      }),
+    ),
+    type: Type.String({
+      minLength: 1,
+      maxLength: 200,
+      pattern: '^[A-Za-z0-9_.:-]+$',
+      description: 'e.g. booking.status_changed, rating.received, message.replied',
+    }),
     recordId: ExternalId,
     occurredAt: Type.Optional(Type.String({ format: 'date-time', description: 'When it happened (ISO-8601); defaults to the time received' })),
     properties: Type.Optional(
@@ -21,7 +32,15 @@ export const EventInput = Type.Object(
   },
   {
     additionalProperties: false,
-    examples: [{ id: 'evt_8123', type: 'booking.status_changed', recordId: 'lead-1042', occurredAt: '2026-11-23T10:00:00Z', properties: { status: 'completed', service: 'cleaning' } }],
+    examples: [
+      {
+        id: 'evt_8123',
+        type: 'booking.status_changed',
+        recordId: 'lead-1042',
+        occurredAt: '2026-11-23T10:00:00Z',
+        properties: { status: 'completed', service: 'cleaning' },
+      },
+    ],
   },
 );
 export type EventInput = Static<typeof EventInput>;
@@ -29,7 +48,9 @@ export type EventInput = Static<typeof EventInput>;
 export const EventResult = Type.Object(
   {
     id: Type.String(),
-    status: Type.Union([Type.Literal('accepted'), Type.Literal('duplicate')], { description: 'duplicate: an event with this id was stored before; nothing was done' }),
+    status: Type.Union([Type.Literal('accepted'), Type.Literal('duplicate')], {
+      description: 'duplicate: an event with this id was stored before; nothing was done',
+    }),
   },
   { examples: [{ id: 'evt_8123', status: 'accepted' }] },
 );
@@ -38,7 +59,14 @@ export const EventBatch = Type.Object(
   { events: Type.Array(EventInput, { minItems: 1, maxItems: MAX_BATCH }) },
   {
     additionalProperties: false,
-    examples: [{ events: [{ id: 'evt_1', type: 'rating.received', recordId: 'lead-1042', properties: { rating: 5 } }, { id: 'evt_2', type: 'message.replied', recordId: 'lead-7' }] }],
+    examples: [
+      {
+        events: [
+          { id: 'evt_1', type: 'rating.received', recordId: 'lead-1042', properties: { rating: 5 } },
+          { id: 'evt_2', type: 'message.replied', recordId: 'lead-7' },
+        ],
+      },
+    ],
   },
 );
 
@@ -48,5 +76,16 @@ export const EventBatchResult = Type.Object(
     accepted: Type.Integer(),
     duplicates: Type.Integer(),
   },
-  { examples: [{ results: [{ id: 'evt_1', status: 'accepted' }, { id: 'evt_2', status: 'duplicate' }], accepted: 1, duplicates: 1 }] },
+  {
+    examples: [
+      {
+        results: [
+          { id: 'evt_1', status: 'accepted' },
+          { id: 'evt_2', status: 'duplicate' },
+        ],
+        accepted: 1,
+        duplicates: 1,
+      },
+    ],
+  },
 );

@@ -37,7 +37,16 @@ export const RecordUpsert = Type.Object(
   {
     additionalProperties: false,
     description: 'Fields not sent keep their stored value; null clears a field.',
-    examples: [{ email: 'ana@example.com', phone: '+40712345678', name: 'Ana Pop', timezone: 'Europe/Bucharest', stage: 'lead', attributes: { plan: 'pro', service: 'cleaning' } }],
+    examples: [
+      {
+        email: 'ana@example.com',
+        phone: '+40712345678',
+        name: 'Ana Pop',
+        timezone: 'Europe/Bucharest',
+        stage: 'lead',
+        attributes: { plan: 'pro', service: 'cleaning' },
+      },
+    ],
   },
 );
 export type RecordUpsert = Static<typeof RecordUpsert>;
@@ -59,11 +68,23 @@ export const RecordView = Type.Object(
     updatedAt: Timestamp(),
   },
   {
-    examples: [{
-      recordId: 'lead-1042', externalId: 'lead-1042', email: 'ana@example.com', phone: '+40712345678', name: 'Ana Pop', timezone: 'Europe/Bucharest',
-      stage: 'lead', ownerId: 'usr_maria', attributes: { plan: 'pro' }, unsubscribed: { email: false, sms: false, voicemail: false },
-      stageChangedAt: '2026-11-23T10:00:00.000Z', createdAt: '2026-11-23T10:00:00.000Z', updatedAt: '2026-11-23T10:00:00.000Z',
-    }],
+    examples: [
+      {
+        recordId: 'lead-1042',
+        externalId: 'lead-1042',
+        email: 'ana@example.com',
+        phone: '+40712345678',
+        name: 'Ana Pop',
+        timezone: 'Europe/Bucharest',
+        stage: 'lead',
+        ownerId: 'usr_maria',
+        attributes: { plan: 'pro' },
+        unsubscribed: { email: false, sms: false, voicemail: false },
+        stageChangedAt: '2026-11-23T10:00:00.000Z',
+        createdAt: '2026-11-23T10:00:00.000Z',
+        updatedAt: '2026-11-23T10:00:00.000Z',
+      },
+    ],
   },
 );
 export type RecordView = Static<typeof RecordView>;

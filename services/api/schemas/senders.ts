@@ -4,7 +4,12 @@ import type { SenderRow } from '../../../db/schema';
 import { SMS_SEGMENTS_PER_SECOND } from '../../../domain/delivery';
 import { iso, ListOf, ListQuery, Nullable, Timestamp } from './common';
 
-export const SenderId = Type.String({ minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9_.:@-]+$', description: 'Your own id, or generated (snd_...); never reused after a delete' });
+export const SenderId = Type.String({
+  minLength: 1,
+  maxLength: 100,
+  pattern: '^[A-Za-z0-9_.:@-]+$',
+  description: 'Your own id, or generated (snd_...); never reused after a delete',
+});
 export const SenderParams = Type.Object({ id: SenderId }, { additionalProperties: false });
 const E164 = Type.String({ pattern: '^\\+[1-9][0-9]{6,14}$', description: 'E.164 number' });
 const Kind = Type.Union([Type.Literal('long_code'), Type.Literal('toll_free'), Type.Literal('short_code')]);
@@ -26,7 +31,15 @@ export const SmsSenderCreate = Type.Object(
     from: Type.Optional(E164),
     messagingServiceSid: Type.Optional(Type.String({ pattern: '^MG[0-9a-fA-F]{32}$', description: 'A Twilio Messaging Service instead of one number' })),
     kind: Kind,
-    segmentsPerSecond: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1000, description: `Default by kind: ${Object.entries(SMS_SEGMENTS_PER_SECOND).map(([k, v]) => `${k} ${v}`).join(', ')}` })),
+    segmentsPerSecond: Type.Optional(
+      Type.Number({
+        exclusiveMinimum: 0,
+        maximum: 1000,
+        description: `Default by kind: ${Object.entries(SMS_SEGMENTS_PER_SECOND)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ')}`,
+      }),
+    ),
   },
   { additionalProperties: false, title: 'SmsSenderCreate', description: 'Exactly one of from and messagingServiceSid' },
 );
@@ -52,10 +65,24 @@ export const SenderView = Type.Object(
     replyTo: Nullable(Type.String()),
     messagingServiceSid: Nullable(Type.String()),
     kind: Nullable(Kind),
-    segmentsPerSecond: Nullable(Type.Number({ description: 'SMS: the rate sends from it hold to (its own, else its kind\'s)' })),
+    segmentsPerSecond: Nullable(Type.Number({ description: "SMS: the rate sends from it hold to (its own, else its kind's)" })),
     createdAt: Timestamp(),
   },
-  { examples: [{ id: 'snd_...', channel: 'sms', from: '+15005550006', name: null, replyTo: null, messagingServiceSid: null, kind: 'long_code', segmentsPerSecond: 1, createdAt: '2026-11-30T10:00:00.000Z' }] },
+  {
+    examples: [
+      {
+        id: 'snd_...',
+        channel: 'sms',
+        from: '+15005550006',
+        name: null,
+        replyTo: null,
+        messagingServiceSid: null,
+        kind: 'long_code',
+        segmentsPerSecond: 1,
+        createdAt: '2026-11-30T10:00:00.000Z',
+      },
+    ],
+  },
 );
 export type SenderView = Static<typeof SenderView>;
 export const SenderList = ListOf(SenderView);

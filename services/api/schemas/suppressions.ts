@@ -22,7 +22,11 @@ export const SuppressionView = Type.Object(
     source: Type.String({ description: 'api, sms_keyword, unsubscribe_link, bounce, spam_report, provider_unsubscribe, provider_error' }),
     createdAt: Timestamp(),
   },
-  { examples: [{ channel: 'email', address: 'ana@example.com', reason: 'hard bounce: mailbox does not exist', source: 'bounce', createdAt: '2026-11-30T10:00:00.000Z' }] },
+  {
+    examples: [
+      { channel: 'email', address: 'ana@example.com', reason: 'hard bounce: mailbox does not exist', source: 'bounce', createdAt: '2026-11-30T10:00:00.000Z' },
+    ],
+  },
 );
 export type SuppressionView = Static<typeof SuppressionView>;
 

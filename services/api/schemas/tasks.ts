@@ -22,10 +22,23 @@ export const TaskView = Type.Object(
     completedAt: NullableTimestamp(),
   },
   {
-    examples: [{
-      id: 'tsk_...', enrollmentId: 'enr_...', automationId: 'aut_...', stepId: 'urgent', recordId: 'lead-1042', assignee: 'maria', title: 'Call Ana back: rating 2',
-      body: null, priority: 'urgent', status: 'open', dueAt: '2026-11-24T09:00:00.000Z', createdAt: '2026-11-23T12:00:00.000Z', completedAt: null,
-    }],
+    examples: [
+      {
+        id: 'tsk_...',
+        enrollmentId: 'enr_...',
+        automationId: 'aut_...',
+        stepId: 'urgent',
+        recordId: 'lead-1042',
+        assignee: 'maria',
+        title: 'Call Ana back: rating 2',
+        body: null,
+        priority: 'urgent',
+        status: 'open',
+        dueAt: '2026-11-24T09:00:00.000Z',
+        createdAt: '2026-11-23T12:00:00.000Z',
+        completedAt: null,
+      },
+    ],
   },
 );
 export type TaskView = Static<typeof TaskView>;
@@ -37,15 +50,22 @@ export const TaskListQuery = ListQueryWith({
 });
 export const TaskList = ListOf(TaskView);
 
-export const TaskPatch = Type.Object(
-  { status: TaskStatus },
-  { additionalProperties: false, examples: [{ status: 'done' }] },
-);
+export const TaskPatch = Type.Object({ status: TaskStatus }, { additionalProperties: false, examples: [{ status: 'done' }] });
 
 export function toTaskView(row: TaskRow): TaskView {
   return {
-    id: row.id, enrollmentId: row.enrollment_id, automationId: row.automation_id, stepId: row.step_id, recordId: row.record_id,
-    assignee: row.assignee_id, title: row.title, body: row.body, priority: row.priority, status: row.status,
-    dueAt: iso(row.due_at), createdAt: iso(row.created_at), completedAt: iso(row.completed_at),
+    id: row.id,
+    enrollmentId: row.enrollment_id,
+    automationId: row.automation_id,
+    stepId: row.step_id,
+    recordId: row.record_id,
+    assignee: row.assignee_id,
+    title: row.title,
+    body: row.body,
+    priority: row.priority,
+    status: row.status,
+    dueAt: iso(row.due_at),
+    createdAt: iso(row.created_at),
+    completedAt: iso(row.completed_at),
   };
 }

@@ -13,7 +13,10 @@ export const TemplateChannel = Type.Union([Type.Literal('email'), Type.Literal('
   description: 'email: subject, html, text; sms: body; voicemail: audioUrl or text; task: title, body',
 });
 
-const createFor = <C extends string, S extends typeof EmailContent | typeof SmsContent | typeof VoicemailContent | typeof TaskContent>(channel: C, content: S) =>
+const createFor = <C extends string, S extends typeof EmailContent | typeof SmsContent | typeof VoicemailContent | typeof TaskContent>(
+  channel: C,
+  content: S,
+) =>
   Type.Object(
     { id: Type.Optional(TemplateId), name: TemplateName, channel: Type.Literal(channel), content },
     { additionalProperties: false, title: `Create${channel[0]!.toUpperCase()}${channel.slice(1)}Template` },
@@ -29,7 +32,8 @@ export const CreateTemplateByChannel = {
 export const CreateTemplateBody = Type.Union(
   [CreateTemplateByChannel.email, CreateTemplateByChannel.sms, CreateTemplateByChannel.voicemail, CreateTemplateByChannel.task],
   {
-    description: 'A template of one channel. Liquid text ({{ record.name }}) is checked at save: a syntax error answers 400 with the field and line; unknown variables come back as warnings.',
+    description:
+      'A template of one channel. Liquid text ({{ record.name }}) is checked at save: a syntax error answers 400 with the field and line; unknown variables come back as warnings.',
     examples: [
       {
         id: 'tpl_howwas_a',

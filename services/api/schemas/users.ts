@@ -2,7 +2,12 @@ import { Type, type Static } from 'typebox';
 import type { UserRow } from '../../../db/users';
 import { iso, ListOf, ListQuery, Nullable, Timestamp } from './common';
 
-export const UserId = Type.String({ minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9_.:@-]+$', description: "A user id: the backend's own staff id, or generated (usr_...)" });
+export const UserId = Type.String({
+  minLength: 1,
+  maxLength: 100,
+  pattern: '^[A-Za-z0-9_.:@-]+$',
+  description: "A user id: the backend's own staff id, or generated (usr_...)",
+});
 export const UserParams = Type.Object({ id: UserId }, { additionalProperties: false });
 
 const fields = {
@@ -14,7 +19,10 @@ const fields = {
 
 export const UserCreate = Type.Object(
   { id: Type.Optional(UserId), ...fields },
-  { additionalProperties: false, examples: [{ id: 'maria', name: 'Maria Ionescu', email: 'maria@agency.example', phone: '+40722000111', timezone: 'Europe/Bucharest' }] },
+  {
+    additionalProperties: false,
+    examples: [{ id: 'maria', name: 'Maria Ionescu', email: 'maria@agency.example', phone: '+40722000111', timezone: 'Europe/Bucharest' }],
+  },
 );
 export type UserCreate = Static<typeof UserCreate>;
 
@@ -35,12 +43,32 @@ export const UserView = Type.Object(
     createdAt: Timestamp(),
     updatedAt: Timestamp(),
   },
-  { examples: [{ id: 'maria', name: 'Maria Ionescu', email: 'maria@agency.example', phone: null, timezone: 'Europe/Bucharest', createdAt: '2026-11-23T10:00:00.000Z', updatedAt: '2026-11-23T10:00:00.000Z' }] },
+  {
+    examples: [
+      {
+        id: 'maria',
+        name: 'Maria Ionescu',
+        email: 'maria@agency.example',
+        phone: null,
+        timezone: 'Europe/Bucharest',
+        createdAt: '2026-11-23T10:00:00.000Z',
+        updatedAt: '2026-11-23T10:00:00.000Z',
+      },
+    ],
+  },
 );
 export type UserView = Static<typeof UserView>;
 export const UserListQuery = ListQuery;
 export const UserList = ListOf(UserView);
 
 export function toUserView(row: UserRow): UserView {
-  return { id: row.id, name: row.name, email: row.email, phone: row.phone, timezone: row.timezone, createdAt: iso(row.created_at), updatedAt: iso(row.updated_at) };
+  return {
+    id: row.id,
+    name: row.name,
+    email: row.email,
+    phone: row.phone,
+    timezone: row.timezone,
+    createdAt: iso(row.created_at),
+    updatedAt: iso(row.updated_at),
+  };
 }
