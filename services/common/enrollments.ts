@@ -17,6 +17,8 @@ import type { EnrollmentRow, RecordRow } from '../../db/schema';
 import { deleteEnrollment, entryHistory, getEnrollment, insertEnrollment, IN_FLIGHT } from '../../db/enrollments';
 import { getEvent } from '../../db/events';
 import { getRecord } from '../../db/records';
+import { findAutomationVersion } from '../../db/automations';
+import { pinnedTemplates } from '../../db/templates';
 import type { AutomationDefinition } from '../../domain/definition';
 import type { EnrollmentInput, RecordSnapshot, TemplateSnapshot, TriggerEvent } from '../../domain/enrollment';
 import type { WorkspaceSettings } from '../../domain/settings';
@@ -104,30 +106,10 @@ export class Enroller {
   }
 
   private async loadVersion(workspaceId: string, automationId: string, version: number): Promise<VersionContext | undefined> {
-    const { db } = this.deps;
-    const row = await db
-      .selectFrom('automation_versions')
-      .select(['definition', 'template_versions'])
-      .where('workspace_id', '=', workspaceId)
-      .where('automation_id', '=', automationId)
-      .where('version', '=', version)
-      .executeTakeFirst();
-    if (!row) return undefined;
-    const pinned = Object.entries((row.template_versions ?? {}) as Record<string, number>);
-    const templates: Record<string, TemplateSnapshot> = {};
-    if (pinned.length > 0) {
-      const rows = await db
-        .selectFrom('template_versions as tv')
-        .innerJoin('templates as t', (j) => j.onRef('t.workspace_id', '=', 'tv.workspace_id').onRef('t.id', '=', 'tv.template_id'))
-        .select(['tv.template_id', 'tv.version', 'tv.content', 't.channel'])
-        .where('tv.workspace_id', '=', workspaceId)
-        .where((eb) => eb.or(pinned.map(([id, v]) => eb.and([eb('tv.template_id', '=', id), eb('tv.version', '=', v)]))))
-        .execute();
-      for (const t of rows) {
-        templates[t.template_id] = { id: t.template_id, version: t.version, channel: t.channel, content: t.content as Record<string, string> };
-      }
-    }
-    return { workspaceId, automationId, version, definition: row.definition as unknown as AutomationDefinition, templates };
+    const found = await findAutomationVersion(this.deps.db, workspaceId, automationId, version);
+    if (!found) return undefined;
+    const templates = await pinnedTemplates(this.deps.db, workspaceId, found.templateVersions);
+    return { workspaceId, automationId, version, definition: found.definition, templates };
   }
 
   /**
