@@ -107,7 +107,7 @@ describe('router', () => {
     const msgs = await waitFor('the message', async () => {
       const m = await messagesOf('slice-2');
       // The row is claimed as `queued` before the send; wait for the send's outcome.
-      return m.length > 0 && m[0].status !== 'queued' && m;
+      return m.length > 0 && !['queued', 'sending'].includes(m[0].status) && m;
     });
     expect(msgs[0]).toMatchObject({ stepId: 'ask', status: 'sandboxed', recordId: 'slice-2' });
     const enrollments = await enrollmentsOf('slice-2');

@@ -61,7 +61,8 @@ describe('sweep schedule', () => {
       'the reminder',
       async () => {
         const res = await e.api('GET', `/v1/messages?automationId=${id}`);
-        return res.body.items.length > 0 && res.body.items;
+        // A send first claims its row (`queued`, then `sending`); wait for the outcome.
+        return res.body.items.length > 0 && !['queued', 'sending'].includes(res.body.items[0].status) && res.body.items;
       },
       120_000,
       500,
