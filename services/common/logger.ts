@@ -21,6 +21,29 @@ const LOGGED_SECRETS = [
   'config.DATABASE_URL',
 ];
 
+/**
+ * Paths that carry a credential in the URL itself: the Inbound Parse secret (SendGrid cannot sign
+ * those posts, so the path is the password) and the signed unsubscribe token of a record.
+ */
+const SECRET_PATH_SEGMENTS = [/^(\/webhooks\/sendgrid\/inbound\/)[^/?#]+/, /^(\/u\/)[^/?#]+/];
+
+function maskUrlSecrets(url: string): string {
+  return SECRET_PATH_SEGMENTS.reduce((masked, pattern) => masked.replace(pattern, '$1***'), url);
+}
+
+interface LoggedRequest {
+  method?: string;
+  url?: string;
+  host?: string;
+  ip?: string;
+  socket?: { remotePort?: number };
+}
+
+/** Fastify's own request serializer, with the URL's secrets masked. */
+function requestSerializer(req: LoggedRequest) {
+  return { method: req.method, url: req.url && maskUrlSecrets(req.url), host: req.host, remoteAddress: req.ip, remotePort: req.socket?.remotePort };
+}
+
 /** JSON logs for machines; pretty ones when a person is watching a terminal. */
 export function createLogger(opts: {
   level: string;
@@ -34,6 +57,7 @@ export function createLogger(opts: {
     // Secrets that could reach a log line through a logged object (a request's headers, a config,
     // provider credentials): masked whatever the object is.
     redact: { paths: LOGGED_SECRETS, censor: '***' },
+    serializers: { req: requestSerializer },
     ...(pretty ? { transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l' } } } : {}),
   };
   return opts.destination ? pino(options, opts.destination) : pino(options);
