@@ -33,7 +33,17 @@ export async function startEngineTest(opts: { worker?: boolean; env?: Record<str
   const env = serviceEnv({ TEMPORAL_TASK_QUEUE: taskQueue, ROUTER_POLL_MS: '250', LOG_LEVEL: 'warn', ...opts.env });
   const config = loadConfig(env);
   const t = await startTestApp({
-    config: { TEMPORAL_TASK_QUEUE: taskQueue, TEMPORAL_ADDRESS: config.TEMPORAL_ADDRESS, SWEEP_INTERVAL: config.SWEEP_INTERVAL },
+    config: {
+      TEMPORAL_TASK_QUEUE: taskQueue,
+      TEMPORAL_ADDRESS: config.TEMPORAL_ADDRESS,
+      SWEEP_INTERVAL: config.SWEEP_INTERVAL,
+      // What the provider webhooks and unsubscribe links need, the same as the worker's.
+      PUBLIC_URL: config.PUBLIC_URL,
+      SECRETS_KEY: config.SECRETS_KEY,
+      TWILIO_ACCOUNT_SID: config.TWILIO_ACCOUNT_SID,
+      TWILIO_AUTH_TOKEN: config.TWILIO_AUTH_TOKEN,
+      SENDGRID_WEBHOOK_PUBLIC_KEY: config.SENDGRID_WEBHOOK_PUBLIC_KEY,
+    },
   });
   const temporal = new Client({ connection: await Connection.connect({ address: config.TEMPORAL_ADDRESS }), namespace: config.TEMPORAL_NAMESPACE });
   const logger = pino({ level: 'warn' });
