@@ -21,6 +21,7 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { sql } from 'kysely';
 import { newId } from '../db/ids';
+import { getRecord } from '../db/records';
 import type { MessageRow, MessageStatus, SenderRow } from '../db/schema';
 import { firstSender, getSender } from '../db/senders';
 import { getWorkspaceSettings } from '../db/settings';
@@ -33,7 +34,7 @@ import { AmbiguousDeliveryError, PermanentDeliveryError, TransientDeliveryError,
 import { TWILIO_UNSUBSCRIBED } from './channels-twilio';
 import type { ActivityDeps } from './deps';
 import { workspaceChannel } from './providers';
-import { loadRecord, resolveRecipient } from './recipients';
+import { resolveRecipient } from './recipients';
 import { renderTemplate, TemplateError } from './render';
 import { messageNotification, notify } from '../db/notifications';
 import type { SendMessageRequest, SendMessageResult } from './types';
@@ -115,7 +116,7 @@ export function messageActivities(deps: ActivityDeps) {
 
   /** Renders, addresses and inserts the row (once); returns it with what the provider needs beyond the row. */
   async function prepare(req: SendMessageRequest) {
-    const live = await loadRecord(db, req.workspaceId, req.recordId);
+    const live = await getRecord(db, req.workspaceId, req.recordId);
     const recipient = await resolveRecipient(db, req.workspaceId, req.to, req.channel, req.context.record, live);
     const suppression = recipient.address ? await suppressionOf(db, req.workspaceId, req.channel, recipient.address) : null;
     const suppressed = (recipient.isRecord && live?.unsubscribed?.[req.channel] === true) || suppression !== null;

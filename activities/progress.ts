@@ -5,6 +5,8 @@
  */
 import type { ActivityDeps } from './deps';
 import type { ProgressUpdate } from './types';
+import { insertStepVisit, saveEnrollmentProgress } from '../db/enrollments';
+import { cancelQueuedMessages } from '../db/messages';
 import { notify, type NotificationType } from '../db/notifications';
 
 const ENROLLMENT_NOTIFICATIONS: Partial<Record<ProgressUpdate['status'], NotificationType>> = {
@@ -22,45 +24,27 @@ export function progressActivities(deps: ActivityDeps) {
       const ended = u.endedAt ?? null;
       await db.transaction().execute(async (tx) => {
         // Inserted by whoever started the workflow; upserted here so a row is never missing.
-        await tx
-          .insertInto('enrollments')
-          .values({
-            id: u.enrollmentId,
-            workspace_id: u.workspaceId,
-            automation_id: u.automationId,
-            version: u.version,
-            record_id: u.recordId,
-            seq: u.seq,
-            workflow_id: u.workflowId,
-            status: u.status,
-            current_step: u.currentStep,
-            exit_reason: u.exitReason ?? null,
-            converted: u.converted ?? false,
-            variant: u.variant,
-            trigger_event_id: u.triggerEventId,
-            started_at: u.startedAt,
-            ended_at: ended,
-            updated_at: now,
-          })
-          .onConflict((oc) =>
-            oc.column('id').doUpdateSet({
-              status: u.status,
-              current_step: u.currentStep,
-              exit_reason: u.exitReason ?? null,
-              ...(u.converted !== undefined ? { converted: u.converted } : {}),
-              ended_at: ended,
-              updated_at: now,
-            }),
-          )
-          .execute();
+        await saveEnrollmentProgress(tx, {
+          id: u.enrollmentId,
+          workspaceId: u.workspaceId,
+          automationId: u.automationId,
+          version: u.version,
+          recordId: u.recordId,
+          seq: u.seq,
+          workflowId: u.workflowId,
+          variant: u.variant,
+          triggerEventId: u.triggerEventId,
+          startedAt: new Date(u.startedAt),
+          status: u.status,
+          currentStep: u.currentStep,
+          exitReason: u.exitReason ?? null,
+          ...(u.converted !== undefined ? { converted: u.converted } : {}),
+          endedAt: ended,
+          updatedAt: now,
+        });
         if (ended) {
           // A send still waiting for its retry when the enrollment ended (an exit cancels it) never goes out.
-          await tx
-            .updateTable('messages')
-            .set({ status: 'cancelled', error: `not sent: the enrollment ended (${u.exitReason ?? u.status}) before it went out`, updated_at: now })
-            .where('enrollment_id', '=', u.enrollmentId)
-            .where('status', '=', 'queued')
-            .execute();
+          await cancelQueuedMessages(tx, u.enrollmentId, `not sent: the enrollment ended (${u.exitReason ?? u.status}) before it went out`, now);
         }
         const type = ENROLLMENT_NOTIFICATIONS[u.status];
         if (type) {
@@ -80,20 +64,7 @@ export function progressActivities(deps: ActivityDeps) {
           });
         }
         if (u.step) {
-          await tx
-            .insertInto('enrollment_steps')
-            .values({
-              enrollment_id: u.enrollmentId,
-              step_id: u.step.stepId,
-              visit: u.step.visit,
-              type: u.step.type,
-              status: u.step.status,
-              due_at: u.step.dueAt,
-              at: u.step.at,
-              detail: JSON.stringify(u.step.detail ?? {}),
-            })
-            .onConflict((oc) => oc.columns(['enrollment_id', 'step_id', 'visit']).doNothing())
-            .execute();
+          await insertStepVisit(tx, { enrollmentId: u.enrollmentId, ...u.step, detail: u.step.detail ?? {} });
         }
       });
     },

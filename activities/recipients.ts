@@ -1,17 +1,10 @@
 /** Who a step addresses, resolved against the live rows (the record's contact data, staff). */
 import type { Db } from '../db/connection';
 import type { RecordRow } from '../db/schema';
+import { getUser } from '../db/users';
 import type { Recipient, StaffRecipient } from '../domain/definition';
 import type { RecordSnapshot } from '../domain/enrollment';
 import type { MessageChannel } from './types';
-
-export async function loadRecord(db: Db, workspaceId: string, recordId: string): Promise<RecordRow | undefined> {
-  return db.selectFrom('records').selectAll().where('workspace_id', '=', workspaceId).where('external_id', '=', recordId).executeTakeFirst();
-}
-
-export async function loadUser(db: Db, workspaceId: string, userId: string) {
-  return db.selectFrom('users').selectAll().where('workspace_id', '=', workspaceId).where('id', '=', userId).executeTakeFirst();
-}
 
 export interface ResolvedRecipient {
   address: string | null;
@@ -36,7 +29,7 @@ export async function resolveRecipient(
   if (to === 'owner' || 'user' in to) {
     const userId = to === 'owner' ? (live?.owner_id ?? snapshot.ownerId) : to.user;
     if (!userId) return { address: null, isRecord: false, userId: null };
-    const user = await loadUser(db, workspaceId, userId);
+    const user = await getUser(db, workspaceId, userId);
     return { address: user?.[field] ?? null, isRecord: false, userId };
   }
   if ('email' in to) return { address: channel === 'email' ? to.email : null, isRecord: false, userId: null };

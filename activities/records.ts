@@ -6,6 +6,7 @@
  */
 import { enqueue } from '../db/outbox';
 import { notify } from '../db/notifications';
+import { lockRecord, recordSnapshot, updateRecordColumns } from '../db/records';
 import { applyChanges, diffChanges } from '../domain/record-changes';
 import type { ActivityDeps } from './deps';
 import type { UpdateRecordRequest, UpdateRecordResult } from './types';
@@ -15,34 +16,20 @@ export function recordActivities(deps: ActivityDeps) {
   return {
     async updateRecord(req: UpdateRecordRequest): Promise<UpdateRecordResult> {
       return db.transaction().execute(async (tx) => {
-        const row = await tx
-          .selectFrom('records')
-          .selectAll()
-          .where('workspace_id', '=', req.workspaceId)
-          .where('external_id', '=', req.recordId)
-          .forUpdate()
-          .executeTakeFirst();
+        const row = await lockRecord(tx, req.workspaceId, req.recordId);
         if (!row) return { changes: {}, found: false };
 
-        const before = {
-          externalId: row.external_id,
-          email: row.email,
-          phone: row.phone,
-          name: row.name,
-          timezone: row.timezone,
-          stage: row.stage,
-          ownerId: row.owner_id,
-          attributes: row.attributes ?? {},
-        };
+        const before = recordSnapshot(row);
         const changes = diffChanges(before, req.set);
         if (Object.keys(changes).length === 0) return { changes, found: true };
         const after = applyChanges(before, changes);
         const attributesChanged = Object.keys(changes).some((k) => k.startsWith('attributes.'));
 
-        const now = clock();
-        await tx
-          .updateTable('records')
-          .set({
+        await updateRecordColumns(
+          tx,
+          req.workspaceId,
+          req.recordId,
+          {
             email: after.email,
             phone: after.phone,
             name: after.name,
@@ -50,12 +37,9 @@ export function recordActivities(deps: ActivityDeps) {
             stage: after.stage,
             owner_id: after.ownerId,
             ...(attributesChanged ? { attributes: JSON.stringify(after.attributes) } : {}),
-            ...('stage' in changes ? { stage_changed_at: now } : {}),
-            updated_at: now,
-          })
-          .where('workspace_id', '=', req.workspaceId)
-          .where('external_id', '=', req.recordId)
-          .execute();
+          },
+          { now: clock(), stageChanged: 'stage' in changes },
+        );
         await enqueue(tx, req.workspaceId, [{ kind: 'record_changed', changeId: req.changeId, recordId: req.recordId, created: false, changes, at: req.at }]);
         // The backend applies update_record steps to its own copy of the record.
         await notify(tx, req.workspaceId, {

@@ -17,6 +17,7 @@
 import { Context } from '@temporalio/activity';
 import type { Db } from '../db/connection';
 import { countEvents } from '../db/enrollments';
+import { recordSnapshot } from '../db/records';
 import type { RecordRow } from '../db/schema';
 import { getWorkspaceSettings } from '../db/settings';
 import { dateCandidates, ensureDateIndex, inactivityCandidates, markSwept, sweptAutomations, sweptUntil } from '../db/sweeps';
@@ -34,7 +35,7 @@ import {
   type Occurrence,
 } from '../domain/occurrences';
 import { recipientTimeZone } from '../domain/timing';
-import { recordSnapshot, type Enroller, type VersionContext } from '../services/common/enrollments';
+import type { Enroller, VersionContext } from '../services/common/enrollments';
 import { mapLimit } from '../services/worker/concurrency';
 import { eventCounterAt, holds } from '../services/worker/triggers';
 import type { ActivityDeps } from './deps';

@@ -3,30 +3,26 @@ import { newId } from '../db/ids';
 import type { StaffRecipient } from '../domain/definition';
 import type { ActivityDeps } from './deps';
 import { notify, taskNotification } from '../db/notifications';
-import { loadRecord } from './recipients';
+import { getRecord } from '../db/records';
+import { insertTask, taskByKey } from '../db/tasks';
+import { userIdByEmail } from '../db/users';
 import { renderTemplate, renderString, TemplateError } from './render';
 import type { CreateTaskRequest, CreateTaskResult } from './types';
 
 async function assigneeId(deps: ActivityDeps, req: CreateTaskRequest, assignee: StaffRecipient): Promise<string | null> {
   if (assignee === 'owner') {
-    const live = await loadRecord(deps.db, req.workspaceId, req.recordId);
+    const live = await getRecord(deps.db, req.workspaceId, req.recordId);
     return live?.owner_id ?? req.ownerId ?? null;
   }
   if ('user' in assignee) return assignee.user;
-  const user = await deps.db
-    .selectFrom('users')
-    .select('id')
-    .where('workspace_id', '=', req.workspaceId)
-    .where('email', '=', assignee.email)
-    .executeTakeFirst();
-  return user?.id ?? null;
+  return (await userIdByEmail(deps.db, req.workspaceId, assignee.email)) ?? null;
 }
 
 export function taskActivities(deps: ActivityDeps) {
   const { db, clock } = deps;
 
   async function createTask(req: CreateTaskRequest): Promise<CreateTaskResult> {
-    const existing = await db.selectFrom('tasks').selectAll().where('idempotency_key', '=', req.idempotencyKey).executeTakeFirst();
+    const existing = await taskByKey(db, req.idempotencyKey);
     if (existing) return { taskId: existing.id, assigneeId: existing.assignee_id, title: existing.title, created: false };
 
     let title = req.fallback?.title ?? 'Follow up';
@@ -48,30 +44,28 @@ export function taskActivities(deps: ActivityDeps) {
     const id = newId('task');
     const assignee = await assigneeId(deps, req, req.assignee);
     // The task and its task.created notification commit together.
-    await db.transaction().execute(async (trx) => {
-      const inserted = await trx
-        .insertInto('tasks')
-        .values({
-          id,
-          workspace_id: req.workspaceId,
-          idempotency_key: req.idempotencyKey,
-          enrollment_id: req.enrollmentId,
-          automation_id: req.automationId,
-          step_id: req.stepId,
-          record_id: req.recordId,
-          assignee_id: assignee,
-          title,
-          body,
-          priority: req.priority,
-          due_at: req.dueAt,
-          created_at: clock(),
-        })
-        .onConflict((oc) => oc.column('idempotency_key').doNothing())
-        .returningAll()
-        .executeTakeFirst();
-      if (inserted) await notify(trx, req.workspaceId, { id: `task.created:${inserted.id}`, type: 'task.created', data: taskNotification(inserted) });
+    const inserted = await db.transaction().execute(async (trx) => {
+      const row = await insertTask(trx, {
+        id,
+        workspace_id: req.workspaceId,
+        idempotency_key: req.idempotencyKey,
+        enrollment_id: req.enrollmentId,
+        automation_id: req.automationId,
+        step_id: req.stepId,
+        record_id: req.recordId,
+        assignee_id: assignee,
+        title,
+        body,
+        priority: req.priority,
+        due_at: req.dueAt,
+        created_at: clock(),
+      });
+      if (row) await notify(trx, req.workspaceId, { id: `task.created:${row.id}`, type: 'task.created', data: taskNotification(row) });
+      return row;
     });
-    const row = await db.selectFrom('tasks').selectAll().where('idempotency_key', '=', req.idempotencyKey).executeTakeFirstOrThrow();
+    // Not inserted: a concurrent attempt of the same step inserted it first.
+    const row = inserted ?? (await taskByKey(db, req.idempotencyKey));
+    if (!row) throw new Error(`task ${req.idempotencyKey} missing after its insert`);
     return { taskId: row.id, assigneeId: row.assignee_id, title: row.title, created: row.id === id };
   }
 

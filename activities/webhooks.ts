@@ -6,6 +6,7 @@
  */
 import { createHmac } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
+import { getWebhookEndpoint } from '../db/webhook-endpoints';
 import type { ActivityDeps } from './deps';
 import { RefusedAddressError } from '../services/common/outbound-http';
 import type { CallWebhookRequest, WebhookOutcome } from './types';
@@ -46,13 +47,7 @@ export function webhookActivities(deps: ActivityDeps) {
   const { db, clock, logger } = deps;
   return {
     async callWebhook(req: CallWebhookRequest): Promise<WebhookOutcome> {
-      const endpoint = await db
-        .selectFrom('webhook_endpoints')
-        .selectAll()
-        .where('workspace_id', '=', req.workspaceId)
-        .where('id', '=', req.endpointId)
-        .where('deleted_at', 'is', null)
-        .executeTakeFirst();
+      const endpoint = await getWebhookEndpoint(db, req.workspaceId, req.endpointId);
       if (!endpoint) return { ok: false, status: null, error: `webhook endpoint ${req.endpointId} not found` };
 
       const now = clock();

@@ -48,6 +48,81 @@ export async function insertEnrollment(db: Db, e: NewEnrollment): Promise<Enroll
   return row;
 }
 
+export interface EnrollmentProgress extends Omit<NewEnrollment, 'currentStep' | 'variant'> {
+  variant: string | null;
+  status: EnrollmentStatus;
+  currentStep: string | null;
+  exitReason: string | null;
+  /** Undefined: left as it is. */
+  converted?: boolean;
+  endedAt: Date | string | null;
+  updatedAt: Date;
+}
+
+/** Writes the workflow's progress; inserts the row when its starter has not (so it is never missing). */
+export async function saveEnrollmentProgress(db: Db, p: EnrollmentProgress): Promise<void> {
+  await db
+    .insertInto('enrollments')
+    .values({
+      id: p.id,
+      workspace_id: p.workspaceId,
+      automation_id: p.automationId,
+      version: p.version,
+      record_id: p.recordId,
+      seq: p.seq,
+      workflow_id: p.workflowId,
+      status: p.status,
+      current_step: p.currentStep,
+      exit_reason: p.exitReason,
+      converted: p.converted ?? false,
+      variant: p.variant,
+      trigger_event_id: p.triggerEventId,
+      started_at: p.startedAt,
+      ended_at: p.endedAt,
+      updated_at: p.updatedAt,
+    })
+    .onConflict((oc) =>
+      oc.column('id').doUpdateSet({
+        status: p.status,
+        current_step: p.currentStep,
+        exit_reason: p.exitReason,
+        ...(p.converted !== undefined ? { converted: p.converted } : {}),
+        ended_at: p.endedAt,
+        updated_at: p.updatedAt,
+      }),
+    )
+    .execute();
+}
+
+export interface StepVisit {
+  enrollmentId: string;
+  stepId: string;
+  visit: number;
+  type: string;
+  status: string;
+  dueAt: string | null;
+  at: string;
+  detail: Record<string, unknown>;
+}
+
+/** One row per executed step visit; a replayed visit writes nothing. */
+export async function insertStepVisit(db: Db, v: StepVisit): Promise<void> {
+  await db
+    .insertInto('enrollment_steps')
+    .values({
+      enrollment_id: v.enrollmentId,
+      step_id: v.stepId,
+      visit: v.visit,
+      type: v.type,
+      status: v.status,
+      due_at: v.dueAt,
+      at: v.at,
+      detail: JSON.stringify(v.detail),
+    })
+    .onConflict((oc) => oc.columns(['enrollment_id', 'step_id', 'visit']).doNothing())
+    .execute();
+}
+
 export async function deleteEnrollment(db: Db, id: string): Promise<void> {
   await db.deleteFrom('enrollments').where('id', '=', id).execute();
 }

@@ -41,3 +41,13 @@ export async function getMessage(db: Db, workspaceId: string, id: string) {
     .where('id', '=', id)
     .executeTakeFirst();
 }
+
+/** Sends of an ended enrollment still waiting for a retry never go out. */
+export async function cancelQueuedMessages(db: Db, enrollmentId: string, error: string, now: Date): Promise<void> {
+  await db
+    .updateTable('messages')
+    .set({ status: 'cancelled', error, updated_at: now })
+    .where('enrollment_id', '=', enrollmentId)
+    .where('status', '=', 'queued')
+    .execute();
+}

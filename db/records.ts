@@ -7,7 +7,9 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Db } from './connection';
 import { newId } from './ids';
 import { enqueue } from './outbox';
-import type { RecordRow, Unsubscribed } from './schema';
+import type { Updateable } from 'kysely';
+import type { RecordSnapshot } from '../domain/enrollment';
+import type { RecordRow, RecordsTable, Unsubscribed } from './schema';
 
 export const CHANNELS = ['email', 'sms', 'voicemail'] as const;
 
@@ -52,6 +54,42 @@ export async function getRecord(db: Db, workspaceId: string, externalId: string)
   return db.selectFrom('records').selectAll().where('workspace_id', '=', workspaceId).where('external_id', '=', externalId).executeTakeFirst();
 }
 
+/** The record as workflows and conditions see it. */
+export function recordSnapshot(row: RecordRow): RecordSnapshot {
+  return {
+    externalId: row.external_id,
+    email: row.email,
+    phone: row.phone,
+    name: row.name,
+    timezone: row.timezone,
+    stage: row.stage,
+    ownerId: row.owner_id,
+    attributes: (row.attributes ?? {}) as Record<string, unknown>,
+  };
+}
+
+/** The record, locked for the rest of the transaction. */
+export async function lockRecord(db: Db, workspaceId: string, externalId: string): Promise<RecordRow | undefined> {
+  return db.selectFrom('records').selectAll().where('workspace_id', '=', workspaceId).where('external_id', '=', externalId).forUpdate().executeTakeFirst();
+}
+
+/** Writes changed columns; `stage_changed_at` is stamped when the stage is among the changes. */
+export async function updateRecordColumns(
+  db: Db,
+  workspaceId: string,
+  externalId: string,
+  set: Updateable<RecordsTable>,
+  opts: { now: Date; stageChanged: boolean },
+): Promise<RecordRow> {
+  return db
+    .updateTable('records')
+    .set({ ...set, ...(opts.stageChanged ? { stage_changed_at: opts.now } : {}), updated_at: opts.now })
+    .where('workspace_id', '=', workspaceId)
+    .where('external_id', '=', externalId)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
 export async function userExists(db: Db, workspaceId: string, userId: string): Promise<boolean> {
   const row = await db.selectFrom('users').select('id').where('workspace_id', '=', workspaceId).where('id', '=', userId).executeTakeFirst();
   return row !== undefined;
@@ -74,13 +112,7 @@ export async function upsertRecord(
 ): Promise<UpsertResult> {
   const now = opts.now ?? new Date();
   return db.transaction().execute(async (trx) => {
-    let current = await trx
-      .selectFrom('records')
-      .selectAll()
-      .where('workspace_id', '=', workspaceId)
-      .where('external_id', '=', externalId)
-      .forUpdate()
-      .executeTakeFirst();
+    let current = await lockRecord(trx, workspaceId, externalId);
     let created = false;
     if (!current) {
       // A concurrent upsert of the same id may win the insert: then we update its row.
@@ -91,17 +123,12 @@ export async function upsertRecord(
         .returningAll()
         .executeTakeFirst();
       created = current !== undefined;
-      current ??= await trx
-        .selectFrom('records')
-        .selectAll()
-        .where('workspace_id', '=', workspaceId)
-        .where('external_id', '=', externalId)
-        .forUpdate()
-        .executeTakeFirstOrThrow();
+      current ??= await lockRecord(trx, workspaceId, externalId);
+      if (!current) throw new Error(`record ${externalId} vanished while it was being upserted`);
     }
 
     const changes: Record<string, unknown> = {};
-    const set: Record<string, unknown> = {};
+    const set: Updateable<RecordsTable> = {};
     for (const [field, column] of SCALARS) {
       const value = input[field];
       if (value === undefined) continue;
@@ -148,13 +175,7 @@ export async function upsertRecord(
 
     let record = current;
     if (Object.keys(set).length > 0 || !created) {
-      record = await trx
-        .updateTable('records')
-        .set({ ...set, ...('stage' in changes ? { stage_changed_at: now } : {}), updated_at: now })
-        .where('workspace_id', '=', workspaceId)
-        .where('external_id', '=', externalId)
-        .returningAll()
-        .executeTakeFirstOrThrow();
+      record = await updateRecordColumns(trx, workspaceId, externalId, set, { now, stageChanged: 'stage' in changes });
     }
     // The values before, so `segment_entered` can tell whether the record matched before.
     const previous = created ? undefined : Object.fromEntries(Object.keys(changes).map((key) => [key, valueBefore(current, key)]));

@@ -1,7 +1,7 @@
 /** Tasks for staff (created by task steps); the API lists them and changes their status. */
-import { sql } from 'kysely';
+import { sql, type Insertable } from 'kysely';
 import type { Db } from './connection';
-import type { TaskRow } from './schema';
+import type { TaskRow, TasksTable } from './schema';
 
 const CURSOR_AT = sql<string>`to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 
@@ -32,6 +32,21 @@ export async function listTasks(db: Db, workspaceId: string, f: TaskFilter) {
 
 export async function getTask(db: Db, workspaceId: string, id: string): Promise<TaskRow | undefined> {
   return db.selectFrom('tasks').selectAll().where('workspace_id', '=', workspaceId).where('id', '=', id).executeTakeFirst();
+}
+
+/** The task a step created (its idempotency key). */
+export async function taskByKey(db: Db, idempotencyKey: string): Promise<TaskRow | undefined> {
+  return db.selectFrom('tasks').selectAll().where('idempotency_key', '=', idempotencyKey).executeTakeFirst();
+}
+
+/** Inserts the task; undefined when its idempotency key is taken (a retried step). */
+export async function insertTask(db: Db, task: Insertable<TasksTable>): Promise<TaskRow | undefined> {
+  return db
+    .insertInto('tasks')
+    .values(task)
+    .onConflict((oc) => oc.column('idempotency_key').doNothing())
+    .returningAll()
+    .executeTakeFirst();
 }
 
 /** Sets the status; `completed_at` is set when it becomes done or cancelled and cleared when reopened. */

@@ -34,6 +34,12 @@ export async function getUser(db: Db, workspaceId: string, id: string): Promise<
   return db.selectFrom('users').selectAll().where('workspace_id', '=', workspaceId).where('id', '=', id).executeTakeFirst();
 }
 
+/** The id of the workspace's user with this email (a task assigned `{ email }`). */
+export async function userIdByEmail(db: Db, workspaceId: string, email: string): Promise<string | undefined> {
+  const row = await db.selectFrom('users').select('id').where('workspace_id', '=', workspaceId).where('email', '=', email).executeTakeFirst();
+  return row?.id;
+}
+
 /** Ordered by id; `limit + 1` rows. */
 export async function listUsers(db: Db, workspaceId: string, f: { after?: string; limit: number }): Promise<UserRow[]> {
   let q = db.selectFrom('users').selectAll().where('workspace_id', '=', workspaceId);

@@ -16,11 +16,11 @@ import type { Db } from '../../db/connection';
 import type { EnrollmentRow, RecordRow } from '../../db/schema';
 import { deleteEnrollment, entryHistory, getEnrollment, insertEnrollment, IN_FLIGHT } from '../../db/enrollments';
 import { getEvent } from '../../db/events';
-import { getRecord } from '../../db/records';
+import { getRecord, recordSnapshot } from '../../db/records';
 import { findAutomationVersion } from '../../db/automations';
 import { pinnedTemplates } from '../../db/templates';
 import type { AutomationDefinition } from '../../domain/definition';
-import type { EnrollmentInput, RecordSnapshot, TemplateSnapshot, TriggerEvent } from '../../domain/enrollment';
+import type { EnrollmentInput, TemplateSnapshot, TriggerEvent } from '../../domain/enrollment';
 import type { WorkspaceSettings } from '../../domain/settings';
 import { TIMING_RULES } from '../../domain/timing';
 import { variantLetter } from '../../domain/variant';
@@ -54,19 +54,6 @@ export interface EnrollRequest {
   trigger: TriggerEvent | null;
   /** Idempotency key of the cause (event id, change id, backfill key); null for manual entries. */
   triggerKey: string | null;
-}
-
-export function recordSnapshot(row: RecordRow): RecordSnapshot {
-  return {
-    externalId: row.external_id,
-    email: row.email,
-    phone: row.phone,
-    name: row.name,
-    timezone: row.timezone,
-    stage: row.stage,
-    ownerId: row.owner_id,
-    attributes: (row.attributes ?? {}) as Record<string, unknown>,
-  };
 }
 
 /** The record's A/B letter: over the largest variant count of the definition's email steps ('A' without variants). */

@@ -38,12 +38,12 @@ import {
   type OutboxRow,
 } from '../../db/outbox';
 import type { RecordRow } from '../../db/schema';
-import { getRecord, recordsByIds } from '../../db/records';
+import { getRecord, recordSnapshot, recordsByIds } from '../../db/records';
 import { countEvents, inFlightOfAutomation, runningEnrollmentsOfRecords, type RunningEnrollment } from '../../db/enrollments';
 import type { Condition } from '../../domain/definition';
 import type { EnrollmentEvent, RecordChange, RecordSnapshot } from '../../domain/enrollment';
 import { eventSignal, exitSignal, pauseSignal, recordChangedSignal, resumeSignal } from '../../workflows/signals';
-import { Enroller, recordSnapshot } from '../common/enrollments';
+import { Enroller } from '../common/enrollments';
 import { AutomationCache, type ActiveAutomation } from './automation-cache';
 import { groupBy, mapLimit } from './concurrency';
 import { flattenChanges } from '../../domain/record-changes';

@@ -9,8 +9,7 @@ import { rawRequest, startTestApp, unchangedAfter, type TestApp } from '../helpe
 import { createActivities } from '../../activities';
 import type { OutboundMessage } from '../../activities/channels';
 import { newId } from '../../db/ids';
-import { getRecord } from '../../db/records';
-import { recordSnapshot } from '../../services/common/enrollments';
+import { getRecord, recordSnapshot } from '../../db/records';
 import { unsubscribeUrl } from '../../services/common/unsubscribe-token';
 
 const PUBLIC_URL = 'https://fu.example.test';
