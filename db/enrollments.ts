@@ -290,8 +290,19 @@ export async function stepCounts(db: Db, enrollmentIds: string[]): Promise<Map<s
   return new Map(rows.map((r) => [r.enrollment_id, r.n]));
 }
 
-/** Count of a record's events of a type, optionally since a moment: `eventCount` conditions. */
-export async function countEvents(db: Db, workspaceId: string, recordId: string, type: string, since?: Date): Promise<number> {
+/**
+ * Count of a record's events of a type, optionally since a moment: `eventCount` conditions.
+ * `asOf` stops at one stored event (in storage order), counting it or not: what a condition said
+ * just before and just after that event arrived, whatever was stored after it.
+ */
+export async function countEvents(
+  db: Db,
+  workspaceId: string,
+  recordId: string,
+  type: string,
+  since?: Date,
+  asOf?: { eventId: string; including: boolean },
+): Promise<number> {
   let q = db
     .selectFrom('events')
     .select(sql<number>`count(*)::int`.as('n'))
@@ -299,6 +310,10 @@ export async function countEvents(db: Db, workspaceId: string, recordId: string,
     .where('record_id', '=', recordId)
     .where('type', '=', type);
   if (since) q = q.where('occurred_at', '>=', since);
+  if (asOf) {
+    const seq = db.selectFrom('events').select('seq').where('workspace_id', '=', workspaceId).where('id', '=', asOf.eventId);
+    q = q.where('seq', asOf.including ? '<=' : '<', seq);
+  }
   const row = await q.executeTakeFirstOrThrow();
   return row.n;
 }

@@ -20,7 +20,6 @@
  *   (domain/signal-interest.ts), so noise cannot grow its history.
  */
 import pg from 'pg';
-import { Duration } from 'luxon';
 import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError, type SignalDefinition } from '@temporalio/common';
 import type { Logger } from 'pino';
@@ -48,7 +47,18 @@ import { AutomationCache, type ActiveAutomation } from './automation-cache';
 import { groupBy, mapLimit } from './concurrency';
 import { flattenChanges } from '../../domain/record-changes';
 import { signalInterest, wantsChange, wantsEvent, type SignalInterest } from '../../domain/signal-interest';
-import { asConditionEvent, backfillMatches, eventCountLeaves, eventTriggerMatches, holds, recordTriggerMatches, type ConditionEvent } from './triggers';
+import {
+  asConditionEvent,
+  backfillMatches,
+  eventCounterAt,
+  eventTriggerMatches,
+  holds,
+  recordTriggerMatches,
+  segmentCountsEvent,
+  segmentEnteredByEvent,
+  type ConditionEvent,
+  type EventCounter,
+} from './triggers';
 
 export interface RouterOptions {
   /** The router's own pool: one connection holds the batch transaction, the rest do the lookups. */
@@ -317,7 +327,7 @@ export class OutboxRouter {
 
   /** Could this row enter the record into some automation? (Decides whether its record is read.) */
   private mayEnroll(automations: ActiveAutomation[], p: OutboxPayload): boolean {
-    if (p.kind === 'event') return automations.some((a) => eventTriggerMatches(a.definition.trigger, p.event, null));
+    if (p.kind === 'event') return automations.some((a) => this.eventMayEnroll(a, p.event));
     if (p.kind === 'record_changed') {
       return automations.some((a) => {
         const t = a.definition.trigger;
@@ -325,6 +335,11 @@ export class OutboxRouter {
       });
     }
     return false;
+  }
+
+  /** An event trigger on its type, or a segment whose filter counts events of its type. */
+  private eventMayEnroll(a: ActiveAutomation, event: OutboxEvent): boolean {
+    return eventTriggerMatches(a.definition.trigger, event, null) || segmentCountsEvent(a.definition.trigger, event.type);
   }
 
   private async guard(row: OutboxRow, fn: () => Promise<RowResult | void>): Promise<RowResult> {
@@ -385,7 +400,7 @@ export class OutboxRouter {
       (i) => wantsEvent(i, event.type),
     );
     await Promise.all(told.map((r) => this.signal(ws, r, eventSignal, signalled)));
-    const candidates = automations.filter((a) => eventTriggerMatches(a.definition.trigger, event, null));
+    const candidates = automations.filter((a) => this.eventMayEnroll(a, event));
     if (candidates.length === 0) return;
     const row = await records.get();
     if (!row) {
@@ -394,7 +409,18 @@ export class OutboxRouter {
     }
     const snapshot = recordSnapshot(row);
     for (const a of candidates) {
-      if (!eventTriggerMatches(a.definition.trigger, event, snapshot)) continue;
+      const t = a.definition.trigger;
+      let entered = false;
+      if (t.type === 'event') {
+        entered = eventTriggerMatches(t, event, { record: snapshot, counts: await this.counts(ws, row.external_id, t.where as Condition | undefined) });
+      } else if (t.type === 'segment_entered') {
+        const [withIt, withoutIt] = await Promise.all([
+          this.counts(ws, row.external_id, t.filter, { eventId: event.id, including: true }),
+          this.counts(ws, row.external_id, t.filter, { eventId: event.id, including: false }),
+        ]);
+        entered = segmentEnteredByEvent(t, snapshot, withIt, withoutIt);
+      }
+      if (!entered) continue;
       if (!(await this.conditionsHold(ws, a.definition.conditions as Condition | undefined, snapshot, asConditionEvent(event)))) continue;
       await this.enroll(ws, a, row, signalled, event.id, running);
     }
@@ -424,8 +450,9 @@ export class OutboxRouter {
     if (!row) return;
     const snapshot = recordSnapshot(row);
     for (const a of candidates) {
-      if (!recordTriggerMatches(a.definition.trigger, { created: p.created, changes: p.changes, ...(p.previous ? { previous: p.previous } : {}) }, snapshot))
-        continue;
+      const t = a.definition.trigger;
+      const counts = await this.counts(ws, row.external_id, t.type === 'segment_entered' ? (t.filter as Condition) : undefined);
+      if (!recordTriggerMatches(t, { created: p.created, changes: p.changes, ...(p.previous ? { previous: p.previous } : {}) }, snapshot, counts)) continue;
       if (!(await this.conditionsHold(ws, a.definition.conditions as Condition | undefined, snapshot, null))) continue;
       await this.enroll(ws, a, row, null, p.changeId, running);
     }
@@ -458,17 +485,18 @@ export class OutboxRouter {
     }
   }
 
+  /**
+   * The counts of a condition's `eventCount` leaves, from the events table now (eventCounterAt);
+   * `asOf` stops at one stored event, with it or without it (segment entry by that event).
+   */
+  private counts(ws: string, recordId: string, cond: Condition | undefined, asOf?: { eventId: string; including: boolean }): Promise<EventCounter> {
+    return eventCounterAt(cond, new Date(), (type, since) => countEvents(this.opts.db, ws, recordId, type, since, asOf));
+  }
+
   /** Entry conditions; `eventCount` leaves are counted in the events table first. */
   private async conditionsHold(ws: string, cond: Condition | undefined, record: RecordSnapshot, event: ConditionEvent): Promise<boolean> {
     if (!cond) return true;
-    const counts = new Map<string, number>();
-    for (const leaf of eventCountLeaves(cond)) {
-      const key = `${leaf.event}\u0000${leaf.within ?? ''}`;
-      if (counts.has(key)) continue;
-      const since = leaf.within ? new Date(Date.now() - Duration.fromISO(leaf.within).toMillis()) : undefined;
-      counts.set(key, await countEvents(this.opts.db, ws, record.externalId, leaf.event, since));
-    }
-    return holds(cond, record, event, (type, within) => counts.get(`${type}\u0000${within ?? ''}`) ?? 0);
+    return holds(cond, record, event, await this.counts(ws, record.externalId, cond));
   }
 
   /** Enrolls, a page at a time, every record that already matches a newly activated automation. */
@@ -493,7 +521,8 @@ export class OutboxRouter {
     const a: ActiveAutomation = { id: p.automationId, version: automation.current_version, definition: version.definition };
     await mapLimit(page, this.concurrency, async (row) => {
       const snapshot = recordSnapshot(row);
-      if (!backfillMatches(trigger, snapshot)) return;
+      const counts = await this.counts(ws, row.external_id, trigger.type === 'segment_entered' ? (trigger.filter as Condition) : undefined);
+      if (!backfillMatches(trigger, snapshot, counts)) return;
       if (!(await this.conditionsHold(ws, version.definition.conditions as Condition | undefined, snapshot, null))) return;
       await this.enroll(ws, a, row, null, `backfill:${outboxId}`, null);
     });

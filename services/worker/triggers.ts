@@ -14,9 +14,7 @@ export type ConditionEvent = { id: string; type: string; occurredAt: string; pro
 /** Counts of `eventCount` leaves, looked up before a synchronous evaluation. */
 export type EventCounter = (event: string, within?: string) => number;
 
-const noCounts: EventCounter = () => 0;
-
-export function holds(cond: Condition | undefined, record: RecordSnapshot, event: ConditionEvent, eventCount: EventCounter = noCounts): boolean {
+export function holds(cond: Condition | undefined, record: RecordSnapshot, event: ConditionEvent, eventCount: EventCounter): boolean {
   if (!cond) return true;
   return evaluate(cond, { record, event, steps: {} }, { eventCount });
 }
@@ -61,12 +59,13 @@ export function asConditionEvent(e: OutboxEvent): ConditionEvent {
 
 /**
  * `event` triggers on the event's type, with the optional `where` on `event.*` / `record.*`.
- * The record is only needed for a `where`; pass null to ask "could it match at all?".
+ * The record (and the counts of a `where`'s eventCount leaves: eventCounterAt) is only needed for
+ * a `where`; pass null to ask "could it match at all?".
  */
-export function eventTriggerMatches(trigger: Trigger, event: OutboxEvent, record: RecordSnapshot | null): boolean {
+export function eventTriggerMatches(trigger: Trigger, event: OutboxEvent, subject: { record: RecordSnapshot; counts: EventCounter } | null): boolean {
   if (trigger.type !== 'event' || trigger.event !== event.type) return false;
-  if (!trigger.where || !record) return true;
-  return holds(trigger.where as Condition, record, asConditionEvent(event));
+  if (!trigger.where || !subject) return true;
+  return holds(trigger.where as Condition, subject.record, asConditionEvent(event), subject.counts);
 }
 
 function touches(fields: Set<string>, changed: string[]): boolean {
@@ -91,26 +90,44 @@ export interface RecordChangeFacts {
  * with the `previous` values put back when the writer sent them; a new record matched nothing
  * before; without `previous`, a change that touches none of the fields the filter reads cannot
  * have made it match, and one that does is taken as an entry (re-entry rules keep that from
- * enrolling a record that is already in the automation).
+ * enrolling a record that is already in the automation). A change leaves the record's events as
+ * they are: `counts` (the events table, eventCounterAt) answers both sides.
  */
-export function recordTriggerMatches(trigger: Trigger, facts: RecordChangeFacts, recordNow: RecordSnapshot): boolean {
+export function recordTriggerMatches(trigger: Trigger, facts: RecordChangeFacts, recordNow: RecordSnapshot, counts: EventCounter): boolean {
   const changes = flattenChanges(facts.changes);
   if (trigger.type === 'stage_entered') {
     return 'stage' in changes && changes.stage === trigger.stage;
   }
   if (trigger.type === 'segment_entered') {
     const filter = trigger.filter as Condition;
-    if (!holds(filter, recordNow, null)) return false;
+    if (!holds(filter, recordNow, null, counts)) return false;
     if (facts.created) return true;
-    if (facts.previous) return !holds(filter, applyChanges(recordNow, facts.previous), null);
+    if (facts.previous) return !holds(filter, applyChanges(recordNow, facts.previous), null, counts);
     return touches(recordFieldsOf(filter), Object.keys(changes));
   }
   return false;
 }
 
+/** Whether an event of this type can move a record into the trigger's segment (its filter counts that type). */
+export function segmentCountsEvent(trigger: Trigger, type: string): boolean {
+  return trigger.type === 'segment_entered' && eventCountLeaves(trigger.filter as Condition).some((l) => l.event === type);
+}
+
+/**
+ * `segment_entered` by an event: the filter holds with the record's events up to and including
+ * this one (`withIt`) and did not without it (`withoutIt`). Both counts stop at this event, so of
+ * several events stored before the router reaches them, exactly the one that crossed the line
+ * enrols the record.
+ */
+export function segmentEnteredByEvent(trigger: Trigger, record: RecordSnapshot, withIt: EventCounter, withoutIt: EventCounter): boolean {
+  if (trigger.type !== 'segment_entered') return false;
+  const filter = trigger.filter as Condition;
+  return holds(filter, record, null, withIt) && !holds(filter, record, null, withoutIt);
+}
+
 /** Does a record (as it is now) belong in the automation at activation (backfill)? */
-export function backfillMatches(trigger: Trigger, record: RecordSnapshot): boolean {
+export function backfillMatches(trigger: Trigger, record: RecordSnapshot, counts: EventCounter): boolean {
   if (trigger.type === 'stage_entered') return record.stage === trigger.stage;
-  if (trigger.type === 'segment_entered') return holds(trigger.filter as Condition, record, null);
+  if (trigger.type === 'segment_entered') return holds(trigger.filter as Condition, record, null, counts);
   return false;
 }
