@@ -14,6 +14,7 @@ import suppressions from './suppressions';
 import settings from './settings';
 import senders from './senders';
 import providers from './providers';
+import statistics from './statistics';
 
 /**
  * Every /v1 route: authenticated by API key (which decides the workspace) and rate limited per key.
@@ -41,6 +42,7 @@ const v1: FastifyPluginAsyncTypebox = async (app) => {
   await app.register(settings);
   await app.register(senders);
   await app.register(providers);
+  await app.register(statistics);
 };
 
 export default v1;
