@@ -22,7 +22,8 @@ import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { sql } from 'kysely';
 import { newId } from '../db/ids';
 import { getRecord } from '../db/records';
-import type { MessageRow, MessageStatus, SenderRow } from '../db/schema';
+import { claimQueuedMessage, insertMessageOnce, messageByKey, messageWithLease, updateClaimedMessage } from '../db/messages';
+import { MESSAGE_STATUSES, type MessageRow, type MessageStatus, type SenderRow } from '../db/schema';
 import { firstSender, getSender } from '../db/senders';
 import { getWorkspaceSettings } from '../db/settings';
 import { addSuppression, suppressionOf } from '../db/suppressions';
@@ -40,19 +41,7 @@ import { messageNotification, notify } from '../db/notifications';
 import type { SendMessageRequest, SendMessageResult } from './types';
 
 /** Statuses a retry returns as they are: the send is over. */
-const SETTLED: ReadonlySet<MessageStatus> = new Set([
-  'sent',
-  'delivered',
-  'opened',
-  'clicked',
-  'bounced',
-  'failed',
-  'sandboxed',
-  'suppressed',
-  'uncertain',
-  'expired',
-  'cancelled',
-]);
+const SETTLED: ReadonlySet<MessageStatus> = new Set(MESSAGE_STATUSES.filter((s) => s !== 'queued' && s !== 'sending'));
 
 function resultOf(row: MessageRow, duplicate: boolean): SendMessageResult {
   const status: SendMessageResult['status'] =
@@ -90,21 +79,11 @@ export function messageActivities(deps: ActivityDeps) {
   ) {
     // The outcome and its message.sent / message.failed notification commit together.
     return db.transaction().execute(async (trx) => {
-      const row = await trx
-        .updateTable('messages')
-        .set({ ...patch, updated_at: clock() })
-        .where('id', '=', id)
-        .where('attempt_id', '=', attemptId)
-        .returningAll()
-        .executeTakeFirst();
+      const row = await updateClaimedMessage(trx, id, attemptId, { ...patch, updated_at: clock() });
       const type = row?.status === 'failed' ? 'message.failed' : row?.status === 'sent' || row?.status === 'sandboxed' ? 'message.sent' : null;
       if (row && type) await notify(trx, row.workspace_id, { id: `${type}:${row.id}`, type, data: messageNotification(row) });
       return row;
     });
-  }
-
-  async function byKey(key: string) {
-    return db.selectFrom('messages').selectAll().where('idempotency_key', '=', key).executeTakeFirst();
   }
 
   /** The step's sender, else the workspace default for the channel (/v1/settings), else its first sender of that channel. */
@@ -156,45 +135,35 @@ export function messageActivities(deps: ActivityDeps) {
             : { status: 'queued', error: null };
 
     const now = clock();
-    await db
-      .insertInto('messages')
-      .values({
-        id: newId('msg'),
-        workspace_id: req.workspaceId,
-        idempotency_key: req.idempotencyKey,
-        enrollment_id: req.enrollmentId,
-        automation_id: req.automationId,
-        step_id: req.stepId,
-        record_id: req.recordId,
-        channel: req.channel,
-        to: recipient.address ?? '',
-        variant: req.variant,
-        template_id: req.templateId,
-        template_version: req.template?.version ?? null,
-        subject,
-        body,
-        segments: sms?.segments ?? null,
-        encoding: sms?.encoding ?? null,
-        sender_id: sender?.id ?? null,
-        status: initial.status,
-        error: initial.error,
-        created_at: now,
-        updated_at: now,
-      })
-      .onConflict((oc) => oc.column('idempotency_key').doNothing())
-      .execute();
-    const row = await db.selectFrom('messages').selectAll().where('idempotency_key', '=', req.idempotencyKey).executeTakeFirstOrThrow();
+    const row = await insertMessageOnce(db, {
+      id: newId('msg'),
+      workspace_id: req.workspaceId,
+      idempotency_key: req.idempotencyKey,
+      enrollment_id: req.enrollmentId,
+      automation_id: req.automationId,
+      step_id: req.stepId,
+      record_id: req.recordId,
+      channel: req.channel,
+      to: recipient.address ?? '',
+      variant: req.variant,
+      template_id: req.templateId,
+      template_version: req.template?.version ?? null,
+      subject,
+      body,
+      segments: sms?.segments ?? null,
+      encoding: sms?.encoding ?? null,
+      sender_id: sender?.id ?? null,
+      status: initial.status,
+      error: initial.error,
+      created_at: now,
+      updated_at: now,
+    });
     return { row, text, html, audioUrl: rendered.audioUrl ?? null, sender: identity(sender), unsubscribe };
   }
 
   /** The claim was not ours: someone holds it, or its holder vanished without an answer. */
   async function claimedElsewhere(id: string): Promise<SendMessageResult> {
-    const row = await db
-      .selectFrom('messages')
-      .selectAll()
-      .select(sql<number>`(extract(epoch from (lease_until - now())) * 1000)::float8`.as('lease_left_ms'))
-      .where('id', '=', id)
-      .executeTakeFirstOrThrow();
+    const row = await messageWithLease(db, id);
     if (row.status !== 'sending') {
       if (SETTLED.has(row.status)) return resultOf(row, true);
       throw retry('the message was released by another attempt', 'SendRace', 1000);
@@ -217,25 +186,14 @@ export function messageActivities(deps: ActivityDeps) {
 
   return {
     async sendMessage(req: SendMessageRequest): Promise<SendMessageResult> {
-      const existing = await byKey(req.idempotencyKey);
+      const existing = await messageByKey(db, req.idempotencyKey);
       if (existing && SETTLED.has(existing.status)) return resultOf(existing, true);
       const prepared = await prepare(req);
       const { row } = prepared;
       if (row.status !== 'queued' && row.status !== 'sending') return resultOf(row, Boolean(existing));
 
       const attemptId = randomUUID();
-      const claimed = await db
-        .updateTable('messages')
-        .set({
-          status: 'sending',
-          attempt_id: attemptId,
-          lease_until: sql<Date>`now() + make_interval(secs => ${(delivery.requestTimeoutMs + SEND_LEASE_MARGIN_MS) / 1000})`,
-          updated_at: clock(),
-        })
-        .where('id', '=', row.id)
-        .where('status', '=', 'queued')
-        .returningAll()
-        .executeTakeFirst();
+      const claimed = await claimQueuedMessage(db, row.id, attemptId, (delivery.requestTimeoutMs + SEND_LEASE_MARGIN_MS) / 1000, clock());
       if (!claimed) return claimedElsewhere(row.id);
 
       const ctx = activityContext();

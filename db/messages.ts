@@ -1,7 +1,7 @@
-/** Read side of the messages table (one row per send; written by the send activities). */
-import { sql } from 'kysely';
+/** The messages table: one row per send, written by the send activities (activities/messages.ts), read by the API. */
+import { sql, type Insertable, type Updateable } from 'kysely';
 import type { Db } from './connection';
-import type { MessageStatus } from './schema';
+import type { MessageRow, MessagesTable, MessageStatus } from './schema';
 
 const CURSOR_AT = sql<string>`to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 
@@ -50,4 +50,44 @@ export async function cancelQueuedMessages(db: Db, enrollmentId: string, error: 
     .where('enrollment_id', '=', enrollmentId)
     .where('status', '=', 'queued')
     .execute();
+}
+
+export async function messageByKey(db: Db, idempotencyKey: string): Promise<MessageRow | undefined> {
+  return db.selectFrom('messages').selectAll().where('idempotency_key', '=', idempotencyKey).executeTakeFirst();
+}
+
+/** The send's row under its idempotency key: this one inserted, or the one an earlier attempt inserted. */
+export async function insertMessageOnce(db: Db, row: Insertable<MessagesTable> & { idempotency_key: string }): Promise<MessageRow> {
+  await db
+    .insertInto('messages')
+    .values(row)
+    .onConflict((oc) => oc.column('idempotency_key').doNothing())
+    .execute();
+  return db.selectFrom('messages').selectAll().where('idempotency_key', '=', row.idempotency_key).executeTakeFirstOrThrow();
+}
+
+/** Takes a queued message for one attempt, leased for `leaseSeconds` (database time); undefined when it was not queued. */
+export async function claimQueuedMessage(db: Db, id: string, attemptId: string, leaseSeconds: number, now: Date): Promise<MessageRow | undefined> {
+  return db
+    .updateTable('messages')
+    .set({ status: 'sending', attempt_id: attemptId, lease_until: sql<Date>`now() + make_interval(secs => ${leaseSeconds})`, updated_at: now })
+    .where('id', '=', id)
+    .where('status', '=', 'queued')
+    .returningAll()
+    .executeTakeFirst();
+}
+
+/** The message with the milliseconds its lease has left (negative once it ran out). */
+export async function messageWithLease(db: Db, id: string): Promise<MessageRow & { lease_left_ms: number | null }> {
+  return db
+    .selectFrom('messages')
+    .selectAll()
+    .select(sql<number | null>`(extract(epoch from (lease_until - now())) * 1000)::float8`.as('lease_left_ms'))
+    .where('id', '=', id)
+    .executeTakeFirstOrThrow();
+}
+
+/** Writes an attempt's outcome while it still holds the claim; undefined when another attempt holds it. */
+export async function updateClaimedMessage(db: Db, id: string, attemptId: string, patch: Updateable<MessagesTable>): Promise<MessageRow | undefined> {
+  return db.updateTable('messages').set(patch).where('id', '=', id).where('attempt_id', '=', attemptId).returningAll().executeTakeFirst();
 }
