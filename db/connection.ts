@@ -1,4 +1,4 @@
-import { Kysely, PostgresDialect } from 'kysely';
+import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema';
 
@@ -17,4 +17,9 @@ export function createDb(connectionString: string, opts: { max?: number } = {}):
   pool.on('error', () => undefined);
   pool.on('connect', (client) => client.on('error', () => undefined));
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+}
+
+/** Throws when PostgreSQL cannot answer (start-up checks). */
+export async function ping(db: Db): Promise<void> {
+  await sql`select 1`.execute(db);
 }

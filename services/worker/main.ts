@@ -3,19 +3,18 @@
  * outbox router. Stops gracefully on SIGINT/SIGTERM: the router finishes its batch, the worker
  * finishes its in-flight activities (up to the grace time), connections close.
  */
-import { sql } from 'kysely';
 import { loadConfig, redact } from '../common/config';
 import { createLogger } from '../common/logger';
 import { connectTemporal } from '../common/temporal';
 import { exitOnStartupFailure, StartupError } from '../common/startup';
-import { createDb } from '../../db/connection';
+import { createDb, ping } from '../../db/connection';
 import { startEngine } from './worker';
 import { serveMetrics } from './metrics';
 
 async function checkDatabase(url: string): Promise<void> {
   const db = createDb(url, { max: 1 });
   try {
-    await sql`select 1`.execute(db);
+    await ping(db);
   } catch (err) {
     throw new StartupError(`PostgreSQL is not reachable at DATABASE_URL=${redact(url)}: ${err instanceof Error ? err.message : String(err)}`);
   } finally {

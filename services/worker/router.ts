@@ -37,7 +37,8 @@ import {
   type OutboxRow,
 } from '../../db/outbox';
 import type { RecordRow } from '../../db/schema';
-import { getRecord, recordSnapshot, recordsByIds } from '../../db/records';
+import { findAutomation } from '../../db/automations';
+import { getRecord, listRecords, recordSnapshot, recordsByIds } from '../../db/records';
 import { countEvents, inFlightOfAutomation, runningEnrollmentsOfRecords, type RunningEnrollment } from '../../db/enrollments';
 import type { Condition } from '../../domain/definition';
 import type { EnrollmentEvent, RecordChange, RecordSnapshot } from '../../domain/enrollment';
@@ -501,24 +502,19 @@ export class OutboxRouter {
 
   /** Enrolls, a page at a time, every record that already matches a newly activated automation. */
   private async backfill(ws: string, outboxId: number, p: Extract<OutboxPayload, { kind: 'automation_backfill' }> & { cursor?: string }): Promise<RowResult> {
-    const { db } = this.opts;
-    const automation = await db
-      .selectFrom('automations')
-      .select(['status', 'current_version'])
-      .where('workspace_id', '=', ws)
-      .where('id', '=', p.automationId)
-      .where('deleted_at', 'is', null)
-      .executeTakeFirst();
+    const automation = await findAutomation(this.opts.db, ws, p.automationId);
     if (!automation || automation.status !== 'active') return { status: 'done' };
-    const version = await this.opts.enroller.versionContext(ws, p.automationId, automation.current_version);
-    if (!version) throw new Error(`automation ${p.automationId} version ${automation.current_version} not found`);
+    const version = await this.opts.enroller.versionContext(ws, p.automationId, automation.currentVersion);
+    if (!version) throw new Error(`automation ${p.automationId} version ${automation.currentVersion} not found`);
     const trigger = version.definition.trigger;
     if (trigger.type !== 'stage_entered' && trigger.type !== 'segment_entered') return { status: 'done' };
-    let q = db.selectFrom('records').selectAll().where('workspace_id', '=', ws).orderBy('external_id').limit(this.pageSize);
-    if (trigger.type === 'stage_entered') q = q.where('stage', '=', trigger.stage);
-    if (p.cursor) q = q.where('external_id', '>', p.cursor);
-    const page = await q.execute();
-    const a: ActiveAutomation = { id: p.automationId, version: automation.current_version, definition: version.definition };
+    const rows = await listRecords(this.opts.db, ws, {
+      ...(trigger.type === 'stage_entered' ? { stage: trigger.stage } : {}),
+      ...(p.cursor ? { after: p.cursor } : {}),
+      limit: this.pageSize,
+    });
+    const page = rows.slice(0, this.pageSize);
+    const a: ActiveAutomation = { id: p.automationId, version: automation.currentVersion, definition: version.definition };
     await mapLimit(page, this.concurrency, async (row) => {
       const snapshot = recordSnapshot(row);
       const counts = await this.counts(ws, row.external_id, trigger.type === 'segment_entered' ? (trigger.filter as Condition) : undefined);
@@ -527,7 +523,7 @@ export class OutboxRouter {
       await this.enroll(ws, a, row, null, `backfill:${outboxId}`, null);
     });
     const last = page[page.length - 1];
-    if (page.length === this.pageSize && last) return { status: 'continue', payload: { ...p, cursor: last.external_id } };
+    if (rows.length > this.pageSize && last) return { status: 'continue', payload: { ...p, cursor: last.external_id } };
     return { status: 'done' };
   }
 

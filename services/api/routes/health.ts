@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { sql } from 'kysely';
 import { collectDefaultMetrics, Registry } from 'prom-client';
+import { ping } from '../../../db/connection';
 import { temporalReady } from '../../common/temporal';
 
 const Readiness = Type.Object({
@@ -24,7 +24,7 @@ const health: FastifyPluginAsyncTypebox = async (app) => {
     { schema: { tags: ['health'], security: [], summary: 'Readiness: PostgreSQL and Temporal answer', response: { 200: Readiness, 503: Readiness } } },
     async (_req, reply) => {
       const [postgres, temporal] = await Promise.all([
-        sql`select 1`.execute(app.db).then(
+        ping(app.db).then(
           () => true,
           () => false,
         ),
