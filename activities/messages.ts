@@ -36,7 +36,7 @@ import { TWILIO_UNSUBSCRIBED } from './channels-twilio';
 import type { ActivityDeps } from './deps';
 import { workspaceChannel } from './providers';
 import { resolveRecipient } from './recipients';
-import { renderTemplate, TemplateError } from './render';
+import { renderTemplate, sendScope, TemplateError } from './render';
 import { messageNotification, notify } from '../db/notifications';
 import type { SendMessageRequest, SendMessageResult } from './types';
 
@@ -112,7 +112,10 @@ export function messageActivities(deps: ActivityDeps) {
     if (!req.template) renderError = missingTemplateError(req.templateId);
     else {
       try {
-        rendered = await renderTemplate(req.template, { ...req.context, unsubscribeUrl: unsubscribe ?? '' });
+        rendered = await renderTemplate(
+          req.template,
+          await sendScope(db, req.workspaceId, req.context, { sender: identity(sender), unsubscribeUrl: unsubscribe }),
+        );
       } catch (err) {
         if (!(err instanceof TemplateError)) throw err;
         renderError = err.message;

@@ -6,7 +6,8 @@ import { notify, taskNotification } from '../db/notifications';
 import { getRecord } from '../db/records';
 import { insertTask, taskByKey } from '../db/tasks';
 import { userIdByEmail } from '../db/users';
-import { renderTemplate, renderString, TemplateError } from './render';
+import { renderContent } from '../domain/templates';
+import { renderTemplate, sendScope, TemplateError } from './render';
 import type { CreateTaskRequest, CreateTaskResult } from './types';
 
 async function assigneeId(deps: ActivityDeps, req: CreateTaskRequest, assignee: StaffRecipient): Promise<string | null> {
@@ -27,18 +28,20 @@ export function taskActivities(deps: ActivityDeps) {
 
     let title = req.fallback?.title ?? 'Follow up';
     let body: string | null = req.fallback?.body ?? null;
-    if (req.template) {
+    const scope = req.template || req.fallback ? await sendScope(db, req.workspaceId, req.context) : null;
+    if (req.template && scope) {
       try {
-        const r = await renderTemplate(req.template, req.context);
+        const r = await renderTemplate(req.template, scope);
         title = r.title || r.subject || title;
         body = r.body ?? r.text ?? body;
       } catch (err) {
         if (!(err instanceof TemplateError)) throw err;
         body = `${body ?? ''}\n(template error: ${err.message})`.trim();
       }
-    } else if (req.fallback) {
-      title = (await renderString(req.fallback.title, req.context)) ?? title;
-      body = req.fallback.body ? await renderString(req.fallback.body, req.context) : null;
+    } else if (req.fallback && scope) {
+      const r = await renderContent('task', { title: req.fallback.title, ...(req.fallback.body ? { body: req.fallback.body } : {}) }, scope);
+      title = r.title || title;
+      body = r.body ?? null;
     }
 
     const id = newId('task');

@@ -5,13 +5,15 @@
 import type { Recipient, StaffRecipient, StepType } from '../domain/definition';
 import type { EnrollmentStatus, RecordSnapshot, StepStatus, TemplateSnapshot } from '../domain/enrollment';
 
-/** What templates see: `{{ record.name }}`, `{{ event.rating }}`, `{{ enrollment.variant }}`. */
+/**
+ * What the workflow knows for templates (`{{ record.name }}`, `{{ event.rating }}`,
+ * `{{ enrollment.variant }}`); the activity adds owner, workspace, sender and unsubscribeUrl
+ * (activities/render.ts `sendScope`).
+ */
 export interface RenderContext {
   record: RecordSnapshot;
   event: { id: string; type: string; occurredAt: string; properties: Record<string, unknown> } | null;
   enrollment: { id: string; automationId: string; version: number; variant: string | null };
-  /** Filled in by the send activity for a record recipient: `${PUBLIC_URL}/u/<signed token>`. */
-  unsubscribeUrl?: string;
 }
 
 /** Identifies the enrollment an activity works for; every row it writes carries these. */

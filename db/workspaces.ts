@@ -59,3 +59,8 @@ export async function workspaceForKey(db: Db, key: string): Promise<{ workspaceI
     .executeTakeFirst();
   return row && { workspaceId: row.workspace_id, keyId: row.id };
 }
+
+/** What templates read as `workspace.*`. */
+export async function getWorkspace(db: Db, workspaceId: string) {
+  return db.selectFrom('workspaces').select(['id', 'name', 'timezone']).where('id', '=', workspaceId).executeTakeFirst();
+}

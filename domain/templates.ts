@@ -67,10 +67,32 @@ export const LIQUID_FIELDS: Record<TemplateChannel, readonly string[]> = {
   task: ['title', 'body'],
 };
 
-/** Record fields a template may read as `record.<field>` (`record.attributes.<anything>` too). */
-export const RECORD_FIELDS = ['externalId', 'name', 'email', 'phone', 'stage', 'timezone', 'ownerId', 'attributes'] as const;
-/** Roots whose sub-fields are free-form. */
-const OPEN_ROOTS = new Set(['event', 'owner', 'workspace']);
+/** A variable whose sub-fields are free-form (record attributes, event properties). */
+const OPEN = 'open' as const;
+
+/**
+ * The variables a template may read, one list for the save-time check (anything else is a
+ * warning) and for the scope every render builds (`templateScope` copies exactly these fields):
+ * what the check accepts is what a send has. `event` is the trigger event, or the event that ended
+ * a `wait_for`, read as conditions read it: its properties (`event.rating`) beside its own `id`,
+ * `type`, `occurredAt` and `properties`.
+ */
+export const TEMPLATE_VARIABLES = {
+  record: { externalId: 1, name: 1, email: 1, phone: 1, stage: 1, timezone: 1, ownerId: 1, attributes: OPEN },
+  event: OPEN,
+  owner: { id: 1, name: 1, email: 1, phone: 1, timezone: 1 },
+  workspace: { id: 1, name: 1, timezone: 1 },
+  enrollment: { id: 1, automationId: 1, version: 1, variant: 1 },
+  sender: { id: 1, from: 1, name: 1, replyTo: 1 },
+  unsubscribeUrl: 'string',
+} as const;
+
+type Root = keyof typeof TEMPLATE_VARIABLES;
+const ROOTS = Object.keys(TEMPLATE_VARIABLES) as Root[];
+const fieldsOf = (root: Root): string[] => {
+  const spec = TEMPLATE_VARIABLES[root];
+  return typeof spec === 'object' ? Object.keys(spec) : [];
+};
 
 /** Tags that would reach outside the template (other files). */
 const REFUSED_TAGS = ['include', 'render', 'layout'] as const;
@@ -163,14 +185,16 @@ function unknownVariable(segments: ReadonlyArray<unknown>): string | undefined {
   const [root, second] = path;
   if (root === undefined) return undefined;
   const shown = path.join('.');
-  if (root === 'record') {
-    if (second === undefined || second === '[…]') return undefined;
-    if ((RECORD_FIELDS as readonly string[]).includes(second)) return undefined;
-    return `unknown variable ${shown}: a record has ${RECORD_FIELDS.map((f) => (f === 'attributes' ? 'attributes.*' : f)).join(', ')}`;
+  if (!Object.hasOwn(TEMPLATE_VARIABLES, root)) {
+    return `unknown variable ${shown}: known roots are ${ROOTS.map((r) => (TEMPLATE_VARIABLES[r] === 'string' ? r : `${r}.*`)).join(', ')}`;
   }
-  if (OPEN_ROOTS.has(root)) return undefined;
-  if (root === 'unsubscribeUrl') return path.length === 1 ? undefined : `unknown variable ${shown}: unsubscribeUrl is a string`;
-  return `unknown variable ${shown}: known roots are record.*, event.*, owner.*, workspace.* and unsubscribeUrl`;
+  const spec = TEMPLATE_VARIABLES[root as Root];
+  if (spec === OPEN) return undefined;
+  if (spec === 'string') return path.length === 1 ? undefined : `unknown variable ${shown}: ${root} is a string`;
+  if (second === undefined || second === '[…]') return undefined;
+  if (Object.hasOwn(spec, second)) return undefined;
+  const fields = Object.entries(spec).map(([f, kind]) => (kind === OPEN ? `${f}.*` : f));
+  return `unknown variable ${shown}: ${root === 'owner' ? 'an owner' : `a ${root}`} has ${fields.join(', ')}`;
 }
 
 /**
@@ -249,29 +273,49 @@ export function templateIdsOf(definition: Pick<AutomationDefinition, 'steps'>): 
   return [...ids];
 }
 
-export interface RenderContext {
-  record: Record<string, unknown>;
-  event?: Record<string, unknown> | null;
-  owner?: Record<string, unknown> | null;
-  workspace?: Record<string, unknown>;
-  unsubscribeUrl?: string;
+/** What a render is given; missing parts read as empty (a preview has no sender, a staff email no unsubscribe link). */
+export interface ScopeParts {
+  record: object;
+  event?: { id: string; type: string; occurredAt: string; properties: Record<string, unknown> } | null;
+  owner?: object | null;
+  workspace?: object | null;
+  enrollment?: object | null;
+  sender?: object | null;
+  unsubscribeUrl?: string | null;
+}
+
+/** Only the fields TEMPLATE_VARIABLES lists, so a template reads nothing the save-time check did not accept. */
+function pick(value: object | null | undefined, root: Root): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (!value) return out;
+  for (const field of fieldsOf(root)) if (Object.hasOwn(value, field)) out[field] = (value as Record<string, unknown>)[field];
+  return out;
+}
+
+/** The Liquid scope of one render: every root of TEMPLATE_VARIABLES, each with its listed fields. */
+export function templateScope(parts: ScopeParts): Record<Root, unknown> {
+  const e = parts.event;
+  return {
+    record: pick(parts.record, 'record'),
+    // Properties first, then the envelope: `event.type` is the event's type, as in conditions.
+    event: e ? { ...e.properties, id: e.id, type: e.type, occurredAt: e.occurredAt, properties: e.properties } : {},
+    owner: pick(parts.owner, 'owner'),
+    workspace: pick(parts.workspace, 'workspace'),
+    enrollment: pick(parts.enrollment, 'enrollment'),
+    sender: pick(parts.sender, 'sender'),
+    unsubscribeUrl: parts.unsubscribeUrl ?? '',
+  };
 }
 
 /** Renders every Liquid field of a content in the sandbox; other fields (audioUrl) pass as they are. */
 export async function renderContent(
   channel: TemplateChannel,
   content: Record<string, string>,
-  context: RenderContext,
+  parts: ScopeParts,
   liquid: Liquid = engine,
 ): Promise<Record<string, string>> {
   const out: Record<string, string> = { ...content };
-  const scope = {
-    record: context.record,
-    event: context.event ?? {},
-    owner: context.owner ?? {},
-    workspace: context.workspace ?? {},
-    unsubscribeUrl: context.unsubscribeUrl ?? '',
-  };
+  const scope = templateScope(parts);
   for (const field of LIQUID_FIELDS[channel]) {
     const text = content[field];
     if (typeof text === 'string') out[field] = await liquid.parseAndRender(text, scope, { ownPropertyOnly: true });

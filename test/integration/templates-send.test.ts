@@ -1,0 +1,142 @@
+/**
+ * Templates in real sends: what a template reads (record, event, owner, workspace, enrollment,
+ * sender, unsubscribeUrl) and how it is written out, asserted where it arrives: at the fake
+ * SendGrid and Twilio servers the real SDKs talk to.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { fakeSendgrid, fakeTwilio, type FakeSendgrid, type FakeTwilio } from '../helpers/fake-providers';
+import { createAutomation, putRecord, startEngineTest, waitFor, type EngineTest } from './engine-support';
+
+vi.setConfig({ testTimeout: 180_000 });
+
+const PUBLIC = 'https://followup.example.com';
+let e: EngineTest;
+let sg: FakeSendgrid;
+let tw: FakeTwilio;
+let workspaceName: string;
+
+beforeAll(async () => {
+  sg = await fakeSendgrid();
+  tw = await fakeTwilio();
+  e = await startEngineTest({
+    env: {
+      SENDGRID_API_KEY: 'SG.templates',
+      SENDGRID_API_URL: sg.url,
+      TWILIO_ACCOUNT_SID: `AC${'c'.repeat(32)}`,
+      TWILIO_AUTH_TOKEN: 'tw-token',
+      TWILIO_API_URL: tw.url,
+      PUBLIC_URL: PUBLIC,
+    },
+  });
+  const senders = [
+    { id: 'snd_t_mail', channel: 'email', from: 'hello@sparkle.example', name: 'Sparkle Cleaning' },
+    { id: 'snd_t_sms', channel: 'sms', from: '+15005550006', kind: 'long_code' },
+  ];
+  for (const s of senders) {
+    const res = await e.api('POST', '/v1/senders', s);
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+  }
+  const settings = await e.api('PUT', '/v1/settings', {
+    quietHours: { sms: null, voicemail: null },
+    defaultSenders: { email: 'snd_t_mail', sms: 'snd_t_sms' },
+  });
+  expect(settings.status, JSON.stringify(settings.body)).toBe(200);
+  const owner = await e.api('POST', '/v1/users', { id: 'usr_t_mara', name: 'Mara Ionescu', email: 'mara@sparkle.example', phone: '+40700000001' });
+  expect(owner.status, JSON.stringify(owner.body)).toBe(201);
+  workspaceName = (await e.t.db.selectFrom('workspaces').select('name').where('id', '=', e.t.workspaceId).executeTakeFirstOrThrow()).name;
+});
+afterAll(async () => {
+  await e?.close();
+});
+afterEach(() => {
+  sg.reset();
+  tw.reset();
+});
+
+async function messagesOf(recordId: string): Promise<any[]> {
+  const res = await e.api('GET', `/v1/messages?recordId=${encodeURIComponent(recordId)}`);
+  expect(res.status).toBe(200);
+  return res.body.items;
+}
+
+/** The record's messages once `count` of them have left `queued`/`sending`. */
+async function settledMessages(recordId: string, count: number): Promise<any[]> {
+  return waitFor(`${count} settled messages of ${recordId}`, async () => {
+    const items = await messagesOf(recordId);
+    return items.length === count && items.every((m) => !['queued', 'sending'].includes(m.status)) ? items : undefined;
+  });
+}
+
+async function track(type: string, recordId: string, properties: Record<string, unknown>): Promise<void> {
+  const res = await e.api('POST', '/v1/events', { type, recordId, properties });
+  expect(res.status, JSON.stringify(res.body)).toBe(202);
+}
+
+describe('the send context', () => {
+  it('event, owner, workspace, enrollment, sender and unsubscribeUrl render in the email and SMS the providers receive', async () => {
+    const a = await createAutomation(
+      e,
+      {
+        name: 'Rated',
+        trigger: { type: 'event', event: 'tpl.rating.received' },
+        steps: [
+          { id: 'mail', type: 'email', to: 'record', template: 'tpl_ctx_mail' },
+          { id: 'text', type: 'sms', to: 'record', template: 'tpl_ctx_sms' },
+          { id: 'review', type: 'wait_for', event: 'tpl.review.left', timeout: 'P1D', onEvent: 'thanks', onTimeout: 'end' },
+          { id: 'thanks', type: 'sms', to: 'record', template: 'tpl_ctx_thanks' },
+        ],
+      },
+      {
+        templates: [
+          {
+            id: 'tpl_ctx_mail',
+            content: {
+              subject: 'You gave us {{ event.rating }} stars, {{ record.name }}',
+              text: [
+                'Rating {{ event.rating }} for {{ event.properties.service }} ({{ event.type }}).',
+                'Your contact: {{ owner.name }} <{{ owner.email }}>, {{ workspace.name }}.',
+                'From {{ sender.name }} <{{ sender.from }}>, step of {{ enrollment.automationId }} v{{ enrollment.version }}.',
+                'Unsubscribe: {{ unsubscribeUrl }}',
+              ].join('\n'),
+            },
+          },
+          { id: 'tpl_ctx_sms', channel: 'sms', content: { body: '{{ owner.name }} here: thanks for the {{ event.rating }}/5! {{ unsubscribeUrl }}' } },
+          { id: 'tpl_ctx_thanks', channel: 'sms', content: { body: 'Thanks for your {{ event.stars }}-star review, {{ record.name }}.' } },
+        ],
+      },
+    );
+    // The save-time check accepted every variable these templates read.
+    for (const id of ['tpl_ctx_mail', 'tpl_ctx_sms', 'tpl_ctx_thanks']) {
+      const tpl = await e.api('GET', `/v1/templates/${id}`);
+      expect(tpl.body.warnings, id).toEqual([]);
+    }
+    await putRecord(e, 'tpl-ctx-1', { name: 'Ana', email: 'ana@example.com', phone: '+40712345678', ownerId: 'usr_t_mara' });
+    await track('tpl.rating.received', 'tpl-ctx-1', { rating: 5, service: 'deep cleaning' });
+    await settledMessages('tpl-ctx-1', 2);
+
+    expect(sg.accepted).toHaveLength(1);
+    const mail = sg.accepted[0]!.body;
+    const link = /^<(.+)>$/.exec(mail.headers['List-Unsubscribe'])![1]!;
+    expect(link.startsWith(`${PUBLIC}/u/`)).toBe(true);
+    expect(mail.subject).toBe('You gave us 5 stars, Ana');
+    expect(mail.content).toEqual([
+      {
+        type: 'text/plain',
+        value: [
+          'Rating 5 for deep cleaning (tpl.rating.received).',
+          `Your contact: Mara Ionescu <mara@sparkle.example>, ${workspaceName}.`,
+          `From Sparkle Cleaning <hello@sparkle.example>, step of ${a.id} v1.`,
+          `Unsubscribe: ${link}`,
+        ].join('\n'),
+      },
+    ]);
+    expect(tw.accepted).toHaveLength(1);
+    // An SMS to the record carries the record's own SMS unsubscribe link.
+    expect(tw.accepted[0]!.body.Body).toMatch(new RegExp(`^Mara Ionescu here: thanks for the 5/5! ${PUBLIC}/u/\\S+$`));
+
+    // After a wait_for, `event` is the event that ended it.
+    await track('tpl.review.left', 'tpl-ctx-1', { stars: 4 });
+    await settledMessages('tpl-ctx-1', 3);
+    expect(tw.accepted.map((r) => r.body.Body)).toEqual([expect.any(String), 'Thanks for your 4-star review, Ana.']);
+  });
+});
