@@ -6,7 +6,7 @@
 import type { Config } from '../services/common/config';
 import type { Db } from '../db/connection';
 import { providerCredentials } from '../db/provider-credentials';
-import { credentialsKey, decryptSecret } from '../services/common/secrets';
+import { openCredentials } from '../services/common/secrets';
 import type { Channels, DeliveryChannel } from './channels';
 import type { MessageChannel } from './types';
 import { sendgridChannel } from './channels-sendgrid';
@@ -53,11 +53,7 @@ export async function workspaceChannel(db: Db, d: DeliverySettings, workspaceId:
   const provider = channel === 'email' ? 'sendgrid' : 'twilio';
   const row = (await providerCredentials(db, workspaceId)).find((r) => r.provider === provider);
   if (!row) return undefined;
-  const creds = JSON.parse(decryptSecret(credentialsKey(d.secretsKey), row.sealed, workspaceId)) as {
-    apiKey?: string;
-    accountSid?: string;
-    authToken?: string;
-  };
+  const creds = openCredentials<{ apiKey?: string; accountSid?: string; authToken?: string }>(d.secretsKey, workspaceId, row.sealed);
   if (channel === 'email') return sendgridChannel({ apiKey: creds.apiKey!, baseUrl: d.sendgridApiUrl, timeoutMs: d.requestTimeoutMs });
   const twilio = { accountSid: creds.accountSid!, authToken: creds.authToken!, baseUrl: d.twilioApiUrl, publicUrl: d.publicUrl, timeoutMs: d.requestTimeoutMs };
   return channel === 'sms' ? twilioSmsChannel(twilio) : twilioVoicemailChannel(twilio);

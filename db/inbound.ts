@@ -19,6 +19,8 @@ export interface InboundInput {
   providerId: string;
   from: string;
   to: string;
+  /** The sender identities of the workspace that received it (their messages are the ones answered). */
+  senderIds?: string[];
   text: string;
   keyword?: string | null;
   receivedAt: Date;
@@ -33,31 +35,63 @@ export interface InboundResult {
   eventId: string | null;
 }
 
+/** A workspace's sender identity that receives what is sent to its number or address. */
+export interface Receiver {
+  workspaceId: string;
+  senderId: string;
+}
+
 /**
- * The workspace whose automations last wrote to this address on this channel: the owner of the
- * conversation when the receiving number or address names no workspace.
+ * The SMS senders that receive at this number (or messaging service): the workspaces that own it.
+ * A number registered in several workspaces goes first to the one that last texted `from` from it.
  */
-export async function workspaceLastMessaging(db: Db, channel: InboundChannel, address: string): Promise<string | null> {
-  const row = await db
-    .selectFrom('messages')
-    .select('workspace_id')
-    .where('channel', '=', channel)
-    .where(channel === 'email' ? sql<boolean>`lower("to") = ${normalizeAddress('email', address)}` : sql<boolean>`"to" = ${address}`)
-    .orderBy('created_at', 'desc')
-    .limit(1)
-    .executeTakeFirst();
-  return row?.workspace_id ?? null;
+export async function smsReceivers(db: Db, to: { number: string; messagingServiceSid?: string; from: string }): Promise<Receiver[]> {
+  const rows = await db
+    .selectFrom('senders as s')
+    .select(['s.workspace_id as workspaceId', 's.id as senderId'])
+    .where('s.channel', '=', 'sms')
+    .where('s.deleted_at', 'is', null)
+    .where((eb) => eb.or([eb('s.from', '=', to.number), ...(to.messagingServiceSid ? [eb('s.messaging_service_sid', '=', to.messagingServiceSid)] : [])]))
+    .orderBy(
+      (eb) =>
+        eb
+          .selectFrom('messages as m')
+          .select((m) => m.fn.max('m.created_at').as('at'))
+          .whereRef('m.workspace_id', '=', 's.workspace_id')
+          .whereRef('m.sender_id', '=', 's.id')
+          .where('m.to', '=', to.from),
+      (ob) => ob.desc().nullsLast(),
+    )
+    .orderBy('s.created_at', 'desc')
+    .execute();
+  return rows;
+}
+
+/** The workspace's email senders whose address (from or reply-to) received this reply. */
+export async function emailReceivers(db: Db, workspaceId: string, to: string): Promise<string[]> {
+  const address = normalizeAddress('email', to);
+  const rows = await db
+    .selectFrom('senders')
+    .select('id')
+    .where('workspace_id', '=', workspaceId)
+    .where('channel', '=', 'email')
+    .where('deleted_at', 'is', null)
+    .where((eb) => eb.or([eb(sql`lower("from")`, '=', address), eb(sql`lower(reply_to)`, '=', address)]))
+    .execute();
+  return rows.map((r) => r.id);
 }
 
 /**
  * The record behind a sender and the message being answered: among the workspace's records with
- * this address, the one most recently messaged at it; a record never messaged when none was.
+ * this address, the one most recently messaged at it from the sender identities that received the
+ * reply (`senderIds`), else from any; a record never messaged when none was.
  */
 export async function matchSender(
   db: Db,
   workspaceId: string,
   channel: InboundChannel,
   from: string,
+  senderIds: string[] = [],
 ): Promise<{ recordId: string; messageId: string | null } | null> {
   const address = normalizeAddress(channel, from);
   const lastMessage = await db
@@ -68,6 +102,7 @@ export async function matchSender(
     .where('messages.channel', 'in', channel === 'sms' ? ['sms', 'voicemail'] : ['email'])
     .where(channel === 'email' ? sql<boolean>`lower(messages."to") = ${address}` : sql<boolean>`messages."to" = ${address}`)
     .where(channel === 'email' ? sql<boolean>`lower(records.email) = ${address}` : sql<boolean>`records.phone = ${address}`)
+    .$if(senderIds.length > 0, (q) => q.orderBy((eb) => eb('messages.sender_id', 'in', senderIds), 'desc'))
     .orderBy('messages.created_at', 'desc')
     .limit(1)
     .executeTakeFirst();
@@ -89,7 +124,7 @@ export async function matchSender(
  */
 export async function receiveInbound(db: Db, input: InboundInput): Promise<InboundResult> {
   const id = newId('inb');
-  const match = await matchSender(db, input.workspaceId, input.channel, input.from);
+  const match = await matchSender(db, input.workspaceId, input.channel, input.from, input.senderIds);
   const eventId = match && !input.keyword ? `reply_${input.channel}_${input.providerId}` : null;
   // The inbound row, its event and its notification commit together: a provider's retry after a
   // crash finds either all of them or none.

@@ -26,17 +26,23 @@ export function formParams(raw: Buffer): Record<string, string> {
   return out;
 }
 
+/** An auth token that may have signed a Twilio request, and whose it is (the receiving workspace). */
+export interface TwilioSigner<T> {
+  authToken: string;
+  owner: T;
+}
+
 /**
  * X-Twilio-Signature: HMAC-SHA1 under the account's auth token over the URL Twilio called
- * (`url`: PUBLIC_URL + path + query) followed by the sorted form parameters. Any of `authTokens`
- * (the owning account's; candidates when the owner is not known yet) may have signed it.
+ * (`url`: PUBLIC_URL + path + query) followed by the sorted form parameters. Answers the owner of
+ * the first of `signers` (the accounts that own the number or the message) whose token signed it.
  */
-export function verifyTwilio(signature: string | undefined, url: string, params: Record<string, string>, authTokens: string[]): void {
+export function verifyTwilio<T>(signature: string | undefined, url: string, params: Record<string, string>, signers: Array<TwilioSigner<T>>): T {
   if (!signature) throw unauthorized(`missing ${TWILIO_SIGNATURE_HEADER}`, `/headers/${TWILIO_SIGNATURE_HEADER}`);
-  if (authTokens.length === 0) throw forbidden('no Twilio auth token is configured for this account');
-  if (!authTokens.some((token) => twilio.validateRequest(token, signature, url, params))) {
-    throw forbidden('X-Twilio-Signature does not match', `/headers/${TWILIO_SIGNATURE_HEADER}`);
-  }
+  if (signers.length === 0) throw forbidden('no Twilio auth token is configured for this account');
+  const signer = signers.find((s) => twilio.validateRequest(s.authToken, signature, url, params));
+  if (!signer) throw forbidden('X-Twilio-Signature does not match', `/headers/${TWILIO_SIGNATURE_HEADER}`);
+  return signer.owner;
 }
 
 /**

@@ -13,6 +13,10 @@ const PUBLIC_URL = 'https://fu.example.test';
 const TWILIO_TOKEN = randomBytes(16).toString('hex');
 const sendgrid = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
 const SENDGRID_PUBLIC = sendgrid.publicKey.export({ type: 'spki', format: 'der' }).toString('base64');
+/** Numbers of this run only (other files' senders share the test database). */
+const run = String(Date.now()).slice(-6);
+const number = (n: number) => `+1555${n}${run}`;
+const OUR_NUMBER = number(1);
 
 let t: TestApp;
 
@@ -67,11 +71,15 @@ const eventsOf = async (id: string) =>
   t.db.selectFrom('message_events').select(['type', 'url', 'bounce_type', 'code']).where('message_id', '=', id).orderBy('id').execute();
 
 beforeAll(async () => {
-  t = await startTestApp({ config: { PUBLIC_URL, TWILIO_AUTH_TOKEN: TWILIO_TOKEN, SENDGRID_WEBHOOK_PUBLIC_KEY: SENDGRID_PUBLIC } });
+  t = await startTestApp({
+    config: { PUBLIC_URL, TWILIO_ACCOUNT_SID: `AC${'a'.repeat(32)}`, TWILIO_AUTH_TOKEN: TWILIO_TOKEN, SENDGRID_WEBHOOK_PUBLIC_KEY: SENDGRID_PUBLIC },
+  });
   await t.client.PUT('/v1/records/{externalId}', {
     params: { path: { externalId: 'lead-1' } },
     body: { name: 'Ana', email: 'ana@example.com', phone: '+40712345678' },
   });
+  const sender = await t.client.POST('/v1/senders', { body: { id: 'snd_ours', channel: 'sms', from: OUR_NUMBER, kind: 'long_code' } });
+  expect(sender.response.status).toBe(201);
 });
 afterAll(async () => {
   await t?.close();
@@ -81,7 +89,7 @@ describe('POST /webhooks/twilio/status', () => {
   it('stores a signed status once; a replay changes nothing', async () => {
     await message('msg_tw1', 'sms', '+40712345678');
     const path = '/webhooks/twilio/status?messageId=msg_tw1';
-    const params = { MessageSid: 'SM1', MessageStatus: 'delivered', AccountSid: 'AC1' };
+    const params = { MessageSid: 'SM1', MessageStatus: 'delivered', AccountSid: `AC${'a'.repeat(32)}` };
     expect((await postTwilio(path, params)).status).toBe(204);
     expect(await statusOf('msg_tw1')).toMatchObject({ status: 'delivered' });
     expect(await eventsOf('msg_tw1')).toEqual([{ type: 'delivered', url: null, bounce_type: null, code: null }]);
@@ -201,8 +209,8 @@ describe('POST /webhooks/sendgrid/events', () => {
 describe('POST /webhooks/twilio/sms', () => {
   it('a reply from a known number becomes a message.replied event for its record, once', async () => {
     await message('msg_sms_r', 'sms', '+40712345678');
-    const params = { MessageSid: 'SMreply1', From: '+40712345678', To: '+15550001111', Body: 'Yes, call me tomorrow' };
-    const path = `/webhooks/twilio/sms?workspaceId=${t.workspaceId}`;
+    const params = { MessageSid: 'SMreply1', From: '+40712345678', To: OUR_NUMBER, Body: 'Yes, call me tomorrow' };
+    const path = '/webhooks/twilio/sms';
     const res = await postTwilio(path, params);
     expect(res.status).toBe(200);
     expect(res.body).toBe('<?xml version="1.0" encoding="UTF-8"?><Response/>');
@@ -217,20 +225,113 @@ describe('POST /webhooks/twilio/sms', () => {
         id: 'reply_sms_SMreply1',
         type: 'message.replied',
         record_id: 'lead-1',
-        properties: { channel: 'sms', text: 'Yes, call me tomorrow', from: '+40712345678', to: '+15550001111', messageId: 'msg_sms_r' },
+        properties: { channel: 'sms', text: 'Yes, call me tomorrow', from: '+40712345678', to: OUR_NUMBER, messageId: 'msg_sms_r' },
       },
     ]);
     expect((await unchangedAfter(t, () => postTwilio(path, params))).status).toBe(200);
   });
 
   it('an unknown sender is stored without an event; an unsigned one is refused', async () => {
-    const params = { MessageSid: 'SMunknown', From: '+19998887777', To: '+15550001111', Body: 'who is this?' };
-    const path = `/webhooks/twilio/sms?workspaceId=${t.workspaceId}`;
+    const params = { MessageSid: 'SMunknown', From: '+19998887777', To: OUR_NUMBER, Body: 'who is this?' };
+    const path = '/webhooks/twilio/sms';
     expect((await unchangedAfter(t, () => postTwilio(path, params, { token: null }))).status).toBe(401);
     expect((await unchangedAfter(t, () => postTwilio(path, params, { token: 'nope' }))).status).toBe(403);
     expect((await postTwilio(path, params)).status).toBe(200);
     const stored = await t.db.selectFrom('inbound_messages').select(['from', 'text', 'record_id', 'event_id']).where('provider_id', '=', 'SMunknown').execute();
     expect(stored).toEqual([{ from: '+19998887777', text: 'who is this?', record_id: null, event_id: null }]);
+  });
+});
+
+describe('the account that owns the number', () => {
+  const SID_B = `AC${'b'.repeat(32)}`;
+  const TOKEN_B = randomBytes(16).toString('hex');
+  const sms = (to: string, sid: string, extra: Record<string, string> = {}) => ({ MessageSid: sid, From: '+40712345678', To: to, Body: 'hello', ...extra });
+  const inboundOf = (workspaceId: string, sid: string) =>
+    t.db.selectFrom('inbound_messages').select(['workspace_id', 'to', 'text']).where('workspace_id', '=', workspaceId).where('provider_id', '=', sid).execute();
+
+  it("a workspace with its own Twilio account: its number's texts and its messages' callbacks verify with its token, not the service-wide one", async () => {
+    const b = await t.otherWorkspace();
+    const clientB = t.clientWith(b.apiKey);
+    expect((await clientB.PUT('/v1/providers/twilio', { body: { accountSid: SID_B, authToken: TOKEN_B } })).response.status).toBe(200);
+    const numberB = number(2);
+    expect((await clientB.POST('/v1/senders', { body: { channel: 'sms', from: numberB, kind: 'long_code' } })).response.status).toBe(201);
+    const asB = { t: { db: t.db, workspaceId: b.workspaceId } };
+
+    // The service-wide token naming B's account, or B's token for A's number: refused, nothing stored anywhere.
+    const forged = await unchangedAfter(asB.t, () => postTwilio('/webhooks/twilio/sms', sms(numberB, 'SMb1', { AccountSid: SID_B })));
+    expect(forged.status).toBe(403);
+    const wrongNumber = await unchangedAfter(t, () => postTwilio('/webhooks/twilio/sms', sms(OUR_NUMBER, 'SMb2', { AccountSid: SID_B }), { token: TOKEN_B }));
+    expect(wrongNumber.status).toBe(403);
+
+    const ok = await postTwilio('/webhooks/twilio/sms', sms(numberB, 'SMb3', { AccountSid: SID_B }), { token: TOKEN_B });
+    expect(ok.status).toBe(200);
+    expect(await inboundOf(b.workspaceId, 'SMb3')).toEqual([{ workspace_id: b.workspaceId, to: numberB, text: 'hello' }]);
+    expect(await inboundOf(t.workspaceId, 'SMb3')).toEqual([]);
+
+    // A callback about B's message: B's account signs it.
+    await t.db
+      .insertInto('messages')
+      .values({
+        id: 'msg_b1',
+        workspace_id: b.workspaceId,
+        idempotency_key: 'k_msg_b1',
+        automation_id: 'aut_b',
+        step_id: 's1',
+        record_id: 'lead-b',
+        channel: 'sms',
+        to: '+40712345678',
+        status: 'sent',
+        body: 'Hi',
+        created_at: new Date(),
+      })
+      .execute();
+    const path = '/webhooks/twilio/status?messageId=msg_b1';
+    const status = { MessageSid: 'SMb4', MessageStatus: 'delivered', AccountSid: SID_B };
+    expect((await unchangedAfter(asB.t, () => postTwilio(path, status))).status).toBe(403);
+    expect((await postTwilio(path, status, { token: TOKEN_B })).status).toBe(204);
+    const row = await t.db.selectFrom('messages').select('status').where('id', '=', 'msg_b1').executeTakeFirstOrThrow();
+    expect(row.status).toBe('delivered');
+  });
+
+  it('a text to a number no workspace has is verified with the service-wide token and stored nowhere', async () => {
+    const nobody = number(3);
+    expect((await postTwilio('/webhooks/twilio/sms', sms(nobody, 'SMnobody'), { token: null })).status).toBe(401);
+    expect((await postTwilio('/webhooks/twilio/sms', sms(nobody, 'SMnobody'), { token: 'not-the-token' })).status).toBe(403);
+    const res = await postTwilio('/webhooks/twilio/sms', sms(nobody, 'SMnobody'));
+    expect(res.status).toBe(200);
+    expect(res.body).toBe('<?xml version="1.0" encoding="UTF-8"?><Response/>');
+    expect(await t.db.selectFrom('inbound_messages').select('id').where('to', '=', nobody).execute()).toEqual([]);
+  });
+
+  it('a number two workspaces have goes to the one that last texted the sender from it', async () => {
+    const shared = number(4);
+    const c = await t.otherWorkspace();
+    const d = await t.otherWorkspace();
+    for (const ws of [c, d]) {
+      expect(
+        (await t.clientWith(ws.apiKey).POST('/v1/senders', { body: { id: 'snd_shared', channel: 'sms', from: shared, kind: 'long_code' } })).response.status,
+      ).toBe(201);
+    }
+    await t.db
+      .insertInto('messages')
+      .values({
+        id: 'msg_c1',
+        workspace_id: c.workspaceId,
+        idempotency_key: 'k_msg_c1',
+        automation_id: 'aut_c',
+        step_id: 's1',
+        record_id: 'lead-c',
+        channel: 'sms',
+        to: '+40799999999',
+        sender_id: 'snd_shared',
+        status: 'sent',
+        body: 'Hi',
+        created_at: new Date(),
+      })
+      .execute();
+    expect((await postTwilio('/webhooks/twilio/sms', sms(shared, 'SMshared', { From: '+40799999999' }))).status).toBe(200);
+    expect(await inboundOf(c.workspaceId, 'SMshared')).toHaveLength(1);
+    expect(await inboundOf(d.workspaceId, 'SMshared')).toEqual([]);
   });
 });
 

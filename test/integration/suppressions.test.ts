@@ -15,14 +15,16 @@ import { unsubscribeUrl } from '../../services/common/unsubscribe-token';
 const PUBLIC_URL = 'https://fu.example.test';
 const TWILIO_TOKEN = randomBytes(16).toString('hex');
 const SECRETS_KEY = randomBytes(24).toString('base64');
+/** The workspace's own number (a sender): inbound texts to it are its own. Unique in the shared test database. */
+const OUR_NUMBER = `+1555${String(Date.now()).slice(-7)}`;
 
 let t: TestApp;
 const sent: OutboundMessage[] = [];
 const spy = { name: 'spy', send: async (m: OutboundMessage) => (sent.push(m), { providerId: `p_${sent.length}`, status: 'sent' as const }) };
 
 function smsFrom(from: string, body: string) {
-  const params = { MessageSid: `SM${randomBytes(8).toString('hex')}`, From: from, To: '+15550001111', Body: body };
-  const path = `/webhooks/twilio/sms?workspaceId=${t.workspaceId}`;
+  const params = { MessageSid: `SM${randomBytes(8).toString('hex')}`, From: from, To: OUR_NUMBER, Body: body };
+  const path = '/webhooks/twilio/sms';
   const data = Object.keys(params)
     .sort()
     .reduce((acc, k) => acc + k + params[k as keyof typeof params], PUBLIC_URL + path);
@@ -90,7 +92,9 @@ const changesOf = async (id: string) =>
   ).map((r) => (r.payload as { changes: Record<string, unknown> }).changes);
 
 beforeAll(async () => {
-  t = await startTestApp({ config: { PUBLIC_URL, TWILIO_AUTH_TOKEN: TWILIO_TOKEN, SECRETS_KEY } });
+  t = await startTestApp({ config: { PUBLIC_URL, TWILIO_ACCOUNT_SID: `AC${'a'.repeat(32)}`, TWILIO_AUTH_TOKEN: TWILIO_TOKEN, SECRETS_KEY } });
+  const sender = await t.client.POST('/v1/senders', { body: { channel: 'sms', from: OUR_NUMBER, kind: 'long_code' } });
+  expect(sender.response.status).toBe(201);
   for (const [id, email, phone] of [
     ['lead-1', 'ana@example.com', '+40712345678'],
     ['lead-2', 'bob@example.com', '+40700000002'],

@@ -8,7 +8,9 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import twilio from 'twilio';
 import { findMessage, applyProviderEvents, type AppliedEvent } from '../../../db/message-events';
-import { receiveInbound, workspaceLastMessaging } from '../../../db/inbound';
+import { emailReceivers, receiveInbound, smsReceivers, type Receiver } from '../../../db/inbound';
+import { providerCredentials } from '../../../db/provider-credentials';
+import { openCredentials } from '../../common/secrets';
 import { addSuppression, removeSuppression } from '../../../db/suppressions';
 import { inboundParseAccount } from '../../../db/inbound-parse';
 import { getWorkspaceSettings } from '../../../db/settings';
@@ -32,6 +34,7 @@ import {
   TWILIO_SIGNATURE_HEADER,
   verifySendGrid,
   verifyTwilio,
+  type TwilioSigner,
 } from '../provider-signatures';
 import { HttpProblem } from '../errors';
 
@@ -74,15 +77,27 @@ const providerWebhooks: FastifyPluginAsync = async (app) => {
   const rawBody = (request: FastifyRequest): Buffer => (Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0));
   /** The URL Twilio called, as it signed it. */
   const calledUrl = (request: FastifyRequest) => `${app.config.PUBLIC_URL}${request.url}`;
-  /** Auth tokens that may have signed a request for this workspace (null: the owner is not known). */
-  const twilioTokens = (_workspaceId: string | null): string[] => (app.config.TWILIO_AUTH_TOKEN ? [app.config.TWILIO_AUTH_TOKEN] : []);
+  /**
+   * The Twilio accounts a workspace sends through: its own (PUT /v1/providers/twilio), and the
+   * service-wide one (messages sent before it brought its own are still called back by it): the
+   * account the request names (AccountSid, which is signed too), else the workspace's current one.
+   */
+  async function twilioSigners<T>(workspaceId: string | null, owner: T, accountSid: string | undefined): Promise<Array<TwilioSigner<T>>> {
+    const accounts: Array<{ accountSid?: string; authToken: string }> = [];
+    const own = workspaceId ? (await providerCredentials(app.db, workspaceId)).find((r) => r.provider === 'twilio') : undefined;
+    if (own) accounts.push(openCredentials<{ accountSid: string; authToken: string }>(app.config.SECRETS_KEY, workspaceId!, own.sealed));
+    if (app.config.TWILIO_AUTH_TOKEN) accounts.push({ accountSid: app.config.TWILIO_ACCOUNT_SID, authToken: app.config.TWILIO_AUTH_TOKEN });
+    const named = accountSid ? accounts.filter((a) => a.accountSid === accountSid) : accounts.slice(0, 1);
+    return named.map((a) => ({ authToken: a.authToken, owner }));
+  }
 
   /** Verified Twilio form parameters for a callback about one of our messages (?messageId=). */
   async function twilioCallback(request: FastifyRequest) {
     const messageId = queryParam(request, 'messageId');
     const message = messageId ? await findMessage(app.db, messageId) : undefined;
     const params = formParams(rawBody(request));
-    verifyTwilio(header(request, TWILIO_SIGNATURE_HEADER), calledUrl(request), params, twilioTokens(message?.workspace_id ?? null));
+    const signers = await twilioSigners(message?.workspace_id ?? null, null, params.AccountSid);
+    verifyTwilio(header(request, TWILIO_SIGNATURE_HEADER), calledUrl(request), params, signers);
     return { message, params };
   }
 
@@ -117,16 +132,20 @@ const providerWebhooks: FastifyPluginAsync = async (app) => {
 
   app.post('/twilio/sms', hidden, async (request, reply) => {
     const params = formParams(rawBody(request));
-    // The receiving number's workspace: named in the number's webhook URL (?workspaceId=), else
-    // the workspace that last texted this sender.
-    const named = queryParam(request, 'workspaceId');
-    const workspaceId = named ?? (params.From ? await workspaceLastMessaging(app.db, 'sms', params.From) : null);
-    verifyTwilio(header(request, TWILIO_SIGNATURE_HEADER), calledUrl(request), params, twilioTokens(workspaceId));
+    // The workspace that owns the receiving number (a sender of its own), signed for by the auth
+    // token of the account it receives through; a number no workspace has: the service-wide account.
+    const receivers = params.To
+      ? await smsReceivers(app.db, { number: params.To, messagingServiceSid: params.MessagingServiceSid, from: params.From ?? '' })
+      : [];
+    const signers = (await Promise.all(receivers.map((r) => twilioSigners<Receiver | null>(r.workspaceId, r, params.AccountSid)))).flat();
+    if (receivers.length === 0) signers.push(...(await twilioSigners<Receiver | null>(null, null, params.AccountSid)));
+    const receiver = verifyTwilio(header(request, TWILIO_SIGNATURE_HEADER), calledUrl(request), params, signers);
     const response = new twilio.twiml.MessagingResponse();
-    if (!workspaceId || !params.From || !params.MessageSid) {
-      request.log.warn({ to: params.To, messageSid: params.MessageSid }, 'inbound SMS for no known workspace; not stored');
+    if (!receiver || !params.From || !params.MessageSid) {
+      request.log.warn({ to: params.To, messageSid: params.MessageSid }, 'inbound SMS to a number no workspace has as a sender; not stored');
       return reply.type('text/xml').send(response.toString());
     }
+    const { workspaceId } = receiver;
     const keyword = smsKeyword(params.Body ?? '');
     const inbound = await receiveInbound(app.db, {
       workspaceId,
@@ -134,6 +153,7 @@ const providerWebhooks: FastifyPluginAsync = async (app) => {
       providerId: params.MessageSid,
       from: params.From,
       to: params.To ?? '',
+      senderIds: [receiver.senderId],
       text: params.Body ?? '',
       keyword,
       receivedAt: new Date(),
@@ -206,6 +226,7 @@ const providerWebhooks: FastifyPluginAsync = async (app) => {
       providerId: messageIdHeader ?? sha256(rawBody(request).toString('base64')),
       from,
       to,
+      senderIds: await emailReceivers(app.db, account.workspace_id, to),
       text: latestReply(text),
       receivedAt: new Date(),
     });
