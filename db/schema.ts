@@ -311,6 +311,24 @@ export interface WebhookDeliveryAttemptsTable {
   response_excerpt: string | null;
 }
 
+/** One `webhook` step visit's call (db/webhook-calls.ts): `calling` while an attempt holds it, `done` with the outcome. */
+export interface WebhookCallsTable {
+  workspace_id: string;
+  /** `<enrollment id>:<step id>:<visit>`, also the request's Idempotency-Key. */
+  idempotency_key: string;
+  endpoint_id: string;
+  status: 'pending' | 'calling' | 'done';
+  attempt_id: string | null;
+  lease_until: NullableTimestamp;
+  /** Requests made: more than 1 after transient failures, or after an attempt that died before writing its outcome. */
+  calls: Generated<number>;
+  ok: boolean | null;
+  status_code: number | null;
+  error: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
 export interface MessageEventsTable {
   id: Generated<number>;
   workspace_id: string;
@@ -389,6 +407,7 @@ export interface Database {
   provider_credentials: ProviderCredentialsTable;
   webhook_deliveries: WebhookDeliveriesTable;
   webhook_delivery_attempts: WebhookDeliveryAttemptsTable;
+  webhook_calls: WebhookCallsTable;
 }
 
 export type RecordRow = Selectable<RecordsTable>;

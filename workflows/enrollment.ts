@@ -31,6 +31,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { SEND_ACTIVITY_OPTIONS } from '../domain/delivery';
+import { WEBHOOK_ACTIVITY_OPTIONS } from '../domain/webhook-step';
 import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import type { Activities } from '../activities';
 import type { EnrollmentInput } from '../domain/enrollment';
@@ -71,8 +72,7 @@ const send = proxyActivities<Pick<Activities, 'sendMessage' | 'notifyOwner'>>({
 
 /** Outbound webhooks: a few retries for 5xx/timeouts, then the failure is an outcome to branch on. */
 const hook = proxyActivities<Pick<Activities, 'callWebhook'>>({
-  startToCloseTimeout: '20s',
-  retry: { initialInterval: '10s', backoffCoefficient: 3, maximumInterval: '10m', maximumAttempts: 5 },
+  ...WEBHOOK_ACTIVITY_OPTIONS,
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 });
 

@@ -31,7 +31,7 @@ import {
 export const log = (line: string) => process.stderr.write(`[faults] ${line}\n`);
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** The provider's HTTP boundary: answers each webhook POST per `mode`, counts 2xx answers per idempotency key (x-followup-id). */
+/** The provider's HTTP boundary: answers each webhook POST per `mode`, counts 2xx answers per Idempotency-Key. */
 export class ProviderFake {
   mode: 'ok' | 'fail' | 'hang' = 'ok';
   readonly accepted = new Map<string, number>();
@@ -51,7 +51,7 @@ export class ProviderFake {
           res.writeHead(500).end();
           return;
         }
-        const key = String(req.headers['x-followup-id']);
+        const key = String(req.headers['idempotency-key']);
         this.accepted.set(key, (this.accepted.get(key) ?? 0) + 1);
         res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
       });

@@ -24,7 +24,7 @@ let env: TestWorkflowEnvironment;
 let db: Db;
 let server: Server;
 let hookUrl: string;
-const received: Array<{ body: string; signature: string | undefined }> = [];
+const received: Array<{ body: string; signature: string | undefined; idempotencyKey?: string }> = [];
 let hookStatus = 200;
 
 const ws = newId('ws');
@@ -72,7 +72,11 @@ beforeAll(async () => {
     let body = '';
     req.on('data', (c) => (body += c));
     req.on('end', () => {
-      received.push({ body, signature: req.headers[SIGNATURE_HEADER] as string | undefined });
+      received.push({
+        body,
+        signature: req.headers[SIGNATURE_HEADER] as string | undefined,
+        idempotencyKey: req.headers['idempotency-key'] as string | undefined,
+      });
       res.statusCode = hookStatus;
       res.end();
     });
@@ -416,26 +420,64 @@ describe('activities: provider and endpoint failures', () => {
     expect(row).toMatchObject({ status: 'failed', error: 'invalid address' });
   });
 
-  it('a webhook answered 503 with Retry-After throws a retryable failure with that delay', async () => {
-    hookStatus = 503;
-    const acts = createActivities({
+  const hookRequest = (idempotencyKey: string) => ({
+    workspaceId: ws,
+    enrollmentId: 'enr_x',
+    automationId: 'aut_x',
+    recordId: 'rec_x',
+    idempotencyKey,
+    stepId: 's',
+    endpointId: 'wh_crm',
+    payload: {},
+    context: { record: record(), event: null, enrollment: { id: 'enr_x', automationId: 'aut_x', version: 1, variant: null } },
+  });
+
+  it('a webhook answered 503 with Retry-After throws a retryable failure with that delay; the retry calls again', async () => {
+    const key = `${newId('enr')}:s:1`;
+    const answered503 = createActivities({
       db,
       fetch: async () => new Response(null, { status: 503, headers: { 'retry-after': '12' } }),
     });
-    const err = await new MockActivityEnvironment()
-      .run(acts.callWebhook, {
-        workspaceId: ws,
-        enrollmentId: 'enr_x',
-        automationId: 'aut_x',
-        recordId: 'rec_x',
-        idempotencyKey: 'k',
-        stepId: 's',
-        endpointId: 'wh_crm',
-        payload: {},
-        context: { record: record(), event: null, enrollment: { id: 'enr_x', automationId: 'aut_x', version: 1, variant: null } },
-      })
-      .catch((e: unknown) => e);
-    hookStatus = 200;
+    const err = await new MockActivityEnvironment().run(answered503.callWebhook, hookRequest(key)).catch((e: unknown) => e);
     expect(err).toMatchObject({ type: 'WebhookTransient', nonRetryable: false, nextRetryDelay: 12_000 });
+
+    received.length = 0;
+    const outcome = await new MockActivityEnvironment().run(createActivities({ db }).callWebhook, hookRequest(key));
+    expect(outcome).toEqual({ ok: true, status: 200, error: null });
+    expect(received.map((r) => r.idempotencyKey)).toEqual([key]);
+  });
+
+  it('a webhook retried after its answer (the completion lost on the way to Temporal) returns that answer without calling again', async () => {
+    const key = `${newId('enr')}:s:1`;
+    const acts = createActivities({ db });
+    received.length = 0;
+    hookStatus = 410;
+    const first = await new MockActivityEnvironment().run(acts.callWebhook, hookRequest(key));
+    hookStatus = 200;
+    const retried = await new MockActivityEnvironment().run(acts.callWebhook, hookRequest(key));
+    expect(first).toEqual({ ok: false, status: 410, error: 'answered 410' });
+    expect(retried).toEqual(first);
+    expect(received).toHaveLength(1);
+    expect(received[0]!.idempotencyKey).toBe(key);
+    expect(JSON.parse(received[0]!.body)).toMatchObject({ id: key });
+  });
+
+  it('a webhook retried while an earlier attempt is still waiting for the answer does not call: it retries after that lease', async () => {
+    const key = `${newId('enr')}:s:1`;
+    let answer!: (r: Response) => void;
+    let calls = 0;
+    const acts = createActivities({
+      db,
+      fetch: () => ((calls += 1), new Promise<Response>((r) => (answer = r))),
+    });
+    const first = new MockActivityEnvironment().run(acts.callWebhook, hookRequest(key));
+    while (calls === 0) await new Promise((r) => setTimeout(r, 20));
+    const err = await new MockActivityEnvironment().run(acts.callWebhook, hookRequest(key)).catch((e: unknown) => e);
+    expect(err).toMatchObject({ type: 'WebhookCallInProgress', nonRetryable: false });
+    expect((err as ApplicationFailure).nextRetryDelay).toBeGreaterThan(10_000);
+    answer(new Response(null, { status: 202 }));
+    expect(await first).toEqual({ ok: true, status: 202, error: null });
+    expect(await new MockActivityEnvironment().run(acts.callWebhook, hookRequest(key))).toEqual({ ok: true, status: 202, error: null });
+    expect(calls).toBe(1);
   });
 });
