@@ -2,7 +2,7 @@
  * Requests and results of the enrollment activities. Pure types: the workflow imports them (as
  * types only) together with `Activities` from ./index, so nothing here may pull in I/O.
  */
-import type { Recipient, StaffRecipient, StepType } from '../domain/definition';
+import type { Channel, Recipient, StaffRecipient, StepType } from '../domain/definition';
 import type { EnrollmentStatus, RecordSnapshot, StepStatus, TemplateSnapshot } from '../domain/enrollment';
 
 /**
@@ -52,7 +52,7 @@ export interface ProgressUpdate extends EnrollmentRef {
   step?: ProgressStep;
 }
 
-export type MessageChannel = 'email' | 'sms' | 'voicemail';
+export type MessageChannel = Channel;
 
 export interface SendMessageRequest extends EnrollmentRef {
   /** `<enrollmentId>:<stepId>:<visit>`: a retry finds the claimed row and does not send twice. */

@@ -9,9 +9,8 @@ import { newId } from './ids';
 import { enqueue } from './outbox';
 import type { Updateable } from 'kysely';
 import type { RecordSnapshot } from '../domain/enrollment';
+import { CHANNELS } from '../domain/settings';
 import type { RecordRow, RecordsTable, Unsubscribed } from './schema';
-
-export const CHANNELS = ['email', 'sms', 'voicemail'] as const;
 
 export interface RecordInput {
   email?: string | null;

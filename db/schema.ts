@@ -1,6 +1,10 @@
 /** Row types of every table, as kysely sees them. Mirrors migrations/. */
 import type { ColumnType, Generated, GeneratedAlways, Selectable } from 'kysely';
+import type { Channel } from '../domain/definition';
 import type { MessageStatus, SmsSenderKind } from '../domain/delivery';
+import type { AutomationStatus } from '../domain/lifecycle';
+import type { EnrollmentStatus } from '../domain/enrollment';
+import type { TemplateChannel } from '../domain/templates';
 
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
 type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
@@ -39,7 +43,7 @@ export interface UsersTable {
   updated_at: Timestamp;
 }
 
-export type Unsubscribed = Partial<Record<'email' | 'sms' | 'voicemail', boolean>>;
+export type Unsubscribed = Partial<Record<Channel, boolean>>;
 
 export interface RecordsTable {
   workspace_id: string;
@@ -110,7 +114,7 @@ export interface OutboxDeadLettersTable {
   failed_at: Generated<Date>;
 }
 
-export type TemplateChannel = 'email' | 'sms' | 'voicemail' | 'task';
+export type { TemplateChannel };
 
 export interface TemplatesTable {
   workspace_id: string;
@@ -131,7 +135,7 @@ export interface TemplateVersionsTable {
   created_at: Timestamp;
 }
 
-export type AutomationStatus = 'draft' | 'active' | 'paused' | 'inactive';
+export type { AutomationStatus };
 
 export interface AutomationsTable {
   workspace_id: string;
@@ -157,7 +161,7 @@ export interface AutomationVersionsTable {
   created_at: Timestamp;
 }
 
-export type EnrollmentStatus = 'active' | 'paused' | 'completed' | 'exited' | 'failed';
+export type { EnrollmentStatus };
 
 export interface EnrollmentsTable {
   id: string;
@@ -226,7 +230,7 @@ export interface MessagesTable {
   test: Generated<boolean>;
 }
 
-export type SenderChannel = 'email' | 'sms' | 'voicemail';
+export type SenderChannel = Channel;
 export type { SmsSenderKind } from '../domain/delivery';
 
 export interface SendersTable {
@@ -360,7 +364,7 @@ export interface InboundMessagesTable {
   received_at: Timestamp;
 }
 
-export type SuppressionChannel = 'email' | 'sms' | 'voicemail';
+export type SuppressionChannel = Channel;
 
 export interface SuppressionsTable {
   workspace_id: string;

@@ -27,6 +27,7 @@ import {
 } from './definition';
 import { conditionLeaves, MAX_CONDITION_LEAVES, MAX_CONDITION_VALUES, OP_VALUE_EXPECTATION, opFitsValue } from './conditions';
 import { isPositiveDuration, parseDuration, type ParsedDuration } from './duration';
+import type { TemplateChannel } from './templates';
 import { quietHoursFor, stepChannel, windowMeetsQuietHours } from './timing';
 
 export interface Problem {
@@ -35,7 +36,7 @@ export interface Problem {
   message: string;
 }
 
-export type TemplateChannel = 'email' | 'sms' | 'voicemail' | 'task';
+export type { TemplateChannel };
 
 export interface DefinitionContext {
   templates: ReadonlyMap<string, { channel: TemplateChannel }>;

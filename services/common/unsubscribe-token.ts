@@ -6,8 +6,10 @@
  * one-click links keep working).
  */
 import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
+import type { Channel } from '../../domain/definition';
+import { CHANNELS } from '../../domain/settings';
 
-export type UnsubscribeChannel = 'email' | 'sms' | 'voicemail';
+export type UnsubscribeChannel = Channel;
 
 export interface UnsubscribeSubject {
   workspaceId: string;
@@ -16,7 +18,6 @@ export interface UnsubscribeSubject {
   channel: UnsubscribeChannel;
 }
 
-const CHANNELS: readonly string[] = ['email', 'sms', 'voicemail'];
 /** 128 bits of MAC: unguessable, and the URL stays short enough for any mail client. */
 const MAC_BYTES = 16;
 
@@ -56,7 +57,8 @@ export function verifyUnsubscribeToken(secretsKey: string, token: string): Unsub
   }
   if (!Array.isArray(parts) || parts.length !== 3) return null;
   const [workspaceId, recordId, channel] = parts as unknown[];
-  if (typeof workspaceId !== 'string' || typeof recordId !== 'string' || typeof channel !== 'string' || !CHANNELS.includes(channel)) return null;
+  if (typeof workspaceId !== 'string' || typeof recordId !== 'string' || typeof channel !== 'string' || !(CHANNELS as readonly string[]).includes(channel))
+    return null;
   return { workspaceId, recordId, channel: channel as UnsubscribeChannel };
 }
 

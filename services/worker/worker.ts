@@ -10,6 +10,7 @@ import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { Config } from '../common/config';
 import { createDb, type Db } from '../../db/connection';
+import { CHANNELS } from '../../domain/settings';
 import { createActivities, type CreateActivitiesOptions } from '../../activities/index';
 import { deliveryFromConfig, providersFromConfig } from '../../activities/providers';
 import { Enroller } from '../common/enrollments';
@@ -113,7 +114,7 @@ export async function startEngine(opts: EngineOptions): Promise<Engine> {
   const db = createDb(config.DATABASE_URL, { max: config.DATABASE_POOL_SIZE });
   const routerDb = createDb(config.DATABASE_URL, { max: 12 });
   const providers = providersFromConfig(config);
-  const sandboxed = (['email', 'sms', 'voicemail'] as const).filter((c) => !(opts.activities?.providers ?? providers)[c]);
+  const sandboxed = CHANNELS.filter((c) => !(opts.activities?.providers ?? providers)[c]);
   if (sandboxed.length > 0)
     logger.info({ sandboxed }, `sandboxed channels (no provider credentials; messages stored as "sandboxed", nothing sent): ${sandboxed.join(', ')}`);
   // Outbound HTTP to the backend reaches public addresses only (unless WEBHOOK_ALLOW_PRIVATE).
