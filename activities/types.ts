@@ -3,7 +3,7 @@
  * types only) together with `Activities` from ./index, so nothing here may pull in I/O.
  */
 import type { Channel, Recipient, StaffRecipient, StepType } from '../domain/definition';
-import type { EnrollmentStatus, RecordSnapshot, StepStatus, TemplateSnapshot } from '../domain/enrollment';
+import type { EnrollmentStatus, RecordSnapshot, StepOutcome, TemplateSnapshot } from '../domain/enrollment';
 
 /**
  * What the workflow knows for templates (`{{ record.name }}`, `{{ event.rating }}`,
@@ -29,7 +29,7 @@ export interface ProgressStep {
   /** 1 for the first time the step runs in this enrollment, 2 for the second (loops), ... */
   visit: number;
   type: StepType;
-  status: Exclude<StepStatus, 'waiting'>;
+  status: StepOutcome;
   dueAt: string | null;
   at: string;
   detail?: Record<string, unknown>;

@@ -5,6 +5,7 @@
  */
 import { sql } from 'kysely';
 import type { Db } from './connection';
+import type { EndedStatus } from '../domain/enrollment';
 import type { EnrollmentRow, EnrollmentStatus } from './schema';
 
 export const IN_FLIGHT: EnrollmentStatus[] = ['active', 'paused'];
@@ -336,7 +337,7 @@ export async function inFlightOfWorkflows(
 export async function endInFlightEnrollment(
   db: Db,
   id: string,
-  end: { status: Exclude<EnrollmentStatus, 'active' | 'paused'>; exitReason: string | null; converted: boolean; endedAt: Date },
+  end: { status: EndedStatus; exitReason: string | null; converted: boolean; endedAt: Date },
 ): Promise<boolean> {
   const res = await db
     .updateTable('enrollments')

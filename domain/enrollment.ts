@@ -34,9 +34,8 @@ export interface TriggerEvent {
   properties: Record<string, unknown>;
 }
 
-/** Versioned shape: a new field is optional, a changed meaning gets a new `v`. */
-export interface EnrollmentInput {
-  v: 1;
+/** What every version of the input carries. */
+interface InputBase {
   enrollmentId: string;
   workspaceId: string;
   workspaceTimezone: string;
@@ -51,10 +50,55 @@ export interface EnrollmentInput {
   /** A/B letter, fixed per record and automation. */
   variant: string;
   startedAt: string;
-  /** The timing rules (domain/timing.ts) this enrollment keeps for its whole run; absent: 1. */
+}
+
+/**
+ * Version 1 (and inputs from before versioning, which carry no `v`): the timing rules and the
+ * workspace's quiet hours were added as optional fields; absent they mean rules 1 and none.
+ */
+export interface EnrollmentInputV1 extends InputBase {
+  v?: 1;
   timingRules?: TimingRules;
-  /** The workspace's default quiet hours when the enrollment started; absent: none. */
   workspaceQuietHours?: WorkspaceQuietHours;
+}
+
+/** Version 2: the timing rules and the workspace's quiet hours are always stated (null: none), never implied by absence. */
+export interface EnrollmentInputV2 extends InputBase {
+  v: 2;
+  /** The timing rules (domain/timing.ts) this enrollment keeps for its whole run. */
+  timingRules: TimingRules;
+  /** The workspace's default quiet hours when the enrollment started. */
+  workspaceQuietHours: WorkspaceQuietHours | null;
+}
+
+/**
+ * The workflow's input, every version a running enrollment (or its history) may hold. A new field
+ * may be added as optional to the current version; a field whose meaning or presence changes gets
+ * a new version here and a case in `currentInput`. Starts send the newest (`EnrollmentInput`).
+ */
+export type VersionedEnrollmentInput = EnrollmentInputV1 | EnrollmentInputV2;
+export type EnrollmentInput = EnrollmentInputV2;
+
+/** Any version read as the newest: what the interpreter runs on. Throws on a version this code does not know (a newer deployment's input). */
+export function currentInput(input: VersionedEnrollmentInput): EnrollmentInput {
+  switch (input.v) {
+    case undefined:
+    case 1: {
+      const { timingRules, workspaceQuietHours, ...base } = input;
+      return { ...base, v: 2, timingRules: timingRules ?? 1, workspaceQuietHours: workspaceQuietHours ?? null };
+    }
+    case 2:
+      return input;
+    default:
+      throw new UnsupportedInputVersion((input as { v: unknown }).v);
+  }
+}
+
+export class UnsupportedInputVersion extends Error {
+  constructor(readonly v: unknown) {
+    super(`unsupported enrollment input version ${String(v)}`);
+    this.name = 'UnsupportedInputVersion';
+  }
 }
 
 export interface EnrollmentEvent {
@@ -72,10 +116,16 @@ export interface RecordChange {
   at: string;
 }
 
-export type EnrollmentStatus = 'active' | 'paused' | 'completed' | 'exited' | 'failed';
+/** An enrollment's status: in its row, its search attribute, its query and the API (one list). */
+export const ENROLLMENT_STATUSES = ['active', 'paused', 'completed', 'exited', 'failed'] as const;
+export type EnrollmentStatus = (typeof ENROLLMENT_STATUSES)[number];
+/** The statuses an enrollment ends in. */
+export type EndedStatus = Exclude<EnrollmentStatus, 'active' | 'paused'>;
 
 /** A step visit: how it ended, or `waiting` for the step the enrollment waits on now. */
 export type StepStatus = 'done' | 'skipped' | 'failed' | 'waiting';
+/** How a step visit ended. */
+export type StepOutcome = Exclude<StepStatus, 'waiting'>;
 
 export interface TimelineEntry {
   stepId: string;

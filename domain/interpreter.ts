@@ -40,7 +40,7 @@ import type {
   EnrollmentStatus,
   RecordChange,
   RecordSnapshot,
-  StepStatus,
+  StepOutcome,
   TimelineEntry,
 } from './enrollment';
 import { END, defaultNext as nextInList } from './flow';
@@ -179,7 +179,7 @@ interface Received {
 
 /** How a step ended: its status, where the walk goes next and when it counts as finished. */
 interface StepEnd {
-  status: Exclude<StepStatus, 'waiting'>;
+  status: StepOutcome;
   next: string;
   /** When the step finished, for `after_previous` timing of the next step. */
   at: number;
@@ -714,9 +714,9 @@ export class EnrollmentInterpreter {
             // Never before the previous step ran (after_start steps without a delay follow at once).
             now: new Date(Math.max(this.previousAt, this.clock() - ON_TIME_TOLERANCE_MS)),
             timeZone: this.timezone(),
-            // The rules the enrollment started with (absent: 1), so a running one keeps its due times.
-            ...(this.input.timingRules !== undefined ? { timingRules: this.input.timingRules } : {}),
-            ...(this.input.workspaceQuietHours !== undefined ? { workspaceQuietHours: this.input.workspaceQuietHours } : {}),
+            // The rules the enrollment started with, so a running one keeps its due times.
+            timingRules: this.input.timingRules,
+            ...(this.input.workspaceQuietHours ? { workspaceQuietHours: this.input.workspaceQuietHours } : {}),
           }).getTime();
         this.waitingDueAt = due;
         yield { kind: 'publish' };

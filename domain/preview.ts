@@ -9,7 +9,15 @@
  *   not pin fails, as the send activity does); `update_record` changes the simulated record.
  */
 import type { AutomationDefinition, Step } from './definition';
-import { missingTemplateError, type EnrollmentEvent, type EnrollmentInput, type RecordSnapshot, type StepStatus, type TemplateSnapshot } from './enrollment';
+import {
+  currentInput,
+  missingTemplateError,
+  type EnrollmentEvent,
+  type EnrollmentInputV1,
+  type RecordSnapshot,
+  type StepOutcome,
+  type TemplateSnapshot,
+} from './enrollment';
 import { EnrollmentInterpreter, type Command, type Reply } from './interpreter';
 import { diffChanges } from './record-changes';
 
@@ -27,8 +35,8 @@ export interface PreviewInput {
   startAt: Date;
   events?: PreviewEvent[];
   workspaceTimezone: string;
-  /** The timing rules and workspace default quiet hours a new enrollment would get (domain/timing.ts). */
-  timing?: Pick<EnrollmentInput, 'timingRules' | 'workspaceQuietHours'>;
+  /** The timing rules and workspace default quiet hours a new enrollment would get (domain/timing.ts); absent, as in an input of version 1. */
+  timing?: Pick<EnrollmentInputV1, 'timingRules' | 'workspaceQuietHours'>;
   /** The event that enrolled the record (`event.*` in conditions), if any. */
   trigger?: EnrollmentEvent | null;
   /** A/B letter (default 'A'). */
@@ -67,7 +75,7 @@ export interface PreviewStep {
   stepId: string;
   type: Step['type'];
   dueAt: string;
-  status: Exclude<StepStatus, 'waiting'>;
+  status: StepOutcome;
   /** What happened: the branch taken, a wait_for's outcome, the template a send would use. */
   detail?: Record<string, unknown>;
 }
@@ -99,7 +107,7 @@ export function simulateEnrollment(input: PreviewInput): PreviewResult {
   const steps: PreviewStep[] = [];
 
   const interpreter = new EnrollmentInterpreter({
-    input: {
+    input: currentInput({
       v: 1,
       enrollmentId: 'preview',
       workspaceId: 'preview',
@@ -113,7 +121,7 @@ export function simulateEnrollment(input: PreviewInput): PreviewResult {
       variant: input.variant ?? 'A',
       startedAt: input.startAt.toISOString(),
       ...input.timing,
-    },
+    }),
     workflowId: 'preview',
     clock: () => now,
     // One run: nothing to continue as new.

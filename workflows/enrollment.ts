@@ -34,7 +34,7 @@ import { SEND_ACTIVITY_OPTIONS } from '../domain/delivery';
 import { WEBHOOK_ACTIVITY_OPTIONS } from '../domain/webhook-step';
 import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import type { Activities } from '../activities';
-import type { EnrollmentInput } from '../domain/enrollment';
+import { currentInput, UnsupportedInputVersion, type VersionedEnrollmentInput } from '../domain/enrollment';
 import {
   DefinitionError,
   EnrollmentInterpreter,
@@ -107,8 +107,8 @@ async function attempt<T>(call: () => Promise<T>): Promise<Outcome<T>> {
   }
 }
 
-export async function enrollmentWorkflow(input: EnrollmentInput, options: EnrollmentOptions = {}): Promise<EnrollmentResult> {
-  if (input.v !== 1) throw ApplicationFailure.nonRetryable(`unsupported enrollment input version ${String(input.v)}`, 'BadInput');
+export async function enrollmentWorkflow(started: VersionedEnrollmentInput, options: EnrollmentOptions = {}): Promise<EnrollmentResult> {
+  const input = readInput(started);
   const info = workflowInfo();
   const interpreter = new EnrollmentInterpreter({
     input,
@@ -202,7 +202,7 @@ export async function enrollmentWorkflow(input: EnrollmentInput, options: Enroll
       case 'callWebhook':
         return step(() => hook.callWebhook(cmd.request));
       case 'continueAsNew':
-        return continueAsNew<typeof enrollmentWorkflow>(input, { ...options, carry: cmd.carry });
+        return continueAsNew<typeof enrollmentWorkflow>(started, { ...options, carry: cmd.carry });
     }
   }
 
@@ -221,6 +221,16 @@ export async function enrollmentWorkflow(input: EnrollmentInput, options: Enroll
       continue;
     }
     next = resume(() => walk.next(reply));
+  }
+}
+
+/** The input in its newest version; one this code does not know (a newer deployment's) fails the workflow instead of retrying its task. */
+function readInput(started: VersionedEnrollmentInput) {
+  try {
+    return currentInput(started);
+  } catch (err) {
+    if (err instanceof UnsupportedInputVersion) throw ApplicationFailure.nonRetryable(err.message, 'BadInput');
+    throw err;
   }
 }
 

@@ -25,7 +25,9 @@ import type { WorkspaceSettings } from '../../domain/settings';
 import { TIMING_RULES } from '../../domain/timing';
 import { variantLetter } from '../../domain/variant';
 import { getWorkspaceSettings } from '../../db/settings';
-import { ENROLLMENT_WORKFLOW, EnrollmentSearchAttributes as SearchAttributes, enrollmentWorkflowId } from '../../workflows/signals';
+import { EnrollmentSearchAttributes as SearchAttributes, enrollmentWorkflowId } from '../../workflows/signals';
+// By function reference: the start's arguments are type-checked against the workflow's parameters.
+import { enrollmentWorkflow } from '../../workflows/enrollment';
 
 /** An automation version with everything a workflow input needs; immutable, so cacheable forever. */
 export interface VersionContext {
@@ -196,7 +198,7 @@ export class Enroller {
     ]);
     if (!v || !record) throw new Error(`enrollment ${row.id}: its automation version or record is gone; cannot start its workflow`);
     try {
-      await this.deps.temporal.workflow.signalWithStart(ENROLLMENT_WORKFLOW, {
+      await this.deps.temporal.workflow.signalWithStart(enrollmentWorkflow, {
         ...(await this.startOptions(row, v, record, trigger ?? null)),
         // By name: the definition's generic argument tuple does not survive the SDK's conditional option type.
         signal: signal.name,
@@ -211,7 +213,7 @@ export class Enroller {
 
   private async startWorkflow(row: EnrollmentRow, v: VersionContext, req: EnrollRequest): Promise<void> {
     try {
-      await this.deps.temporal.workflow.start(ENROLLMENT_WORKFLOW, await this.startOptions(row, v, req.record, req.trigger));
+      await this.deps.temporal.workflow.start(enrollmentWorkflow, await this.startOptions(row, v, req.record, req.trigger));
     } catch (err) {
       if (err instanceof WorkflowExecutionAlreadyStartedError) return;
       throw err;
@@ -222,7 +224,7 @@ export class Enroller {
   private async startOptions(row: EnrollmentRow, v: VersionContext, record: RecordRow, trigger: TriggerEvent | null) {
     const settings = await this.workspaceSettings(row.workspace_id);
     const input: EnrollmentInput = {
-      v: 1,
+      v: 2,
       enrollmentId: row.id,
       workspaceId: row.workspace_id,
       workspaceTimezone: settings?.timezone ?? 'UTC',
@@ -235,12 +237,12 @@ export class Enroller {
       variant: row.variant ?? variantOf(v.definition, row.automation_id, row.record_id),
       startedAt: row.started_at.toISOString(),
       timingRules: TIMING_RULES,
-      ...(settings ? { workspaceQuietHours: settings.quietHours } : {}),
+      workspaceQuietHours: settings?.quietHours ?? null,
     };
     return {
       workflowId: row.workflow_id,
       taskQueue: this.deps.taskQueue,
-      args: [input] as [EnrollmentInput],
+      args: [input] satisfies Parameters<typeof enrollmentWorkflow>,
       workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
       typedSearchAttributes: [
         { key: SearchAttributes.WorkspaceId, value: row.workspace_id },

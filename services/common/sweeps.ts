@@ -7,8 +7,8 @@
  * outage the schedule catches up within a day, and one sweep covers everything missed (a sweep
  * always reads every occurrence since the last completed one).
  */
-import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client } from '@temporalio/client';
-import type { sweepWorkflow } from '../../workflows/sweep';
+import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client, type ScheduleOptionsStartWorkflowAction } from '@temporalio/client';
+import { sweepWorkflow } from '../../workflows/sweep';
 
 export const SWEEP_WORKFLOW = 'sweepWorkflow';
 const CATCHUP_WINDOW = '1 day';
@@ -20,12 +20,13 @@ export async function ensureSweepSchedule(
   opts: { workspaceId: string; taskQueue: string; intervalMs: number },
 ): Promise<'created' | 'updated' | 'unchanged'> {
   const scheduleId = sweepScheduleId(opts.workspaceId);
-  const action = {
-    type: 'startWorkflow' as const,
-    workflowType: SWEEP_WORKFLOW,
+  const action: ScheduleOptionsStartWorkflowAction<typeof sweepWorkflow> = {
+    type: 'startWorkflow',
+    // By function reference: the arguments are type-checked against the workflow's parameters.
+    workflowType: sweepWorkflow,
     workflowId: `sweep/${opts.workspaceId}`,
     taskQueue: opts.taskQueue,
-    args: [{ workspaceId: opts.workspaceId }] as Parameters<typeof sweepWorkflow>,
+    args: [{ workspaceId: opts.workspaceId }],
   };
   const policies = { overlap: ScheduleOverlapPolicy.BUFFER_ONE, catchupWindow: CATCHUP_WINDOW };
   try {

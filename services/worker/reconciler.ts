@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import type { Db } from '../../db/connection';
 import { endInFlightEnrollment, inFlightOfWorkflows } from '../../db/enrollments';
 import { tryJobLock } from '../../db/locks';
-import type { EnrollmentStatus } from '../../domain/enrollment';
+import type { EndedStatus } from '../../domain/enrollment';
 import { ENROLLMENT_WORKFLOW } from '../../workflows/signals';
 
 export interface ReconcilerOptions {
@@ -27,7 +27,7 @@ const OVERLAP_MS = 5 * 60_000;
 const FIRST_LOOKBACK_MS = 7 * 24 * 3600_000;
 const PAGE = 200;
 
-type Ended = { status: Exclude<EnrollmentStatus, 'active' | 'paused'>; exitReason: string | null; converted: boolean };
+type Ended = { status: EndedStatus; exitReason: string | null; converted: boolean };
 
 export class Reconciler {
   private since = new Date(Date.now() - FIRST_LOOKBACK_MS);

@@ -20,7 +20,7 @@ import type {
   WebhookOutcome,
 } from '../../activities';
 import type { AutomationDefinition } from '../../domain/definition';
-import type { EnrollmentInput, RecordSnapshot, TemplateSnapshot, TriggerEvent } from '../../domain/enrollment';
+import type { EnrollmentInputV1, VersionedEnrollmentInput, RecordSnapshot, TemplateSnapshot, TriggerEvent } from '../../domain/enrollment';
 import { enrollmentWorkflowId } from '../../workflows/signals';
 import { enrollmentWorkflow, type EnrollmentOptions } from '../../workflows/enrollment';
 
@@ -190,7 +190,7 @@ export function record(over: Partial<RecordSnapshot> = {}): RecordSnapshot {
 }
 
 let counter = 0;
-export function input(def: AutomationDefinition, startedAt: Date, over: Partial<EnrollmentInput> = {}): EnrollmentInput {
+export function input(def: AutomationDefinition, startedAt: Date, over: Partial<EnrollmentInputV1> = {}): EnrollmentInputV1 {
   counter++;
   const rec = over.record ?? record();
   return {
@@ -240,14 +240,14 @@ export function iso(d: DateTime): string {
 
 export interface Running {
   handle: WorkflowHandleWithFirstExecutionRunId<typeof enrollmentWorkflow>;
-  input: EnrollmentInput;
+  input: VersionedEnrollmentInput;
 }
 
 /** Starts an enrollment at the server's current time (call skipTo first). */
 export async function startEnrollment(
   env: TestWorkflowEnvironment,
   taskQueue: string,
-  inp: EnrollmentInput,
+  inp: VersionedEnrollmentInput,
   options: EnrollmentOptions = {},
 ): Promise<Running> {
   const handle = await env.client.workflow.start(enrollmentWorkflow, {

@@ -17,6 +17,7 @@ import {
 } from '../../../db/enrollments';
 import { findAutomation } from '../../../db/automations';
 import { getRecord } from '../../../db/records';
+import { ENROLLMENT_STATUSES } from '../../../domain/enrollment';
 import { exitSignal } from '../../../workflows/signals';
 import { Enroller } from '../../common/enrollments';
 import { conflict, HttpProblem, notFound } from '../errors';
@@ -25,12 +26,7 @@ import { IdParam, iso, ListOf, ListQueryWith, Nullable, NullableTimestamp, Times
 import { MessageView, toMessageView } from '../schemas/messages';
 import { TaskView, toTaskView } from '../schemas/tasks';
 
-const EnrollmentStatus = Type.Union(
-  [Type.Literal('active'), Type.Literal('paused'), Type.Literal('completed'), Type.Literal('exited'), Type.Literal('failed')],
-  {
-    description: 'active, paused, completed, exited, failed',
-  },
-);
+const EnrollmentStatus = Type.Enum(ENROLLMENT_STATUSES, { description: ENROLLMENT_STATUSES.join(', ') });
 
 export const EnrollmentView = Type.Object(
   {
