@@ -23,7 +23,7 @@ const liquidText = (description: string, maxLength: number, minLength = 0) =>
 export const EmailContent = Type.Object(
   {
     subject: liquidText('Subject line', 998, 1),
-    html: Type.Optional(liquidText('HTML body', 500_000)),
+    html: Type.Optional(liquidText('HTML body; {{ }} output is HTML-escaped, `| raw` (last filter) writes a trusted value as it is', 500_000)),
     text: Type.Optional(liquidText('Plain-text body', 500_000)),
   },
   { additionalProperties: false, description: 'Email: a subject and an html and/or text body', title: 'EmailContent' },
@@ -111,9 +111,11 @@ function refusedTag(name: string) {
 
 /**
  * The sandboxed engine: own properties only (no prototype walking), unknown filters are errors,
- * no file system, bounded parse/render work and memory.
+ * no file system, bounded parse/render work and memory. `html`: every `{{ }}` output is
+ * HTML-escaped unless its last filter is `raw` (for trusted fields), so a record's `<script>`
+ * arrives as text in an html body and unchanged in the text body, SMS and subject.
  */
-export function createTemplateEngine(): Liquid {
+export function createTemplateEngine(opts: { html?: boolean } = {}): Liquid {
   const engine = new Liquid({
     ownPropertyOnly: true,
     strictFilters: true,
@@ -126,12 +128,17 @@ export function createTemplateEngine(): Liquid {
     // Milliseconds of rendering: a loop without end stops here instead of holding the worker.
     renderLimit: 200,
     memoryLimit: 10_000_000,
+    ...(opts.html ? { outputEscape: 'escape' as const } : {}),
   });
   for (const tag of REFUSED_TAGS) engine.registerTag(tag, refusedTag(tag));
   return engine;
 }
 
 const engine = createTemplateEngine();
+const htmlEngine = createTemplateEngine({ html: true });
+
+/** The content fields that are HTML (escaped output); every other Liquid field is plain text. */
+const HTML_FIELDS: ReadonlySet<string> = new Set(['html']);
 
 export interface TemplateProblem {
   /** JSON pointer into the template input, e.g. /content/subject. */
@@ -307,17 +314,16 @@ export function templateScope(parts: ScopeParts): Record<Root, unknown> {
   };
 }
 
-/** Renders every Liquid field of a content in the sandbox; other fields (audioUrl) pass as they are. */
-export async function renderContent(
-  channel: TemplateChannel,
-  content: Record<string, string>,
-  parts: ScopeParts,
-  liquid: Liquid = engine,
-): Promise<Record<string, string>> {
+/**
+ * Renders every Liquid field of a content in the sandbox, the html field with escaped output;
+ * other fields (audioUrl) pass as they are.
+ */
+export async function renderContent(channel: TemplateChannel, content: Record<string, string>, parts: ScopeParts): Promise<Record<string, string>> {
   const out: Record<string, string> = { ...content };
   const scope = templateScope(parts);
   for (const field of LIQUID_FIELDS[channel]) {
     const text = content[field];
+    const liquid = HTML_FIELDS.has(field) ? htmlEngine : engine;
     if (typeof text === 'string') out[field] = await liquid.parseAndRender(text, scope, { ownPropertyOnly: true });
   }
   return out;

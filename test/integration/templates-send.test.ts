@@ -140,3 +140,41 @@ describe('the send context', () => {
     expect(tw.accepted.map((r) => r.body.Body)).toEqual([expect.any(String), 'Thanks for your 4-star review, Ana.']);
   });
 });
+
+describe('escaping', () => {
+  it('a record field with <script> arrives HTML-escaped in the html body and unchanged in the text body and subject; | raw writes a trusted field as it is', async () => {
+    const a = await createAutomation(
+      e,
+      { name: 'Escaping', trigger: { type: 'manual' }, steps: [{ id: 'mail', type: 'email', to: 'record', template: 'tpl_esc_mail' }] },
+      {
+        templates: [
+          {
+            id: 'tpl_esc_mail',
+            content: {
+              subject: 'For {{ record.name }}',
+              html: '<p title="{{ record.attributes.quote }}">Hi {{ record.name }}</p>{{ record.attributes.signature | raw }}<a href="{{ unsubscribeUrl }}">Unsubscribe</a>',
+              text: 'Hi {{ record.name }} ({{ record.attributes.quote }})',
+            },
+          },
+        ],
+      },
+    );
+    const name = '<script>alert("x")</script>';
+    await putRecord(e, 'tpl-esc-1', { name, email: 'esc@example.com', attributes: { quote: `Tom & "Jerry's"`, signature: '<b>Sparkle</b>' } });
+    const enrolled = await e.api('POST', `/v1/automations/${a.id}/enrollments`, { recordId: 'tpl-esc-1' });
+    expect(enrolled.status, JSON.stringify(enrolled.body)).toBe(201);
+    await settledMessages('tpl-esc-1', 1);
+
+    expect(sg.accepted).toHaveLength(1);
+    const mail = sg.accepted[0]!.body;
+    const link = /^<(.+)>$/.exec(mail.headers['List-Unsubscribe'])![1]!;
+    expect(mail.subject).toBe(`For ${name}`);
+    expect(mail.content).toEqual([
+      { type: 'text/plain', value: `Hi ${name} (Tom & "Jerry's")` },
+      {
+        type: 'text/html',
+        value: `<p title="Tom &amp; &#34;Jerry&#39;s&#34;">Hi &lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;</p><b>Sparkle</b><a href="${link}">Unsubscribe</a>`,
+      },
+    ]);
+  });
+});
