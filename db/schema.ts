@@ -19,6 +19,8 @@ export interface WorkspacesTable {
   quiet_hours: Generated<Json<Record<string, { start: string; end: string } | null>>>;
   default_senders: Generated<Json<Record<string, string | null>>>;
   sms_help_text: ColumnType<string | null, string | null | undefined, string | null>;
+  /** Requests per API key per minute; null: RATE_LIMIT_PER_MINUTE. Set by the operator (/admin/workspaces). */
+  rate_limit_per_minute: ColumnType<number | null, number | null | undefined, number | null>;
   created_at: Timestamp;
 }
 

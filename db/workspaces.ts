@@ -14,8 +14,14 @@ export function hashApiKey(key: string): string {
   return createHash('sha256').update(key).digest('hex');
 }
 
+const KEY_TOKEN_LENGTH = 32;
+const KEY_FORMAT = new RegExp(`^fu_[0-9A-Za-z]{${KEY_TOKEN_LENGTH}}$`);
+
+/** Whether a string has the shape of a key this service mints: anything else is refused without a lookup. */
+export const isWellFormedApiKey = (key: string): boolean => KEY_FORMAT.test(key);
+
 function mintKey(): { key: string; prefix: string; hash: string } {
-  const key = `fu_${randomToken(32)}`;
+  const key = `fu_${randomToken(KEY_TOKEN_LENGTH)}`;
   return { key, prefix: key.slice(0, 10), hash: hashApiKey(key) };
 }
 
@@ -32,32 +38,66 @@ export async function createApiKey(db: Db, workspaceId: string, name: string): P
 
 export async function createWorkspaceWithKey(
   db: Db,
-  input: { name: string; timezone?: string },
-): Promise<{ id: string; name: string; timezone: string; apiKey: string }> {
+  input: { name: string; timezone?: string; rateLimitPerMinute?: number | null },
+): Promise<WorkspaceView & { apiKey: string }> {
   return db.transaction().execute(async (trx) => {
     const ws = await trx
       .insertInto('workspaces')
-      .values({ id: newId('ws'), name: input.name, ...(input.timezone ? { timezone: input.timezone } : {}) })
-      .returning(['id', 'name', 'timezone'])
+      .values({
+        id: newId('ws'),
+        name: input.name,
+        rate_limit_per_minute: input.rateLimitPerMinute ?? null,
+        ...(input.timezone ? { timezone: input.timezone } : {}),
+      })
+      .returning(WORKSPACE_COLUMNS)
       .executeTakeFirstOrThrow();
     const key = await createApiKey(trx, ws.id, 'default');
-    return { ...ws, apiKey: key.key };
+    return { ...toWorkspaceView(ws), apiKey: key.key };
   });
+}
+
+export interface WorkspaceView {
+  id: string;
+  name: string;
+  timezone: string;
+  /** Requests per API key per minute; null: the service's RATE_LIMIT_PER_MINUTE. */
+  rateLimitPerMinute: number | null;
+}
+
+const WORKSPACE_COLUMNS = ['id', 'name', 'timezone', 'rate_limit_per_minute'] as const;
+
+const toWorkspaceView = (row: { id: string; name: string; timezone: string; rate_limit_per_minute: number | null }): WorkspaceView => ({
+  id: row.id,
+  name: row.name,
+  timezone: row.timezone,
+  rateLimitPerMinute: row.rate_limit_per_minute,
+});
+
+/** Sets (or with null clears) a workspace's own request limit; undefined for an unknown workspace. */
+export async function setWorkspaceRateLimit(db: Db, workspaceId: string, rateLimitPerMinute: number | null): Promise<WorkspaceView | undefined> {
+  const row = await db
+    .updateTable('workspaces')
+    .set({ rate_limit_per_minute: rateLimitPerMinute })
+    .where('id', '=', workspaceId)
+    .returning(WORKSPACE_COLUMNS)
+    .executeTakeFirst();
+  return row && toWorkspaceView(row);
 }
 
 export async function findWorkspaceByName(db: Db, name: string) {
   return db.selectFrom('workspaces').selectAll().where('name', '=', name).orderBy('created_at').executeTakeFirst();
 }
 
-/** The workspace an active key belongs to, or undefined for an unknown or revoked key. */
-export async function workspaceForKey(db: Db, key: string): Promise<{ workspaceId: string; keyId: string } | undefined> {
+/** The workspace an active key belongs to and its request limit, or undefined for an unknown or revoked key. */
+export async function workspaceForKey(db: Db, key: string): Promise<{ workspaceId: string; keyId: string; rateLimitPerMinute: number | null } | undefined> {
   const row = await db
     .selectFrom('api_keys')
-    .select(['id', 'workspace_id'])
-    .where('key_hash', '=', hashApiKey(key))
-    .where('revoked_at', 'is', null)
+    .innerJoin('workspaces', 'workspaces.id', 'api_keys.workspace_id')
+    .select(['api_keys.id', 'api_keys.workspace_id', 'workspaces.rate_limit_per_minute'])
+    .where('api_keys.key_hash', '=', hashApiKey(key))
+    .where('api_keys.revoked_at', 'is', null)
     .executeTakeFirst();
-  return row && { workspaceId: row.workspace_id, keyId: row.id };
+  return row && { workspaceId: row.workspace_id, keyId: row.id, rateLimitPerMinute: row.rate_limit_per_minute };
 }
 
 /** What templates read as `workspace.*`. */

@@ -13,7 +13,8 @@ import type { Logger } from 'pino';
 import { compactOpenApi } from './openapi';
 import { Problem, registerErrorHandling, HttpProblem } from './errors';
 import infrastructure, { type Infrastructure } from './plugins/infrastructure';
-import auth, { bearerToken } from './plugins/auth';
+import metrics from './plugins/metrics';
+import auth from './plugins/auth';
 import health from './routes/health';
 import v1 from './routes/v1';
 import admin from './routes/admin';
@@ -30,6 +31,8 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   const app = Fastify({
     ...(opts.logger ? { loggerInstance: opts.logger as FastifyBaseLogger } : { logger: false }),
     bodyLimit: opts.config.BODY_LIMIT_BYTES,
+    // request.ip (the auth failure budget, the admin routes' rate limit) is the client's, not the balancer's.
+    ...(opts.config.TRUST_PROXY ? { trustProxy: opts.config.TRUST_PROXY } : {}),
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.setValidatorCompiler(TypeBoxValidatorCompiler);
   registerErrorHandling(app);
@@ -58,12 +61,14 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   await app.register(infrastructure, { db: opts.db, temporal: opts.temporal, config: opts.config });
+  await app.register(metrics);
   await app.register(auth);
   await app.register(rateLimit, {
     global: false,
-    max: opts.config.RATE_LIMIT_PER_MINUTE,
+    // /v1 authenticates first (routes/v1.ts), so these are the key's and its workspace's; the admin routes count per address.
+    max: (request) => request.rateLimitPerMinute || opts.config.RATE_LIMIT_PER_MINUTE,
     timeWindow: 60_000,
-    keyGenerator: (request) => bearerToken(request) ?? request.ip,
+    keyGenerator: (request) => request.apiKeyId || request.ip,
     errorResponseBuilder: (_request, context) =>
       new HttpProblem(429, 'Too Many Requests', {
         detail: `rate limit of ${context.max} requests per minute exceeded; retry in ${Math.ceil(context.ttl / 1000)} s`,

@@ -31,7 +31,22 @@ export const ConfigSchema = Type.Object({
   TEMPORAL_TASK_QUEUE: Type.String({ minLength: 1, default: 'followups' }),
   TEMPORAL_UI_URL: Type.String({ default: 'http://127.0.0.1:8233', description: 'Printed and linked; the Web UI itself is served by Temporal' }),
   ADMIN_TOKEN: Type.Optional(Type.String({ minLength: 16, description: 'Enables POST /admin/workspaces' })),
-  RATE_LIMIT_PER_MINUTE: Type.Integer({ minimum: 1, default: 120000, description: 'Requests per API key per minute' }),
+  RATE_LIMIT_PER_MINUTE: Type.Integer({
+    minimum: 1,
+    default: 12000,
+    description: 'Requests per API key per minute in each API process, unless the workspace has its own (PATCH /admin/workspaces/{id})',
+  }),
+  AUTH_FAILURES_PER_MINUTE: Type.Integer({
+    minimum: 1,
+    default: 30,
+    description: 'Failed authentications per client address (IPv6: per /64) per minute before it is answered 429 without a key lookup',
+  }),
+  TRUST_PROXY: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description: "Addresses or CIDRs (comma-separated) of the reverse proxies whose X-Forwarded-For names the client; unset: the peer's address",
+    }),
+  ),
   BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, default: 1048576 }),
   ROUTER_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 5000, default: 500 }),
   ROUTER_POLL_MS: Type.Integer({ minimum: 50, default: 1000, description: 'Fallback poll when no NOTIFY arrives' }),

@@ -4,13 +4,17 @@
  * every route (malformed JSON, wrong content type, oversized body, rate limit). After every
  * rejected request the workspace's rows are unchanged.
  */
+import { randomBytes } from 'node:crypto';
+import { Pool } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rawRequest, startTestApp, TEST_ADMIN_TOKEN, unchangedAfter, type TestApp } from '../helpers/app';
 import { createApiClient } from '../client';
 
 let t: TestApp;
 beforeAll(async () => {
-  t = await startTestApp();
+  // This file's shared app refuses many keys on purpose (every route, every kind of bad header);
+  // the failure budget per address has its own test below, on its own app with the default.
+  t = await startTestApp({ config: { AUTH_FAILURES_PER_MINUTE: 100_000 } });
 });
 afterAll(async () => {
   await t?.close();
@@ -259,5 +263,124 @@ describe('rate limit', () => {
     } finally {
       await limited.close();
     }
+  });
+});
+
+/** A counter of the app's /metrics, e.g. followup_api_key_lookups_total{result="unknown"}. */
+async function metric(app: TestApp, series: string): Promise<number> {
+  const text = await (await fetch(`${app.baseUrl}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line ? Number(line.slice(series.length + 1)) : 0;
+}
+
+const wellFormedKey = () =>
+  `fu_${randomBytes(24)
+    .toString('base64')
+    .replace(/[^0-9A-Za-z]/g, '0')
+    .slice(0, 32)}`;
+
+/** GET /v1/users with a key, over connections bound to one local (client) address. */
+function clientAt(app: TestApp, localAddress: string) {
+  const pool = new Pool(app.baseUrl, { connections: 16, localAddress });
+  return {
+    async get(key: string): Promise<{ status: number; retryAfter: string | undefined; body: any }> {
+      const res = await pool.request({ method: 'GET', path: '/v1/users', headers: { authorization: `Bearer ${key}` } });
+      const body = await res.body.json();
+      const retryAfter = res.headers['retry-after'];
+      return { status: res.statusCode, retryAfter: typeof retryAfter === 'string' ? retryAfter : undefined, body };
+    },
+    close: () => pool.close(),
+  };
+}
+
+describe('authentication failures', () => {
+  it('10,000 bad keys from one address: 401 for the first 30, then 429 without any lookup; good keys keep answering 200', async () => {
+    const app = await startTestApp(); // AUTH_FAILURES_PER_MINUTE at its default, 30
+    const flooder = clientAt(app, '127.0.0.1');
+    const neighbour = clientAt(app, '127.0.0.2');
+    try {
+      const unknownLookups = () => metric(app, 'followup_api_key_lookups_total{result="unknown"}');
+      // The backend's key, used from the flooding address before the flood (and known to this process since).
+      expect((await flooder.get(app.apiKey)).status).toBe(200);
+      const before = await unknownLookups();
+      const repeated = wellFormedKey();
+      const badKey = (i: number) => (i % 3 === 0 ? wellFormedKey() : i % 3 === 1 ? repeated : `garbage-${i}`);
+      const statuses = new Map<number, number>();
+      const good: number[] = [];
+      const CONCURRENCY = 32;
+      for (let start = 0; start < 10_000; start += CONCURRENCY) {
+        const answers = await Promise.all(Array.from({ length: Math.min(CONCURRENCY, 10_000 - start) }, (_, j) => flooder.get(badKey(start + j))));
+        for (const a of answers) {
+          statuses.set(a.status, (statuses.get(a.status) ?? 0) + 1);
+          if (a.status === 429) {
+            expect(Number(a.retryAfter)).toBeGreaterThan(0);
+            expect(a.body).toMatchObject({ status: 429, title: 'Too Many Requests', field: '/headers/authorization' });
+          } else expect(a.body).toMatchObject({ status: 401, field: '/headers/authorization' });
+        }
+        if (start % 640 === 0) good.push((await flooder.get(app.apiKey)).status, (await neighbour.get(app.apiKey)).status);
+      }
+      expect(Object.fromEntries(statuses)).toEqual({ 401: 30, 429: 10_000 - 30 });
+      // At most one lookup per 401 (a repeated or malformed key costs none); the 9,970 refused with 429 cost none.
+      const lookups = (await unknownLookups()) - before;
+      expect(lookups).toBeGreaterThan(0);
+      expect(lookups).toBeLessThanOrEqual(30);
+      expect(good.length).toBeGreaterThan(20);
+      expect(new Set(good)).toEqual(new Set([200]));
+      // Another address still gets its own 401 for a bad key, not the flooder's 429.
+      expect((await neighbour.get(wellFormedKey())).status).toBe(401);
+    } finally {
+      await flooder.close();
+      await neighbour.close();
+      await app.close();
+    }
+  });
+
+  it('an unknown key is looked up once however often it is repeated, a malformed one never', async () => {
+    const before = await metric(t, 'followup_api_key_lookups_total{result="unknown"}');
+    const unknown = wellFormedKey();
+    for (let i = 0; i < 50; i++) expectProblem(await rawRequest(t, 'GET', '/v1/users', { key: unknown }), 401, '/headers/authorization');
+    for (const key of ['fu_short', 'x'.repeat(4000), `fu_${'!'.repeat(32)}`]) {
+      const res = await rawRequest(t, 'GET', '/v1/users', { key });
+      expectProblem(res, 401, '/headers/authorization');
+      expect(res.body.detail).toBe('not an API key (fu_ followed by 32 letters and digits)');
+    }
+    expect((await metric(t, 'followup_api_key_lookups_total{result="unknown"}')) - before).toBe(1);
+  });
+});
+
+describe("PATCH /admin/workspaces/{id}: a workspace's own request limit", () => {
+  it('applies to its keys, back to RATE_LIMIT_PER_MINUTE with null', async () => {
+    const admin = (method: string, path: string, body: unknown) => rawRequest(t, method, path, { key: TEST_ADMIN_TOKEN, body: JSON.stringify(body) });
+    const created = await admin('POST', '/admin/workspaces', { name: 'limited', rateLimitPerMinute: 2 });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ name: 'limited', rateLimitPerMinute: 2 });
+    const key = created.body.apiKey as string;
+    expect((await rawRequest(t, 'GET', '/v1/users', { key })).status).toBe(200);
+    expect((await rawRequest(t, 'GET', '/v1/users', { key })).status).toBe(200);
+    const refused = await rawRequest(t, 'GET', '/v1/users', { key });
+    expectProblem(refused, 429);
+    expect(refused.body.detail).toMatch(/^rate limit of 2 requests per minute exceeded; retry in \d+ s$/);
+    // The service's key is not held to it.
+    expect((await rawRequest(t, 'GET', '/v1/users')).status).toBe(200);
+
+    const other = await admin('POST', '/admin/workspaces', { name: 'raised' });
+    expect(other.body.rateLimitPerMinute).toBeNull();
+    const patched = await admin('PATCH', `/admin/workspaces/${other.body.id}`, { rateLimitPerMinute: 1 });
+    expect(patched.status).toBe(200);
+    expect(patched.body).toEqual({ id: other.body.id, name: 'raised', timezone: 'UTC', rateLimitPerMinute: 1 });
+    expect((await rawRequest(t, 'GET', '/v1/users', { key: other.body.apiKey })).status).toBe(200);
+    expectProblem(await rawRequest(t, 'GET', '/v1/users', { key: other.body.apiKey }), 429);
+    expect((await admin('PATCH', `/admin/workspaces/${other.body.id}`, { rateLimitPerMinute: null })).body.rateLimitPerMinute).toBeNull();
+  });
+
+  it('refuses a bad limit or an unknown workspace, changing nothing', async () => {
+    const admin = (path: string, body: unknown) => rawRequest(t, 'PATCH', path, { key: TEST_ADMIN_TOKEN, body: JSON.stringify(body) });
+    for (const body of [{ rateLimitPerMinute: 0 }, { rateLimitPerMinute: 1.5 }, { rateLimitPerMinute: 'many' }, {}]) {
+      expectProblem(await admin(`/admin/workspaces/${t.workspaceId}`, body), 400, '/body/rateLimitPerMinute');
+    }
+    expectProblem(await admin('/admin/workspaces/ws_nope', { rateLimitPerMinute: 5 }), 404, '/params/id');
+    expectProblem(await rawRequest(t, 'PATCH', `/admin/workspaces/${t.workspaceId}`, { body: JSON.stringify({ rateLimitPerMinute: 5 }) }), 401);
+    const row = await t.db.selectFrom('workspaces').select('rate_limit_per_minute').where('id', '=', t.workspaceId).executeTakeFirstOrThrow();
+    expect(row.rate_limit_per_minute).toBeNull();
   });
 });

@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin';
 import type { FastifyRequest } from 'fastify';
-import { workspaceForKey } from '../../../db/workspaces';
+import { hashApiKey, isWellFormedApiKey, workspaceForKey } from '../../../db/workspaces';
+import { AuthGuard, clientBucket } from '../auth-guard';
 import { HttpProblem } from '../errors';
 
 declare module 'fastify' {
@@ -8,6 +9,8 @@ declare module 'fastify' {
     /** Set by the auth hook on every /v1 route: every query is scoped by it. */
     workspaceId: string;
     apiKeyId: string;
+    /** The workspace's own requests per key per minute; 0: the service's RATE_LIMIT_PER_MINUTE. */
+    rateLimitPerMinute: number;
   }
 }
 
@@ -22,37 +25,74 @@ export function bearerToken(request: FastifyRequest): string | undefined {
   return match?.[1];
 }
 
+type Refusal = 'missing' | 'malformed' | 'remembered_unknown';
+
 /**
  * Resolves the API key to its workspace. A short cache keeps the hot path (event ingestion) off
  * the database; revoking a key clears it here at once and on other API processes within the TTL.
+ * Failures are cheap (auth-guard.ts): an address past AUTH_FAILURES_PER_MINUTE is answered 429
+ * before any lookup, a malformed key is refused without one, and an unknown key is looked up once.
+ * A key this process has seen valid is still looked up from a limited address: a bad neighbour
+ * behind the same address does not lock a working backend out.
  */
 export default fp(
   async (app) => {
-    const cache = new Map<string, { workspaceId: string; keyId: string; until: number }>();
+    const cache = new Map<string, { workspaceId: string; keyId: string; rateLimitPerMinute: number; until: number }>();
+    const guard = new AuthGuard(app.config.AUTH_FAILURES_PER_MINUTE);
     app.decorateRequest('workspaceId', '');
     app.decorateRequest('apiKeyId', '');
+    app.decorateRequest('rateLimitPerMinute', 0);
     app.decorate('forgetApiKey', (keyId: string) => {
       for (const [k, v] of cache) if (v.keyId === keyId) cache.delete(k);
     });
     app.decorate('authenticate', async (request: FastifyRequest) => {
       const token = bearerToken(request);
-      if (!token) throw unauthorized('missing Authorization: Bearer <api key>');
       const now = Date.now();
-      let hit = cache.get(token);
+      let hit = token === undefined ? undefined : cache.get(token);
       if (!hit || hit.until < now) {
-        const found = await workspaceForKey(app.db, token);
+        const bucket = clientBucket(request.ip);
+        const wait = hit ? 0 : guard.retryAfter(bucket, now);
+        if (wait > 0) {
+          app.metrics.authRefusals.inc({ reason: 'address_limited' });
+          throw new HttpProblem(429, 'Too Many Requests', {
+            detail: `too many failed authentications from this address; retry in ${wait} s`,
+            field: '/headers/authorization',
+            headers: { 'retry-after': String(wait) },
+          });
+        }
+        const refuse = (reason: Refusal, detail: string) => {
+          guard.recordFailure(bucket, now);
+          app.metrics.authRefusals.inc({ reason });
+          return unauthorized(detail);
+        };
+        if (token === undefined) throw refuse('missing', 'missing Authorization: Bearer <api key>');
+        if (!isWellFormedApiKey(token)) throw refuse('malformed', 'not an API key (fu_ followed by 32 letters and digits)');
+        const keyHash = hashApiKey(token);
+        if (guard.isKnownUnknown(keyHash, now)) throw refuse('remembered_unknown', 'unknown or revoked API key');
+        // Counted as a failure until it succeeds: concurrent requests cannot overrun the budget while their lookups run.
+        if (!hit) guard.recordFailure(bucket, now);
+        const found = await workspaceForKey(app.db, token).catch((err: unknown) => {
+          // The database's failure, not the client's (the error handler answers 503 or 500).
+          if (!hit) guard.forgiveFailure(bucket, now);
+          throw err;
+        });
+        app.metrics.keyLookups.inc({ result: found ? 'found' : 'unknown' });
         if (!found) {
           cache.delete(token);
+          guard.rememberUnknown(keyHash, now);
+          app.metrics.authRefusals.inc({ reason: 'unknown' });
           throw unauthorized('unknown or revoked API key');
         }
-        hit = { ...found, until: now + CACHE_TTL_MS };
+        if (!hit) guard.forgiveFailure(bucket, now);
+        hit = { workspaceId: found.workspaceId, keyId: found.keyId, rateLimitPerMinute: found.rateLimitPerMinute ?? 0, until: now + CACHE_TTL_MS };
         cache.set(token, hit);
       }
       request.workspaceId = hit.workspaceId;
       request.apiKeyId = hit.keyId;
+      request.rateLimitPerMinute = hit.rateLimitPerMinute;
     });
   },
-  { name: 'auth', dependencies: ['infrastructure'] },
+  { name: 'auth', dependencies: ['infrastructure', 'metrics'] },
 );
 
 declare module 'fastify' {

@@ -7,10 +7,15 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { IANAZone } from 'luxon';
 import { listDeadLetters, retryDeadLetter } from '../../../db/outbox';
-import { createWorkspaceWithKey } from '../../../db/workspaces';
+import { createWorkspaceWithKey, setWorkspaceRateLimit } from '../../../db/workspaces';
 import { bearerToken } from '../plugins/auth';
 import { HttpProblem, invalid } from '../errors';
 import { problems } from '../schemas/common';
+
+const RateLimit = Type.Union([Type.Integer({ minimum: 1, maximum: 10_000_000 }), Type.Null()], {
+  description:
+    "Requests per API key per minute in each API process for this workspace's keys; null: the service's RATE_LIMIT_PER_MINUTE (12,000 unless configured)",
+});
 
 const WorkspaceCreate = Type.Object(
   {
@@ -18,18 +23,21 @@ const WorkspaceCreate = Type.Object(
     timezone: Type.Optional(
       Type.String({ minLength: 1, maxLength: 64, description: 'IANA time zone; the default for records and automations without one (UTC when absent)' }),
     ),
+    rateLimitPerMinute: Type.Optional(RateLimit),
   },
   { additionalProperties: false, examples: [{ name: 'Sparkle Cleaning SRL', timezone: 'Europe/Bucharest' }] },
 );
 
+const Workspace = Type.Object({ id: Type.String(), name: Type.String(), timezone: Type.String(), rateLimitPerMinute: RateLimit });
+
 const WorkspaceCreated = Type.Object(
-  {
-    id: Type.String(),
-    name: Type.String(),
-    timezone: Type.String(),
-    apiKey: Type.String({ description: 'The first API key of the workspace. Shown once.' }),
-  },
-  { examples: [{ id: 'ws_...', name: 'Sparkle Cleaning SRL', timezone: 'Europe/Bucharest', apiKey: 'fu_...' }] },
+  { ...Workspace.properties, apiKey: Type.String({ description: 'The first API key of the workspace. Shown once.' }) },
+  { examples: [{ id: 'ws_...', name: 'Sparkle Cleaning SRL', timezone: 'Europe/Bucharest', rateLimitPerMinute: null, apiKey: 'fu_...' }] },
+);
+
+const WorkspaceUpdate = Type.Object(
+  { rateLimitPerMinute: RateLimit },
+  { additionalProperties: false, examples: [{ rateLimitPerMinute: 60_000 }, { rateLimitPerMinute: null }] },
 );
 
 const DeadLetter = Type.Object(
@@ -82,12 +90,35 @@ const admin: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request, reply) => {
-      const { name, timezone } = request.body;
+      const { name, timezone, rateLimitPerMinute } = request.body;
       if (timezone !== undefined && !IANAZone.isValidZone(timezone)) {
         throw invalid([{ field: '/body/timezone', message: `"${timezone}" is not an IANA time zone (e.g. Europe/Bucharest)` }]);
       }
-      const ws = await createWorkspaceWithKey(app.db, { name, ...(timezone ? { timezone } : {}) });
+      const ws = await createWorkspaceWithKey(app.db, { name, rateLimitPerMinute, ...(timezone ? { timezone } : {}) });
       return reply.status(201).send(ws);
+    },
+  );
+
+  app.patch(
+    '/workspaces/:id',
+    {
+      config: { rateLimit: {} },
+      schema: {
+        tags: ['admin'],
+        summary: "Change a workspace's request limit",
+        description:
+          "Operator only. Sets the requests per API key per minute of the workspace's keys (null: back to RATE_LIMIT_PER_MINUTE); " +
+          'each API process applies it within 5 s (its key cache).',
+        security: [{ adminToken: [] }],
+        params: Type.Object({ id: Type.String({ minLength: 1, maxLength: 100 }) }),
+        body: WorkspaceUpdate,
+        response: { 200: Workspace, ...problems(400, 401, 404, 413, 415, 429) },
+      },
+    },
+    async (request) => {
+      const ws = await setWorkspaceRateLimit(app.db, request.params.id, request.body.rateLimitPerMinute);
+      if (!ws) throw new HttpProblem(404, 'Not Found', { detail: `no workspace ${request.params.id}`, field: '/params/id' });
+      return ws;
     },
   );
 

@@ -1,6 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { collectDefaultMetrics, Registry } from 'prom-client';
 import { ping } from '../../../db/connection';
 import { temporalReady } from '../../common/temporal';
 
@@ -10,9 +9,6 @@ const Readiness = Type.Object({
 });
 
 const health: FastifyPluginAsyncTypebox = async (app) => {
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
-
   app.get(
     '/healthz',
     { schema: { tags: ['health'], security: [], summary: 'Liveness: the process is up', response: { 200: Type.Object({ status: Type.Literal('ok') }) } } },
@@ -36,8 +32,8 @@ const health: FastifyPluginAsyncTypebox = async (app) => {
   );
 
   app.get('/metrics', { schema: { tags: ['health'], security: [], summary: 'Prometheus metrics', produces: ['text/plain'] } }, async (_req, reply) => {
-    reply.type(registry.contentType);
-    return registry.metrics();
+    reply.type(app.metrics.registry.contentType);
+    return app.metrics.registry.metrics();
   });
 };
 
