@@ -15,8 +15,16 @@ export async function inboundParseAccount(db: Db, pathSecretHash: string): Promi
   return db.selectFrom('inbound_parse_secrets').selectAll().where('path_secret_hash', '=', pathSecretHash).executeTakeFirst();
 }
 
+/** Whether the workspace has an Inbound Parse address, and its user name (never the secrets). */
+export async function inboundParseState(db: Db, workspaceId: string): Promise<{ username: string; created_at: Date } | undefined> {
+  return db.selectFrom('inbound_parse_secrets').select(['username', 'created_at']).where('workspace_id', '=', workspaceId).executeTakeFirst();
+}
+
 /** New secret and credentials for the workspace (the old ones stop working). */
-export async function rotateInboundParseAccount(db: Db, workspaceId: string): Promise<{ pathSecret: string; username: string; password: string }> {
+export async function rotateInboundParseAccount(
+  db: Db,
+  workspaceId: string,
+): Promise<{ pathSecret: string; username: string; password: string; createdAt: Date }> {
   const pathSecret = randomToken(32);
   const username = `ws-${randomToken(8)}`;
   const password = randomToken(32);
@@ -26,5 +34,5 @@ export async function rotateInboundParseAccount(db: Db, workspaceId: string): Pr
     .values({ workspace_id: workspaceId, ...row })
     .onConflict((oc) => oc.column('workspace_id').doUpdateSet(row))
     .execute();
-  return { pathSecret, username, password };
+  return { pathSecret, username, password, createdAt: row.created_at };
 }

@@ -177,3 +177,24 @@ export async function receiveInbound(db: Db, input: InboundInput): Promise<Inbou
     return { id, created: true, recordId: match?.recordId ?? null, messageId: match?.messageId ?? null, eventId };
   });
 }
+
+/** Newest first by (received_at, id); `matched: false` keeps those from senders no record has. `limit + 1` rows. */
+export async function listInboundMessages(
+  db: Db,
+  workspaceId: string,
+  f: { channel?: InboundChannel; matched?: boolean; before?: { at: string; id: string }; limit: number },
+) {
+  let q = db
+    .selectFrom('inbound_messages')
+    .selectAll()
+    .select(sql<string>`to_char(received_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`.as('cursor_at'))
+    .where('workspace_id', '=', workspaceId);
+  if (f.channel) q = q.where('channel', '=', f.channel);
+  if (f.matched !== undefined) q = q.where('record_id', f.matched ? 'is not' : 'is', null);
+  if (f.before) q = q.where(sql<boolean>`(received_at, id) < (${f.before.at}::timestamptz, ${f.before.id})`);
+  return q
+    .orderBy('received_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(f.limit + 1)
+    .execute();
+}

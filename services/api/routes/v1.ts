@@ -15,6 +15,7 @@ import settings from './settings';
 import senders from './senders';
 import providers from './providers';
 import statistics from './statistics';
+import inbound from './inbound';
 
 /**
  * Every /v1 route: authenticated by API key (which decides the workspace) and rate limited per key.
@@ -43,6 +44,7 @@ const v1: FastifyPluginAsyncTypebox = async (app) => {
   await app.register(senders);
   await app.register(providers);
   await app.register(statistics);
+  await app.register(inbound);
 };
 
 export default v1;
