@@ -6,10 +6,16 @@
  *
  *   npx tsx scripts/record-histories.ts            # all scenarios
  *   npx tsx scripts/record-histories.ts seller     # the scenarios whose name contains "seller"
+ *   npx tsx scripts/record-histories.ts --production
+ *
+ * --production records the production-shaped ones (test/histories/prod-*.json) instead: the real
+ * worker with the real activities on a Temporal dev server and PostgreSQL, driven through the API
+ * (test/integration/production-histories.test.ts, run here with RECORD_HISTORIES=1).
  *
  * Record new histories when the workflow gains a behaviour; never re-record an existing file to
  * make the replay test pass: a replay failure means running enrollments would break (use patched()).
  */
+import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -195,8 +201,19 @@ const scenarios: Scenario[] = [
   },
 ];
 
+/** The production-shaped histories: their test provisions PostgreSQL and the dev servers, and writes the files. */
+function recordProduction(): never {
+  const run = spawnSync('npx', ['vitest', 'run', '--project', 'integration', 'test/integration/production-histories.test.ts'], {
+    cwd: REPO_ROOT,
+    stdio: 'inherit',
+    env: { ...process.env, RECORD_HISTORIES: '1' },
+  });
+  process.exit(run.status ?? 1);
+}
+
 async function main(): Promise<void> {
   const filter = process.argv[2];
+  if (filter === '--production') recordProduction();
   const settings = loadProvisionSettings();
   const testServer = await ensureTestServer(settings.toolsDir, (line) => process.stderr.write(`${line}\n`));
   quietRuntime();

@@ -2,7 +2,8 @@
  * Replays every recorded history in test/histories/ against the current workflow code (bundled
  * once) and fails on any non-determinism: a change that would break running enrollments fails
  * here, and belongs behind `patched()` (see the top of workflows/enrollment.ts). New histories
- * come from scripts/record-histories.ts.
+ * come from scripts/record-histories.ts: prod-*.json from the real worker and activities on the
+ * dev server (--production), the others from the workflow tests' recorder on the time-skipping server.
  */
 import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -18,8 +19,21 @@ const files = readdirSync(DIR)
   .sort();
 
 describe('replay of recorded histories', () => {
-  it('has histories to replay', () => {
+  it('has histories to replay, production-shaped ones among them', () => {
     expect(files.length).toBeGreaterThan(0);
+    // Recorded from the real worker and activities (test/integration/production-histories.test.ts).
+    expect(files.filter((f) => f.startsWith('prod-')).map((f) => f.replace(/(\.run\d+)?\.json$/, ''))).toEqual(
+      expect.arrayContaining([
+        'prod-trigger-event',
+        'prod-signal-with-start',
+        'prod-failed-step',
+        'prod-cancel',
+        'prod-exit-during-retries',
+        'prod-webhook-failure',
+        'prod-suggested-continue-as-new',
+        'prod-long-wait-noise',
+      ]),
+    );
   });
 
   it('replays every history without non-determinism', async () => {
