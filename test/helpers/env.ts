@@ -71,13 +71,30 @@ const INDEXED_VALUE_TYPE = { Keyword: 2, Int: 3 } as const; // temporal.api.enum
  * A time-skipping environment (one per test file: time skipping is global to it) on the Java test
  * server from Maven Central, with the enrollment search attributes registered.
  */
+/**
+ * The SDK gives an ephemeral server (the test server's JVM, a dev server) 5 s to listen, which a loaded machine (a CI box running other
+ * jobs) can exceed: "ephemeral server ... did not start within 5s". A slow start is retried; any
+ * other failure is not.
+ */
+async function startWithRetries<T>(start: () => Promise<T>, attempts = 3): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (err) {
+      if (attempt >= attempts || !/did not start within/.test(String(err))) throw err;
+    }
+  }
+}
+
 export async function createTimeSkippingEnv(
   opts: Omit<TimeSkippingTestWorkflowEnvironmentOptions, 'server'> & { server?: { extraArgs?: string[] } } = {},
 ): Promise<TestWorkflowEnvironment> {
-  const env = await TestWorkflowEnvironment.createTimeSkipping({
-    ...opts,
-    server: { ...opts.server, executable: { type: 'existing-path', path: testServerPath() } },
-  });
+  const env = await startWithRetries(() =>
+    TestWorkflowEnvironment.createTimeSkipping({
+      ...opts,
+      server: { ...opts.server, executable: { type: 'existing-path', path: testServerPath() } },
+    }),
+  );
   await env.connection.operatorService.addSearchAttributes({
     namespace: 'default',
     searchAttributes: Object.fromEntries(Object.entries(SEARCH_ATTRIBUTES).map(([name, type]) => [name, INDEXED_VALUE_TYPE[type]])),
@@ -89,13 +106,15 @@ export async function createTimeSkippingEnv(
 export async function createLocalEnv(
   opts: Omit<LocalTestWorkflowEnvironmentOptions, 'server'> & { server?: { extraArgs?: string[] } } = {},
 ): Promise<TestWorkflowEnvironment> {
-  return TestWorkflowEnvironment.createLocal({
-    ...opts,
-    server: {
-      ip: '127.0.0.1',
-      ...opts.server,
-      executable: { type: 'existing-path', path: temporalCliPath() },
-      extraArgs: [...searchAttributeArgs(), ...(opts.server?.extraArgs ?? [])],
-    },
-  });
+  return startWithRetries(() =>
+    TestWorkflowEnvironment.createLocal({
+      ...opts,
+      server: {
+        ip: '127.0.0.1',
+        ...opts.server,
+        executable: { type: 'existing-path', path: temporalCliPath() },
+        extraArgs: [...searchAttributeArgs(), ...(opts.server?.extraArgs ?? [])],
+      },
+    }),
+  );
 }
