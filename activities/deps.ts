@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Db } from '../db/connection';
+import type { Provider } from '../domain/delivery';
 import type { Channels } from './channels';
 
 /** What every activity module closes over; built once per worker by createActivities. */
@@ -23,6 +24,10 @@ export interface DeliverySettings {
   confirmGraceMs: number;
   /** SEND_TIMEOUT_MS: the lease on a claimed send outlives one provider request by SEND_LEASE_MARGIN_MS. */
   requestTimeoutMs: number;
+  /** A message that would wait for send capacity longer than this after it was queued fails as expired. */
+  validityMs: number;
+  /** Sends per second per workspace and provider (0: no limit). */
+  providerPerSecond: Record<Provider, number>;
   /** Where a workspace's own credentials send (SENDGRID_API_URL, TWILIO_API_URL). */
   sendgridApiUrl: string;
   twilioApiUrl: string;

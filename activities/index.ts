@@ -31,12 +31,14 @@ export interface CreateActivitiesOptions {
   delivery?: Partial<DeliverySettings>;
 }
 
-/** Outside a configured worker (tests): links to 127.0.0.1, the development key, no grace. */
+/** Outside a configured worker (tests): links to 127.0.0.1, the development key, no grace, no workspace limits. */
 const DEFAULT_DELIVERY: DeliverySettings = {
   publicUrl: 'http://127.0.0.1:3000',
   secretsKey: DEV_SECRETS_KEY,
   confirmGraceMs: 0,
   requestTimeoutMs: 20_000,
+  validityMs: 14_400_000,
+  providerPerSecond: { sendgrid: 0, twilio: 0 },
   sendgridApiUrl: 'https://api.sendgrid.com',
   twilioApiUrl: 'https://api.twilio.com',
 };

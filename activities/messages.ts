@@ -15,6 +15,11 @@
  *      SEND_CONFIRM_GRACE_MS, then marks the message `uncertain`. It is never sent again: at most
  *      once is the default, because a second copy of a message reaches a person, a missing one can
  *      be seen and sent by hand.
+ *
+ * Before step 2 a send to a real provider waits for its turn under its rate limits (db/send-limits.ts:
+ * the SMS sender's segments per second, the workspace's share of the provider), in order, across
+ * every worker; one that would wait past its validity period (SEND_VALIDITY_MS) is `failed` as
+ * `expired` instead. The wait is not an error: it never fails the send.
  */
 import { randomUUID } from 'node:crypto';
 import { Context } from '@temporalio/activity';
@@ -22,16 +27,27 @@ import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { sql } from 'kysely';
 import { newId } from '../db/ids';
 import { getRecord } from '../db/records';
-import { claimQueuedMessage, insertMessageOnce, messageByKey, messageWithLease, updateClaimedMessage } from '../db/messages';
+import { claimQueuedMessage, insertMessageOnce, messageByKey, messageWithLease, updateClaimedMessage, updateQueuedMessage } from '../db/messages';
+import { reserveSlot, takeTurn } from '../db/send-limits';
 import { MESSAGE_STATUSES, type MessageRow, type MessageStatus, type SenderRow } from '../db/schema';
 import { firstSender, getSender } from '../db/senders';
 import { getWorkspaceSettings } from '../db/settings';
 import { addSuppression, suppressionOf } from '../db/suppressions';
-import { SEND_HEARTBEAT_MS, SEND_LEASE_MARGIN_MS, SEND_MAX_ATTEMPTS, sendCategories } from '../domain/delivery';
+import {
+  SEND_EXPIRED,
+  SEND_HEARTBEAT_MS,
+  SEND_INLINE_WAIT_MS,
+  SEND_LEASE_MARGIN_MS,
+  SEND_MAX_ATTEMPTS,
+  SEND_WAKE_EARLY_MS,
+  sendCategories,
+  sendLimitsFor,
+  type SendLimit,
+} from '../domain/delivery';
 import { countSegments } from '../domain/sms-segments';
 import { missingTemplateError } from '../domain/enrollment';
 import { unsubscribeUrl } from '../services/common/unsubscribe-token';
-import { AmbiguousDeliveryError, PermanentDeliveryError, TransientDeliveryError, type SenderIdentity } from './channels';
+import { AmbiguousDeliveryError, PermanentDeliveryError, sandboxChannel, TransientDeliveryError, type DeliveryChannel, type SenderIdentity } from './channels';
 import { TWILIO_UNSUBSCRIBED } from './channels-twilio';
 import type { ActivityDeps } from './deps';
 import { workspaceChannel } from './providers';
@@ -64,6 +80,14 @@ function activityContext(): Context | undefined {
 const retry = (message: string, type: string, delayMs?: number) =>
   ApplicationFailure.create({ message, type, ...(delayMs !== undefined ? { nextRetryDelay: Math.max(1000, Math.ceil(delayMs)) } : {}) });
 
+/** "4 h", "90 min", "30 s": a validity period as people write it. */
+function spoken(ms: number): string {
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000} h`;
+  return ms % 60_000 === 0 ? `${ms / 60_000} min` : `${Math.round(ms / 1000)} s`;
+}
+
+const pause = (ms: number, ctx: Context | undefined) => (ctx ? ctx.sleep(ms) : new Promise<void>((r) => setTimeout(r, ms)));
+
 function identity(s: SenderRow | undefined): SenderIdentity | null {
   return s ? { id: s.id, from: s.from, name: s.name, replyTo: s.reply_to, messagingServiceSid: s.messaging_service_sid } : null;
 }
@@ -71,15 +95,19 @@ function identity(s: SenderRow | undefined): SenderIdentity | null {
 export function messageActivities(deps: ActivityDeps) {
   const { db, clock, channels, logger, delivery } = deps;
 
-  /** Writes the outcome of the attempt holding the claim; a row claimed by someone else is left alone. */
+  /**
+   * Writes the outcome of the attempt holding the claim (or, with `queued`, of a row nobody claimed
+   * yet); a row claimed by someone else is left alone.
+   */
   async function settle(
     id: string,
-    attemptId: string,
-    patch: Partial<Pick<MessageRow, 'status' | 'provider_id' | 'error' | 'error_code' | 'sent_at' | 'segments' | 'attempt_id' | 'lease_until'>>,
+    holder: string | 'queued',
+    patch: Partial<Pick<MessageRow, 'status' | 'provider_id' | 'error' | 'error_code' | 'sent_at' | 'segments' | 'attempt_id' | 'lease_until' | 'slot_at'>>,
   ) {
     // The outcome and its message.sent / message.failed notification commit together.
     return db.transaction().execute(async (trx) => {
-      const row = await updateClaimedMessage(trx, id, attemptId, { ...patch, updated_at: clock() });
+      const write = { ...patch, updated_at: clock() };
+      const row = holder === 'queued' ? await updateQueuedMessage(trx, id, write) : await updateClaimedMessage(trx, id, holder, write);
       const type = row?.status === 'failed' ? 'message.failed' : row?.status === 'sent' || row?.status === 'sandboxed' ? 'message.sent' : null;
       if (row && type) await notify(trx, row.workspace_id, { id: `${type}:${row.id}`, type, data: messageNotification(row) });
       return row;
@@ -161,7 +189,36 @@ export function messageActivities(deps: ActivityDeps) {
       created_at: now,
       updated_at: now,
     });
-    return { row, text, html, audioUrl: rendered.audioUrl ?? null, sender: identity(sender), unsubscribe };
+    return { row, text, html, audioUrl: rendered.audioUrl ?? null, sender: identity(sender), senderRow: sender, unsubscribe };
+  }
+
+  /**
+   * Waits (heartbeating, cancellable) until the message's turn under its limits: reserves its slot
+   * once (kept on the row across retries), then takes its turn. A wait longer than
+   * SEND_INLINE_WAIT_MS ends this attempt; the retry wakes just before the slot.
+   */
+  async function awaitTurn(row: MessageRow, limits: SendLimit[], ctx: Context | undefined): Promise<'go' | { expiredAt: Date }> {
+    const latest = new Date(row.created_at.getTime() + delivery.validityMs);
+    const deadline = Date.now() + SEND_INLINE_WAIT_MS;
+    let slotAt = row.slot_at;
+    if (!slotAt) {
+      const reserved = await reserveSlot(db, row.id, limits, latest);
+      if ('wouldStartAt' in reserved) return { expiredAt: reserved.wouldStartAt };
+      slotAt = reserved.slotAt;
+    }
+    for (;;) {
+      const turn = await takeTurn(db, slotAt, limits, latest);
+      if (turn === 'go') return 'go';
+      if (turn === 'expired') return { expiredAt: new Date() };
+      if (Date.now() + turn.waitMs > deadline) {
+        throw retry(
+          `waiting ${Math.ceil(turn.waitMs / 1000)} s for its turn under the send rate limits`,
+          'AwaitingSendCapacity',
+          turn.waitMs - SEND_WAKE_EARLY_MS,
+        );
+      }
+      await pause(turn.waitMs, ctx);
+    }
   }
 
   /** The claim was not ours: someone holds it, or its holder vanished without an answer. */
@@ -187,6 +244,83 @@ export function messageActivities(deps: ActivityDeps) {
     throw retry('waiting for the provider to confirm a send whose answer was lost', 'AwaitingConfirmation', delivery.confirmGraceMs - waitedMs + 500);
   }
 
+  /** Takes the row `queued` -> `sending` and, holding it, calls the provider once. */
+  async function claimAndSend(
+    req: SendMessageRequest,
+    prepared: Awaited<ReturnType<typeof prepare>>,
+    channel: DeliveryChannel,
+    ctx: Context | undefined,
+  ): Promise<SendMessageResult> {
+    const { row } = prepared;
+    const attemptId = randomUUID();
+    const claimed = await claimQueuedMessage(db, row.id, attemptId, (delivery.requestTimeoutMs + SEND_LEASE_MARGIN_MS) / 1000, clock());
+    if (!claimed) return claimedElsewhere(row.id);
+
+    const lastAttempt = (ctx?.info.attempt ?? 1) >= SEND_MAX_ATTEMPTS;
+    try {
+      const receipt = await channel.send({
+        messageId: row.id,
+        channel: req.channel,
+        to: row.to,
+        sender: prepared.sender,
+        subject: row.subject,
+        text: prepared.text,
+        html: prepared.html,
+        audioUrl: prepared.audioUrl,
+        categories: sendCategories(req.automationId, req.stepId),
+        unsubscribeUrl: req.channel === 'email' ? prepared.unsubscribe : null,
+        dynamicTemplate: null,
+        ...(ctx ? { signal: ctx.cancellationSignal } : {}),
+      });
+      const done = await settle(row.id, attemptId, {
+        status: receipt.status,
+        provider_id: receipt.providerId,
+        sent_at: clock(),
+        lease_until: null,
+        error: null,
+        error_code: null,
+        ...(receipt.segments ? { segments: receipt.segments } : {}),
+      });
+      return resultOf(done ?? claimed, false);
+    } catch (err) {
+      if (err instanceof PermanentDeliveryError) {
+        logger.warn({ messageId: row.id, code: err.code, err: err.message }, 'message refused by the provider');
+        const done = await settle(row.id, attemptId, { status: 'failed', error: err.message, error_code: err.code ?? null, lease_until: null });
+        if (req.channel === 'sms' && err.code === String(TWILIO_UNSUBSCRIBED)) {
+          await addSuppression(db, req.workspaceId, {
+            channel: 'sms',
+            address: row.to,
+            reason: 'the recipient replied STOP (Twilio 21610)',
+            source: 'twilio',
+          });
+        }
+        return resultOf(done ?? claimed, false);
+      }
+      if (err instanceof TransientDeliveryError) {
+        const done = await settle(
+          row.id,
+          attemptId,
+          lastAttempt
+            ? { status: 'failed', error: `${err.message} (gave up after ${SEND_MAX_ATTEMPTS} attempts)`, error_code: err.code ?? null, lease_until: null }
+            : // Back in the queue: the retry reserves a new slot.
+              { status: 'queued', error: err.message, error_code: err.code ?? null, attempt_id: null, lease_until: null, slot_at: null },
+        );
+        if (lastAttempt) return resultOf(done ?? claimed, false);
+        throw retry(err.message, 'TransientDeliveryError', err.retryAfterMs);
+      }
+      if (err instanceof AmbiguousDeliveryError) {
+        if (ctx?.cancellationSignal.aborted) {
+          await settle(row.id, attemptId, { status: 'uncertain', error: `cancelled while the provider was being called: ${err.message}`, lease_until: null });
+          throw new CancelledFailure('send cancelled');
+        }
+        // The lease ends now: the next attempt starts waiting for the provider's confirmation.
+        await settle(row.id, attemptId, { error: err.message, lease_until: sql<Date>`now()` as never });
+        throw retry(err.message, 'AmbiguousDeliveryError', delivery.confirmGraceMs + 500);
+      }
+      throw err;
+    }
+  }
+
   return {
     async sendMessage(req: SendMessageRequest): Promise<SendMessageResult> {
       const existing = await messageByKey(db, req.idempotencyKey);
@@ -195,74 +329,44 @@ export function messageActivities(deps: ActivityDeps) {
       const { row } = prepared;
       if (row.status !== 'queued' && row.status !== 'sending') return resultOf(row, Boolean(existing));
 
-      const attemptId = randomUUID();
-      const claimed = await claimQueuedMessage(db, row.id, attemptId, (delivery.requestTimeoutMs + SEND_LEASE_MARGIN_MS) / 1000, clock());
-      if (!claimed) return claimedElsewhere(row.id);
-
       const ctx = activityContext();
       const heartbeat = ctx ? setInterval(() => ctx.heartbeat(), Math.floor(SEND_HEARTBEAT_MS / 3)) : undefined;
-      const lastAttempt = (ctx?.info.attempt ?? 1) >= SEND_MAX_ATTEMPTS;
       try {
         const channel = (await workspaceChannel(db, delivery, req.workspaceId, req.channel)) ?? channels[req.channel];
-        const receipt = await channel.send({
-          messageId: row.id,
-          channel: req.channel,
-          to: row.to,
-          sender: prepared.sender,
-          subject: row.subject,
-          text: prepared.text,
-          html: prepared.html,
-          audioUrl: prepared.audioUrl,
-          categories: sendCategories(req.automationId, req.stepId),
-          unsubscribeUrl: req.channel === 'email' ? prepared.unsubscribe : null,
-          dynamicTemplate: null,
-          ...(ctx ? { signal: ctx.cancellationSignal } : {}),
-        });
-        const done = await settle(row.id, attemptId, {
-          status: receipt.status,
-          provider_id: receipt.providerId,
-          sent_at: clock(),
-          lease_until: null,
-          error: null,
-          error_code: null,
-          ...(receipt.segments ? { segments: receipt.segments } : {}),
-        });
-        return resultOf(done ?? claimed, false);
-      } catch (err) {
-        if (err instanceof PermanentDeliveryError) {
-          logger.warn({ messageId: row.id, code: err.code, err: err.message }, 'message refused by the provider');
-          const done = await settle(row.id, attemptId, { status: 'failed', error: err.message, error_code: err.code ?? null, lease_until: null });
-          if (req.channel === 'sms' && err.code === String(TWILIO_UNSUBSCRIBED)) {
-            await addSuppression(db, req.workspaceId, {
-              channel: 'sms',
-              address: row.to,
-              reason: 'the recipient replied STOP (Twilio 21610)',
-              source: 'twilio',
+        const provider = req.channel === 'email' ? 'sendgrid' : 'twilio';
+        // Nothing leaves a sandbox: no limit to hold.
+        const limits =
+          channel === sandboxChannel
+            ? []
+            : sendLimitsFor({
+                workspaceId: req.workspaceId,
+                provider,
+                providerPerSecond: delivery.providerPerSecond[provider],
+                segments: row.segments,
+                smsSender:
+                  req.channel === 'sms' && prepared.senderRow
+                    ? {
+                        from: prepared.senderRow.from,
+                        messagingServiceSid: prepared.senderRow.messaging_service_sid,
+                        kind: prepared.senderRow.kind,
+                        segmentsPerSecond: prepared.senderRow.segments_per_second,
+                      }
+                    : null,
+              });
+        if (row.status === 'queued' && limits.length > 0) {
+          const turn = await awaitTurn(row, limits, ctx);
+          if (turn !== 'go') {
+            const done = await settle(row.id, 'queued', {
+              status: 'failed',
+              error_code: SEND_EXPIRED,
+              error: `expired: its turn under the send rate limits (${turn.expiredAt.toISOString()}) came after its validity period of ${spoken(delivery.validityMs)}; not sent`,
             });
+            logger.warn({ messageId: row.id }, 'message expired waiting for send capacity');
+            if (done) return resultOf(done, false);
+            return claimedElsewhere(row.id);
           }
-          return resultOf(done ?? claimed, false);
         }
-        if (err instanceof TransientDeliveryError) {
-          const done = await settle(
-            row.id,
-            attemptId,
-            lastAttempt
-              ? { status: 'failed', error: `${err.message} (gave up after ${SEND_MAX_ATTEMPTS} attempts)`, error_code: err.code ?? null, lease_until: null }
-              : { status: 'queued', error: err.message, error_code: err.code ?? null, attempt_id: null, lease_until: null },
-          );
-          if (lastAttempt) return resultOf(done ?? claimed, false);
-          throw retry(err.message, 'TransientDeliveryError', err.retryAfterMs);
-        }
-        if (err instanceof AmbiguousDeliveryError) {
-          if (ctx?.cancellationSignal.aborted) {
-            await settle(row.id, attemptId, { status: 'uncertain', error: `cancelled while the provider was being called: ${err.message}`, lease_until: null });
-            throw new CancelledFailure('send cancelled');
-          }
-          // The lease ends now: the next attempt starts waiting for the provider's confirmation.
-          await settle(row.id, attemptId, { error: err.message, lease_until: sql<Date>`now()` as never });
-          throw retry(err.message, 'AmbiguousDeliveryError', delivery.confirmGraceMs + 500);
-        }
-        throw err;
+        return await claimAndSend(req, prepared, channel, ctx);
       } finally {
         if (heartbeat) clearInterval(heartbeat);
       }

@@ -36,13 +36,26 @@ export function providersFromConfig(c: ProviderConfig): Partial<Channels> {
 }
 
 export function deliveryFromConfig(
-  c: Pick<Config, 'PUBLIC_URL' | 'SECRETS_KEY' | 'SEND_CONFIRM_GRACE_MS' | 'SEND_TIMEOUT_MS' | 'SENDGRID_API_URL' | 'TWILIO_API_URL'>,
+  c: Pick<
+    Config,
+    | 'PUBLIC_URL'
+    | 'SECRETS_KEY'
+    | 'SEND_CONFIRM_GRACE_MS'
+    | 'SEND_TIMEOUT_MS'
+    | 'SEND_VALIDITY_MS'
+    | 'SENDGRID_SENDS_PER_SECOND'
+    | 'TWILIO_SENDS_PER_SECOND'
+    | 'SENDGRID_API_URL'
+    | 'TWILIO_API_URL'
+  >,
 ): DeliverySettings {
   return {
     publicUrl: c.PUBLIC_URL,
     secretsKey: c.SECRETS_KEY,
     confirmGraceMs: c.SEND_CONFIRM_GRACE_MS,
     requestTimeoutMs: c.SEND_TIMEOUT_MS,
+    validityMs: c.SEND_VALIDITY_MS,
+    providerPerSecond: { sendgrid: c.SENDGRID_SENDS_PER_SECOND, twilio: c.TWILIO_SENDS_PER_SECOND },
     sendgridApiUrl: c.SENDGRID_API_URL,
     twilioApiUrl: c.TWILIO_API_URL,
   };

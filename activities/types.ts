@@ -74,7 +74,7 @@ export interface SendMessageRequest extends EnrollmentRef {
 export interface SendMessageResult {
   messageId: string;
   /** `queued`: still waiting (never returned once retries end); `uncertain`: see activities/messages.ts. */
-  status: 'sent' | 'sandboxed' | 'suppressed' | 'failed' | 'queued' | 'uncertain' | 'expired' | 'cancelled';
+  status: 'sent' | 'sandboxed' | 'suppressed' | 'failed' | 'queued' | 'uncertain' | 'cancelled';
   to: string | null;
   segments: number | null;
   error: string | null;

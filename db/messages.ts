@@ -87,6 +87,11 @@ export async function messageWithLease(db: Db, id: string): Promise<MessageRow &
     .executeTakeFirstOrThrow();
 }
 
+/** Writes the outcome of a message nobody claimed yet (still `queued`); undefined when it is not queued. */
+export async function updateQueuedMessage(db: Db, id: string, patch: Updateable<MessagesTable>): Promise<MessageRow | undefined> {
+  return db.updateTable('messages').set(patch).where('id', '=', id).where('status', '=', 'queued').returningAll().executeTakeFirst();
+}
+
 /** Writes an attempt's outcome while it still holds the claim; undefined when another attempt holds it. */
 export async function updateClaimedMessage(db: Db, id: string, attemptId: string, patch: Updateable<MessagesTable>): Promise<MessageRow | undefined> {
   return db.updateTable('messages').set(patch).where('id', '=', id).where('attempt_id', '=', attemptId).returningAll().executeTakeFirst();

@@ -230,6 +230,14 @@ export interface MessagesTable {
   sender_id: string | null;
   /** A test send (POST /v1/templates/{id}/test-send): never counted in statistics. */
   test: Generated<boolean>;
+  /** The send slot this message reserved under its rate limits (db/send-limits.ts); null: none yet. */
+  slot_at: NullableTimestamp;
+}
+
+export interface SendLimitsTable {
+  key: string;
+  reserved_until: Timestamp;
+  free_at: Timestamp;
 }
 
 export type SenderChannel = Channel;
@@ -411,6 +419,7 @@ export interface Database {
   inbound_parse_secrets: InboundParseSecretsTable;
   senders: SendersTable;
   provider_credentials: ProviderCredentialsTable;
+  send_limits: SendLimitsTable;
   webhook_deliveries: WebhookDeliveriesTable;
   webhook_delivery_attempts: WebhookDeliveryAttemptsTable;
   webhook_calls: WebhookCallsTable;

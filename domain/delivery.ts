@@ -11,8 +11,9 @@
 /**
  * A message's status. `sending`: claimed by one attempt (attempt id, lease) that is calling the
  * provider. `uncertain`: the provider may have accepted it but never confirmed; not resent (at most
- * once); a later status callback still moves it on. `expired`: waited for send capacity past its
- * validity period. `cancelled`: the enrollment exited before it went out.
+ * once); a later status callback still moves it on. `cancelled`: the enrollment exited before it
+ * went out. A message that would wait for send capacity past its validity period is `failed` with
+ * the error code `expired` (SEND_EXPIRED).
  */
 export const MESSAGE_STATUSES = [
   'queued',
@@ -26,7 +27,6 @@ export const MESSAGE_STATUSES = [
   'sandboxed',
   'suppressed',
   'uncertain',
-  'expired',
   'cancelled',
 ] as const;
 export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
@@ -51,3 +51,45 @@ export function sendCategories(automationId: string | null, stepId: string | nul
 /** Carrier throughput of an SMS sender, segments per second, unless the sender overrides it. */
 export const SMS_SEGMENTS_PER_SECOND = { long_code: 1, toll_free: 3, short_code: 100 } as const;
 export type SmsSenderKind = keyof typeof SMS_SEGMENTS_PER_SECOND;
+
+/** The error code of a message failed because it would have waited past its validity period. */
+export const SEND_EXPIRED = 'expired';
+
+/**
+ * A send waits for capacity inside its activity (heartbeating) up to this long; a longer wait ends
+ * the attempt and the retry wakes SEND_WAKE_EARLY_MS before the slot. Together with one provider
+ * request (SEND_TIMEOUT_MS <= 60 s) it stays under SEND_START_TO_CLOSE_MS.
+ */
+export const SEND_INLINE_WAIT_MS = 20_000;
+export const SEND_WAKE_EARLY_MS = 5_000;
+
+/** One rate limiter a send passes: `cost` units of `perSecond` (SMS segments, or sends). */
+export interface SendLimit {
+  key: string;
+  perSecond: number;
+  cost: number;
+}
+
+export type Provider = 'sendgrid' | 'twilio';
+
+/**
+ * The limiters of one send (db/send-limits.ts holds them across workers): the SMS sender's number
+ * (carriers count segments per number, whichever workspace sends from it), at its own rate or its
+ * kind's; and the workspace's share of the provider (`perSecond` 0: none).
+ */
+export function sendLimitsFor(s: {
+  workspaceId: string;
+  provider: Provider;
+  providerPerSecond: number;
+  segments: number | null;
+  smsSender: { from: string | null; messagingServiceSid: string | null; kind: SmsSenderKind | null; segmentsPerSecond: number | null } | null;
+}): SendLimit[] {
+  const limits: SendLimit[] = [];
+  const number = s.smsSender?.from ?? s.smsSender?.messagingServiceSid;
+  if (s.smsSender && number) {
+    const perSecond = s.smsSender.segmentsPerSecond ?? SMS_SEGMENTS_PER_SECOND[s.smsSender.kind ?? 'long_code'];
+    limits.push({ key: `sms:${number}`, perSecond, cost: Math.max(1, s.segments ?? 1) });
+  }
+  if (s.providerPerSecond > 0) limits.push({ key: `provider:${s.workspaceId}:${s.provider}`, perSecond: s.providerPerSecond, cost: 1 });
+  return limits;
+}

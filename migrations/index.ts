@@ -8,6 +8,7 @@ import * as inbound from './2026-11-30T04-00-00_inbound';
 import * as webhookDeliveries from './2026-11-30T04-10-00_webhook-deliveries';
 import * as workspaceSettings from './2026-11-30T05-00-00_workspace-settings';
 import * as recordLastEvents from './2026-11-30T05-01-00_record-last-events';
+import * as sendLimits from './2026-12-01T03-00-00_send-limits';
 import * as inboundReceivers from './2026-12-01T04-00-00_inbound-receivers';
 import * as workspaceRateLimit from './2026-12-01T06-00-00_workspace-rate-limit';
 import * as webhookCalls from './2026-12-01T07-00-00_webhook-calls';
@@ -24,6 +25,7 @@ export const migrations: Record<string, Migration> = {
   '2026-11-30T04-10-00_webhook-deliveries': webhookDeliveries,
   '2026-11-30T05-00-00_workspace-settings': workspaceSettings,
   '2026-11-30T05-01-00_record-last-events': recordLastEvents,
+  '2026-12-01T03-00-00_send-limits': sendLimits,
   '2026-12-01T04-00-00_inbound-receivers': inboundReceivers,
   '2026-12-01T06-00-00_workspace-rate-limit': workspaceRateLimit,
   '2026-12-01T07-00-00_webhook-calls': webhookCalls,

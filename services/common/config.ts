@@ -101,6 +101,21 @@ export const ConfigSchema = Type.Object({
     default: 600000,
     description: 'How long a send whose outcome was lost waits for the provider to confirm it before it is uncertain',
   }),
+  SEND_VALIDITY_MS: Type.Integer({
+    minimum: 1000,
+    default: 14_400_000,
+    description: "A message that would wait for send capacity longer than this after it was queued fails as expired (Twilio's default validity, 4 h)",
+  }),
+  SENDGRID_SENDS_PER_SECOND: Type.Number({
+    minimum: 0,
+    default: 100,
+    description: 'Emails per second per workspace through SendGrid, across all workers (0: no limit)',
+  }),
+  TWILIO_SENDS_PER_SECOND: Type.Number({
+    minimum: 0,
+    default: 100,
+    description: 'SMS and calls per second per workspace through Twilio, across all workers (0: no limit); each SMS sender has its own limit too',
+  }),
   SWEEP_INTERVAL: Type.String({
     default: 'PT5M',
     description: 'How often each workspace sweeps its date and inactivity triggers (ISO-8601 duration, at least PT10S)',

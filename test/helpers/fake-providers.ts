@@ -19,6 +19,7 @@ export interface FakeRequest {
   headers: IncomingMessage['headers'];
   /** JSON (SendGrid) or form fields (Twilio, repeated keys as arrays). */
   body: any;
+  /** When the request arrived (its headers; Date.now()). */
   at: number;
 }
 
@@ -90,6 +91,7 @@ export abstract class FakeProvider {
   abstract acceptedFor(messageId: string): number;
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const at = Date.now();
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     const url = new URL(req.url ?? '/', 'http://fake');
@@ -99,7 +101,7 @@ export abstract class FakeProvider {
       query: url.searchParams,
       headers: req.headers,
       body: this.parse(Buffer.concat(chunks).toString('utf8'), req.headers),
-      at: Date.now(),
+      at,
     };
     const looked = this.lookup(request);
     if (looked) return void this.write(res, request, looked.status, {}, looked.body, false);

@@ -22,7 +22,12 @@ export const MessageView = Type.Object(
     segments: Nullable(Type.Integer({ description: 'SMS segments' })),
     providerId: Nullable(Type.String()),
     error: Nullable(Type.String()),
-    errorCode: Nullable(Type.String({ description: "The provider's own code: SendGrid HTTP status, Twilio error code (21211, 30007, ...)" })),
+    errorCode: Nullable(
+      Type.String({
+        description:
+          "The provider's own code: SendGrid HTTP status, Twilio error code (21211, 30007, ...); `expired` when the message would have waited for send capacity past its validity period",
+      }),
+    ),
     encoding: Nullable(Type.String({ description: 'SMS: GSM-7 or UCS-2' })),
     senderId: Nullable(Type.String()),
     test: Type.Boolean({ description: 'A test send; never counted in statistics' }),
