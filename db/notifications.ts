@@ -114,12 +114,21 @@ export interface AttemptRecord {
   responseExcerpt: string | null;
 }
 
-/** Records the attempt and the delivery's new state: delivered, failed for good, or due again at `retryAt`. */
+/** A delivery that kept failing: failed, and parked in outbox_dead_letters with its last error (retried by the admin API). */
+export interface Parked {
+  status: 'failed';
+  deadLetter: { lastError: string };
+}
+
+/**
+ * Records the attempt and the delivery's new state: delivered, failed for good (an endpoint
+ * deleted since), parked, or due again at `retryAt`.
+ */
 export async function finishAttempt(
   db: Db,
   d: ClaimedDelivery,
   attempt: AttemptRecord,
-  next: { status: 'delivered' | 'failed' } | { retryAt: Date },
+  next: { status: 'delivered' | 'failed' } | Parked | { retryAt: Date },
 ): Promise<void> {
   await db.transaction().execute(async (trx) => {
     await trx
@@ -144,7 +153,33 @@ export async function finishAttempt(
       )
       .where('id', '=', d.id)
       .execute();
+    if ('deadLetter' in next) {
+      await trx
+        .insertInto('outbox_dead_letters')
+        .values({
+          outbox_id: null,
+          delivery_id: d.id,
+          workspace_id: d.workspace_id,
+          kind: 'webhook_delivery',
+          record_id: null,
+          payload: JSON.stringify({ deliveryId: d.id, endpointId: d.endpoint_id, notificationId: d.notification_id, type: d.type }),
+          attempts: d.attempts - d.attempts_at_retry,
+          last_error: next.deadLetter.lastError.slice(0, 2000),
+          queued_at: d.retried_at ?? d.created_at,
+        })
+        .execute();
+    }
   });
+}
+
+/** An operator's retry of a parked delivery: due now, with a fresh budget of attempts and a fresh day. */
+export async function requeueDelivery(db: Db, id: string): Promise<void> {
+  await db
+    .updateTable('webhook_deliveries')
+    .set((eb) => ({ status: 'pending', next_attempt_at: sql`now()`, locked_until: null, retried_at: sql`now()`, attempts_at_retry: eb.ref('attempts') }))
+    .where('id', '=', id)
+    .execute();
+  await sql`select pg_notify(${NOTIFY_CHANNEL}, '')`.execute(db);
 }
 
 export type AttemptRow = Selectable<WebhookDeliveryAttemptsTable>;

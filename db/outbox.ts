@@ -6,6 +6,7 @@
 import { sql } from 'kysely';
 import type { Selectable } from 'kysely';
 import type { Db } from './connection';
+import { requeueDelivery } from './notifications';
 import type { OutboxDeadLettersTable } from './schema';
 
 export const OUTBOX_CHANNEL = 'followup_outbox';
@@ -196,17 +197,22 @@ export async function countDeadLetters(db: Db): Promise<number> {
 }
 
 /**
- * Queues a parked row again (at the end of the outbox, attempts from zero) and removes it from the
- * dead letters; the new outbox id, or undefined when there is no such dead letter.
+ * Queues a parked row again and removes it from the dead letters: an outbox row at the end of the
+ * outbox, attempts from zero (its new id); a notification delivery due now with a fresh budget.
+ * Undefined when there is no such dead letter.
  */
-export async function retryDeadLetter(db: Db, id: number): Promise<number | undefined> {
+export async function retryDeadLetter(db: Db, id: number): Promise<{ outboxId: number } | { deliveryId: string } | undefined> {
   const moved = await db.deleteFrom('outbox_dead_letters').where('id', '=', id).returningAll().executeTakeFirst();
   if (!moved) return undefined;
+  if (moved.delivery_id !== null) {
+    await requeueDelivery(db, moved.delivery_id);
+    return { deliveryId: moved.delivery_id };
+  }
   const row = await db
     .insertInto('outbox')
     .values({ workspace_id: moved.workspace_id, kind: moved.kind, record_id: moved.record_id, payload: JSON.stringify(moved.payload) })
     .returning('id')
     .executeTakeFirstOrThrow();
   await sql`select pg_notify(${OUTBOX_CHANNEL}, '')`.execute(db);
-  return row.id;
+  return { outboxId: row.id };
 }

@@ -105,7 +105,10 @@ export interface OutboxTable {
 
 export interface OutboxDeadLettersTable {
   id: Generated<number>;
-  outbox_id: number;
+  /** The outbox row it was (router rows), or */
+  outbox_id: number | null;
+  /** the notification delivery it is (kind `webhook_delivery`). */
+  delivery_id: string | null;
   workspace_id: string;
   kind: string;
   record_id: string | null;
@@ -311,6 +314,9 @@ export interface WebhookDeliveriesTable {
   locked_until: NullableTimestamp;
   created_at: Timestamp;
   delivered_at: NullableTimestamp;
+  /** An operator's retry (admin API): attempts and the retry window count from here. */
+  retried_at: NullableTimestamp;
+  attempts_at_retry: Generated<number>;
 }
 
 export interface WebhookDeliveryAttemptsTable {

@@ -90,6 +90,13 @@ export const ConfigSchema = Type.Object({
     default: 10000,
     description: 'One outbound webhook request (notifications, webhook steps)',
   }),
+  WEBHOOK_MAX_ATTEMPTS: Type.Integer({
+    minimum: 1,
+    maximum: 1000,
+    default: 20,
+    description:
+      'Attempts after which a failing notification delivery is parked in outbox_dead_letters (20 at the default base delay: about 13 hours; a day at most)',
+  }),
   WEBHOOK_RETRY_BASE_MS: Type.Integer({
     minimum: 10,
     default: 30000,

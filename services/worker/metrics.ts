@@ -1,6 +1,6 @@
 /**
- * The worker's Prometheus endpoint (WORKER_METRICS_PORT): the router's counters and the size of
- * the dead-letter table, read at scrape time.
+ * The worker's Prometheus endpoint (WORKER_METRICS_PORT): the rows the router and the notifier
+ * parked, and the size of the dead-letter table, read at scrape time.
  */
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
@@ -11,6 +11,7 @@ import { countDeadLetters } from '../../db/outbox';
 export interface WorkerMetrics {
   registry: Registry;
   deadLettered: Counter;
+  notificationsDeadLettered: Counter;
 }
 
 export function createWorkerMetrics(db: Db): WorkerMetrics {
@@ -21,15 +22,20 @@ export function createWorkerMetrics(db: Db): WorkerMetrics {
     help: 'Outbox rows this process parked in outbox_dead_letters after ROUTER_MAX_ATTEMPTS failures',
     registers: [registry],
   });
+  const notificationsDeadLettered = new Counter({
+    name: 'followup_notifier_dead_lettered_total',
+    help: 'Notification deliveries this process parked in outbox_dead_letters after WEBHOOK_MAX_ATTEMPTS failures or a day',
+    registers: [registry],
+  });
   new Gauge({
     name: 'followup_outbox_dead_letters',
-    help: 'Rows in outbox_dead_letters now (GET /admin/dead-letters lists them)',
+    help: 'Outbox rows and notification deliveries in outbox_dead_letters now (GET /admin/dead-letters lists them)',
     registers: [registry],
     async collect() {
       this.set(await countDeadLetters(db));
     },
   });
-  return { registry, deadLettered };
+  return { registry, deadLettered, notificationsDeadLettered };
 }
 
 /** Serves GET /metrics on the port; a port in use is logged, not fatal (the worker's real work goes on). */

@@ -2,8 +2,10 @@
  * Delivers queued notifications (db/notifications.ts) to the backend's webhook endpoints: signed
  * like webhook steps (X-Followup-Signature, with a timestamp), through the public-address-only
  * HTTP client, every attempt recorded. A 2xx is delivered; anything else is retried with
- * exponential backoff (WEBHOOK_RETRY_BASE_MS doubling, at most an hour apart) until a day after
- * the notification was queued, then it is failed. Claims are leases: a worker killed mid-delivery
+ * exponential backoff (WEBHOOK_RETRY_BASE_MS doubling, at most an hour apart) for at most
+ * WEBHOOK_MAX_ATTEMPTS attempts and a day after the notification was queued; then it is failed
+ * and parked in outbox_dead_letters with its last error (counted in the worker's /metrics; the
+ * admin API lists and retries it, with a fresh budget). Claims are leases: a worker killed mid-delivery
  * leaves the row to the next worker once the lease ends (at-least-once; receivers dedupe by the
  * notification id, sent as X-Followup-Id and the body's `id`).
  */
@@ -26,6 +28,10 @@ export interface NotifierOptions {
   retryBaseMs: number;
   pollMs: number;
   batchSize?: number;
+  /** Attempts after which a failing delivery is parked (WEBHOOK_MAX_ATTEMPTS). */
+  maxAttempts: number;
+  /** Counts parked deliveries (the worker's /metrics). */
+  deadLettered?: { inc(): void };
   logger: Pick<Logger, 'info' | 'warn' | 'error' | 'debug'>;
 }
 
@@ -125,9 +131,19 @@ export class Notifier {
     }
     const attempt = { startedAt, durationMs: Date.now() - startedAt.getTime(), statusCode, error, responseExcerpt: excerpt };
     if (!error) return finishAttempt(this.opts.db, d, attempt, { status: 'delivered' });
-    const retryAt = new Date(Date.now() + retryDelayMs(this.opts.retryBaseMs, d.attempts));
-    const giveUp = retryAt.getTime() > d.created_at.getTime() + RETRY_FOR_MS;
-    this.opts.logger.warn({ deliveryId: d.id, endpointId: d.endpoint_id, attempt: d.attempts, error, giveUp }, 'notification not delivered');
-    return finishAttempt(this.opts.db, d, attempt, giveUp ? { status: 'failed' } : { retryAt });
+    // Counted from the operator's retry, if there was one: it gives a fresh budget.
+    const attempts = d.attempts - d.attempts_at_retry;
+    const retryAt = new Date(Date.now() + retryDelayMs(this.opts.retryBaseMs, attempts));
+    const giveUp = attempts >= this.opts.maxAttempts || retryAt.getTime() > (d.retried_at ?? d.created_at).getTime() + RETRY_FOR_MS;
+    if (!giveUp) {
+      this.opts.logger.warn({ deliveryId: d.id, endpointId: d.endpoint_id, attempt: attempts, error }, 'notification not delivered; will retry');
+      return finishAttempt(this.opts.db, d, attempt, { retryAt });
+    }
+    await finishAttempt(this.opts.db, d, attempt, { status: 'failed', deadLetter: { lastError: error } });
+    this.opts.deadLettered?.inc();
+    this.opts.logger.error(
+      { deliveryId: d.id, endpointId: d.endpoint_id, attempts, error },
+      'notification failed too often; parked in outbox_dead_letters (POST /admin/dead-letters/{id}/retry sends it again)',
+    );
   }
 }

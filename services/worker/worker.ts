@@ -178,6 +178,8 @@ export async function startEngine(opts: EngineOptions): Promise<Engine> {
             fetch: outboundFetch,
             timeoutMs: config.WEBHOOK_TIMEOUT_MS,
             retryBaseMs: config.WEBHOOK_RETRY_BASE_MS,
+            maxAttempts: config.WEBHOOK_MAX_ATTEMPTS,
+            deadLettered: metrics.notificationsDeadLettered,
             pollMs: config.ROUTER_POLL_MS,
             logger: logger.child({ component: 'notifier' }),
           });

@@ -54,6 +54,7 @@ describe('SSRF guard', () => {
       fetch: createOutboundFetch({ allowPrivate: false, timeoutMs: 2000 }),
       timeoutMs: 2000,
       retryBaseMs: 60_000,
+      maxAttempts: 20,
       pollMs: 1000,
       logger: { info() {}, warn() {}, error() {}, debug() {} },
     });

@@ -1,5 +1,5 @@
 /**
- * Operator routes (workspaces, the router's dead letters), outside /v1: guarded by ADMIN_TOKEN, not by an API key. With ADMIN_TOKEN unset
+ * Operator routes (workspaces, the dead letters of the router and the notifier), outside /v1: guarded by ADMIN_TOKEN, not by an API key. With ADMIN_TOKEN unset
  * they answer 404, as if they did not exist.
  */
 import { timingSafeEqual, createHash } from 'node:crypto';
@@ -43,9 +43,10 @@ const WorkspaceUpdate = Type.Object(
 const DeadLetter = Type.Object(
   {
     id: Type.String(),
-    outboxId: Type.String({ description: 'The outbox row it was' }),
+    outboxId: Type.Union([Type.String(), Type.Null()], { description: 'The outbox row it was (null for a notification delivery)' }),
+    deliveryId: Type.Union([Type.String(), Type.Null()], { description: 'The notification delivery it is (kind webhook_delivery)' }),
     workspaceId: Type.String(),
-    kind: Type.String({ description: 'event, record_changed, automation_backfill or automation_lifecycle' }),
+    kind: Type.String({ description: 'event, record_changed, automation_backfill, automation_lifecycle (outbox rows) or webhook_delivery' }),
     recordId: Type.Union([Type.String(), Type.Null()]),
     payload: Type.Record(Type.String(), Type.Unknown()),
     attempts: Type.Integer(),
@@ -53,7 +54,10 @@ const DeadLetter = Type.Object(
     queuedAt: Type.String({ format: 'date-time' }),
     failedAt: Type.String({ format: 'date-time' }),
   },
-  { description: 'An outbox row the router parked after ROUTER_MAX_ATTEMPTS failures' },
+  {
+    description:
+      'An outbox row the router parked after ROUTER_MAX_ATTEMPTS failures, or a notification delivery the notifier parked after WEBHOOK_MAX_ATTEMPTS failures or a day',
+  },
 );
 
 const DeadLetterPage = Type.Object({ items: Type.Array(DeadLetter), nextCursor: Type.Union([Type.String(), Type.Null()]) });
@@ -127,7 +131,7 @@ const admin: FastifyPluginAsyncTypebox = async (app) => {
     {
       schema: {
         tags: ['admin'],
-        summary: 'Outbox rows the router parked after repeated failures',
+        summary: 'Outbox rows and notification deliveries parked after repeated failures',
         description: 'Operator only. Newest first; each with its last error. Retry one with POST /admin/dead-letters/{id}/retry.',
         security: [{ adminToken: [] }],
         querystring: Type.Object(
@@ -147,7 +151,8 @@ const admin: FastifyPluginAsyncTypebox = async (app) => {
       return {
         items: page.map((r) => ({
           id: String(r.id),
-          outboxId: String(r.outbox_id),
+          outboxId: r.outbox_id === null ? null : String(r.outbox_id),
+          deliveryId: r.delivery_id,
           workspaceId: r.workspace_id,
           kind: r.kind,
           recordId: r.record_id,
@@ -167,17 +172,23 @@ const admin: FastifyPluginAsyncTypebox = async (app) => {
     {
       schema: {
         tags: ['admin'],
-        summary: 'Queue a parked outbox row again',
-        description: 'Operator only. The row goes back to the end of the outbox with its attempts reset; 202 with its new outbox id.',
+        summary: 'Queue a parked outbox row or notification delivery again',
+        description:
+          'Operator only. An outbox row goes back to the end of the outbox with its attempts reset (202 with its new outbox id); a notification delivery is due now with a fresh budget of attempts and a fresh day (202 with its delivery id).',
         security: [{ adminToken: [] }],
         params: Type.Object({ id: Type.String({ pattern: '^[0-9]{1,15}$' }) }),
-        response: { 202: Type.Object({ id: Type.String(), outboxId: Type.String() }), ...problems(400, 401, 404, 429) },
+        response: {
+          202: Type.Object({ id: Type.String(), outboxId: Type.Optional(Type.String()), deliveryId: Type.Optional(Type.String()) }),
+          ...problems(400, 401, 404, 429),
+        },
       },
     },
     async (request, reply) => {
-      const outboxId = await app.db.transaction().execute((trx) => retryDeadLetter(trx, Number(request.params.id)));
-      if (outboxId === undefined) throw new HttpProblem(404, 'Not Found', { detail: `no dead letter ${request.params.id}`, field: '/params/id' });
-      return reply.status(202).send({ id: request.params.id, outboxId: String(outboxId) });
+      const retried = await app.db.transaction().execute((trx) => retryDeadLetter(trx, Number(request.params.id)));
+      if (retried === undefined) throw new HttpProblem(404, 'Not Found', { detail: `no dead letter ${request.params.id}`, field: '/params/id' });
+      return reply
+        .status(202)
+        .send({ id: request.params.id, ...('outboxId' in retried ? { outboxId: String(retried.outboxId) } : { deliveryId: retried.deliveryId }) });
     },
   );
 };
