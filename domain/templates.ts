@@ -17,32 +17,49 @@ import { countSegments } from './sms-segments';
 export const TEMPLATE_CHANNELS = ['email', 'sms', 'voicemail', 'task'] as const;
 export type TemplateChannel = (typeof TEMPLATE_CHANNELS)[number];
 
+/**
+ * The longest each Liquid field may be, in characters, both as written (the content schema) and
+ * as rendered for a send (renderContent): one figure per field, checked at save and at send.
+ * - email subject 998: RFC 5322's line-length limit for a header;
+ * - email html / text 500,000 each: well inside SendGrid's 30 MB per message (Gmail clips an html
+ *   body past ~102 KB, so real bodies stay far below);
+ * - SMS body 1,600: the most Twilio's Messages API accepts (10 GSM-7 segments);
+ * - voicemail text 3,000: spoken by Twilio's <Say> (which takes up to 4,096), about 3 minutes of speech;
+ * - task title 500, body 20,000: what a task list shows.
+ */
+export const FIELD_LIMITS = {
+  email: { subject: 998, html: 500_000, text: 500_000 },
+  sms: { body: 1600 },
+  voicemail: { text: 3000 },
+  task: { title: 500, body: 20_000 },
+} as const satisfies Record<TemplateChannel, Record<string, number>>;
+
 const liquidText = (description: string, maxLength: number, minLength = 0) =>
-  Type.String({ minLength, maxLength, description: `${description} (Liquid, e.g. {{ record.name }})` });
+  Type.String({ minLength, maxLength, description: `${description} (Liquid, e.g. {{ record.name }}); at most ${maxLength} characters, also once rendered` });
 
 export const EmailContent = Type.Object(
   {
-    subject: liquidText('Subject line', 998, 1),
-    html: Type.Optional(liquidText('HTML body; {{ }} output is HTML-escaped, `| raw` (last filter) writes a trusted value as it is', 500_000)),
-    text: Type.Optional(liquidText('Plain-text body', 500_000)),
+    subject: liquidText('Subject line', FIELD_LIMITS.email.subject, 1),
+    html: Type.Optional(liquidText('HTML body; {{ }} output is HTML-escaped, `| raw` (last filter) writes a trusted value as it is', FIELD_LIMITS.email.html)),
+    text: Type.Optional(liquidText('Plain-text body', FIELD_LIMITS.email.text)),
   },
   { additionalProperties: false, description: 'Email: a subject and an html and/or text body', title: 'EmailContent' },
 );
 export const SmsContent = Type.Object(
-  { body: liquidText('Message text', 1600, 1) },
+  { body: liquidText('Message text', FIELD_LIMITS.sms.body, 1) },
   { additionalProperties: false, description: 'SMS: the message body', title: 'SmsContent' },
 );
 export const VoicemailContent = Type.Object(
   {
     audioUrl: Type.Optional(Type.String({ pattern: '^https?://\\S+$', maxLength: 2000, description: 'A recording to drop (played as is)' })),
-    text: Type.Optional(liquidText('Text spoken by text-to-speech', 3000)),
+    text: Type.Optional(liquidText('Text spoken by text-to-speech', FIELD_LIMITS.voicemail.text)),
   },
   { additionalProperties: false, description: 'Voicemail drop: exactly one of audioUrl or text', title: 'VoicemailContent' },
 );
 export const TaskContent = Type.Object(
   {
-    title: liquidText('Task title', 500, 1),
-    body: Type.Optional(liquidText('Task description', 20_000)),
+    title: liquidText('Task title', FIELD_LIMITS.task.title, 1),
+    body: Type.Optional(liquidText('Task description', FIELD_LIMITS.task.body)),
   },
   { additionalProperties: false, description: 'Task for staff: a title and an optional body', title: 'TaskContent' },
 );
@@ -61,10 +78,10 @@ export const CONTENT_SCHEMAS = {
 
 /** The Liquid fields of each channel's content, in the order they are checked. */
 export const LIQUID_FIELDS: Record<TemplateChannel, readonly string[]> = {
-  email: ['subject', 'html', 'text'],
-  sms: ['body'],
-  voicemail: ['text'],
-  task: ['title', 'body'],
+  email: Object.keys(FIELD_LIMITS.email),
+  sms: Object.keys(FIELD_LIMITS.sms),
+  voicemail: Object.keys(FIELD_LIMITS.voicemail),
+  task: Object.keys(FIELD_LIMITS.task),
 };
 
 /** A variable whose sub-fields are free-form (record attributes, event properties). */
@@ -75,17 +92,22 @@ const OPEN = 'open' as const;
  * warning) and for the scope every render builds (`templateScope` copies exactly these fields):
  * what the check accepts is what a send has. `event` is the trigger event, or the event that ended
  * a `wait_for`, read as conditions read it: its properties (`event.rating`) beside its own `id`,
- * `type`, `occurredAt` and `properties`.
+ * `type`, `occurredAt` and `properties`. Each closed field gives the longest value it can hold
+ * (the API's schemas: a record's name 200, an email address 320, ...), which bounds at save what a
+ * template can render to (`renderedSizeErrors`).
  */
 export const TEMPLATE_VARIABLES = {
-  record: { externalId: 1, name: 1, email: 1, phone: 1, stage: 1, timezone: 1, ownerId: 1, attributes: OPEN },
+  record: { externalId: 100, name: 200, email: 320, phone: 32, stage: 100, timezone: 64, ownerId: 200, attributes: OPEN },
   event: OPEN,
-  owner: { id: 1, name: 1, email: 1, phone: 1, timezone: 1 },
-  workspace: { id: 1, name: 1, timezone: 1 },
-  enrollment: { id: 1, automationId: 1, version: 1, variant: 1 },
-  sender: { id: 1, from: 1, name: 1, replyTo: 1 },
+  owner: { id: 100, name: 200, email: 320, phone: 32, timezone: 64 },
+  workspace: { id: 30, name: 200, timezone: 64 },
+  enrollment: { id: 30, automationId: 200, version: 10, variant: 1 },
+  sender: { id: 100, from: 320, name: 200, replyTo: 320 },
   unsubscribeUrl: 'string',
 } as const;
+
+/** `${PUBLIC_URL}/u/<token>`: a token of at most ~250 characters behind a public URL of up to ~150. */
+const UNSUBSCRIBE_URL_LONGEST = 400;
 
 type Root = keyof typeof TEMPLATE_VARIABLES;
 const ROOTS = Object.keys(TEMPLATE_VARIABLES) as Root[];
@@ -270,6 +292,72 @@ export function analyzeTemplate(channel: TemplateChannel, content: Record<string
   return { errors, warnings, ...(sms ? { sms } : {}) };
 }
 
+/** The longest `field` of `channel` may be, written or rendered. */
+function fieldLimit(channel: TemplateChannel, field: string): number {
+  return (FIELD_LIMITS[channel] as Record<string, number>)[field]!;
+}
+
+const describeField = (channel: TemplateChannel, field: string) =>
+  channel === 'sms' ? 'an SMS body' : `${/^[aeiou]/.test(channel) ? 'an' : 'a'} ${channel} ${field}`;
+
+/** Why a rendered field is refused: longer than its field limit. */
+function renderedSizeError(channel: TemplateChannel, field: string, length: number): string | undefined {
+  const limit = fieldLimit(channel, field);
+  return length > limit ? `the rendered ${field} is ${length} characters; ${describeField(channel, field)} takes at most ${limit}` : undefined;
+}
+
+/** A scope where every closed variable holds its longest value and the free-form ones (attributes, event) are empty. */
+function longestScope(): Record<Root, unknown> {
+  const longest = (root: Root) => {
+    const spec = TEMPLATE_VARIABLES[root];
+    if (typeof spec !== 'object') return {};
+    return Object.fromEntries(Object.entries(spec).map(([field, max]) => [field, max === OPEN ? {} : 'x'.repeat(max)]));
+  };
+  return {
+    record: longest('record'),
+    event: {},
+    owner: longest('owner'),
+    workspace: longest('workspace'),
+    enrollment: longest('enrollment'),
+    sender: longest('sender'),
+    unsubscribeUrl: 'x'.repeat(UNSUBSCRIBE_URL_LONGEST),
+  };
+}
+
+/**
+ * Fields that can render past their limit (FIELD_LIMITS): rendered once with every closed variable
+ * at its longest (TEMPLATE_VARIABLES) and the free-form ones empty, so a loop or repeated variables
+ * that overflow are refused at save. Values of free-form fields (attributes, event properties) are
+ * not known until a send, which checks the rendered size again and fails the message with the
+ * reason. Run at save only (it renders): reads and lists do not pay for it.
+ */
+export function renderedSizeErrors(channel: TemplateChannel, content: Record<string, unknown>): TemplateProblem[] {
+  const problems: TemplateProblem[] = [];
+  const scope = longestScope();
+  for (const field of LIQUID_FIELDS[channel]) {
+    const text = content[field];
+    if (typeof text !== 'string') continue;
+    const pointer = `/content/${field}`;
+    let rendered: string;
+    try {
+      rendered = String((HTML_FIELDS.has(field) ? htmlEngine : engine).parseAndRenderSync(text, scope, { ownPropertyOnly: true }));
+    } catch (err) {
+      // Past the render time or memory limit: it would fail at every send. Other errors depend on the values.
+      const message = err instanceof Error ? err.message : String(err);
+      if (/limit/i.test(message)) problems.push({ pointer, message: `does not render within the limits: ${liquidMessage(err as LiquidErrorLike).message}` });
+      continue;
+    }
+    const limit = fieldLimit(channel, field);
+    if (rendered.length > limit) {
+      problems.push({
+        pointer,
+        message: `can render to ${rendered.length} characters when its variables hold their longest values (record.name up to ${TEMPLATE_VARIABLES.record.name}, an email address up to ${TEMPLATE_VARIABLES.record.email}, ...); ${describeField(channel, field)} takes at most ${limit}`,
+      });
+    }
+  }
+  return problems;
+}
+
 /** Template ids a definition uses (steps' `template` and A/B `variants`), in order of first use. */
 export function templateIdsOf(definition: Pick<AutomationDefinition, 'steps'>): string[] {
   const ids = new Set<string>();
@@ -316,7 +404,7 @@ export function templateScope(parts: ScopeParts): Record<Root, unknown> {
 
 /**
  * Renders every Liquid field of a content in the sandbox, the html field with escaped output;
- * other fields (audioUrl) pass as they are.
+ * other fields (audioUrl) pass as they are. A field rendered past its limit (FIELD_LIMITS) throws.
  */
 export async function renderContent(channel: TemplateChannel, content: Record<string, string>, parts: ScopeParts): Promise<Record<string, string>> {
   const out: Record<string, string> = { ...content };
@@ -324,7 +412,11 @@ export async function renderContent(channel: TemplateChannel, content: Record<st
   for (const field of LIQUID_FIELDS[channel]) {
     const text = content[field];
     const liquid = HTML_FIELDS.has(field) ? htmlEngine : engine;
-    if (typeof text === 'string') out[field] = await liquid.parseAndRender(text, scope, { ownPropertyOnly: true });
+    if (typeof text !== 'string') continue;
+    const rendered = String(await liquid.parseAndRender(text, scope, { ownPropertyOnly: true }));
+    const tooLong = renderedSizeError(channel, field, rendered.length);
+    if (tooLong) throw new Error(tooLong);
+    out[field] = rendered;
   }
   return out;
 }

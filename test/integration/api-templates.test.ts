@@ -116,14 +116,46 @@ describe('Liquid checks', () => {
     }
   });
 
+  it('answers 400 with the pointer when a field can render past its limit (SMS body 1600, email subject 998), and stores nothing', async () => {
+    const loop = await unchanged(() =>
+      t.client.POST('/v1/templates', {
+        body: { id: 'tpl_long_sms', name: 'Loop', channel: 'sms', content: { body: '{% for i in (1..20) %}Hi {{ record.name }}! {% endfor %}' } },
+      }),
+    );
+    expect(loop.response.status).toBe(400);
+    expect(loop.error!.errors).toEqual([
+      {
+        field: '/body/content/body',
+        message: expect.stringMatching(/^can render to 4100 characters when its variables hold their longest values .*an SMS body takes at most 1600$/),
+      },
+    ]);
+    const subject = await unchanged(() =>
+      t.client.POST('/v1/templates', {
+        body: {
+          ...emailBody('tpl_long_subject'),
+          content: { subject: '{{ record.name }} {{ record.name }} {{ record.name }} {{ record.name }} {{ record.name }}', text: 'x' },
+        },
+      }),
+    );
+    expect(subject.response.status).toBe(400);
+    expect(subject.error!.errors).toEqual([
+      { field: '/body/content/subject', message: expect.stringMatching(/^can render to 1004 characters .*an email subject takes at most 998$/) },
+    ]);
+    // Free-form values (attributes, event properties) are only known at send, which checks again.
+    const open = await t.client.POST('/v1/templates', {
+      body: { name: 'Open', channel: 'sms', content: { body: 'Hi {{ record.name }}: {{ record.attributes.note }}' } },
+    });
+    expect(open.response.status).toBe(201);
+  });
+
   it('reports unknown variables as warnings, known ones silently', async () => {
     const { data, response } = await t.client.POST('/v1/templates', {
       body: {
         name: 'Vars',
         channel: 'task',
         content: {
-          title: '{{ record.name }} {{ record.attributes.plan }} {{ record.externalId }} {{ workspace.name }}',
-          body: '{{ recrod.name }} {{ record.nickname }} {% assign n = event.rating %}{{ n }} {% for s in record.attributes.services %}{{ s }}{% endfor %}',
+          title: '{{ record.name }} {{ record.attributes.plan }} {{ record.externalId }}',
+          body: '{{ workspace.name }} {{ recrod.name }} {{ record.nickname }} {% assign n = event.rating %}{{ n }} {% for s in record.attributes.services %}{{ s }}{% endfor %}',
         },
       },
     });

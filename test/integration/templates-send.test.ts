@@ -178,3 +178,35 @@ describe('escaping', () => {
     ]);
   });
 });
+
+describe('rendered size', () => {
+  it('an SMS that renders past 1600 characters fails with the reason and never reaches Twilio; the sequence goes on', async () => {
+    const a = await createAutomation(
+      e,
+      {
+        name: 'Too long',
+        trigger: { type: 'manual' },
+        steps: [
+          { id: 'text', type: 'sms', to: 'record', template: 'tpl_size_sms' },
+          { id: 'short', type: 'sms', to: 'record', template: 'tpl_size_ok' },
+        ],
+      },
+      {
+        templates: [
+          { id: 'tpl_size_sms', channel: 'sms', content: { body: 'Your notes: {{ record.attributes.notes }}' } },
+          { id: 'tpl_size_ok', channel: 'sms', content: { body: 'Call us, {{ record.name }}.' } },
+        ],
+      },
+    );
+    await putRecord(e, 'tpl-size-1', { name: 'Ana', phone: '+40712345679', attributes: { notes: 'n'.repeat(1589) } });
+    const enrolled = await e.api('POST', `/v1/automations/${a.id}/enrollments`, { recordId: 'tpl-size-1' });
+    expect(enrolled.status, JSON.stringify(enrolled.body)).toBe(201);
+    const byStep = Object.fromEntries((await settledMessages('tpl-size-1', 2)).map((m) => [m.stepId, m]));
+    expect(byStep.text).toMatchObject({
+      status: 'failed',
+      error: 'template tpl_size_sms does not render: the rendered body is 1601 characters; an SMS body takes at most 1600',
+    });
+    expect(byStep.short).toMatchObject({ status: 'sent', body: 'Call us, Ana.' });
+    expect(tw.accepted.map((r) => r.body.Body)).toEqual(['Call us, Ana.']);
+  });
+});

@@ -22,7 +22,7 @@ import {
   type TemplateVersionView,
   type TemplateView,
 } from '../../../db/templates';
-import { analyzeTemplate, CONTENT_SCHEMAS, TEMPLATE_CHANNELS, type TemplateChannel } from '../../../domain/templates';
+import { analyzeTemplate, CONTENT_SCHEMAS, renderedSizeErrors, TEMPLATE_CHANNELS, type TemplateChannel } from '../../../domain/templates';
 import { conflict, HttpProblem, invalid, notFound } from '../errors';
 import { decodeCursor, decodeTimeCursor, pageOf, pageSize } from '../pagination';
 import { iso, ListOf, ListQueryWith, v1Problems } from '../schemas/common';
@@ -97,12 +97,11 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** Liquid and channel rules; problems become one 400 with every field. */
+/** Liquid and channel rules, then the rendered size; problems become one 400 with every field. */
 function checkContent(channel: TemplateChannel, content: Record<string, string>) {
   const analysis = analyzeTemplate(channel, content);
-  if (analysis.errors.length > 0) {
-    throw invalid(analysis.errors.map((e) => ({ field: `/body${e.pointer}`, message: e.message })));
-  }
+  const errors = analysis.errors.length > 0 ? analysis.errors : renderedSizeErrors(channel, content);
+  if (errors.length > 0) throw invalid(errors.map((e) => ({ field: `/body${e.pointer}`, message: e.message })));
   return analysis;
 }
 
@@ -115,7 +114,7 @@ const templates: FastifyPluginAsyncTypebox = async (app) => {
         tags: TAGS,
         summary: 'Create a template',
         description:
-          'Creates version 1. A Liquid syntax error answers 400 with the field (e.g. /body/content/subject) and the line; unknown variables and SMS longer than one segment come back as `warnings`.',
+          'Creates version 1. A Liquid syntax error answers 400 with the field (e.g. /body/content/subject) and the line, and so does a field that can render past its limit (an SMS body 1600 characters, an email subject 998); unknown variables and SMS longer than one segment come back as `warnings`.',
         body: CreateTemplateBody,
         response: { 201: Template, ...v1Problems(400, 409) },
       },
