@@ -9,11 +9,37 @@ import { notify } from '../db/notifications';
 import { lockRecord, recordSnapshot, updateRecordColumns } from '../db/records';
 import { applyChanges, diffChanges } from '../domain/record-changes';
 import type { ActivityDeps } from './deps';
-import type { UpdateRecordRequest, UpdateRecordResult } from './types';
+import { countEvents } from '../db/enrollments';
+import { latestEventIds, storedEventIds } from '../db/events';
+import { countLeaves, windowStart } from '../domain/event-counts';
+import type { CountEventsRequest, CountEventsResult, UpdateRecordRequest, UpdateRecordResult } from './types';
+
+/** Stored events of a counted type, newest first, whose ids a count reports as known (a later signal of one of them is not counted again). */
+const KNOWN_PER_TYPE = 100;
 
 export function recordActivities(deps: ActivityDeps) {
   const { db, clock } = deps;
   return {
+    /** `eventCount` leaves for a running enrollment: the events table, plus signalled events it does not hold (yet). */
+    async countEvents(req: CountEventsRequest): Promise<CountEventsResult> {
+      const at = Date.parse(req.at);
+      const signalled = req.signalled.map((e) => ({ id: e.id, type: e.type, at: Date.parse(e.at) }));
+      const stored = await storedEventIds(
+        db,
+        req.workspaceId,
+        signalled.map((e) => e.id),
+      );
+      const notStored = signalled.filter((e) => !stored.has(e.id));
+      const counts = await Promise.all(
+        req.leaves.map(async (leaf) => {
+          const since = windowStart(at, leaf.within);
+          const inTable = await countEvents(db, req.workspaceId, req.recordId, leaf.event, Number.isFinite(since) ? new Date(since) : undefined);
+          return inTable + countLeaves([leaf], at, notStored)[0]!;
+        }),
+      );
+      const latest = await latestEventIds(db, req.workspaceId, req.recordId, [...new Set(req.leaves.map((l) => l.event))], KNOWN_PER_TYPE);
+      return { counts, known: [...new Set([...signalled.map((e) => e.id), ...latest])] };
+    },
     async updateRecord(req: UpdateRecordRequest): Promise<UpdateRecordResult> {
       return db.transaction().execute(async (tx) => {
         const row = await lockRecord(tx, req.workspaceId, req.recordId);

@@ -116,6 +116,27 @@ export interface UpdateRecordResult {
   found: boolean;
 }
 
+/**
+ * `eventCount` leaves inside a running enrollment (branches, `when`, goals): the record's events in
+ * the events table, and the events the enrollment was signalled that the table does not hold.
+ */
+export interface CountEventsRequest {
+  workspaceId: string;
+  recordId: string;
+  /** Workflow time: a leaf's `within` window ends here. */
+  at: string;
+  leaves: Array<{ event: string; within?: string }>;
+  /** Events of the leaves' types the enrollment was signalled (time: occurredAt). */
+  signalled: Array<{ id: string; type: string; at: string }>;
+}
+
+export interface CountEventsResult {
+  /** One per leaf, in order. */
+  counts: number[];
+  /** Event ids the counts include that a later signal may bring again: not to be counted twice. */
+  known: string[];
+}
+
 export interface CallWebhookRequest extends EnrollmentRef {
   idempotencyKey: string;
   stepId: string;

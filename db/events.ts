@@ -56,3 +56,52 @@ export async function getEvent(
     .executeTakeFirst();
   return row && { id: row.id, type: row.type, occurredAt: row.occurred_at.toISOString(), properties: (row.properties ?? {}) as Record<string, unknown> };
 }
+
+/** Which of these event ids are stored. */
+export async function storedEventIds(db: Db, workspaceId: string, ids: string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const rows = await db.selectFrom('events').select('id').where('workspace_id', '=', workspaceId).where('id', 'in', ids).execute();
+  return new Set(rows.map((r) => r.id));
+}
+
+/** The ids of a record's latest stored events of these types (up to `limit` of each), newest first. */
+export async function latestEventIds(db: Db, workspaceId: string, recordId: string, types: string[], limit: number): Promise<string[]> {
+  const lists = await Promise.all(
+    types.map((type) =>
+      db
+        .selectFrom('events')
+        .select('id')
+        .where('workspace_id', '=', workspaceId)
+        .where('record_id', '=', recordId)
+        .where('type', '=', type)
+        .orderBy('seq', 'desc')
+        .limit(limit)
+        .execute(),
+    ),
+  );
+  return lists.flat().map((r) => r.id);
+}
+
+/** A record's stored events of these types (up to `limit` of each, the latest), as eventCount counts them. */
+export async function recordEventsOfTypes(
+  db: Db,
+  workspaceId: string,
+  recordId: string,
+  types: string[],
+  limit: number,
+): Promise<Array<{ id: string; type: string; at: number }>> {
+  const lists = await Promise.all(
+    types.map((type) =>
+      db
+        .selectFrom('events')
+        .select(['id', 'type', 'occurred_at'])
+        .where('workspace_id', '=', workspaceId)
+        .where('record_id', '=', recordId)
+        .where('type', '=', type)
+        .orderBy('occurred_at', 'desc')
+        .limit(limit)
+        .execute(),
+    ),
+  );
+  return lists.flat().map((r) => ({ id: r.id, type: r.type, at: r.occurred_at.getTime() }));
+}

@@ -16,6 +16,8 @@
  * workflow maps to Temporal's `patched()`), see workflows/enrollment.ts.
  */
 import type {
+  CountEventsRequest,
+  CountEventsResult,
   CallWebhookRequest,
   CreateTaskRequest,
   NotifyOwnerRequest,
@@ -32,7 +34,7 @@ import type {
 } from '../activities/types';
 import { evaluate } from './conditions';
 import type { Condition, ExitRule, Notify, Step, StepOf } from './definition';
-import { addDuration } from './duration';
+import { countLeavesOf, leafKey, windowStart, type CountLeaf } from './event-counts';
 import type {
   EnrollmentEvent,
   EnrollmentInput,
@@ -45,6 +47,7 @@ import type {
 } from './enrollment';
 import { END, defaultNext as nextInList } from './flow';
 import { applyChanges, fieldMatches, normalizeKey, readField, sameValue } from './record-changes';
+import { definitionConditions } from './signal-interest';
 import { dueAt as stepDueAt, recipientTimeZone, stepDeadline } from './timing';
 
 /**
@@ -72,8 +75,8 @@ export interface CarriedState {
   seenChangeIds: string[];
   /** Change ids of this enrollment's own update_record steps: their recordChanged echo is not a change by someone else. */
   ownChangeIds?: string[];
-  /** Events received (type, time): eventCount conditions. */
-  eventLog: Array<{ type: string; at: number }>;
+  /** Events received (type, time; id since event counts come from the events table): eventCount conditions. */
+  eventLog: Array<{ type: string; at: number; id?: string }>;
   /** The trigger event, or the event that ended the last wait_for: `event.*` in conditions. */
   event: EnrollmentEvent | null;
   steps: Record<string, Record<string, unknown>>;
@@ -123,6 +126,8 @@ export type Command =
   | { kind: 'updateRecord'; request: UpdateRecordRequest }
   | { kind: 'callWebhook'; request: CallWebhookRequest }
   | { kind: 'notifyOwner'; request: NotifyOwnerRequest }
+  /** Count the record's events for eventCount leaves (the countEvents activity). */
+  | { kind: 'countEvents'; request: CountEventsRequest }
   /** Continue as new with this state (the driver never replies). */
   | { kind: 'continueAsNew'; carry: CarriedState };
 
@@ -136,6 +141,7 @@ export interface Replies {
   updateRecord: Outcome<UpdateRecordResult>;
   callWebhook: Outcome<WebhookOutcome>;
   notifyOwner: Outcome<NotifyOwnerResult>;
+  countEvents: Outcome<CountEventsResult>;
   continueAsNew: never;
 }
 export type Reply = Replies[keyof Replies];
@@ -263,7 +269,13 @@ export class EnrollmentInterpreter {
   private readonly seenEventIds: Set<string>;
   private readonly seenChangeIds: Set<string>;
   private readonly ownChangeIds: Set<string>;
-  private readonly eventLog: Array<{ type: string; at: number }>;
+  private readonly eventLog: Array<{ type: string; at: number; id?: string }>;
+  /** The definition's eventCount leaves. */
+  private readonly countLeaves: CountLeaf[];
+  /** Whether they are counted in the events table (a run patched for it); before, only the events this enrollment saw counted. */
+  private countsFromTable = false;
+  /** The table's last answer: counts by leaf, the ids they include, when, and how much of the event log it covered. */
+  private tableCounts: { at: number; counts: Map<string, number>; known: Set<string>; logLength: number } | undefined;
   private event: EnrollmentEvent | null;
   private readonly steps: Record<string, Record<string, unknown>>;
   private readonly visits: Record<string, number>;
@@ -302,7 +314,8 @@ export class EnrollmentInterpreter {
     this.seenEventIds = new Set(carry?.seenEventIds ?? (input.trigger ? [input.trigger.id] : []));
     this.seenChangeIds = new Set(carry?.seenChangeIds ?? []);
     this.ownChangeIds = new Set(carry?.ownChangeIds ?? []);
-    this.eventLog = carry?.eventLog ?? (input.trigger ? [{ type: input.trigger.type, at: Date.parse(input.trigger.occurredAt) }] : []);
+    this.eventLog = carry?.eventLog ?? (input.trigger ? [{ type: input.trigger.type, at: Date.parse(input.trigger.occurredAt), id: input.trigger.id }] : []);
+    this.countLeaves = countLeavesOf(definitionConditions(input.definition));
     this.event = carry?.event ?? input.trigger;
     this.steps = carry?.steps ?? {};
     this.visits = carry?.visits ?? {};
@@ -323,12 +336,50 @@ export class EnrollmentInterpreter {
 
   // ---- conditions
 
-  /** Events this enrollment has seen (the trigger and every signalled event). */
+  /**
+   * The record's events of a type (domain/event-counts.ts): the events table's last answer plus the
+   * events signalled since that it did not include. Runs not patched for it (and a run before its
+   * first answer) count the events this enrollment has seen: the trigger and every signalled event.
+   */
   private eventCount = (type: string, within?: string): number => {
-    const now = this.clock();
-    const since = within ? addDuration(new Date(now), `-${within}`, 'UTC').getTime() : -Infinity;
-    return this.eventLog.filter((e) => e.type === type && e.at >= since).length;
+    const since = windowStart(this.clock(), within);
+    const t = this.countsFromTable ? this.tableCounts : undefined;
+    if (!t) return this.eventLog.filter((e) => e.type === type && e.at >= since).length;
+    const later = this.eventLog.slice(t.logLength).filter((e) => e.type === type && e.at >= since && !(e.id !== undefined && t.known.has(e.id)));
+    return (t.counts.get(leafKey(type, within)) ?? 0) + later.length;
   };
+
+  /** Before conditions are read: counts the definition's eventCount leaves in the events table, unless counted at this very moment. */
+  private *countEvents(conditions: Array<Condition | undefined>): Generator<Command, void, Reply> {
+    if (!this.countsFromTable || this.tableCounts?.at === this.clock()) return;
+    if (!conditions.some((c) => c !== undefined && countLeavesOf([c]).length > 0)) return;
+    const at = this.clock();
+    const types = new Set(this.countLeaves.map((l) => l.event));
+    const signalled = this.eventLog.flatMap((e) => (e.id !== undefined && types.has(e.type) ? [{ id: e.id, type: e.type, at: iso(e.at) }] : []));
+    const logLength = this.eventLog.length;
+    const r = (yield {
+      kind: 'countEvents',
+      request: { workspaceId: this.input.workspaceId, recordId: this.input.record.externalId, at: iso(at), leaves: this.countLeaves, signalled },
+    }) as Replies['countEvents'];
+    if (!r.ok) throw r.error;
+    this.tableCounts = {
+      at,
+      logLength,
+      counts: new Map(this.countLeaves.map((l, i) => [leafKey(l.event, l.within), r.value.counts[i] ?? 0])),
+      known: new Set(r.value.known),
+    };
+  }
+
+  /** A condition read in the walk, its event counts fresh from the events table. */
+  private *holdsCounted(cond: Condition): Generator<Command, boolean, Reply> {
+    yield* this.countEvents([cond]);
+    return this.holds(cond);
+  }
+
+  /** The conditions of goals reached by a condition (checked after each step). */
+  private goalConditions(): Condition[] {
+    return this.exitRules.flatMap((rule) => ('goal' in rule && 'when' in rule.goal ? [rule.goal.when] : []));
+  }
 
   private holds(cond: Condition, ev: EnrollmentEvent | null = this.event): boolean {
     return evaluate(cond, { record: this.record, event: ev, steps: this.steps }, { eventCount: this.eventCount });
@@ -350,7 +401,7 @@ export class EnrollmentInterpreter {
   onEvent(e: EnrollmentEvent): void {
     if (this.seenEventIds.has(e.id)) return;
     this.seenEventIds.add(e.id);
-    this.eventLog.push({ type: e.type, at: Date.parse(e.occurredAt) || this.clock() });
+    this.eventLog.push({ type: e.type, at: Date.parse(e.occurredAt) || this.clock(), id: e.id });
     this.received.push({ seq: ++this.receivedSeq, event: e });
     if (this.received.length > RECEIVED_LIMIT) this.received.splice(0, this.received.length - RECEIVED_LIMIT);
     for (const { rule, goal } of exitRulesForEvent(this.exitRules, e, (c) => this.holds(c, e))) {
@@ -646,6 +697,7 @@ export class EnrollmentInterpreter {
         return { status: 'done', next: step.onTimeout ?? this.defaultNext(step), at: deadline, detail: { outcome: 'timeout' } };
       }
       case 'branch': {
+        yield* this.countEvents(step.cases.map((c) => c.when));
         const chosen = chooseBranch(step, (c) => this.holds(c), this.defaultNext(step));
         this.steps[step.id] = { ...chosen };
         // A branch ends when it runs. It used to end when the previous step did, which put the next
@@ -691,6 +743,8 @@ export class EnrollmentInterpreter {
     try {
       // A run that may continue as new in the middle of a wait (histories recorded before could not).
       this.continueInWaits = this.patched('continue-as-new-during-waits');
+      // eventCount leaves count the record's events in the events table (runs recorded before counted only the events they saw).
+      this.countsFromTable = this.countLeaves.length > 0 && this.patched('event-counts-from-table');
       yield { kind: 'publish' };
       if (!this.carried) yield* this.progress();
       let stepsThisRun = 0;
@@ -738,7 +792,7 @@ export class EnrollmentInterpreter {
         const skipped = (step.skipIfChanged ?? []).find((f) => [...this.changedFields].some((c) => fieldMatches(f, c)));
         if (skipped) {
           end = { status: 'skipped', next: this.defaultNext(step), at: startAt, detail: { reason: `field_changed:${skipped}` } };
-        } else if (step.when && !this.holds(step.when)) {
+        } else if (step.when && !(yield* this.holdsCounted(step.when))) {
           // `when` is read as the step falls due (DESIGN §3: "a condition on a single action").
           end = { status: 'skipped', next: this.defaultNext(step), at: startAt, detail: { reason: 'when' } };
         } else {
@@ -750,6 +804,7 @@ export class EnrollmentInterpreter {
         this.markerSeq = startSeq;
         this.previousAt = end.at;
         if (end.exit) this.requestExit(end.exit);
+        yield* this.countEvents(this.goalConditions());
         this.checkGoals();
         this.cursor = this.pendingExit ? this.cursor : end.next;
         if (this.cursor === END && !this.pendingExit) this.status = 'completed';

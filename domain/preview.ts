@@ -5,6 +5,8 @@
  *
  * - a sleep moves the clock to its end, delivering the simulated events that arrive before it in
  *   order (each is the workflow's `event` signal); an event that wakes the walk ends the sleep;
+ * - eventCount leaves count the record's stored events (`storedEvents`) and the simulated events
+ *   delivered so far, as the countEvents activity counts the events table and the signals;
  * - sends, tasks and webhooks succeed at once (a send whose template the automation version does
  *   not pin fails, as the send activity does); `update_record` changes the simulated record.
  */
@@ -20,6 +22,7 @@ import {
 } from './enrollment';
 import { EnrollmentInterpreter, type Command, type Reply } from './interpreter';
 import { diffChanges } from './record-changes';
+import { countLeaves, type CountedEvent } from './event-counts';
 
 export interface PreviewEvent {
   type: string;
@@ -34,6 +37,8 @@ export interface PreviewInput {
   record: RecordSnapshot;
   startAt: Date;
   events?: PreviewEvent[];
+  /** The record's events already stored (of the types the definition counts): what its eventCount leaves find besides `events`. */
+  storedEvents?: CountedEvent[];
   workspaceTimezone: string;
   /** The timing rules and workspace default quiet hours a new enrollment would get (domain/timing.ts); absent, as in an input of version 1. */
   timing?: Pick<EnrollmentInputV1, 'timingRules' | 'workspaceQuietHours'>;
@@ -165,6 +170,14 @@ export function simulateEnrollment(input: PreviewInput): PreviewResult {
         return { ok: true, value: { changes: diffChanges(interpreter.snapshot(), cmd.request.set), found: true } };
       case 'callWebhook':
         return { ok: true, value: { ok: true, status: 200, error: null } };
+      case 'countEvents': {
+        const signalled = cmd.request.signalled.map((e) => ({ id: e.id, type: e.type, at: Date.parse(e.at) }));
+        const stored = input.storedEvents ?? [];
+        return {
+          ok: true,
+          value: { counts: countLeaves(cmd.request.leaves, Date.parse(cmd.request.at), stored, signalled), known: [...stored, ...signalled].map((e) => e.id) },
+        };
+      }
       case 'continueAsNew':
         throw new Error('the preview runs in one run');
     }

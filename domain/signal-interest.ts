@@ -41,25 +41,34 @@ function templateFields(text: string, into: Set<string>): 'all' | undefined {
   return undefined;
 }
 
+/** Every condition a running enrollment evaluates: `when`, wait_for `where`, branch cases, exit rules and goals. */
+export function definitionConditions(def: AutomationDefinition): Condition[] {
+  const conditions = def.steps.flatMap(stepConditions);
+  for (const rule of def.exitWhen ?? []) {
+    if ('event' in rule) {
+      if (rule.where) conditions.push(rule.where);
+    } else if ('goal' in rule) {
+      if ('event' in rule.goal) {
+        if (rule.goal.where) conditions.push(rule.goal.where);
+      } else conditions.push(rule.goal.when);
+    }
+  }
+  return conditions;
+}
+
 export function signalInterest(def: AutomationDefinition, templates: Record<string, TemplateSnapshot> = {}): SignalInterest {
   const events = new Set<string>();
   const fields = new Set<string>(ALWAYS_READ);
-  const conditions: Condition[] = [];
   for (const s of def.steps) {
     if (s.type === 'wait_for') events.add(s.event);
     for (const f of s.skipIfChanged ?? []) fields.add(normalizeKey(f));
-    conditions.push(...stepConditions(s));
   }
   for (const rule of def.exitWhen ?? []) {
-    if ('event' in rule) {
-      events.add(rule.event);
-      if (rule.where) conditions.push(rule.where);
-    } else if ('fieldChanged' in rule) fields.add(normalizeKey(rule.fieldChanged));
-    else if ('event' in rule.goal) {
-      events.add(rule.goal.event);
-      if (rule.goal.where) conditions.push(rule.goal.where);
-    } else conditions.push(rule.goal.when);
+    if ('event' in rule) events.add(rule.event);
+    else if ('fieldChanged' in rule) fields.add(normalizeKey(rule.fieldChanged));
+    else if ('event' in rule.goal) events.add(rule.goal.event);
   }
+  const conditions = definitionConditions(def);
   for (const c of conditions) {
     for (const leaf of eventCountsReferenced(c)) events.add(leaf.event);
     for (const f of fieldsReferenced(c)) if (f.startsWith('record.')) fields.add(normalizeKey(f.slice('record.'.length)));

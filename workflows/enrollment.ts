@@ -55,7 +55,7 @@ export type { CarriedState, EnrollmentResult } from '../domain/interpreter';
 // (WAIT_CANCELLATION_COMPLETED), so the enrollment never records an exit while a send may still go out.
 
 /** Our own database: quick, retried until the database is back. */
-const db = proxyActivities<Pick<Activities, 'recordProgress' | 'createTask' | 'updateRecord'>>({
+const db = proxyActivities<Pick<Activities, 'recordProgress' | 'createTask' | 'updateRecord' | 'countEvents'>>({
   startToCloseTimeout: '30s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '2m' },
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
@@ -201,6 +201,8 @@ export async function enrollmentWorkflow(started: VersionedEnrollmentInput, opti
         return step(() => db.updateRecord(cmd.request));
       case 'callWebhook':
         return step(() => hook.callWebhook(cmd.request));
+      case 'countEvents':
+        return attempt(() => db.countEvents(cmd.request));
       case 'continueAsNew':
         return continueAsNew<typeof enrollmentWorkflow>(started, { ...options, carry: cmd.carry });
     }

@@ -2,12 +2,12 @@
  * Trigger matching for the router: which active automations an event or a record change enters a
  * record into. Pure functions over the definition; the DB-backed parts (eventCount) are handed in.
  */
-import { Duration } from 'luxon';
 import type { Condition, Trigger } from '../../domain/definition';
 import type { RecordSnapshot } from '../../domain/enrollment';
 import { evaluate, eventCountsReferenced, fieldsReferenced } from '../../domain/conditions';
 import type { OutboxEvent } from '../../db/outbox';
 import { applyChanges, flattenChanges } from '../../domain/record-changes';
+import { leafKey, windowStart } from '../../domain/event-counts';
 
 export type ConditionEvent = { id: string; type: string; occurredAt: string; properties: Record<string, unknown> } | null;
 
@@ -29,13 +29,13 @@ export async function eventCounterAt(
   count: (event: string, since: Date | undefined) => Promise<number>,
 ): Promise<EventCounter> {
   const counts = new Map<string, number>();
-  const keyOf = (event: string, within?: string) => `${event}\u0000${within ?? ''}`;
   for (const leaf of eventCountLeaves(cond)) {
-    const key = keyOf(leaf.event, leaf.within);
+    const key = leafKey(leaf.event, leaf.within);
     if (counts.has(key)) continue;
-    counts.set(key, await count(leaf.event, leaf.within ? new Date(now.getTime() - Duration.fromISO(leaf.within).toMillis()) : undefined));
+    const since = windowStart(now.getTime(), leaf.within);
+    counts.set(key, await count(leaf.event, Number.isFinite(since) ? new Date(since) : undefined));
   }
-  return (event, within) => counts.get(keyOf(event, within)) ?? 0;
+  return (event, within) => counts.get(leafKey(event, within)) ?? 0;
 }
 
 /** The `eventCount` leaves of a condition, so their counts can be fetched in one go. */

@@ -140,4 +140,47 @@ describe('preview', () => {
     // Whichever budget runs out first on this machine: 1,000 steps, or 250 ms of work.
     expect(res.body.detail).toMatch(/^the walk (ran 1000 steps without ending \(a loop\?\)|took more than 250 ms after \d+ steps): the preview stops there$/);
   });
+
+  it("eventCount conditions count the stored record's events and the simulated ones, each where it falls", async () => {
+    const { id } = await createAutomation(
+      e,
+      {
+        name: 'Regulars get a thank-you',
+        trigger: { type: 'manual' },
+        steps: [
+          { id: 'w', type: 'wait', duration: 'PT2H' },
+          {
+            id: 'check',
+            type: 'branch',
+            cases: [{ when: { eventCount: { event: 'booking.completed', within: 'P365D' }, op: 'gte', value: 2 }, next: 'regular' }],
+            otherwise: 'first',
+          },
+          { id: 'first', type: 'email', to: 'record', template: 'tpl_count_first', next: 'end' },
+          { id: 'regular', type: 'email', to: 'record', template: 'tpl_count_regular' },
+        ],
+      },
+      { templates: [{ id: 'tpl_count_first' }, { id: 'tpl_count_regular' }], activate: false },
+    );
+    const start = Date.now() + 86_400_000;
+    const startAt = new Date(start).toISOString();
+    const res = await e.api('POST', '/v1/events', {
+      id: 'prev-bk-1',
+      type: 'booking.completed',
+      recordId: 'regular-1',
+      occurredAt: new Date(Date.now() - 86_400_000).toISOString(),
+      properties: {},
+    });
+    expect(res.status).toBe(202);
+    const path = async (body: Record<string, unknown>) => {
+      const r = await e.api('POST', `/v1/automations/${id}/preview`, { startAt, ...body });
+      expect(r.status, JSON.stringify(r.body)).toBe(200);
+      return (r.body.steps as Array<{ stepId: string }>).map((s) => s.stepId);
+    };
+    // One stored booking: not yet a regular; with one simulated during the wait: two.
+    expect(await path({ record: { externalId: 'regular-1' } })).toEqual(['w', 'check', 'first']);
+    const simulated = [{ type: 'booking.completed', at: new Date(start + 3_600_000).toISOString() }];
+    expect(await path({ record: { externalId: 'regular-1' }, events: simulated })).toEqual(['w', 'check', 'regular']);
+    // Another record (no stored bookings) with the same simulated booking: one.
+    expect(await path({ record: { externalId: 'someone-else' }, events: simulated })).toEqual(['w', 'check', 'first']);
+  });
 });

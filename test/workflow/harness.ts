@@ -12,6 +12,7 @@ import type { WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import type {
   Activities,
   CallWebhookRequest,
+  CountEventsRequest,
   CreateTaskRequest,
   NotifyOwnerRequest,
   ProgressUpdate,
@@ -21,6 +22,7 @@ import type {
 } from '../../activities';
 import type { AutomationDefinition } from '../../domain/definition';
 import type { EnrollmentInputV1, VersionedEnrollmentInput, RecordSnapshot, TemplateSnapshot, TriggerEvent } from '../../domain/enrollment';
+import { countLeaves, type CountedEvent } from '../../domain/event-counts';
 import { enrollmentWorkflowId } from '../../workflows/signals';
 import { enrollmentWorkflow, type EnrollmentOptions } from '../../workflows/enrollment';
 
@@ -81,6 +83,9 @@ export class Recorder {
   readonly updates: UpdateRecordRequest[] = [];
   readonly webhooks: CallWebhookRequest[] = [];
   readonly notifications: NotifyOwnerRequest[] = [];
+  /** Each record's events in the events table, as the countEvents activity would find them (besides the signalled ones). */
+  storedEvents: Record<string, CountedEvent[]> = {};
+  readonly counts: CountEventsRequest[] = [];
   /** Answers for webhook calls, by endpoint id (default: ok 200). */
   webhookAnswers: Record<string, WebhookOutcome | 'throw'> = {};
   /** Idempotency keys already called: a repeated key is answered as a duplicate, like the real activities, and still recorded. */
@@ -131,6 +136,12 @@ export class Recorder {
         throw ApplicationFailure.nonRetryable('endpoint down', 'WebhookTransient');
       }
       return answer;
+    },
+    countEvents: async (r) => {
+      this.counts.push(r);
+      const signalled = r.signalled.map((e) => ({ id: e.id, type: e.type, at: Date.parse(e.at) }));
+      const stored = this.storedEvents[r.recordId] ?? [];
+      return { counts: countLeaves(r.leaves, Date.parse(r.at), stored, signalled), known: [...stored, ...signalled].map((e) => e.id) };
     },
     notifyOwner: async (r) => {
       this.notifications.push(r);

@@ -8,6 +8,9 @@ import { IANAZone } from 'luxon';
 import { findAutomation, findAutomationVersion } from '../../../db/automations';
 import { getWorkspaceSettings } from '../../../db/settings';
 import { pinnedTemplates } from '../../../db/templates';
+import { recordEventsOfTypes } from '../../../db/events';
+import { countLeavesOf } from '../../../domain/event-counts';
+import { definitionConditions } from '../../../domain/signal-interest';
 import { TIMING_RULES } from '../../../domain/timing';
 import { PREVIEW_BUDGET, PreviewBudgetExceeded, simulateEnrollment } from '../../../domain/preview';
 import { variantOf } from '../../common/enrollments';
@@ -17,7 +20,13 @@ import { IdParam, Nullable, Timestamp, v1Problems } from '../schemas/common';
 
 const PreviewRecord = Type.Object(
   {
-    externalId: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'Decides the A/B letter; default "preview"' })),
+    externalId: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 200,
+        description: 'Decides the A/B letter; a stored record\'s events count for eventCount conditions besides `events`. Default "preview"',
+      }),
+    ),
     email: Type.Optional(Nullable(Type.String({ maxLength: 320 }))),
     phone: Type.Optional(Nullable(Type.String({ maxLength: 32 }))),
     name: Type.Optional(Nullable(Type.String({ maxLength: 200 }))),
@@ -90,6 +99,9 @@ const PreviewResult = Type.Object(
   { additionalProperties: false },
 );
 
+/** Stored events of each counted type a preview loads (the latest): counts above it are not told apart. */
+const STORED_EVENTS_PER_TYPE = 1000;
+
 const preview: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/automations/:id/preview',
@@ -124,6 +136,9 @@ const preview: FastifyPluginAsyncTypebox = async (app) => {
       const settings = await getWorkspaceSettings(app.db, ws);
       const r = body.record;
       const externalId = r.externalId ?? 'preview';
+      // eventCount leaves find the stored record's events as well as the simulated ones (as a running enrollment does).
+      const counted = [...new Set(countLeavesOf(definitionConditions(definition)).map((l) => l.event))];
+      const storedEvents = r.externalId && counted.length > 0 ? await recordEventsOfTypes(app.db, ws, r.externalId, counted, STORED_EVENTS_PER_TYPE) : [];
       const result = previewWithin({
         definition,
         templates: await pinnedTemplates(app.db, ws, chosen.templateVersions),
@@ -139,6 +154,7 @@ const preview: FastifyPluginAsyncTypebox = async (app) => {
         },
         startAt: new Date(body.startAt),
         events: (body.events ?? []).map((e) => ({ type: e.type, at: new Date(e.at), properties: e.properties ?? {} })),
+        storedEvents,
         workspaceTimezone: settings?.timezone ?? 'UTC',
         timing: { timingRules: TIMING_RULES, ...(settings ? { workspaceQuietHours: settings.quietHours } : {}) },
         variant: variantOf(definition, automation.id, externalId),
