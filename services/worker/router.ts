@@ -13,7 +13,9 @@
  *   key's later rows until it is (see inOrder). Different keys run concurrently.
  * - Nothing is doubled by redelivery: starts are idempotent by trigger key and workflow id
  *   (REJECT_DUPLICATE), signals carry the event/change id and the workflow ignores one it has seen.
- * - Woken by LISTEN on OUTBOX_CHANNEL (a dedicated pg client), with a ROUTER_POLL_MS fallback.
+ * - Woken by LISTEN on OUTBOX_CHANNEL (a dedicated pg client), with a ROUTER_POLL_MS fallback. A lost
+ *   LISTEN connection is reopened with backoff (0.5 s doubling, at most 30 s apart) for as long as
+ *   the router runs; the poll carries the work meanwhile.
  * - An event that concerns no automation and no running enrollment costs no Temporal call: the
  *   triggers come from a cache of active automations and the running enrollments of a batch's
  *   records from one query; a running enrollment is told only what its definition can use
@@ -98,6 +100,8 @@ export interface RouterStats {
 }
 
 const MAX_BACKOFF_S = 300;
+const LISTEN_RETRY_MS = 500;
+const LISTEN_RETRY_MAX_MS = 30_000;
 
 export function backoffSeconds(attempts: number): number {
   return Math.min(MAX_BACKOFF_S, 2 ** Math.min(attempts, 9));
@@ -111,6 +115,8 @@ export class OutboxRouter {
   /** Per automation version (immutable): what its enrollments can use. */
   private readonly interests = new Map<string, Promise<SignalInterest | undefined>>();
   private listener: pg.Client | undefined;
+  private relisten: NodeJS.Timeout | undefined;
+  private listenFailures = 0;
   private loop: Promise<void> | undefined;
   private stopping = false;
   private woken = false;
@@ -131,6 +137,8 @@ export class OutboxRouter {
   /** Finishes the batch in hand (its transaction commits), then stops. */
   async stop(): Promise<void> {
     this.stopping = true;
+    clearTimeout(this.relisten);
+    this.relisten = undefined;
     this.notify();
     await this.loop;
     const l = this.listener;
@@ -145,23 +153,46 @@ export class OutboxRouter {
 
   private async listen(): Promise<void> {
     const client = new pg.Client({ connectionString: this.opts.databaseUrl });
-    const retry = () => {
+    const lost = () => {
       if (this.listener !== client) return;
       this.listener = undefined;
       client.end().catch(() => undefined);
-      if (!this.stopping)
-        setTimeout(() => void this.listen().catch((err) => this.opts.logger.warn({ err }, 'router: LISTEN reconnect failed; polling meanwhile')), 1_000);
+      this.listenLater();
     };
     client.on('notification', () => this.notify());
     client.on('error', (err) => {
       this.opts.logger.warn({ err }, 'router: LISTEN connection lost; polling until it is back');
-      retry();
+      lost();
     });
-    client.on('end', retry);
-    await client.connect();
-    await client.query(`LISTEN ${OUTBOX_CHANNEL}`);
+    client.on('end', lost);
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${OUTBOX_CHANNEL}`);
+    } catch (err) {
+      client.end().catch(() => undefined);
+      throw err;
+    }
+    if (this.stopping) {
+      await client.end().catch(() => undefined);
+      return;
+    }
     this.listener = client;
+    this.listenFailures = 0;
     this.notify(); // catch up with anything written while we were not listening
+  }
+
+  /** Listens again after a backoff, until it works or the router stops; a failed attempt schedules the next. */
+  private listenLater(): void {
+    if (this.stopping || this.relisten) return;
+    const delayMs = Math.min(LISTEN_RETRY_MAX_MS, LISTEN_RETRY_MS * 2 ** Math.min(this.listenFailures, 16));
+    this.relisten = setTimeout(() => {
+      this.relisten = undefined;
+      this.listen().catch((err) => {
+        this.listenFailures++;
+        this.opts.logger.warn({ err, failures: this.listenFailures }, 'router: LISTEN reconnect failed; polling meanwhile, trying again');
+        this.listenLater();
+      });
+    }, delayMs);
   }
 
   private async run(): Promise<void> {
