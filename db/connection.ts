@@ -1,4 +1,4 @@
-import { Kysely, PostgresDialect, sql } from 'kysely';
+import { Kysely, PostgresDialect, sql, type Transaction } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema';
 
@@ -6,6 +6,11 @@ import type { Database } from './schema';
 pg.types.setTypeParser(pg.types.builtins.INT8, Number);
 
 export type Db = Kysely<Database>;
+
+/** Runs `fn` in the caller's transaction when `db` is one (so a write can join a larger unit), else in a new one. */
+export function inTransaction<T>(db: Db, fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+  return db.isTransaction ? fn(db as Transaction<Database>) : db.transaction().execute(fn);
+}
 
 export function createDb(connectionString: string, opts: { max?: number } = {}): Db {
   // A request waits at most 5 s for a connection (PostgreSQL down or the pool exhausted) and then

@@ -4,7 +4,7 @@
  * writes nothing.
  */
 import { isDeepStrictEqual } from 'node:util';
-import type { Db } from './connection';
+import { inTransaction, type Db } from './connection';
 import { newId } from './ids';
 import { enqueue } from './outbox';
 import type { Updateable } from 'kysely';
@@ -110,7 +110,7 @@ export async function upsertRecord(
   } = {},
 ): Promise<UpsertResult> {
   const now = opts.now ?? new Date();
-  return db.transaction().execute(async (trx) => {
+  return inTransaction(db, async (trx) => {
     let current = await lockRecord(trx, workspaceId, externalId);
     let created = false;
     if (!current) {

@@ -5,7 +5,7 @@
  * the running automations).
  */
 import { sql, type Selectable } from 'kysely';
-import type { Db } from './connection';
+import { inTransaction, type Db } from './connection';
 import { upsertRecord } from './records';
 import { notify } from './notifications';
 import type { SuppressionChannel, SuppressionsTable } from './schema';
@@ -34,7 +34,10 @@ async function flagRecords(db: Db, workspaceId: string, channel: SuppressionChan
   }
 }
 
-/** Suppresses the address; `created` is false when it already was (its first reason is kept). */
+/**
+ * Suppresses the address; `created` is false when it already was (its first reason is kept). The
+ * suppression, its notification, the records' flags and their `record_changed` rows commit together.
+ */
 export async function addSuppression(
   db: Db,
   workspaceId: string,
@@ -42,47 +45,48 @@ export async function addSuppression(
   now = new Date(),
 ): Promise<{ row: SuppressionRow; created: boolean }> {
   const address = normalizeAddress(input.channel, input.address);
-  const inserted = await db.transaction().execute(async (trx) => {
-    const row = await trx
+  return inTransaction(db, async (trx) => {
+    const inserted = await trx
       .insertInto('suppressions')
       .values({ workspace_id: workspaceId, channel: input.channel, address, reason: input.reason, source: input.source, created_at: now })
       .onConflict((oc) => oc.columns(['workspace_id', 'channel', 'address']).doNothing())
       .returningAll()
       .executeTakeFirst();
-    if (row) {
+    if (inserted) {
       await notify(trx, workspaceId, {
         id: `suppression.created:${input.channel}:${address}:${now.getTime()}`,
         type: 'suppression.created',
-        data: { channel: row.channel, address: row.address, reason: row.reason, source: row.source },
+        data: { channel: inserted.channel, address: inserted.address, reason: inserted.reason, source: inserted.source },
       });
     }
-    return row;
+    // Flags are (re)applied even for a known suppression: a record created since gets its flag too.
+    await flagRecords(trx, workspaceId, input.channel, address, true, now);
+    if (inserted) return { row: inserted, created: true };
+    const row = await trx
+      .selectFrom('suppressions')
+      .selectAll()
+      .where('workspace_id', '=', workspaceId)
+      .where('channel', '=', input.channel)
+      .where('address', '=', address)
+      .executeTakeFirstOrThrow();
+    return { row, created: false };
   });
-  // Flags are (re)applied even for a known suppression: a record created since gets its flag too.
-  await flagRecords(db, workspaceId, input.channel, address, true, now);
-  if (inserted) return { row: inserted, created: true };
-  const row = await db
-    .selectFrom('suppressions')
-    .selectAll()
-    .where('workspace_id', '=', workspaceId)
-    .where('channel', '=', input.channel)
-    .where('address', '=', address)
-    .executeTakeFirstOrThrow();
-  return { row, created: false };
 }
 
-/** Lifts the suppression; false when there was none. */
+/** Lifts the suppression (and the records' flags, in the same transaction); false when there was none. */
 export async function removeSuppression(db: Db, workspaceId: string, channel: SuppressionChannel, rawAddress: string, now = new Date()): Promise<boolean> {
   const address = normalizeAddress(channel, rawAddress);
-  const removed = await db
-    .deleteFrom('suppressions')
-    .where('workspace_id', '=', workspaceId)
-    .where('channel', '=', channel)
-    .where('address', '=', address)
-    .returning('address')
-    .executeTakeFirst();
-  if (removed) await flagRecords(db, workspaceId, channel, address, false, now);
-  return removed !== undefined;
+  return inTransaction(db, async (trx) => {
+    const removed = await trx
+      .deleteFrom('suppressions')
+      .where('workspace_id', '=', workspaceId)
+      .where('channel', '=', channel)
+      .where('address', '=', address)
+      .returning('address')
+      .executeTakeFirst();
+    if (removed) await flagRecords(trx, workspaceId, channel, address, false, now);
+    return removed !== undefined;
+  });
 }
 
 /** Why this address may not be sent to on this channel, or null. */

@@ -4,6 +4,7 @@
  * activity refusing a suppressed address (counted at the provider: a spy channel).
  */
 import { createHmac, randomBytes } from 'node:crypto';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rawRequest, startTestApp, unchangedAfter, type TestApp } from '../helpers/app';
 import { createActivities } from '../../activities';
@@ -158,6 +159,32 @@ describe('/v1/suppressions', () => {
       expect(res.response.status, JSON.stringify(body)).toBe(400);
       expect(res.error).toMatchObject({ field });
     }
+  });
+});
+
+describe('one transaction', () => {
+  it('the suppression, the record flag and its record_changed row commit together, or nothing does', async () => {
+    await t.client.PUT('/v1/records/{externalId}', { params: { path: { externalId: 'lead-atomic' } }, body: { name: 'Dan', email: 'dan@example.com' } });
+    // A real failure inside the unit of work: this workspace's outbox refuses rows for a while.
+    const name = sql.raw(`refuse_outbox_${t.workspaceId.replace(/\W/g, '_')}`);
+    await sql`create function ${name}() returns trigger language plpgsql as $$ begin raise exception 'outbox unavailable'; end $$`.execute(t.db);
+    await sql`create trigger ${name} before insert on outbox for each row when (new.workspace_id = ${sql.lit(t.workspaceId)}) execute function ${name}()`.execute(
+      t.db,
+    );
+    try {
+      const refused = await unchangedAfter(t, () => t.client.POST('/v1/suppressions', { body: { channel: 'email', address: 'dan@example.com' } }));
+      expect(refused.response.status).toBe(500);
+    } finally {
+      await sql`drop trigger ${name} on outbox`.execute(t.db);
+      await sql`drop function ${name}()`.execute(t.db);
+    }
+    expect((await t.client.GET('/v1/suppressions', { params: { query: { channel: 'email' } } })).data!.items.map((i) => i.address)).not.toContain(
+      'dan@example.com',
+    );
+
+    expect((await t.client.POST('/v1/suppressions', { body: { channel: 'email', address: 'dan@example.com' } })).response.status).toBe(201);
+    expect(await flags('lead-atomic')).toMatchObject({ email: true });
+    expect((await changesOf('lead-atomic')).at(-1)).toEqual({ 'unsubscribed.email': true });
   });
 });
 
