@@ -166,28 +166,37 @@ export function messageActivities(deps: ActivityDeps) {
             : { status: 'queued', error: null };
 
     const now = clock();
-    const row = await insertMessageOnce(db, {
-      id: newId('msg'),
-      workspace_id: req.workspaceId,
-      idempotency_key: req.idempotencyKey,
-      enrollment_id: req.enrollmentId,
-      automation_id: req.automationId,
-      step_id: req.stepId,
-      record_id: req.recordId,
-      channel: req.channel,
-      to: recipient.address ?? '',
-      variant: req.variant,
-      template_id: req.templateId,
-      template_version: req.template?.version ?? null,
-      subject,
-      body,
-      segments: sms?.segments ?? null,
-      encoding: sms?.encoding ?? null,
-      sender_id: sender?.id ?? null,
-      status: initial.status,
-      error: initial.error,
-      created_at: now,
-      updated_at: now,
+    // A send that fails before any attempt (no address, a template that does not render, a deleted
+    // sender) is told like one the provider refused, in the same transaction; keyed by message, so
+    // a retried activity queues nothing twice.
+    const row = await db.transaction().execute(async (trx) => {
+      const inserted = await insertMessageOnce(trx, {
+        id: newId('msg'),
+        workspace_id: req.workspaceId,
+        idempotency_key: req.idempotencyKey,
+        enrollment_id: req.enrollmentId,
+        automation_id: req.automationId,
+        step_id: req.stepId,
+        record_id: req.recordId,
+        channel: req.channel,
+        to: recipient.address ?? '',
+        variant: req.variant,
+        template_id: req.templateId,
+        template_version: req.template?.version ?? null,
+        subject,
+        body,
+        segments: sms?.segments ?? null,
+        encoding: sms?.encoding ?? null,
+        sender_id: sender?.id ?? null,
+        status: initial.status,
+        error: initial.error,
+        created_at: now,
+        updated_at: now,
+      });
+      if (inserted.status === 'failed') {
+        await notify(trx, inserted.workspace_id, { id: `message.failed:${inserted.id}`, type: 'message.failed', data: messageNotification(inserted) });
+      }
+      return inserted;
     });
     return { row, text, html, audioUrl: rendered.audioUrl ?? null, sender: identity(sender), senderRow: sender, unsubscribe };
   }
