@@ -86,7 +86,7 @@ export class Recorder {
   /** Each record's events in the events table, as the countEvents activity would find them (besides the signalled ones). */
   storedEvents: Record<string, CountedEvent[]> = {};
   readonly counts: CountEventsRequest[] = [];
-  /** Answers for webhook calls, by endpoint id (default: ok 200). */
+  /** Answers for webhook calls, by endpoint id (default: ok 200); 'throw': a transient failure (5xx), which Temporal retries. */
   webhookAnswers: Record<string, WebhookOutcome | 'throw'> = {};
   /** Idempotency keys already called: a repeated key is answered as a duplicate, like the real activities, and still recorded. */
   private readonly keys = new Set<string>();
@@ -133,7 +133,7 @@ export class Recorder {
       const answer = this.webhookAnswers[r.endpointId] ?? { ok: true, status: 200, error: null };
       if (answer === 'throw') {
         const { ApplicationFailure } = await import('@temporalio/common');
-        throw ApplicationFailure.nonRetryable('endpoint down', 'WebhookTransient');
+        throw ApplicationFailure.retryable('endpoint down', 'WebhookTransient');
       }
       return answer;
     },

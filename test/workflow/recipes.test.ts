@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { leadNurture, reactivation, renewal } from './definitions';
+import { WEBHOOK_ACTIVITY_OPTIONS } from '../../domain/webhook-step';
 import { eventSignal } from '../../workflows/signals';
 import { input, iso, newWorker, nextAnchor, record, Recorder, skipTo, startEnv, startEnrollment, taskQueue } from './harness';
 
@@ -99,6 +100,8 @@ describe('subscription renewal reminder (seed 000)', () => {
       expect((await handle.result()).status).toBe('completed');
     });
     expect(rec.sends.map((s) => s.stepId)).toEqual(['reminder', 'failed_notice']);
+    // Every attempt of the retry policy ran (the harness counts each call).
+    expect(rec.webhooks.map((w) => w.stepId)).toEqual(Array.from({ length: WEBHOOK_ACTIVITY_OPTIONS.retry.maximumAttempts }, () => 'charge'));
   });
 });
 
