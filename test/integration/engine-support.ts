@@ -6,8 +6,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
+import { sql } from 'kysely';
 import { pino } from 'pino';
 import { expect } from 'vitest';
+import type { Db } from '../../db/connection';
 import { loadConfig, type Config } from '../../services/common/config';
 import { startEngine, type Engine } from '../../services/worker/worker';
 import { startTestApp, type TestApp } from '../helpers/app';
@@ -155,4 +157,51 @@ export async function createAutomation(
 export async function putRecord(e: EngineTest, externalId: string, body: Record<string, unknown> = {}): Promise<void> {
   const res = await e.api('PUT', `/v1/records/${externalId}`, { name: `Name ${externalId}`, email: `${externalId}@example.com`, ...body });
   expect([200, 201], JSON.stringify(res.body)).toContain(res.status);
+}
+
+export interface EnrollmentFault {
+  /** Enrollments whose column holds this value are refused from now on. */
+  refuse(value: string): Promise<void>;
+  /** Every refused value is let through again. */
+  allowAll(): Promise<void>;
+  /** Removes the trigger and its table (afterAll). */
+  remove(): Promise<void>;
+}
+
+/**
+ * A real PostgreSQL fault for router tests: a trigger refuses the enrollment insert (so the outbox
+ * row that causes it fails and is retried) while its `column` value is listed in table `name`.
+ */
+export async function enrollmentFault(db: Db, name: string, column: 'record_id' | 'automation_id'): Promise<EnrollmentFault> {
+  await sql.raw(`create table ${name} (${column} text primary key)`).execute(db);
+  await sql
+    .raw(
+      `create function ${name}_fn() returns trigger language plpgsql as $$
+       begin
+         if exists (select 1 from ${name} f where f.${column} = new.${column}) then
+           raise exception 'injected fault: enrollment with ${column} % refused', new.${column};
+         end if;
+         return new;
+       end $$`,
+    )
+    .execute(db);
+  await sql.raw(`create trigger ${name}_trg before insert on enrollments for each row execute function ${name}_fn()`).execute(db);
+  return {
+    refuse: async (value) => void (await sql`insert into ${sql.table(name)} values (${value})`.execute(db)),
+    allowAll: async () => void (await sql`delete from ${sql.table(name)}`.execute(db)),
+    async remove() {
+      await sql
+        .raw(`drop trigger if exists ${name}_trg on enrollments`)
+        .execute(db)
+        .catch(() => undefined);
+      await sql
+        .raw(`drop function if exists ${name}_fn()`)
+        .execute(db)
+        .catch(() => undefined);
+      await sql
+        .raw(`drop table if exists ${name}`)
+        .execute(db)
+        .catch(() => undefined);
+    },
+  };
 }

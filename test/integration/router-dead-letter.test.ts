@@ -4,41 +4,26 @@
  * retried through the admin API, and no longer holds back its record's next row.
  *
  * The fault is real PostgreSQL behaviour: a trigger refuses enrollments into one automation while
- * `router_test_dead_faults` names it.
+ * `router_test_dead_faults` names it (enrollmentFault).
  */
-import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { TEST_ADMIN_TOKEN } from '../helpers/app';
-import { createAutomation, putRecord, startEngineTest, waitFor, type EngineTest } from './engine-support';
+import { rawRequest, TEST_ADMIN_TOKEN } from '../helpers/app';
+import { createAutomation, enrollmentFault, putRecord, startEngineTest, waitFor, type EnrollmentFault, type EngineTest } from './engine-support';
 
 let e: EngineTest;
+let fault: EnrollmentFault;
 vi.setConfig({ testTimeout: 180_000 });
 
 beforeAll(async () => {
   e = await startEngineTest({ env: { ROUTER_MAX_ATTEMPTS: '2' } });
-  await sql`create table router_test_dead_faults (automation_id text primary key)`.execute(e.t.db);
-  await sql`
-    create function router_test_dead_fault() returns trigger language plpgsql as $$
-    begin
-      if exists (select 1 from router_test_dead_faults f where f.automation_id = new.automation_id) then
-        raise exception 'injected fault: enrollments into % refused', new.automation_id;
-      end if;
-      return new;
-    end $$`.execute(e.t.db);
-  await sql`create trigger router_test_dead_fault before insert on enrollments for each row execute function router_test_dead_fault()`.execute(e.t.db);
+  fault = await enrollmentFault(e.t.db, 'router_test_dead_faults', 'automation_id');
 });
 afterAll(async () => {
-  await sql`drop trigger if exists router_test_dead_fault on enrollments`.execute(e.t.db).catch(() => undefined);
-  await sql`drop function if exists router_test_dead_fault()`.execute(e.t.db).catch(() => undefined);
-  await sql`drop table if exists router_test_dead_faults`.execute(e.t.db).catch(() => undefined);
+  await fault?.remove();
   await e?.close();
 });
 
-async function admin(method: string, path: string): Promise<{ status: number; body: any }> {
-  const res = await fetch(`${e.t.baseUrl}${path}`, { method, headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : undefined };
-}
+const admin = (method: string, path: string) => rawRequest(e.t, method, path, { key: TEST_ADMIN_TOKEN });
 
 const enrollmentIn = async (automationId: string, recordId: string) =>
   (await e.api('GET', `/v1/automations/${automationId}/enrollments`)).body.items.find((x: any) => x.recordId === recordId);
@@ -56,7 +41,7 @@ describe('dead letters', () => {
       steps: [{ id: 'w', type: 'wait', duration: 'P1D' }],
     });
     await putRecord(e, 'dl-1');
-    await sql`insert into router_test_dead_faults values (${poisoned.id})`.execute(e.t.db);
+    await fault.refuse(poisoned.id);
 
     await e.api('POST', '/v1/events', { id: 'evt-dl-created', type: 'lead.created', recordId: 'dl-1' });
     await e.api('POST', '/v1/events', { id: 'evt-dl-scored', type: 'lead.scored', recordId: 'dl-1' });
@@ -66,7 +51,7 @@ describe('dead letters', () => {
     const parked = await e.t.db.selectFrom('outbox_dead_letters').selectAll().where('workspace_id', '=', e.t.workspaceId).execute();
     expect(parked).toHaveLength(1);
     expect(parked[0]).toMatchObject({ kind: 'event', record_id: 'dl-1', attempts: 2 });
-    expect(parked[0]!.last_error).toContain(`injected fault: enrollments into ${poisoned.id} refused`);
+    expect(parked[0]!.last_error).toContain(`injected fault: enrollment with automation_id ${poisoned.id} refused`);
     expect((parked[0]!.payload as any).event.id).toBe('evt-dl-created');
     expect(await e.t.db.selectFrom('outbox').select('id').where('workspace_id', '=', e.t.workspaceId).execute()).toEqual([]);
 
@@ -82,7 +67,7 @@ describe('dead letters', () => {
     expect((await fetch(`${e.t.baseUrl}/admin/dead-letters`)).status).toBe(401);
     expect((await admin('POST', '/admin/dead-letters/999999999/retry')).status).toBe(404);
 
-    await sql`delete from router_test_dead_faults`.execute(e.t.db);
+    await fault.allowAll();
     const retried = await admin('POST', `/admin/dead-letters/${item.id}/retry`);
     expect(retried.status, JSON.stringify(retried.body)).toBe(202);
     const enrolled = await waitFor('the retried row to enroll the record', () => enrollmentIn(poisoned.id, 'dl-1'), 60_000);

@@ -4,33 +4,23 @@
  * rows, so a reply never overtakes the start it follows.
  *
  * The fault is real PostgreSQL behaviour: a trigger refuses the enrollment insert for one record
- * while a row in `router_test_faults` names it, so the start row fails and is retried with backoff.
+ * while `router_test_faults` names it (enrollmentFault), so the start row fails and is retried with backoff.
  */
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createAutomation, putRecord, startEngineTest, waitFor, type EngineTest } from './engine-support';
+import { createAutomation, enrollmentFault, putRecord, startEngineTest, waitFor, type EnrollmentFault, type EngineTest } from './engine-support';
 
 let e: EngineTest;
+let fault: EnrollmentFault;
 vi.setConfig({ testTimeout: 180_000 });
 
 beforeAll(async () => {
   e = await startEngineTest({ worker: false });
-  await sql`create table router_test_faults (record_id text primary key)`.execute(e.t.db);
-  await sql`
-    create function router_test_fault() returns trigger language plpgsql as $$
-    begin
-      if exists (select 1 from router_test_faults f where f.record_id = new.record_id) then
-        raise exception 'injected fault: enrollment of record % refused', new.record_id;
-      end if;
-      return new;
-    end $$`.execute(e.t.db);
-  await sql`create trigger router_test_fault before insert on enrollments for each row execute function router_test_fault()`.execute(e.t.db);
+  fault = await enrollmentFault(e.t.db, 'router_test_faults', 'record_id');
   await Promise.all([e.spawnWorker(), e.spawnWorker()]);
 });
 afterAll(async () => {
-  await sql`drop trigger if exists router_test_fault on enrollments`.execute(e.t.db).catch(() => undefined);
-  await sql`drop function if exists router_test_fault()`.execute(e.t.db).catch(() => undefined);
-  await sql`drop table if exists router_test_faults`.execute(e.t.db).catch(() => undefined);
+  await fault?.remove();
   await e?.close();
 });
 
@@ -58,7 +48,7 @@ describe('per-record order with two routers', () => {
       { templates: [{ id: 'tpl_order_nudge' }] },
     );
     await putRecord(e, 'order-1');
-    await sql`insert into router_test_faults values ('order-1')`.execute(e.t.db);
+    await fault.refuse('order-1');
 
     expect((await e.api('POST', '/v1/events', { id: 'evt-order-lead', type: 'lead.created', recordId: 'order-1' })).status).toBe(202);
     expect(
@@ -77,7 +67,7 @@ describe('per-record order with two routers', () => {
     // Held back, untouched: not taken, not failed, not dropped.
     expect(await outboxRow('evt-order-reply')).toMatchObject({ attempts: 0 });
 
-    await sql`delete from router_test_faults`.execute(e.t.db);
+    await fault.allowAll();
     const enrollment = await waitFor('the enrollment to end', async () => {
       const res = await e.api('GET', '/v1/records/order-1/enrollments');
       const item = res.body.items[0];
