@@ -4,7 +4,7 @@
  * exit rules, wait_for steps and triggers see it like any other event.
  */
 import { sql } from 'kysely';
-import type { Db } from './connection';
+import { inTransaction, type Db } from './connection';
 import { ingestEvents } from './events';
 import { newId } from './ids';
 import { normalizeAddress } from './suppressions';
@@ -128,7 +128,7 @@ export async function receiveInbound(db: Db, input: InboundInput): Promise<Inbou
   const eventId = match && !input.keyword ? `reply_${input.channel}_${input.providerId}` : null;
   // The inbound row, its event and its notification commit together: a provider's retry after a
   // crash finds either all of them or none.
-  return db.transaction().execute(async (trx) => {
+  return inTransaction(db, async (trx) => {
     const inserted = await trx
       .insertInto('inbound_messages')
       .values({

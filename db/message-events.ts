@@ -3,7 +3,7 @@
  * into the message's current status, forward only (domain/provider-events.ts).
  */
 import { sql } from 'kysely';
-import type { Db } from './connection';
+import { inTransaction, type Db } from './connection';
 import type { MessageRow } from './schema';
 import { messageNotification, notify } from './notifications';
 import { nextStatus, statusOf, type ProviderEvent } from '../domain/provider-events';
@@ -24,7 +24,7 @@ export async function findMessage(db: Db, messageId: string): Promise<MessageRow
  */
 export async function applyProviderEvents(db: Db, events: ProviderEvent[]): Promise<AppliedEvent[]> {
   if (events.length === 0) return [];
-  return db.transaction().execute(async (trx) => {
+  return inTransaction(db, async (trx) => {
     const applied: AppliedEvent[] = [];
     for (const event of events) {
       // Row lock: concurrent events of one message fold in one at a time.

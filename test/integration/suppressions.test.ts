@@ -23,8 +23,8 @@ let t: TestApp;
 const sent: OutboundMessage[] = [];
 const spy = { name: 'spy', send: async (m: OutboundMessage) => (sent.push(m), { providerId: `p_${sent.length}`, status: 'sent' as const }) };
 
-function smsFrom(from: string, body: string) {
-  const params = { MessageSid: `SM${randomBytes(8).toString('hex')}`, From: from, To: OUR_NUMBER, Body: body };
+function smsFrom(from: string, body: string, messageSid = `SM${randomBytes(8).toString('hex')}`) {
+  const params = { MessageSid: messageSid, From: from, To: OUR_NUMBER, Body: body };
   const path = '/webhooks/twilio/sms';
   const data = Object.keys(params)
     .sort()
@@ -205,6 +205,31 @@ describe('SMS keywords', () => {
     const goes = await send('lead-1', 'sms');
     expect(goes).toMatchObject({ status: 'sent' });
     expect(sent.slice(before).map((m) => [m.channel, m.to, m.text])).toEqual([['sms', '+40712345678', 'Hello lead-1']]);
+  });
+
+  it("a STOP whose opt-out cannot be written is not half stored: Twilio's retry of the same message suppresses the number", async () => {
+    const number = '+40712300099';
+    const messageSid = `SM${randomBytes(8).toString('hex')}`;
+    // A real failure inside the unit of work: this workspace's suppressions refuse rows for a while.
+    const name = sql.raw(`refuse_suppressions_${t.workspaceId.replace(/\W/g, '_')}`);
+    await sql`create function ${name}() returns trigger language plpgsql as $$ begin raise exception 'suppressions unavailable'; end $$`.execute(t.db);
+    await sql`create trigger ${name} before insert on suppressions for each row when (new.workspace_id = ${sql.lit(t.workspaceId)}) execute function ${name}()`.execute(
+      t.db,
+    );
+    try {
+      expect((await smsFrom(number, 'STOP', messageSid)).status).toBe(500);
+    } finally {
+      await sql`drop trigger ${name} on suppressions`.execute(t.db);
+      await sql`drop function ${name}()`.execute(t.db);
+    }
+    const inbound = () =>
+      t.db.selectFrom('inbound_messages').select('keyword').where('workspace_id', '=', t.workspaceId).where('provider_id', '=', messageSid).execute();
+    expect(await inbound()).toEqual([]);
+
+    expect((await smsFrom(number, 'STOP', messageSid)).status).toBe(200);
+    expect(await inbound()).toEqual([{ keyword: 'stop' }]);
+    const suppressed = await t.client.GET('/v1/suppressions', { params: { query: { channel: 'sms' } } });
+    expect(suppressed.data!.items.find((i) => i.address === number)).toMatchObject({ channel: 'sms', reason: 'replied STOP' });
   });
 
   it('HELP answers with the workspace help text', async () => {

@@ -50,6 +50,14 @@ const queryParam = (request: FastifyRequest, name: string): string | undefined =
   return typeof v === 'string' && v !== '' ? v : undefined;
 };
 
+/**
+ * Stores status events and their side effects in one transaction: a crash after the events but
+ * before a bounce's suppression would make the provider's retry a replay and lose the suppression.
+ */
+function applyAndAct(db: Db, events: ProviderEvent[]): Promise<void> {
+  return db.transaction().execute(async (trx) => actOnStatusEvents(trx, await applyProviderEvents(trx, events)));
+}
+
 /** Side effects of newly stored status events: bounces, spam reports and Twilio's 21610 suppress. */
 async function actOnStatusEvents(db: Db, applied: AppliedEvent[]): Promise<void> {
   for (const { event, message } of applied) {
@@ -106,7 +114,7 @@ const providerWebhooks: FastifyPluginAsync = async (app) => {
   app.post('/twilio/status', hidden, async (request, reply) => {
     const { message, params } = await twilioCallback(request);
     const event = message ? fromTwilioMessageStatus(message.id, params, new Date()) : null;
-    if (event) await actOnStatusEvents(app.db, await applyProviderEvents(app.db, [event]));
+    if (event) await applyAndAct(app.db, [event]);
     return reply.status(204).send();
   });
 
@@ -146,23 +154,28 @@ const providerWebhooks: FastifyPluginAsync = async (app) => {
       return reply.type('text/xml').send(response.toString());
     }
     const { workspaceId } = receiver;
+    const { From: from, MessageSid: messageSid } = params;
     const keyword = smsKeyword(params.Body ?? '');
-    const inbound = await receiveInbound(app.db, {
-      workspaceId,
-      channel: 'sms',
-      providerId: params.MessageSid,
-      from: params.From,
-      to: params.To ?? '',
-      senderIds: [receiver.senderId],
-      text: params.Body ?? '',
-      keyword,
-      receivedAt: new Date(),
+    // The message and the opt-out it carries commit together: a crash between them would make
+    // Twilio's retry a known message and lose the STOP.
+    await app.db.transaction().execute(async (trx) => {
+      const inbound = await receiveInbound(trx, {
+        workspaceId,
+        channel: 'sms',
+        providerId: messageSid,
+        from,
+        to: params.To ?? '',
+        senderIds: [receiver.senderId],
+        text: params.Body ?? '',
+        keyword,
+        receivedAt: new Date(),
+      });
+      if (inbound.created && keyword === 'stop') {
+        await addSuppression(trx, workspaceId, { channel: 'sms', address: from, reason: `replied ${params.Body!.trim()}`, source: 'sms_keyword' });
+      } else if (inbound.created && keyword === 'start') {
+        await removeSuppression(trx, workspaceId, 'sms', from);
+      }
     });
-    if (inbound.created && keyword === 'stop') {
-      await addSuppression(app.db, workspaceId, { channel: 'sms', address: params.From, reason: `replied ${params.Body!.trim()}`, source: 'sms_keyword' });
-    } else if (inbound.created && keyword === 'start') {
-      await removeSuppression(app.db, workspaceId, 'sms', params.From);
-    }
     if (keyword === 'help') response.message((await getWorkspaceSettings(app.db, workspaceId))?.smsHelpText ?? DEFAULT_HELP_TEXT);
     return reply.type('text/xml').send(response.toString());
   });
@@ -185,7 +198,7 @@ const providerWebhooks: FastifyPluginAsync = async (app) => {
     const events = entries
       .map((e) => (e && typeof e === 'object' ? fromSendGridEvent(e as Record<string, unknown>) : null))
       .filter((e): e is ProviderEvent => e !== null);
-    await actOnStatusEvents(app.db, await applyProviderEvents(app.db, events));
+    await applyAndAct(app.db, events);
     return reply.status(204).send();
   });
 
