@@ -8,10 +8,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import rateLimit from '@fastify/rate-limit';
-import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { validatorCompiler } from './validator';
 import type { Logger } from 'pino';
 import { compactOpenApi } from './openapi';
-import { Problem, registerErrorHandling, HttpProblem } from './errors';
+import { Problem, registerErrorHandling, HttpProblem, frameworkErrors, MAX_PARAM_LENGTH } from './errors';
 import infrastructure, { type Infrastructure } from './plugins/infrastructure';
 import metrics from './plugins/metrics';
 import auth from './plugins/auth';
@@ -31,10 +32,12 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   const app = Fastify({
     ...(opts.logger ? { loggerInstance: opts.logger as FastifyBaseLogger } : { logger: false }),
     bodyLimit: opts.config.BODY_LIMIT_BYTES,
+    maxParamLength: MAX_PARAM_LENGTH,
+    frameworkErrors,
     // request.ip (the auth failure budget, the admin routes' rate limit) is the client's, not the balancer's.
     ...(opts.config.TRUST_PROXY ? { trustProxy: opts.config.TRUST_PROXY } : {}),
   }).withTypeProvider<TypeBoxTypeProvider>();
-  app.setValidatorCompiler(TypeBoxValidatorCompiler);
+  app.setValidatorCompiler(validatorCompiler);
   registerErrorHandling(app);
   app.addSchema(Problem);
 

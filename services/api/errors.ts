@@ -4,7 +4,7 @@
  * internals; those go to the log.
  */
 import { Type, type Static } from 'typebox';
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { bagProblem, type BagLimits } from '../../domain/json-limits';
 
 export const Problem = Type.Object(
@@ -153,12 +153,61 @@ export function registerErrorHandling(app: FastifyInstance): void {
     }
     reply.status(status).type('application/problem+json').send(body);
   });
+  // Every route's path as a pattern with its methods: a known path asked with another method is a 405 with Allow.
+  const routes: Array<{ pattern: RegExp; methods: Set<string> }> = [];
+  app.addHook('onRoute', (route) => {
+    const pattern = new RegExp(
+      `^${route.url
+        .replace(/[.+?^${}()|[\]\\]/g, '\\$&')
+        .replace(/:[^/]+/g, '[^/]+')
+        .replace(/\*/g, '.*')}/?$`,
+    );
+    let entry = routes.find((r) => r.pattern.source === pattern.source);
+    if (!entry) routes.push((entry = { pattern, methods: new Set() }));
+    for (const method of [route.method].flat()) entry.methods.add(method);
+    if (entry.methods.has('GET')) entry.methods.add('HEAD');
+  });
   app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0]!;
+    const allowed = [...new Set(routes.filter((r) => r.pattern.test(path)).flatMap((r) => [...r.methods]))].sort();
+    if (allowed.length > 0) {
+      reply
+        .status(405)
+        .header('allow', allowed.join(', '))
+        .type('application/problem+json')
+        .send({ type: 'about:blank', title: 'Method Not Allowed', status: 405, detail: `${path} answers ${allowed.join(', ')}, not ${request.method}` });
+      return;
+    }
     reply
       .status(404)
       .type('application/problem+json')
-      .send({ type: 'about:blank', title: 'Not Found', status: 404, detail: `no route ${request.method} ${request.url.split('?')[0]}` });
+      .send({ type: 'about:blank', title: 'Not Found', status: 404, detail: `no route ${request.method} ${path}` });
   });
+}
+
+/**
+ * The router's limit on one path parameter as sent (percent-encoded): well above every id's
+ * maxLength even fully encoded, so that the route's schema, not the router, names the field.
+ */
+export const MAX_PARAM_LENGTH = 1000;
+
+/**
+ * What Fastify answers itself before any route runs, as problems: a path parameter longer than
+ * MAX_PARAM_LENGTH (Fastify's own answer was a bare 414 JSON) and a path that is not valid URL
+ * encoding, both 400 naming the path.
+ */
+export function frameworkErrors(err: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+  // These requests have no route, so the app's error handler does not see them: answered here.
+  const detail =
+    err.code === 'FST_ERR_MAX_PARAM_LENGTH'
+      ? `a path parameter is longer than ${MAX_PARAM_LENGTH} characters`
+      : err.code === 'FST_ERR_BAD_URL'
+        ? 'the path is not valid URL encoding'
+        : undefined;
+  const body: Problem = detail
+    ? { type: 'about:blank', title: 'Bad Request', status: 400, detail, field: '/params' }
+    : { type: 'about:blank', title: TITLES[err.statusCode ?? 400] ?? 'Bad Request', status: err.statusCode ?? 400, detail: err.message };
+  void reply.status(body.status).type('application/problem+json').send(body);
 }
 
 function omitHeaders<T extends { headers?: unknown }>(extra: T): Omit<T, 'headers'> {

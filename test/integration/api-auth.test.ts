@@ -243,6 +243,35 @@ describe('transport-level rejections', () => {
     }
   });
 
+  it('a known path with a method it does not answer: 405 problem+json with Allow', async () => {
+    const cases: Array<[string, string, string]> = [
+      ['DELETE', '/v1/records', 'GET, HEAD'],
+      ['PATCH', '/v1/records/r1', 'GET, HEAD, PUT'],
+      ['POST', '/healthz', 'GET, HEAD'],
+      ['PUT', '/v1/events', 'POST'],
+    ];
+    for (const [method, path, allow] of cases) {
+      const res = await unchangedAfter(t, () => rawRequest(t, method, path, { body: '{}' }));
+      expectProblem(res, 405);
+      expect(res.headers.get('allow'), `${method} ${path}`).toBe(allow);
+    }
+  });
+
+  it('a path parameter past the router limit or badly encoded: 400 problem+json, not a bare 414', async () => {
+    for (const path of [`/v1/records/${'r'.repeat(1001)}`, `/v1/users/${'%41'.repeat(1001)}`, '/v1/records/%E0%A4%A']) {
+      expectProblem(await rawRequest(t, 'GET', path), 400, '/params');
+    }
+    // Under the router's limit the route's schema names the field.
+    expectProblem(await rawRequest(t, 'GET', `/v1/records/${'r'.repeat(101)}`), 400, '/params/externalId');
+  });
+
+  it('a number in the query is written in digits: limit=true and limit=1e1 are 400', async () => {
+    for (const limit of ['true', '1e1', '0x10', ' ', '2.5']) {
+      expectProblem(await rawRequest(t, 'GET', `/v1/users?limit=${encodeURIComponent(limit)}`), 400, '/querystring/limit');
+    }
+    expect((await rawRequest(t, 'GET', '/v1/users?limit=2')).status).toBe(200);
+  });
+
   it('unknown route: 404 problem+json', async () => {
     const res = await rawRequest(t, 'GET', '/v1/nothing-here');
     expectProblem(res, 404);
