@@ -298,3 +298,30 @@ export async function activeAutomations(db: Db, workspaceId: string): Promise<Ar
     .execute();
   return rows.map((r) => ({ id: r.id, version: r.current_version, definition: r.definition }));
 }
+
+/** The trigger key of an enrollment made by an automation's backfill (outbox row `outboxId`). */
+export function backfillTriggerKey(outboxId: number): string {
+  return `backfill:${outboxId}`;
+}
+
+/** An `onlyNew: false` backfill: whether its outbox row is still being worked through, and the records it enrolled. */
+export async function backfillProgress(db: Db, workspaceId: string, automationId: string): Promise<{ status: 'running' | 'done'; enrolled: number }> {
+  const [pending, enrolled] = await Promise.all([
+    db
+      .selectFrom('outbox')
+      .select('id')
+      .where('workspace_id', '=', workspaceId)
+      .where('kind', '=', 'automation_backfill')
+      .where(sql<string>`payload->>'automationId'`, '=', automationId)
+      .limit(1)
+      .executeTakeFirst(),
+    db
+      .selectFrom('enrollments')
+      .select(sql<number>`count(*)::int`.as('n'))
+      .where('workspace_id', '=', workspaceId)
+      .where('automation_id', '=', automationId)
+      .where('trigger_event_id', 'like', 'backfill:%')
+      .executeTakeFirstOrThrow(),
+  ]);
+  return { status: pending ? 'running' : 'done', enrolled: enrolled.n };
+}

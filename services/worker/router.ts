@@ -39,7 +39,7 @@ import {
   type OutboxRow,
 } from '../../db/outbox';
 import type { RecordRow } from '../../db/schema';
-import { findAutomation } from '../../db/automations';
+import { backfillTriggerKey, findAutomation } from '../../db/automations';
 import { getRecord, listRecords, recordSnapshot, recordsByIds } from '../../db/records';
 import { countEvents, inFlightOfAutomation, runningEnrollmentsOfRecords, type RunningEnrollment } from '../../db/enrollments';
 import type { Condition } from '../../domain/definition';
@@ -551,7 +551,7 @@ export class OutboxRouter {
       const counts = await this.counts(ws, row.external_id, trigger.type === 'segment_entered' ? (trigger.filter as Condition) : undefined);
       if (!backfillMatches(trigger, snapshot, counts)) return;
       if (!(await this.conditionsHold(ws, version.definition.conditions as Condition | undefined, snapshot, null))) return;
-      await this.enroll(ws, a, row, null, `backfill:${outboxId}`, null);
+      await this.enroll(ws, a, row, null, backfillTriggerKey(outboxId), null);
     });
     const last = page[page.length - 1];
     if (rows.length > this.pageSize && last) return { status: 'continue', payload: { ...p, cursor: last.external_id } };

@@ -26,6 +26,7 @@ import {
   softDeleteAutomation,
   type AutomationVersionView,
   type AutomationView,
+  backfillProgress,
 } from '../../../db/automations';
 import { newId } from '../../../db/ids';
 import { sweepIntervalMs } from '../../common/config';
@@ -187,7 +188,8 @@ const automations: FastifyPluginAsyncTypebox = async (app) => {
     async (request) => {
       const a = await findAutomation(app.db, request.workspaceId, request.params.id);
       if (!a) throw notFound('automation', request.params.id);
-      return toAutomation(a);
+      const bulk = a.onlyNew === false && (a.definition.trigger.type === 'stage_entered' || a.definition.trigger.type === 'segment_entered');
+      return { ...toAutomation(a), ...(bulk ? { backfill: await backfillProgress(app.db, request.workspaceId, a.id) } : {}) };
     },
   );
 

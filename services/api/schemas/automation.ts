@@ -73,6 +73,22 @@ export const Automation = Type.Object(
     ),
     onlyNew: Nullable(Type.Boolean(), { description: 'Fixed at the first activation; null until then' }),
     activatedAt: NullableTimestamp({ description: 'Last activation' }),
+    backfill: Type.Optional(
+      Type.Object(
+        {
+          status: Type.Union([Type.Literal('running'), Type.Literal('done')], {
+            description:
+              'running: records are still being enrolled; done: every matching record was reached, or the automation was paused or deactivated meanwhile (that cancels it)',
+          }),
+          enrolled: Type.Integer({ minimum: 0, description: 'Records enrolled by the backfill so far' }),
+        },
+        {
+          additionalProperties: false,
+          description:
+            'On a single read of a stage or segment automation activated with `onlyNew: false`: its bulk enrollment (date and inactivity triggers reach matching records through their sweep)',
+        },
+      ),
+    ),
     templateVersions: TemplateVersions,
     definition: DefinitionRef,
     createdAt: Timestamp(),
