@@ -10,6 +10,7 @@
  * - sends, tasks and webhooks succeed at once (a send whose template the automation version does
  *   not pin fails, as the send activity does); `update_record` changes the simulated record.
  */
+import type { SendMessageRequest } from '../activities/types';
 import type { AutomationDefinition, Step } from './definition';
 import {
   currentInput,
@@ -83,6 +84,8 @@ export interface PreviewStep {
   status: StepOutcome;
   /** What happened: the branch taken, a wait_for's outcome, the template a send would use. */
   detail?: Record<string, unknown>;
+  /** A send: its pinned template and what the template would read then (the caller renders it). */
+  send?: Pick<SendMessageRequest, 'channel' | 'template' | 'context'>;
 }
 
 export interface PreviewResult {
@@ -110,6 +113,8 @@ export function simulateEnrollment(input: PreviewInput): PreviewResult {
   let delivered = 0;
   let now = input.startAt.getTime();
   const steps: PreviewStep[] = [];
+  /** The send awaiting its step's progress record. */
+  let sending: SendMessageRequest | null = null;
 
   const interpreter = new EnrollmentInterpreter({
     input: currentInput({
@@ -153,12 +158,22 @@ export function simulateEnrollment(input: PreviewInput): PreviewResult {
       case 'progress':
         if (cmd.update.step) {
           const s = cmd.update.step;
-          steps.push({ stepId: s.stepId, type: s.type, dueAt: s.dueAt!, status: s.status, ...(s.detail ? { detail: s.detail } : {}) });
+          const send = sending?.stepId === s.stepId ? { channel: sending.channel, template: sending.template, context: sending.context } : undefined;
+          sending = null;
+          steps.push({
+            stepId: s.stepId,
+            type: s.type,
+            dueAt: s.dueAt!,
+            status: s.status,
+            ...(s.detail ? { detail: s.detail } : {}),
+            ...(send ? { send } : {}),
+          });
         }
         return { ok: true, value: undefined };
       case 'sleep':
         return sleep(cmd.until, cmd.wake);
       case 'sendMessage': {
+        sending = cmd.request;
         const error = cmd.request.template ? null : missingTemplateError(cmd.request.templateId);
         return { ok: true, value: { messageId: 'preview', status: error ? 'failed' : 'sent', to: null, segments: null, error, duplicate: false } };
       }

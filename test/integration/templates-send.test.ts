@@ -210,3 +210,46 @@ describe('rendered size', () => {
     expect(tw.accepted.map((r) => r.body.Body)).toEqual(['Call us, Ana.']);
   });
 });
+
+describe('preview content', () => {
+  it("the preview returns each send's subject and body as the send would render them, with the event of that moment; nothing reaches a provider", async () => {
+    const a = await createAutomation(
+      e,
+      {
+        name: 'Preview content',
+        trigger: { type: 'manual' },
+        steps: [
+          { id: 'ask', type: 'email', to: 'record', template: 'tpl_pv_ask' },
+          { id: 'rating', type: 'wait_for', event: 'rating.received', timeout: 'P1D', onEvent: 'thanks', onTimeout: 'end' },
+          { id: 'thanks', type: 'sms', to: 'record', template: 'tpl_pv_thanks' },
+        ],
+      },
+      {
+        activate: false,
+        templates: [
+          {
+            id: 'tpl_pv_ask',
+            content: { subject: 'How was it, {{ record.name }}?', html: '<p>{{ owner.name }} asks: <b>{{ record.attributes.service }}</b></p>' },
+          },
+          { id: 'tpl_pv_thanks', channel: 'sms', content: { body: 'You gave us {{ event.rating }}/5, {{ record.name }}. {{ workspace.name }}' } },
+        ],
+      },
+    );
+    const res = await e.api('POST', `/v1/automations/${a.id}/preview`, {
+      record: { name: 'Ana <3', ownerId: 'usr_t_mara', attributes: { service: 'deep & clean' } },
+      startAt: '2026-11-23T10:00:00Z',
+      events: [{ type: 'rating.received', at: '2026-11-23T12:00:00Z', properties: { rating: 4 } }],
+    });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    const byStep = Object.fromEntries(res.body.steps.map((s: any) => [s.stepId, s]));
+    expect(byStep.ask).toMatchObject({
+      subject: 'How was it, Ana <3?',
+      body: '<p>Mara Ionescu asks: <b>deep &amp; clean</b></p>',
+      html: '<p>Mara Ionescu asks: <b>deep &amp; clean</b></p>',
+    });
+    expect(byStep.thanks).toMatchObject({ subject: null, body: `You gave us 4/5, Ana <3. ${workspaceName}` });
+    expect(byStep.rating).not.toHaveProperty('body');
+    expect(sg.requests).toHaveLength(0);
+    expect(tw.requests).toHaveLength(0);
+  });
+});

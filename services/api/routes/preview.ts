@@ -11,6 +11,11 @@ import { pinnedTemplates } from '../../../db/templates';
 import { recordEventsOfTypes } from '../../../db/events';
 import { countLeavesOf } from '../../../domain/event-counts';
 import { definitionConditions } from '../../../domain/signal-interest';
+import type { Db } from '../../../db/connection';
+import { getUser } from '../../../db/users';
+import { getWorkspace } from '../../../db/workspaces';
+import type { PreviewStep } from '../../../domain/preview';
+import { renderContent, type ScopeParts } from '../../../domain/templates';
 import { TIMING_RULES } from '../../../domain/timing';
 import { PREVIEW_BUDGET, PreviewBudgetExceeded, simulateEnrollment } from '../../../domain/preview';
 import { variantOf } from '../../common/enrollments';
@@ -82,6 +87,12 @@ const PreviewResult = Type.Object(
             description: 'failed: a send whose template this version does not pin',
           }),
           detail: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+          subject: Type.Optional(Nullable(Type.String({ description: 'A send: the subject as it would be rendered (email)' }))),
+          body: Type.Optional(
+            Nullable(Type.String({ description: 'A send: the body as it would be rendered (email text, else html; SMS body; voicemail text or audio URL)' })),
+          ),
+          html: Type.Optional(Nullable(Type.String({ description: 'An email send: the html body as it would be rendered' }))),
+          renderError: Type.Optional(Type.String({ description: 'A send whose template would not render: why (the send would fail)' })),
         },
         { additionalProperties: false },
       ),
@@ -111,7 +122,8 @@ const preview: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'Dry run: the path a record would take',
         description:
           'Simulates an enrollment with the same schedule and condition code the workflows run: each step with its due time, ' +
-          'with `events` arriving meanwhile (replies, ratings). Sends, tasks and webhooks are assumed to succeed. Nothing is sent or written.',
+          'with `events` arriving meanwhile (replies, ratings), and the subject and body of each send rendered as the send would render them ' +
+          '(record, event, owner, workspace, enrollment; no sender or unsubscribe link). Sends, tasks and webhooks are assumed to succeed. Nothing is sent or written.',
         params: IdParam,
         body: PreviewBody,
         response: { 200: PreviewResult, ...v1Problems(400, 404, 413, 422) },
@@ -159,10 +171,31 @@ const preview: FastifyPluginAsyncTypebox = async (app) => {
         timing: { timingRules: TIMING_RULES, ...(settings ? { workspaceQuietHours: settings.quietHours } : {}) },
         variant: variantOf(definition, automation.id, externalId),
       });
-      return { version, ...result };
+      const scope = await previewScope(app.db, ws, r.ownerId ?? null);
+      return { version, ...result, steps: await Promise.all(result.steps.map((step) => rendered(step, scope))) };
     },
   );
 };
+
+/** The record's owner and the workspace, as a send would read them (no sender, no unsubscribe link: nothing is sent). */
+async function previewScope(db: Db, workspaceId: string, ownerId: string | null): Promise<Omit<ScopeParts, 'record'>> {
+  const [owner, workspace] = await Promise.all([ownerId ? getUser(db, workspaceId, ownerId) : undefined, getWorkspace(db, workspaceId)]);
+  return { owner: owner ?? null, workspace: workspace ?? null };
+}
+
+/** A step as answered: a send's content rendered with the engine and scope of a real send. */
+async function rendered(step: PreviewStep, scope: Omit<ScopeParts, 'record'>) {
+  const { send, ...rest } = step;
+  if (!send?.template) return rest;
+  try {
+    const out = await renderContent(send.template.channel, send.template.content, { ...scope, ...send.context });
+    const text = out.text ?? out.body ?? null;
+    const body = send.channel === 'voicemail' ? (out.text ?? out.audioUrl ?? null) : (text ?? out.html ?? null);
+    return { ...rest, subject: out.subject ?? null, body, ...(send.channel === 'email' ? { html: out.html ?? null } : {}) };
+  } catch (err) {
+    return { ...rest, renderError: `template ${send.template.id} does not render: ${err instanceof Error ? err.message : String(err)}` };
+  }
+}
 
 /** The preview within its budget; past it, 422 with the reason. */
 function previewWithin(input: Omit<Parameters<typeof simulateEnrollment>[0], 'budget'>): ReturnType<typeof simulateEnrollment> {
