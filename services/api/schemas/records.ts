@@ -1,4 +1,5 @@
 import { Type, type Static } from 'typebox';
+import { recordSnapshot } from '../../../db/records';
 import type { RecordRow } from '../../../db/schema';
 import { RECORD_ATTRIBUTE_LIMITS } from '../../../domain/json-limits';
 import { iso, ListOf, ListQueryWith, Nullable, NullableTimestamp, Timestamp } from './common';
@@ -99,14 +100,7 @@ export function toRecordView(row: RecordRow): RecordView {
   const u = row.unsubscribed ?? {};
   return {
     recordId: row.external_id,
-    externalId: row.external_id,
-    email: row.email,
-    phone: row.phone,
-    name: row.name,
-    timezone: row.timezone,
-    stage: row.stage,
-    ownerId: row.owner_id,
-    attributes: row.attributes ?? {},
+    ...recordSnapshot(row),
     unsubscribed: { email: u.email ?? false, sms: u.sms ?? false, voicemail: u.voicemail ?? false },
     stageChangedAt: iso(row.stage_changed_at),
     createdAt: iso(row.created_at),
