@@ -2,7 +2,7 @@
  * No single definition, record, event or template may hold an event loop for long: conditions run
  * in API requests, the router and workflow tasks, the validator and the template checks in API
  * requests, the preview inside a request. Large generated inputs are fed to each and every call
- * must finish within WORK_BOUND_MS. The target is ~50 ms (docs: the bench figures); the bound is 20
+ * must finish within WORK_BOUND_MS of CPU time. The target is ~50 ms (docs: the bench figures); the bound is 20
  * times wider so that a loaded machine does not make the test flaky, while the cases it guards
  * against cost seconds to minutes (a 2,000 x 2,000 `in` of dates took ~90 s).
  */
@@ -18,16 +18,26 @@ import { validateDefinition, type DefinitionContext } from '../../domain/validat
 const WORK_BOUND_MS = 1000;
 const TIMEOUT = 120_000;
 
+/**
+ * The CPU time the call took (this process's, user + system), not the wall time: the work under test
+ * is CPU-bound, and on a shared, loaded machine the wall clock also counts the time other processes
+ * held the cores (a 1,000 ms bound was passed at 1,300 ms of wall time with the load average at 26).
+ */
+function cpuMsSince(started: NodeJS.CpuUsage): number {
+  const used = process.cpuUsage(started);
+  return (used.user + used.system) / 1000;
+}
+
 function timed<T>(fn: () => T): { value: T; ms: number } {
-  const started = performance.now();
+  const started = process.cpuUsage();
   const value = fn();
-  return { value, ms: performance.now() - started };
+  return { value, ms: cpuMsSince(started) };
 }
 
 async function timedAsync<T>(fn: () => Promise<T>): Promise<{ value: T; ms: number }> {
-  const started = performance.now();
+  const started = process.cpuUsage();
   const value = await fn();
-  return { value, ms: performance.now() - started };
+  return { value, ms: cpuMsSince(started) };
 }
 
 const dates = (n: number, from = Date.UTC(2020, 0, 1), stepMs = 3_600_000) => Array.from({ length: n }, (_, i) => new Date(from + i * stepMs).toISOString());
@@ -228,9 +238,9 @@ describe('validator, templates and preview stay within the bound', () => {
     'renders a template that loops without end within the bound (its render limit stops it)',
     async () => {
       const text = '{% for i in (1..100000000) %}{% for j in (1..100000000) %}{{ record.name }}{% endfor %}{% endfor %}';
-      const started = performance.now();
+      const started = process.cpuUsage();
       await expect(renderContent('sms', { body: text }, { record: { name: 'Ana' } })).rejects.toThrow(/limit/i);
-      expect(performance.now() - started).toBeLessThan(WORK_BOUND_MS * 2);
+      expect(cpuMsSince(started)).toBeLessThan(WORK_BOUND_MS * 2);
     },
     TIMEOUT,
   );
