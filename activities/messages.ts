@@ -39,6 +39,7 @@ import {
   SEND_INLINE_WAIT_MS,
   SEND_LEASE_MARGIN_MS,
   SEND_MAX_ATTEMPTS,
+  SEND_START_TO_CLOSE_MS,
   SEND_WAKE_EARLY_MS,
   sendCategories,
   sendLimitsFor,
@@ -242,6 +243,21 @@ export function messageActivities(deps: ActivityDeps) {
       throw retry(`another attempt holds the send for ${Math.ceil(leftMs / 1000)} s more; the provider is not called twice`, 'SendInProgress', leftMs + 1000);
     const waitedMs = -leftMs;
     const attempt = activityContext()?.info.attempt ?? 1;
+    if (waitedMs >= delivery.confirmGraceMs && attempt < SEND_MAX_ATTEMPTS) {
+      const guarantee = (await getWorkspaceSettings(db, row.workspace_id))?.deliveryGuarantee;
+      if (guarantee === 'at_least_once') {
+        // The workspace chose a possible second copy over a possibly missing message: send again.
+        await settle(row.id, row.attempt_id ?? '', {
+          status: 'queued',
+          attempt_id: null,
+          lease_until: null,
+          slot_at: null,
+          error: `the provider never confirmed an earlier attempt within ${Math.round(delivery.confirmGraceMs / 1000)} s; sent again (at least once)`,
+        });
+        logger.warn({ messageId: row.id }, 'send outcome unknown: sending again (at least once)');
+        throw retry('sending again a message whose earlier outcome is unknown (at least once)', 'ResendUnconfirmed', 1000);
+      }
+    }
     if (waitedMs >= delivery.confirmGraceMs || attempt >= SEND_MAX_ATTEMPTS) {
       const done = await settle(row.id, row.attempt_id ?? '', {
         status: 'uncertain',
@@ -332,6 +348,7 @@ export function messageActivities(deps: ActivityDeps) {
 
   return {
     async sendMessage(req: SendMessageRequest): Promise<SendMessageResult> {
+      const startedAt = Date.now();
       const existing = await messageByKey(db, req.idempotencyKey);
       if (existing && SETTLED.has(existing.status)) return resultOf(existing, true);
       const prepared = await prepare(req);
@@ -374,6 +391,12 @@ export function messageActivities(deps: ActivityDeps) {
             if (done) return resultOf(done, false);
             return claimedElsewhere(row.id);
           }
+        }
+        // A provider call that could outlast the attempt's START_TO_CLOSE would be aborted by its timeout
+        // and end `uncertain`: with too little time left (a long wait for the database under load), the
+        // next attempt sends it instead.
+        if (ctx && Date.now() - startedAt + delivery.requestTimeoutMs + SEND_LEASE_MARGIN_MS > SEND_START_TO_CLOSE_MS) {
+          throw retry('too little time left in this attempt for the provider call; the next attempt sends it', 'SendTimeBudget', 1000);
         }
         return await claimAndSend(req, prepared, channel, ctx);
       } finally {

@@ -2,6 +2,7 @@
 import type { ColumnType, Generated, GeneratedAlways, Selectable } from 'kysely';
 import type { Channel } from '../domain/definition';
 import type { MessageStatus, SmsSenderKind } from '../domain/delivery';
+import type { DeliveryGuarantee } from '../domain/settings';
 import type { AutomationStatus } from '../domain/lifecycle';
 import type { EnrollmentStatus } from '../domain/enrollment';
 import type { TemplateChannel } from '../domain/templates';
@@ -19,6 +20,7 @@ export interface WorkspacesTable {
   quiet_hours: Generated<Json<Record<string, { start: string; end: string } | null>>>;
   default_senders: Generated<Json<Record<string, string | null>>>;
   sms_help_text: ColumnType<string | null, string | null | undefined, string | null>;
+  delivery_guarantee: Generated<DeliveryGuarantee>;
   /** Requests per API key per minute; null: RATE_LIMIT_PER_MINUTE. Set by the operator (/admin/workspaces). */
   rate_limit_per_minute: ColumnType<number | null, number | null | undefined, number | null>;
   created_at: Timestamp;

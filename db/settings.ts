@@ -7,9 +7,16 @@ import { sql } from 'kysely';
 import type { Db } from './connection';
 import type { WorkspaceSettings, WorkspaceSettingsUpdate } from '../domain/settings';
 
-const COLUMNS = ['timezone', 'channels', 'quiet_hours', 'default_senders', 'sms_help_text'] as const;
+const COLUMNS = ['timezone', 'channels', 'quiet_hours', 'default_senders', 'sms_help_text', 'delivery_guarantee'] as const;
 
-type Row = { timezone: string; channels: unknown; quiet_hours: unknown; default_senders: unknown; sms_help_text: string | null };
+type Row = {
+  timezone: string;
+  channels: unknown;
+  quiet_hours: unknown;
+  default_senders: unknown;
+  sms_help_text: string | null;
+  delivery_guarantee: WorkspaceSettings['deliveryGuarantee'];
+};
 
 function toSettings(row: Row): WorkspaceSettings {
   return {
@@ -18,6 +25,7 @@ function toSettings(row: Row): WorkspaceSettings {
     quietHours: row.quiet_hours as WorkspaceSettings['quietHours'],
     defaultSenders: row.default_senders as WorkspaceSettings['defaultSenders'],
     smsHelpText: row.sms_help_text,
+    deliveryGuarantee: row.delivery_guarantee,
   };
 }
 
@@ -43,6 +51,7 @@ export async function updateWorkspaceSettings(db: Db, workspaceId: string, patch
       default_senders: merge('default_senders', patch.defaultSenders),
       ...(patch.timezone !== undefined ? { timezone: patch.timezone } : {}),
       ...(patch.smsHelpText !== undefined ? { sms_help_text: patch.smsHelpText } : {}),
+      ...(patch.deliveryGuarantee !== undefined ? { delivery_guarantee: patch.deliveryGuarantee } : {}),
     })
     .where('id', '=', workspaceId)
     .returning(COLUMNS)

@@ -21,6 +21,12 @@ const perChannel = <T extends Parameters<typeof Type.Optional>[0]>(schema: T) =>
   voicemail: schema,
 });
 
+const DeliveryGuaranteeSchema = Type.Union([Type.Literal('at_most_once'), Type.Literal('at_least_once')], {
+  description:
+    'A send whose outcome was lost (the provider may have accepted it, then the worker died) and that no status callback confirmed within SEND_CONFIRM_GRACE_MS: at_most_once (default) marks it `uncertain` and never sends it again; at_least_once sends it again (the person may get it twice)',
+});
+export type DeliveryGuarantee = Static<typeof DeliveryGuaranteeSchema>;
+
 const SenderId = Type.String({ minLength: 1, maxLength: 100, description: 'A sender id (POST /v1/senders)' });
 const HelpText = Type.String({ minLength: 1, maxLength: 1600, description: 'The answer to an SMS HELP; null: the built-in text' });
 
@@ -41,6 +47,7 @@ export const WorkspaceSettings = Type.Object(
       description: 'The sender id a message step uses when it names no `from`',
     }),
     smsHelpText: Type.Union([Type.String(), Type.Null()], { description: 'The answer to an SMS HELP; null: the built-in text' }),
+    deliveryGuarantee: DeliveryGuaranteeSchema,
   },
   {
     additionalProperties: false,
@@ -51,6 +58,7 @@ export const WorkspaceSettings = Type.Object(
         quietHours: { email: null, sms: { start: '21:00', end: '08:00' }, voicemail: { start: '21:00', end: '08:00' } },
         defaultSenders: { email: 'snd_office', sms: null, voicemail: null },
         smsHelpText: 'Acme Cleaning: reply STOP to opt out. Help: +40 21 000 0000',
+        deliveryGuarantee: 'at_most_once',
       },
     ],
   },
@@ -71,6 +79,7 @@ export const WorkspaceSettingsUpdate = Type.Object(
     ),
     defaultSenders: Type.Optional(Type.Object(perChannel(Type.Optional(Type.Union([SenderId, Type.Null()]))), { additionalProperties: false })),
     smsHelpText: Type.Optional(Type.Union([HelpText, Type.Null()])),
+    deliveryGuarantee: Type.Optional(DeliveryGuaranteeSchema),
   },
   {
     additionalProperties: false,

@@ -10,6 +10,7 @@ import * as workspaceSettings from './2026-11-30T05-00-00_workspace-settings';
 import * as recordLastEvents from './2026-11-30T05-01-00_record-last-events';
 import * as webhookDeadLetters from './2026-12-01T02-00-00_webhook-dead-letters';
 import * as sendLimits from './2026-12-01T03-00-00_send-limits';
+import * as deliveryGuarantee from './2026-12-01T03-01-00_delivery-guarantee';
 import * as inboundReceivers from './2026-12-01T04-00-00_inbound-receivers';
 import * as workspaceRateLimit from './2026-12-01T06-00-00_workspace-rate-limit';
 import * as webhookCalls from './2026-12-01T07-00-00_webhook-calls';
@@ -28,6 +29,7 @@ export const migrations: Record<string, Migration> = {
   '2026-11-30T05-01-00_record-last-events': recordLastEvents,
   '2026-12-01T02-00-00_webhook-dead-letters': webhookDeadLetters,
   '2026-12-01T03-00-00_send-limits': sendLimits,
+  '2026-12-01T03-01-00_delivery-guarantee': deliveryGuarantee,
   '2026-12-01T04-00-00_inbound-receivers': inboundReceivers,
   '2026-12-01T06-00-00_workspace-rate-limit': workspaceRateLimit,
   '2026-12-01T07-00-00_webhook-calls': webhookCalls,

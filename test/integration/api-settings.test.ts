@@ -20,6 +20,7 @@ const NEW_WORKSPACE = {
   quietHours: { email: null, sms: { start: '21:00', end: '08:00' }, voicemail: { start: '21:00', end: '08:00' } },
   defaultSenders: { email: null, sms: null, voicemail: null },
   smsHelpText: null,
+  deliveryGuarantee: 'at_most_once',
 };
 
 describe('/v1/settings', () => {
@@ -50,6 +51,7 @@ describe('/v1/settings', () => {
       quietHours: { email: null, sms: { start: '23:00', end: '07:30' }, voicemail: { start: '21:00', end: '08:00' } },
       defaultSenders: { email: 'snd_office', sms: null, voicemail: null },
       smsHelpText: null,
+      deliveryGuarantee: 'at_most_once',
     };
     expect(a.data).toEqual(expected);
     const b = await t.client.PUT('/v1/settings', {
@@ -75,6 +77,7 @@ describe('/v1/settings', () => {
       [{ channels: { sms: 'yes' } }, '/body/channels/sms'],
       [{ defaultSenders: { email: '' } }, '/body/defaultSenders/email'],
       [{ smsHelpText: 7 }, '/body/smsHelpText'],
+      [{ deliveryGuarantee: 'twice' }, '/body/deliveryGuarantee'],
       [{ colour: 'blue' }, '/body/colour'],
     ];
     for (const [body, field] of cases) {

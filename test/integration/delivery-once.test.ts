@@ -2,7 +2,8 @@
  * Exactly one send, counted at the fake provider (never in our own table): a worker SIGKILLed
  * after the provider accepted and before the database write, a provider that hangs 70 s, an exit
  * while the send waits for its retry. Each time the accepted requests per message are 0 or 1 and
- * the message's final status says which.
+ * the message's final status says which; a workspace that chose at least once gets the crashed
+ * send again (2 accepted, `sent`).
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { fakeSendgrid, type FakeSendgrid } from '../helpers/fake-providers';
@@ -87,6 +88,29 @@ describe('exactly one send, counted at the provider', () => {
     expect(sg.requests).toHaveLength(1);
     expect(sg.acceptedFor(m.id)).toBe(1);
     expect(m.error).toMatch(/may have accepted this message but never confirmed it/);
+  });
+
+  it('the same crash in a workspace that chose at least once: sent again after the grace period, accepted twice, sent', async () => {
+    const chosen = await e.api('PUT', '/v1/settings', { deliveryGuarantee: 'at_least_once' });
+    expect(chosen.status, JSON.stringify(chosen.body)).toBe(200);
+    try {
+      sg.script({ hold: true });
+      const child = await e.spawnWorker();
+      await oneEmail('Killed twice', 'once-kill-alo');
+      const held = await sg.nextHeld();
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGKILL');
+      await exited;
+      held.release();
+      await waitFor('the fake to accept', async () => sg.accepted.length === 1);
+
+      await e.startWorker();
+      const m = await settled('once-kill-alo', 'sent');
+      expect(sg.acceptedFor(m.id)).toBe(2);
+      expect(m.error).toBeNull();
+    } finally {
+      await e.api('PUT', '/v1/settings', { deliveryGuarantee: 'at_most_once' });
+    }
   });
 
   it('a provider that hangs 70 s: the request is aborted, never resent, and the message is uncertain', async () => {
