@@ -7,18 +7,13 @@
  *       step falls due within the same minute;
  *   (c) worker memory (RSS, heap after GC) with 100 and with 10,000 sleeping enrollments.
  *
- * Provisions like `npm test`: a private in-memory Temporal dev server and a fresh database on the
- * local PostgreSQL cluster, unless BENCH_TEMPORAL_ADDRESS / BENCH_DATABASE_URL name existing ones.
- * The worker runs as a child process (bench/engine-worker.ts), the API in this process.
+ * Provisions like `npm test` (bench/support.ts). The worker runs as a child process
+ * (bench/engine-worker.ts), the API in this process.
  * Writes the "Enrollment engine" section of docs/benchmarks.md, keeping the other sections.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
-import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { sql } from 'kysely';
-import pg from 'pg';
 import { buildApp } from '../services/api/app';
 import { loadConfig } from '../services/common/config';
 import { createDb, type Db } from '../db/connection';
@@ -26,11 +21,9 @@ import { migrateToLatest } from '../db/migrate';
 import { createWorkspaceWithKey } from '../db/workspaces';
 import { insertAutomation, setAutomationStatus } from '../db/automations';
 import type { AutomationDefinition } from '../domain/definition';
-import { startLocalPostgres } from '../scripts/provision/postgres';
-import { loadProvisionSettings, REPO_ROOT } from '../scripts/provision/settings';
-import { ensureTemporalCli, startTemporalDevServer } from '../scripts/provision/temporal';
-import { freePort, stopAllProcesses } from '../scripts/provision/proc';
+import { stopAllProcesses } from '../scripts/provision/proc';
 import { mapLimit } from '../services/worker/concurrency';
+import { provision, startWorkerChild, until, writeBenchmarkSection } from './support';
 
 const log = (line: string) => process.stderr.write(`[bench:engine] ${line}\n`);
 const N_RATE = Number(process.env.BENCH_RATE_N ?? 2000);
@@ -38,91 +31,6 @@ const N_LATE = Number(process.env.BENCH_LATENESS_N ?? 2000);
 const N_MEM_LOW = 100;
 const N_MEM_HIGH = Number(process.env.BENCH_MEMORY_N ?? 10_000);
 const CONCURRENCY = 64;
-
-async function provision(): Promise<{ databaseUrl: string; temporalAddress: string; stop: () => Promise<void> }> {
-  const settings = loadProvisionSettings();
-  const stops: Array<() => Promise<unknown>> = [];
-  let databaseUrl = process.env.BENCH_DATABASE_URL;
-  if (!databaseUrl) {
-    const local = await startLocalPostgres({ root: join(settings.dataDir, 'postgres'), port: settings.pgPort, anyPort: true, log });
-    if (local.owned) stops.push(local.stop);
-    databaseUrl = local.url('followup_bench_engine');
-    const admin = new pg.Client({ connectionString: local.url('postgres') });
-    await admin.connect();
-    await admin.query('drop database if exists followup_bench_engine with (force)');
-    await admin.query('create database followup_bench_engine');
-    await admin.end();
-  }
-  let temporalAddress = process.env.BENCH_TEMPORAL_ADDRESS;
-  if (!temporalAddress) {
-    const cli = await ensureTemporalCli(settings.toolsDir, log);
-    const dir = join(settings.dataDir, 'bench');
-    await mkdir(dir, { recursive: true });
-    const server = await startTemporalDevServer({
-      cli,
-      port: await freePort(),
-      logFile: join(dir, 'temporal-engine.log'),
-      anyPort: true,
-      portVar: 'BENCH_TEMPORAL_PORT',
-      uiPortVar: 'BENCH_TEMPORAL_UI_PORT',
-      log,
-    });
-    stops.push(server.stop);
-    temporalAddress = server.address;
-  }
-  return {
-    databaseUrl,
-    temporalAddress,
-    stop: async () => {
-      for (const s of stops.reverse()) await s().catch(() => undefined);
-      await stopAllProcesses();
-    },
-  };
-}
-
-interface WorkerChild {
-  child: ChildProcess;
-  memory(): Promise<{ rss: number; heapUsed: number; heapTotal: number; external: number; maxCachedWorkflows: number }>;
-  stop(): Promise<void>;
-}
-
-async function startWorkerChild(env: NodeJS.ProcessEnv): Promise<WorkerChild> {
-  const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', 'bench/engine-worker.ts'], {
-    cwd: REPO_ROOT,
-    env: { ...env, LOG_FORMAT: 'json' },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  const waiters: Array<(m: any) => void> = [];
-  child.on('message', (m: any) => waiters.shift()?.(m));
-  const next = () =>
-    new Promise<any>((resolve, reject) => {
-      waiters.push(resolve);
-      child.once('exit', (code) => reject(new Error(`bench worker exited (${code})`)));
-    });
-  await next(); // ready
-  return {
-    child,
-    memory: async () => {
-      const p = next();
-      child.send('mem');
-      return p;
-    },
-    stop: async () => {
-      const exited = new Promise((r) => child.once('exit', r));
-      child.send('stop');
-      await exited;
-    },
-  };
-}
-
-async function until(what: string, fn: () => Promise<boolean>, timeoutMs: number, everyMs = 50): Promise<number> {
-  const t0 = Date.now();
-  while (!(await fn())) {
-    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-  return Date.now();
-}
 
 async function count(db: Db, query: ReturnType<typeof sql<{ n: number }>>): Promise<number> {
   const { rows } = await query.execute(db);
@@ -137,7 +45,7 @@ function percentile(sorted: number[], p: number): number {
 const mib = (b: number) => `${(b / 1024 / 1024).toFixed(1)} MiB`;
 
 async function main(): Promise<void> {
-  const infra = await provision();
+  const infra = await provision('followup_bench_engine', log);
   const taskQueue = 'bench-engine';
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -323,14 +231,7 @@ async function main(): Promise<void> {
     await infra.stop();
   }
 
-  const file = join(REPO_ROOT, 'docs', 'benchmarks.md');
-  const section = ['<!-- bench:engine:start -->', '## Enrollment engine', '', ...results, '<!-- bench:engine:end -->'].join('\n');
-  let doc = await readFile(file, 'utf8').catch(() => '# Benchmarks\n');
-  const re = /<!-- bench:engine:start -->[\s\S]*?<!-- bench:engine:end -->/;
-  doc = re.test(doc) ? doc.replace(re, section) : `${doc.trimEnd()}\n\n${section}\n`;
-  await mkdir(join(REPO_ROOT, 'docs'), { recursive: true });
-  await writeFile(file, doc);
-  log(`wrote ${file}`);
+  await writeBenchmarkSection('engine', ['## Enrollment engine', '', ...results], log);
 }
 
 main().catch((err: unknown) => {

@@ -1,0 +1,126 @@
+/**
+ * What the benchmarks share: provisioning like `npm test` (a private Temporal dev server and a
+ * fresh database on the local PostgreSQL cluster, unless BENCH_TEMPORAL_ADDRESS /
+ * BENCH_DATABASE_URL name existing ones), the worker in a child process (bench/engine-worker.ts),
+ * polling, and writing one section of docs/benchmarks.md.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import pg from 'pg';
+import { startLocalPostgres } from '../scripts/provision/postgres';
+import { loadProvisionSettings, REPO_ROOT } from '../scripts/provision/settings';
+import { ensureTemporalCli, startTemporalDevServer } from '../scripts/provision/temporal';
+import { freePort, stopAllProcesses } from '../scripts/provision/proc';
+
+export interface Infra {
+  databaseUrl: string;
+  temporalAddress: string;
+  /** Process ids whose CPU time a benchmark may read (absent when BENCH_* named servers we did not start). */
+  pids: { postgres?: number; temporal?: number };
+  stop(): Promise<void>;
+}
+
+export async function provision(database: string, log: (line: string) => void): Promise<Infra> {
+  const settings = loadProvisionSettings();
+  const stops: Array<() => Promise<unknown>> = [];
+  const pids: Infra['pids'] = {};
+  let databaseUrl = process.env.BENCH_DATABASE_URL;
+  if (!databaseUrl) {
+    const root = join(settings.dataDir, 'postgres');
+    const local = await startLocalPostgres({ root, port: settings.pgPort, anyPort: true, log });
+    if (local.owned) stops.push(local.stop);
+    databaseUrl = local.url(database);
+    const admin = new pg.Client({ connectionString: local.url('postgres') });
+    await admin.connect();
+    await admin.query(`drop database if exists ${database} with (force)`);
+    await admin.query(`create database ${database}`);
+    await admin.end();
+    const postmaster = Number((await readFile(join(root, 'data', 'postmaster.pid'), 'utf8').catch(() => '')).split('\n')[0]);
+    if (postmaster > 0) pids.postgres = postmaster;
+  }
+  let temporalAddress = process.env.BENCH_TEMPORAL_ADDRESS;
+  if (!temporalAddress) {
+    const cli = await ensureTemporalCli(settings.toolsDir, log);
+    const dir = join(settings.dataDir, 'bench');
+    await mkdir(dir, { recursive: true });
+    const server = await startTemporalDevServer({
+      cli,
+      port: await freePort(),
+      logFile: join(dir, `temporal-${database}.log`),
+      anyPort: true,
+      portVar: 'BENCH_TEMPORAL_PORT',
+      uiPortVar: 'BENCH_TEMPORAL_UI_PORT',
+      log,
+    });
+    stops.push(server.stop);
+    temporalAddress = server.address;
+    if (server.process.child.pid) pids.temporal = server.process.child.pid;
+  }
+  return {
+    databaseUrl,
+    temporalAddress,
+    pids,
+    stop: async () => {
+      for (const s of stops.reverse()) await s().catch(() => undefined);
+      await stopAllProcesses();
+    },
+  };
+}
+
+export interface WorkerChild {
+  child: ChildProcess;
+  memory(): Promise<{ rss: number; heapUsed: number; heapTotal: number; external: number; maxCachedWorkflows: number }>;
+  stop(): Promise<void>;
+}
+
+/** services/worker's engine in a process of its own (bench/engine-worker.ts), answering over IPC. */
+export async function startWorkerChild(env: NodeJS.ProcessEnv): Promise<WorkerChild> {
+  const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', 'bench/engine-worker.ts'], {
+    cwd: REPO_ROOT,
+    env: { ...env, LOG_FORMAT: 'json' },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const waiters: Array<(m: any) => void> = [];
+  child.on('message', (m: any) => waiters.shift()?.(m));
+  const next = () =>
+    new Promise<any>((resolve, reject) => {
+      waiters.push(resolve);
+      child.once('exit', (code) => reject(new Error(`bench worker exited (${code})`)));
+    });
+  await next(); // ready
+  return {
+    child,
+    memory: async () => {
+      const p = next();
+      child.send('mem');
+      return p;
+    },
+    stop: async () => {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.send('stop');
+      await exited;
+    },
+  };
+}
+
+export async function until(what: string, fn: () => Promise<boolean>, timeoutMs: number, everyMs = 50): Promise<number> {
+  const t0 = Date.now();
+  while (!(await fn())) {
+    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  return Date.now();
+}
+
+/** Replaces (or appends) the section between `<!-- bench:<name>:start -->` and its end marker. */
+export async function writeBenchmarkSection(name: string, lines: string[], log: (line: string) => void): Promise<void> {
+  const file = join(REPO_ROOT, 'docs', 'benchmarks.md');
+  const section = [`<!-- bench:${name}:start -->`, ...lines, `<!-- bench:${name}:end -->`].join('\n');
+  let doc = await readFile(file, 'utf8').catch(() => '# Benchmarks\n');
+  const re = new RegExp(`<!-- bench:${name}:start -->[\\s\\S]*?<!-- bench:${name}:end -->`);
+  doc = re.test(doc) ? doc.replace(re, () => section) : `${doc.trimEnd()}\n\n${section}\n`;
+  await mkdir(join(REPO_ROOT, 'docs'), { recursive: true });
+  await writeFile(file, doc);
+  log(`wrote ${file}`);
+}
