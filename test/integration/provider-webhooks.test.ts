@@ -242,6 +242,48 @@ describe('POST /webhooks/twilio/sms', () => {
   });
 });
 
+describe('which record a reply belongs to', () => {
+  it('two records share a phone: a reply goes to the one last messaged from the number that received it', async () => {
+    const shared = '+40712300777';
+    for (const externalId of ['lead-shared-a', 'lead-shared-b']) {
+      await t.client.PUT('/v1/records/{externalId}', { params: { path: { externalId } }, body: { name: externalId, phone: shared } });
+    }
+    const other = await t.client.POST('/v1/senders', { body: { id: 'snd_other', channel: 'sms', from: number(2), kind: 'long_code' } });
+    expect(other.response.status).toBe(201);
+    // a was texted from our number yesterday, b from the other number an hour ago (b is the newest overall)
+    const sent = (id: string, recordId: string, senderId: string, ago: number) => ({
+      id,
+      workspace_id: t.workspaceId,
+      idempotency_key: `k_${id}`,
+      record_id: recordId,
+      sender_id: senderId,
+      channel: 'sms',
+      to: shared,
+      status: 'delivered' as const,
+      body: 'Hi',
+      created_at: new Date(Date.now() - ago),
+    });
+    await t.db
+      .insertInto('messages')
+      .values([sent('msg_shared_a', 'lead-shared-a', 'snd_ours', 86_400_000), sent('msg_shared_b', 'lead-shared-b', 'snd_other', 3_600_000)])
+      .execute();
+
+    expect((await postTwilio('/webhooks/twilio/sms', { MessageSid: 'SMsharedA', From: shared, To: OUR_NUMBER, Body: 'for a' })).status).toBe(200);
+    expect((await postTwilio('/webhooks/twilio/sms', { MessageSid: 'SMsharedB', From: shared, To: number(2), Body: 'for b' })).status).toBe(200);
+    const replies = await t.db
+      .selectFrom('events')
+      .select(['record_id', 'properties'])
+      .where('workspace_id', '=', t.workspaceId)
+      .where('id', 'in', ['reply_sms_SMsharedA', 'reply_sms_SMsharedB'])
+      .orderBy('id')
+      .execute();
+    expect(replies.map((r) => [r.record_id, (r.properties as { messageId: string }).messageId])).toEqual([
+      ['lead-shared-a', 'msg_shared_a'],
+      ['lead-shared-b', 'msg_shared_b'],
+    ]);
+  });
+});
+
 describe('the account that owns the number', () => {
   const SID_B = `AC${'b'.repeat(32)}`;
   const TOKEN_B = randomBytes(16).toString('hex');
