@@ -20,15 +20,21 @@ export async function findMessage(db: Db, messageId: string): Promise<MessageRow
 /**
  * Stores the events that are new and moves their messages' statuses; returns only the new ones
  * (a replayed event returns nothing, so its side effects are not repeated). Events about unknown
- * messages are skipped.
+ * messages, or messages outside `onlyWorkspaceId` when given, are skipped.
  */
-export async function applyProviderEvents(db: Db, events: ProviderEvent[]): Promise<AppliedEvent[]> {
+export async function applyProviderEvents(db: Db, events: ProviderEvent[], onlyWorkspaceId?: string): Promise<AppliedEvent[]> {
   if (events.length === 0) return [];
   return inTransaction(db, async (trx) => {
     const applied: AppliedEvent[] = [];
     for (const event of events) {
       // Row lock: concurrent events of one message fold in one at a time.
-      const message = await trx.selectFrom('messages').selectAll().where('id', '=', event.messageId).forUpdate().executeTakeFirst();
+      const message = await trx
+        .selectFrom('messages')
+        .selectAll()
+        .where('id', '=', event.messageId)
+        .$if(onlyWorkspaceId !== undefined, (q) => q.where('workspace_id', '=', onlyWorkspaceId!))
+        .forUpdate()
+        .executeTakeFirst();
       if (!message) continue;
       const inserted = await trx
         .insertInto('message_events')

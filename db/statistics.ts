@@ -10,7 +10,7 @@
  *   moves forward) or any event in its log (an `opened` that arrived before `delivered`);
  * - unsubscribed: the provider's unsubscribe event, or an opt-out of its address on its channel
  *   (the unsubscribe link, an SMS STOP) after it went out and before the next message to that address;
- * - replied: an inbound message answers it; failed: `failed` or `expired`; suppressed: never sent.
+ * - replied: an inbound message answers it; failed: `failed` (expired sends among them); suppressed: never sent.
  * Test sends (`messages.test`) are never counted.
  */
 import { sql, type RawBuilder } from 'kysely';
@@ -66,7 +66,7 @@ const MESSAGE_FIGURES = sql`
           where n.workspace_id = m.workspace_id and n.channel = m.channel and n."to" = m."to" and not n.test
             and n.sent_at > coalesce(m.sent_at, m.created_at) and n.sent_at <= s.created_at)))::int as unsubscribed,
   count(*) filter (where exists (select 1 from inbound_messages i where i.workspace_id = m.workspace_id and i.message_id = m.id))::int as replied,
-  count(*) filter (where m.status in ('failed', 'expired'))::int as failed,
+  count(*) filter (where m.status = 'failed')::int as failed,
   count(*) filter (where m.status = 'suppressed')::int as suppressed`;
 
 function messagesIn(workspaceId: string, w: Window, automationId: string | null) {

@@ -69,6 +69,16 @@ export function verifySendGrid(headers: { signature?: string; timestamp?: string
   if (!valid) throw forbidden('signature does not match', `/headers/${SENDGRID_SIGNATURE_HEADER}`);
 }
 
+/** Whether a SendGrid webhook verification key can be used (base64 DER as SendGrid shows it, or PEM). */
+export function isSendGridPublicKey(key: string): boolean {
+  try {
+    new EventWebhook().convertPublicKeyToECDSA(key);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export const sha256 = (value: string): string => createHash('sha256').update(value).digest('hex');
 
 /** Equal strings, compared in time independent of where they differ (both hashed first). */

@@ -39,12 +39,12 @@ function postTwilio(path: string, params: Record<string, string>, opts: { token?
   });
 }
 
-function postSendGrid(body: string, opts: { key?: KeyObject; timestamp?: number; signedBody?: string; headers?: boolean } = {}) {
+function postSendGrid(body: string, opts: { key?: KeyObject; timestamp?: number; signedBody?: string; headers?: boolean; query?: string } = {}) {
   const ts = String(opts.timestamp ?? Math.floor(Date.now() / 1000));
   const signature = sign('sha256', Buffer.from(ts + (opts.signedBody ?? body)), opts.key ?? sendgrid.privateKey).toString('base64');
   const headers: Record<string, string> =
     opts.headers === false ? {} : { 'x-twilio-email-event-webhook-signature': signature, 'x-twilio-email-event-webhook-timestamp': ts };
-  return rawRequest(t, 'POST', '/webhooks/sendgrid/events', { key: null, body, headers });
+  return rawRequest(t, 'POST', `/webhooks/sendgrid/events${opts.query ?? ''}`, { key: null, body, headers });
 }
 
 async function message(id: string, channel: 'email' | 'sms' | 'voicemail', to: string, status: 'sent' | 'delivered' = 'sent') {
@@ -188,6 +188,45 @@ describe('POST /webhooks/sendgrid/events', () => {
     expect(stale.status).toBe(403);
     expect(stale.body).toMatchObject({ field: '/headers/x-twilio-email-event-webhook-timestamp' });
     expect(await statusOf('msg_sg3')).toMatchObject({ status: 'sent' });
+  });
+
+  it("a workspace's own SendGrid account: its events verify with its key and change only its messages", async () => {
+    const own = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    const b = await t.otherWorkspace();
+    const clientB = t.clientWith(b.apiKey);
+    const bad = await clientB.PUT('/v1/providers/sendgrid', { body: { apiKey: 'SG.workspace-b-key', webhookPublicKey: 'A'.repeat(60) } });
+    expect(bad.response.status).toBe(400);
+    expect(bad.error).toMatchObject({ field: '/body/webhookPublicKey' });
+    const put = await clientB.PUT('/v1/providers/sendgrid', {
+      body: { apiKey: 'SG.workspace-b-key', webhookPublicKey: own.publicKey.export({ type: 'spki', format: 'der' }).toString('base64') },
+    });
+    expect(put.response.status).toBe(200);
+    await t.db
+      .insertInto('messages')
+      .values({
+        id: 'msg_sg_b',
+        workspace_id: b.workspaceId,
+        idempotency_key: 'k_msg_sg_b',
+        channel: 'email',
+        to: 'bea@example.com',
+        status: 'sent',
+        created_at: new Date(),
+      })
+      .execute();
+    await message('msg_sg_a', 'email', 'ana@example.com');
+    const query = `?workspace=${b.workspaceId}`;
+
+    const bodyB = batch('msg_sg_b', [{ event: 'delivered' }]);
+    // signed by B's key: refused where the service-wide key is expected, taken at B's URL
+    expect((await unchangedAfter(t, () => postSendGrid(bodyB, { key: own.privateKey }))).status).toBe(403);
+    expect((await unchangedAfter(t, () => postSendGrid(bodyB, { query }))).status).toBe(403);
+    expect((await postSendGrid(bodyB, { key: own.privateKey, query })).status).toBe(204);
+    expect(await statusOf('msg_sg_b')).toMatchObject({ status: 'delivered' });
+
+    // B's key cannot speak for A's messages
+    expect((await postSendGrid(batch('msg_sg_a', [{ event: 'bounce', type: 'bounce', status: '5.1.1' }]), { key: own.privateKey, query })).status).toBe(204);
+    expect(await statusOf('msg_sg_a')).toMatchObject({ status: 'sent' });
+    expect(await eventsOf('msg_sg_a')).toEqual([]);
   });
 
   it('a hard bounce marks the message and suppresses the address', async () => {

@@ -54,8 +54,8 @@ const queryParam = (request: FastifyRequest, name: string): string | undefined =
  * Stores status events and their side effects in one transaction: a crash after the events but
  * before a bounce's suppression would make the provider's retry a replay and lose the suppression.
  */
-function applyAndAct(db: Db, events: ProviderEvent[]): Promise<void> {
-  return db.transaction().execute(async (trx) => actOnStatusEvents(trx, await applyProviderEvents(trx, events)));
+function applyAndAct(db: Db, events: ProviderEvent[], onlyWorkspaceId?: string): Promise<void> {
+  return db.transaction().execute(async (trx) => actOnStatusEvents(trx, await applyProviderEvents(trx, events, onlyWorkspaceId)));
 }
 
 /** Side effects of newly stored status events: bounces, spam reports and Twilio's 21610 suppress. */
@@ -97,6 +97,14 @@ const providerWebhooks: FastifyPluginAsync = async (app) => {
     if (app.config.TWILIO_AUTH_TOKEN) accounts.push({ accountSid: app.config.TWILIO_ACCOUNT_SID, authToken: app.config.TWILIO_AUTH_TOKEN });
     const named = accountSid ? accounts.filter((a) => a.accountSid === accountSid) : accounts.slice(0, 1);
     return named.map((a) => ({ authToken: a.authToken, owner }));
+  }
+
+  /** The Event Webhook key of a workspace's own SendGrid account, when it set one. */
+  async function sendgridWebhookKey(workspaceId: string | undefined): Promise<{ workspaceId: string; publicKey: string } | undefined> {
+    const own = workspaceId ? (await providerCredentials(app.db, workspaceId)).find((r) => r.provider === 'sendgrid') : undefined;
+    if (!workspaceId || !own) return undefined;
+    const { webhookPublicKey } = openCredentials<{ webhookPublicKey?: string }>(app.config.SECRETS_KEY, workspaceId, own.sealed);
+    return webhookPublicKey ? { workspaceId, publicKey: webhookPublicKey } : undefined;
   }
 
   /** Verified Twilio form parameters for a callback about one of our messages (?messageId=). */
@@ -182,10 +190,13 @@ const providerWebhooks: FastifyPluginAsync = async (app) => {
 
   app.post('/sendgrid/events', hidden, async (request, reply) => {
     const raw = rawBody(request);
+    // A workspace with its own SendGrid account names itself in the URL it gave SendGrid; its key
+    // then signs for its own messages only, so one workspace cannot forge another's statuses.
+    const ownKey = await sendgridWebhookKey(queryParam(request, 'workspace'));
     verifySendGrid(
       { signature: header(request, SENDGRID_SIGNATURE_HEADER), timestamp: header(request, SENDGRID_TIMESTAMP_HEADER) },
       raw,
-      app.config.SENDGRID_WEBHOOK_PUBLIC_KEY ? [app.config.SENDGRID_WEBHOOK_PUBLIC_KEY] : [],
+      ownKey ? [ownKey.publicKey] : app.config.SENDGRID_WEBHOOK_PUBLIC_KEY ? [app.config.SENDGRID_WEBHOOK_PUBLIC_KEY] : [],
       new Date(),
     );
     let entries: unknown;
@@ -198,7 +209,7 @@ const providerWebhooks: FastifyPluginAsync = async (app) => {
     const events = entries
       .map((e) => (e && typeof e === 'object' ? fromSendGridEvent(e as Record<string, unknown>) : null))
       .filter((e): e is ProviderEvent => e !== null);
-    await applyAndAct(app.db, events);
+    await applyAndAct(app.db, events, ownKey?.workspaceId);
     return reply.status(204).send();
   });
 

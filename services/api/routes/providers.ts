@@ -7,10 +7,22 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type, type Static } from 'typebox';
 import { providerCredentials, putProviderCredentials, type Provider } from '../../../db/provider-credentials';
 import { credentialsKey, encryptSecret } from '../../common/secrets';
+import { invalid } from '../errors';
+import { isSendGridPublicKey } from '../provider-signatures';
 import { iso, NullableTimestamp, v1Problems } from '../schemas/common';
 
 const SendgridCredentials = Type.Object(
-  { apiKey: Type.String({ minLength: 10, maxLength: 200, pattern: '^SG\\.', description: 'A SendGrid API key (SG....) with Mail Send permission' }) },
+  {
+    apiKey: Type.String({ minLength: 10, maxLength: 200, pattern: '^SG\\.', description: 'A SendGrid API key (SG....) with Mail Send permission' }),
+    webhookPublicKey: Type.Optional(
+      Type.String({
+        minLength: 40,
+        maxLength: 1000,
+        description:
+          "The account's Signed Event Webhook verification key, as SendGrid shows it. Set the account's Event Webhook URL to `/webhooks/sendgrid/events?workspace=<workspace id>`: its events are verified with this key and may change only this workspace's messages",
+      }),
+    ),
+  },
   { additionalProperties: false },
 );
 const TwilioCredentials = Type.Object(
@@ -62,6 +74,10 @@ const providers: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request) => {
+      const { webhookPublicKey } = request.body;
+      if (webhookPublicKey !== undefined && !isSendGridPublicKey(webhookPublicKey)) {
+        throw invalid([{ field: '/body/webhookPublicKey', message: 'is not an ECDSA P-256 public key (base64 DER as SendGrid shows it, or PEM)' }]);
+      }
       await putProviderCredentials(app.db, request.workspaceId, 'sendgrid', encryptSecret(key, JSON.stringify(request.body), request.workspaceId));
       return view(request.workspaceId);
     },

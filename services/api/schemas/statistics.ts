@@ -32,7 +32,7 @@ const MessageFigures = Type.Object(
     bounced: count('Bounced (hard or soft)'),
     unsubscribed: count('The recipient opted out after it: the unsubscribe link, an SMS STOP, the provider'),
     replied: count('An inbound SMS or email answered it'),
-    failed: count('Failed or expired'),
+    failed: count('Failed, expired included'),
     suppressed: count('Not sent: the address had opted out'),
   },
   { additionalProperties: false },
