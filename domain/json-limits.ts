@@ -8,6 +8,8 @@
  *
  * Keys `__proto__`, `constructor` and `prototype` are refused at every level: they reach plain
  * objects (`{ ...attributes }`, Liquid scopes, `Object.assign`) where they could change prototypes.
+ * The same holds for the keys an automation definition chooses (update_record's `set`, a webhook
+ * step's payload, condition paths): domain/validate-definition.ts refuses them with reservedKeyProblem.
  */
 
 export interface BagLimits {
@@ -32,6 +34,11 @@ export interface BagProblem {
 }
 
 const escapePointer = (key: string) => key.replace(/~/g, '~0').replace(/\//g, '~1');
+
+/** The first reserved key anywhere in `value` (at any depth), with its pointer; `pointer` is where `value` sits. */
+export function reservedKeyProblem(value: unknown, pointer: string): BagProblem | undefined {
+  return reservedOrDeep(value, pointer, 0, Infinity);
+}
 
 /** The first problem of a bag under `limits`, or undefined; `pointer` is where the bag sits. */
 export function bagProblem(bag: Record<string, unknown>, pointer: string, limits: BagLimits): BagProblem | undefined {

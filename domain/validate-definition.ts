@@ -27,6 +27,7 @@ import {
 } from './definition';
 import { conditionLeaves, MAX_CONDITION_LEAVES, MAX_CONDITION_VALUES, OP_VALUE_EXPECTATION, opFitsValue } from './conditions';
 import { isPositiveDuration, parseDuration, type ParsedDuration } from './duration';
+import { RESERVED_KEYS, reservedKeyProblem } from './json-limits';
 import type { TemplateChannel } from './templates';
 import { quietHoursFor, stepChannel, windowMeetsQuietHours } from './timing';
 
@@ -266,7 +267,11 @@ function stepProblems(step: Step, at: string, settings: Settings | undefined, ct
     case 'email_user':
       problems.push(...recipientProblems(step.to, `${at}/to`, 'email', ctx));
       break;
+    case 'update_record':
+      problems.push(...updateRecordProblems(step.set, `${at}/set`));
+      break;
     case 'webhook':
+      if (step.payload) problems.push(...reservedKeyProblems(step.payload, `${at}/payload`));
       if (ctx.webhookEndpoints && !ctx.webhookEndpoints.has(step.endpoint)) {
         problems.push({ pointer: `${at}/endpoint`, message: `no webhook endpoint has the id "${step.endpoint}"` });
       }
@@ -280,6 +285,23 @@ function stepProblems(step: Step, at: string, settings: Settings | undefined, ct
       break;
   }
   return problems;
+}
+
+/** Keys `__proto__`, `constructor` and `prototype` are refused wherever the author chooses a key (json-limits.ts). */
+function reservedKeyProblems(value: unknown, pointer: string): Problem[] {
+  const problem = reservedKeyProblem(value, pointer);
+  return problem ? [{ pointer: problem.pointer, message: problem.message }] : [];
+}
+
+const ATTRIBUTE_KEY = 'attributes.';
+
+function updateRecordProblems(set: Record<string, unknown>, at: string): Problem[] {
+  return Object.entries(set).flatMap(([key, value]) => {
+    const pointer = `${at}/${escapePointer(key)}`;
+    const attribute = key.startsWith(ATTRIBUTE_KEY) ? key.slice(ATTRIBUTE_KEY.length) : undefined;
+    if (attribute !== undefined && RESERVED_KEYS.has(attribute)) return [{ pointer, message: `"${attribute}" is a reserved key` }];
+    return reservedKeyProblems(value, pointer);
+  });
 }
 
 function templateProblems(id: string, channel: TemplateChannel, pointer: string, ctx: DefinitionContext): Problem[] {
@@ -359,7 +381,10 @@ function conditionProblems(cond: Condition, at: string, stepIds: ReadonlySet<str
     if ('eventCount' in leaf) return leaf.eventCount.within !== undefined ? durationProblems(leaf.eventCount.within, `${pointer}/eventCount/within`) : [];
     const problems: Problem[] = [];
     if (!opFitsValue(leaf.op, leaf.value)) problems.push({ pointer: `${pointer}/value`, message: `${leaf.op} needs ${OP_VALUE_EXPECTATION[leaf.op]}` });
-    const [root, stepId] = leaf.field.split('.');
+    // Values are scalars or lists of them (opFitsValue); the path is where a key is chosen.
+    const [root, stepId, ...rest] = leaf.field.split('.');
+    const reserved = [stepId!, ...rest].find((segment) => RESERVED_KEYS.has(segment));
+    if (reserved) problems.push({ pointer: `${pointer}/field`, message: `"${reserved}" is a reserved key` });
     if (root === 'steps' && !stepIds.has(stepId!)) problems.push({ pointer: `${pointer}/field`, message: `no step has the id "${stepId}"` });
     return problems;
   });

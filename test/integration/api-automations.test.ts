@@ -248,6 +248,22 @@ describe('definition validation', () => {
     expect(errors.map((e) => e.field)).toEqual(expect.arrayContaining(['/body/colour', '/body/steps/0/duration']));
   });
 
+  it('refuses reserved keys (__proto__, constructor, prototype) in update_record keys and values with their pointers, writing nothing', async () => {
+    const def = {
+      name: 'Reserved keys',
+      trigger: { type: 'manual' },
+      steps: [
+        { id: 'a', type: 'wait', duration: 'PT1H' },
+        { id: 'b', type: 'update_record', set: { 'attributes.plan': { constructor: 'x' } } },
+        { id: 'c', type: 'update_record', set: { stage: 'won', 'attributes.__proto__': 'x' } },
+      ],
+    };
+    expect(await rejected(def)).toEqual([
+      { field: '/body/steps/1/set/attributes.plan/constructor', message: '"constructor" is a reserved key' },
+      { field: '/body/steps/2/set/attributes.__proto__', message: '"__proto__" is a reserved key' },
+    ]);
+  });
+
   it('rejects an edit with problems and keeps the current version', async () => {
     const a = await create();
     const def = clone();

@@ -371,3 +371,30 @@ describe('validateDefinition: references and values', () => {
     ]);
   });
 });
+
+describe('validateDefinition: reserved keys', () => {
+  it('refuses __proto__, constructor and prototype wherever the author chooses a key, with the pointer', () => {
+    const problems = problemsOf(
+      withSteps(
+        { id: 'a', type: 'update_record', set: { stage: 'won', 'attributes.__proto__': 1 } },
+        { id: 'b', type: 'update_record', set: { 'attributes.plan': { tiers: [{ constructor: 'x' }] } } },
+        { id: 'c', type: 'webhook', endpoint: 'wh1', payload: { ok: 1, nested: { prototype: true } } },
+        { id: 'd', type: 'wait', duration: 'PT1H', when: { field: 'record.attributes.constructor', op: 'exists' } },
+      ),
+    );
+    expect(problems).toEqual([
+      { pointer: '/steps/0/set/attributes.__proto__', message: '"__proto__" is a reserved key' },
+      { pointer: '/steps/1/set/attributes.plan/tiers/0/constructor', message: '"constructor" is a reserved key' },
+      { pointer: '/steps/2/payload/nested/prototype', message: '"prototype" is a reserved key' },
+      { pointer: '/steps/3/when/field', message: '"constructor" is a reserved key' },
+    ]);
+  });
+
+  it('accepts the same words inside values and longer keys', () => {
+    const def = withSteps(
+      { id: 'a', type: 'update_record', set: { stage: 'constructor', 'attributes.constructor_name': '__proto__' } },
+      { id: 'b', type: 'webhook', endpoint: 'wh1', payload: { prototypeId: 'prototype' } },
+    );
+    expect(problemsOf(def)).toEqual([]);
+  });
+});
