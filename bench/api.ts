@@ -11,6 +11,7 @@
  * 4. Counts rows afterwards: every 202 must be an event row and an outbox row (no event lost).
  * 5. Writes the figures to docs/benchmarks.md between the bench:api markers (other sections kept).
  */
+import { randomBytes } from 'node:crypto';
 import { fork } from 'node:child_process';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
@@ -186,6 +187,7 @@ async function main(): Promise<void> {
       PORT: String(port),
       LOG_LEVEL: 'silent',
       NODE_ENV: 'production',
+      SECRETS_KEY: randomBytes(48).toString('base64'),
       DATABASE_POOL_SIZE: String(POOL),
       RATE_LIMIT_PER_MINUTE: '100000000',
     },

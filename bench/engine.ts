@@ -11,19 +11,14 @@
  * (bench/engine-worker.ts), the API in this process.
  * Writes the "Enrollment engine" section of docs/benchmarks.md, keeping the other sections.
  */
+import { randomBytes } from 'node:crypto';
 import { cpus, totalmem } from 'node:os';
-import { Client, Connection } from '@temporalio/client';
 import { sql } from 'kysely';
-import { buildApp } from '../services/api/app';
-import { loadConfig } from '../services/common/config';
-import { createDb, type Db } from '../db/connection';
-import { migrateToLatest } from '../db/migrate';
-import { createWorkspaceWithKey } from '../db/workspaces';
 import { insertAutomation, setAutomationStatus } from '../db/automations';
 import type { AutomationDefinition } from '../domain/definition';
 import { stopAllProcesses } from '../scripts/provision/proc';
 import { mapLimit } from '../services/worker/concurrency';
-import { provision, startWorkerChild, until, writeBenchmarkSection } from './support';
+import { count, provision, startBenchApi, startWorkerChild, until, writeBenchmarkSection } from './support';
 
 const log = (line: string) => process.stderr.write(`[bench:engine] ${line}\n`);
 const N_RATE = Number(process.env.BENCH_RATE_N ?? 2000);
@@ -31,11 +26,6 @@ const N_LATE = Number(process.env.BENCH_LATENESS_N ?? 2000);
 const N_MEM_LOW = 100;
 const N_MEM_HIGH = Number(process.env.BENCH_MEMORY_N ?? 10_000);
 const CONCURRENCY = 64;
-
-async function count(db: Db, query: ReturnType<typeof sql<{ n: number }>>): Promise<number> {
-  const { rows } = await query.execute(db);
-  return Number(rows[0]?.n ?? 0);
-}
 
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
@@ -50,30 +40,17 @@ async function main(): Promise<void> {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     NODE_ENV: 'production',
+    SECRETS_KEY: randomBytes(48).toString('base64'),
     LOG_LEVEL: 'warn',
     DATABASE_URL: infra.databaseUrl,
     TEMPORAL_ADDRESS: infra.temporalAddress,
     TEMPORAL_TASK_QUEUE: taskQueue,
     RATE_LIMIT_PER_MINUTE: '100000000',
   };
-  const config = loadConfig(env);
-  const db = createDb(config.DATABASE_URL, { max: 10 });
-  await migrateToLatest(db);
-  const temporal = new Client({ connection: await Connection.connect({ address: config.TEMPORAL_ADDRESS }), namespace: config.TEMPORAL_NAMESPACE });
-  const app = await buildApp({ db, temporal, config, logger: false });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const address = app.server.address();
-  const base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
-  const ws = await createWorkspaceWithKey(db, { name: `bench-engine-${Date.now()}` });
-  const post = async (path: string, body: unknown) => {
-    const res = await fetch(`${base}${path}`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${ws.apiKey}`, 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    if (res.status >= 300) throw new Error(`${path}: ${res.status} ${await res.text()}`);
-    return res.json();
-  };
+  const api = await startBenchApi(env, 'engine');
+  const { config, db, temporal } = api;
+  const ws = { id: api.workspaceId };
+  const post = (path: string, body: unknown) => api.call('POST', path, body);
   await db.insertInto('templates').values({ workspace_id: ws.id, id: 'tpl_bench', name: 'bench', channel: 'email', current_version: 1 }).execute();
   await db
     .insertInto('template_versions')
@@ -225,9 +202,7 @@ async function main(): Promise<void> {
     );
   } finally {
     await worker.stop().catch(() => worker.child.kill('SIGKILL'));
-    await app.close();
-    await temporal.connection.close();
-    await db.destroy();
+    await api.close();
     await infra.stop();
   }
 

@@ -17,16 +17,10 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
-import { Client, Connection } from '@temporalio/client';
 import { sql } from 'kysely';
-import { buildApp } from '../services/api/app';
-import { loadConfig } from '../services/common/config';
-import { createDb, type Db } from '../db/connection';
-import { migrateToLatest } from '../db/migrate';
-import { createWorkspaceWithKey } from '../db/workspaces';
 import { mapLimit } from '../services/worker/concurrency';
 import { FakeSendgrid, FakeTwilio, type FakeProvider } from '../test/helpers/fake-providers';
-import { provision, startWorkerChild, until, writeBenchmarkSection, type Infra } from './support';
+import { count, provision, startBenchApi, startWorkerChild, until, writeBenchmarkSection, type Infra } from './support';
 
 const log = (line: string) => process.stderr.write(`[bench:send] ${line}\n`);
 const N = Number(process.env.BENCH_SEND_N ?? 1000);
@@ -92,11 +86,6 @@ const fmtCores = (c: Record<string, number | undefined>) =>
     .map(([k, v]) => `${k} ${v === undefined ? 'n/a' : v.toFixed(2)}`)
     .join(', ');
 
-async function count(db: Db, q: ReturnType<typeof sql<{ n: number }>>): Promise<number> {
-  const { rows } = await q.execute(db);
-  return Number(rows[0]?.n ?? 0);
-}
-
 async function main(): Promise<void> {
   const infra = await provision('followup_bench_send', log);
   const sg = await new FakeSendgrid().start();
@@ -119,24 +108,9 @@ async function main(): Promise<void> {
     SENDGRID_SENDS_PER_SECOND: '0',
     TWILIO_SENDS_PER_SECOND: '0',
   };
-  const config = loadConfig(env);
-  const db = createDb(config.DATABASE_URL, { max: 10 });
-  await migrateToLatest(db);
-  const temporal = new Client({ connection: await Connection.connect({ address: config.TEMPORAL_ADDRESS }), namespace: config.TEMPORAL_NAMESPACE });
-  const app = await buildApp({ db, temporal, config, logger: false });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const address = app.server.address();
-  const base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
-  const ws = await createWorkspaceWithKey(db, { name: `bench-send-${Date.now()}` });
-  const call = async (method: string, path: string, body: unknown) => {
-    const res = await fetch(`${base}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${ws.apiKey}`, 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
-    return res.json();
-  };
+  const api = await startBenchApi(env, 'send');
+  const { db, call } = api;
+  const ws = { id: api.workspaceId };
 
   await call('POST', '/v1/senders', { id: 'snd_mail', channel: 'email', from: 'bench@example.com' });
   await call('POST', '/v1/senders', { id: 'snd_short', channel: 'sms', from: SHORT_CODE, kind: 'short_code', segmentsPerSecond: 1000 });
@@ -274,9 +248,7 @@ async function main(): Promise<void> {
     process.stdout.write(`${JSON.stringify({ bench: 'send', runs, limited })}\n`);
   } finally {
     await worker.stop().catch(() => worker.child.kill('SIGKILL'));
-    await app.close();
-    await temporal.connection.close();
-    await db.destroy();
+    await api.close();
     await sg.stop();
     await tw.stop();
     await infra.stop();

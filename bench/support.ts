@@ -2,12 +2,19 @@
  * What the benchmarks share: provisioning like `npm test` (a private Temporal dev server and a
  * fresh database on the local PostgreSQL cluster, unless BENCH_TEMPORAL_ADDRESS /
  * BENCH_DATABASE_URL name existing ones), the worker in a child process (bench/engine-worker.ts),
- * polling, and writing one section of docs/benchmarks.md.
+ * the API in this process with a fresh workspace, polling, and writing one section of docs/benchmarks.md.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import pg from 'pg';
+import { Client, Connection } from '@temporalio/client';
+import { sql } from 'kysely';
+import { buildApp, type App } from '../services/api/app';
+import { loadConfig, type Config } from '../services/common/config';
+import { createDb, type Db } from '../db/connection';
+import { migrateToLatest } from '../db/migrate';
+import { createWorkspaceWithKey } from '../db/workspaces';
 import { startLocalPostgres } from '../scripts/provision/postgres';
 import { loadProvisionSettings, REPO_ROOT } from '../scripts/provision/settings';
 import { ensureTemporalCli, startTemporalDevServer } from '../scripts/provision/temporal';
@@ -66,6 +73,55 @@ export async function provision(database: string, log: (line: string) => void): 
       await stopAllProcesses();
     },
   };
+}
+
+export interface BenchApi {
+  config: Config;
+  db: Db;
+  temporal: Client;
+  workspaceId: string;
+  /** A request with the workspace's key; a status of 300 or more throws. */
+  call(method: string, path: string, body: unknown): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+/** The API in this process on a free port, migrated, with a new workspace named after the benchmark. */
+export async function startBenchApi(env: NodeJS.ProcessEnv, name: string): Promise<BenchApi> {
+  const config = loadConfig(env);
+  const db = createDb(config.DATABASE_URL, { max: 10 });
+  await migrateToLatest(db);
+  const temporal = new Client({ connection: await Connection.connect({ address: config.TEMPORAL_ADDRESS }), namespace: config.TEMPORAL_NAMESPACE });
+  const app: App = await buildApp({ db, temporal, config, logger: false });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const address = app.server.address();
+  const base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  const ws = await createWorkspaceWithKey(db, { name: `bench-${name}-${Date.now()}` });
+  return {
+    config,
+    db,
+    temporal,
+    workspaceId: ws.id,
+    async call(method, path, body) {
+      const res = await fetch(`${base}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${ws.apiKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
+      return res.json();
+    },
+    async close() {
+      await app.close();
+      await temporal.connection.close();
+      await db.destroy();
+    },
+  };
+}
+
+/** The `n` of a `select count(*)::int as n` query. */
+export async function count(db: Db, query: ReturnType<typeof sql<{ n: number }>>): Promise<number> {
+  const { rows } = await query.execute(db);
+  return Number(rows[0]?.n ?? 0);
 }
 
 export interface WorkerChild {
