@@ -9,6 +9,7 @@
  * and the preview walk exactly the graph that was validated.
  */
 import { IANAZone } from 'luxon';
+import { Type } from 'typebox';
 import { Value } from 'typebox/value';
 import {
   AutomationDefinition,
@@ -28,6 +29,7 @@ import {
 import { conditionLeaves, MAX_CONDITION_LEAVES, MAX_CONDITION_VALUES, OP_VALUE_EXPECTATION, opFitsValue } from './conditions';
 import { isPositiveDuration, parseDuration, type ParsedDuration } from './duration';
 import { RESERVED_KEYS, reservedKeyProblem } from './json-limits';
+import { normalizeKey } from './record-changes';
 import type { TemplateChannel } from './templates';
 import { quietHoursFor, stepChannel, windowMeetsQuietHours } from './timing';
 
@@ -268,7 +270,7 @@ function stepProblems(step: Step, at: string, settings: Settings | undefined, ct
       problems.push(...recipientProblems(step.to, `${at}/to`, 'email', ctx));
       break;
     case 'update_record':
-      problems.push(...updateRecordProblems(step.set, `${at}/set`));
+      problems.push(...updateRecordProblems(step.set, `${at}/set`, ctx));
       break;
     case 'webhook':
       if (step.payload) problems.push(...reservedKeyProblems(step.payload, `${at}/payload`));
@@ -294,13 +296,44 @@ function reservedKeyProblems(value: unknown, pointer: string): Problem[] {
 }
 
 const ATTRIBUTE_KEY = 'attributes.';
+const EMAIL = Type.String({ format: 'email', maxLength: 320 });
+const E164 = /^\+[1-9][0-9]{6,14}$/;
+const text = (value: unknown, max: number) => typeof value === 'string' && value.length >= 1 && value.length <= max;
 
-function updateRecordProblems(set: Record<string, unknown>, at: string): Problem[] {
+/**
+ * A record field set by update_record must take a value the record could hold, checked at save
+ * rather than failing (or storing nonsense) when a record reaches the step. Null clears a field.
+ */
+function updateRecordProblems(set: Record<string, unknown>, at: string, ctx: DefinitionContext): Problem[] {
   return Object.entries(set).flatMap(([key, value]) => {
     const pointer = `${at}/${escapePointer(key)}`;
-    const attribute = key.startsWith(ATTRIBUTE_KEY) ? key.slice(ATTRIBUTE_KEY.length) : undefined;
-    if (attribute !== undefined && RESERVED_KEYS.has(attribute)) return [{ pointer, message: `"${attribute}" is a reserved key` }];
-    return reservedKeyProblems(value, pointer);
+    if (key.startsWith(ATTRIBUTE_KEY)) {
+      const attribute = key.slice(ATTRIBUTE_KEY.length);
+      if (RESERVED_KEYS.has(attribute)) return [{ pointer, message: `"${attribute}" is a reserved key` }];
+      return reservedKeyProblems(value, pointer);
+    }
+    if (value === null) return [];
+    const field = normalizeKey(key);
+    switch (field) {
+      case 'email':
+        return Value.Check(EMAIL, value) ? [] : [{ pointer, message: 'must be an email address (or null to clear it)' }];
+      case 'phone':
+        return typeof value === 'string' && E164.test(value)
+          ? []
+          : [{ pointer, message: 'must be an E.164 phone number, e.g. +14155550100 (or null to clear it)' }];
+      case 'timezone':
+        return typeof value === 'string' ? timeZoneProblems(value, pointer) : [{ pointer, message: 'must be an IANA time zone (or null to clear it)' }];
+      case 'ownerId':
+        return text(value, 200)
+          ? userProblems(value as string, pointer, ctx)
+          : [{ pointer, message: 'must be the id of a user of the workspace (or null to clear it)' }];
+      case 'stage':
+        return text(value, 100) ? [] : [{ pointer, message: 'must be a non-empty string of at most 100 characters (or null to clear it)' }];
+      default: // name, which may be empty as on the records API
+        return typeof value === 'string' && value.length <= 200
+          ? []
+          : [{ pointer, message: 'must be a string of at most 200 characters (or null to clear it)' }];
+    }
   });
 }
 

@@ -264,6 +264,18 @@ describe('definition validation', () => {
     ]);
   });
 
+  it("checks update_record values against the record's fields (owner a user of this workspace) with their pointers, writing nothing", async () => {
+    expect((await t.client.POST('/v1/users', { body: { id: 'owner-ana', name: 'Ana' } })).response.status).toBe(201);
+    const def = (set: Record<string, unknown>) => ({ name: 'Update', trigger: { type: 'manual' }, steps: [{ id: 'a', type: 'update_record', set }] });
+    expect(await rejected(def({ email: 'ana-at-example', phone: '0722', ownerId: 'owner-nobody', stage: '' }))).toEqual([
+      { field: '/body/steps/0/set/email', message: 'must be an email address (or null to clear it)' },
+      { field: '/body/steps/0/set/phone', message: 'must be an E.164 phone number, e.g. +14155550100 (or null to clear it)' },
+      { field: '/body/steps/0/set/ownerId', message: 'no user has the id "owner-nobody"' },
+      { field: '/body/steps/0/set/stage', message: 'must be a non-empty string of at most 100 characters (or null to clear it)' },
+    ]);
+    await create(def({ email: 'ana@example.com', phone: '+40722123456', ownerId: 'owner-ana', stage: 'won' }) as never);
+  });
+
   it('rejects an edit with problems and keeps the current version', async () => {
     const a = await create();
     const def = clone();

@@ -398,3 +398,46 @@ describe('validateDefinition: reserved keys', () => {
     expect(problemsOf(def)).toEqual([]);
   });
 });
+
+describe('validateDefinition: update_record values', () => {
+  it("checks each record field's value against the field, with the pointer", () => {
+    const problems = problemsOf(
+      withSteps({
+        id: 'a',
+        type: 'update_record',
+        set: {
+          email: 'not-an-email',
+          phone: '0722 123 456',
+          timezone: 'Mars/Olympus',
+          owner_id: 'u9',
+          stage: 7,
+          name: ['x'],
+          'attributes.plan': { any: 'json' },
+        },
+      }),
+    );
+    expect(problems).toEqual([
+      { pointer: '/steps/0/set/email', message: 'must be an email address (or null to clear it)' },
+      { pointer: '/steps/0/set/phone', message: 'must be an E.164 phone number, e.g. +14155550100 (or null to clear it)' },
+      { pointer: '/steps/0/set/timezone', message: '"Mars/Olympus" is not an IANA time zone (e.g. Europe/Bucharest)' },
+      { pointer: '/steps/0/set/owner_id', message: 'no user has the id "u9"' },
+      { pointer: '/steps/0/set/stage', message: 'must be a non-empty string of at most 100 characters (or null to clear it)' },
+      { pointer: '/steps/0/set/name', message: 'must be a string of at most 200 characters (or null to clear it)' },
+    ]);
+    expect(pointersOf(withSteps({ id: 'a', type: 'update_record', set: { ownerId: 42 } }))).toEqual(['/steps/0/set/ownerId']);
+  });
+
+  it('accepts fitting values and null (which clears the field)', () => {
+    const def = withSteps(
+      {
+        id: 'a',
+        type: 'update_record',
+        set: { email: 'ana@example.com', phone: '+40722123456', timezone: 'Europe/Bucharest', ownerId: 'u1', stage: 'won', name: '' },
+      },
+      { id: 'b', type: 'update_record', set: { email: null, phone: null, timezone: null, owner_id: null, stage: null, name: null } },
+    );
+    expect(problemsOf(def)).toEqual([]);
+    // Without users to check against (as in the property tests), any owner id is taken.
+    expect(problemsOf(withSteps({ id: 'a', type: 'update_record', set: { ownerId: 'u9' } }), { templates })).toEqual([]);
+  });
+});
