@@ -69,6 +69,8 @@ export interface SendMessageRequest extends EnrollmentRef {
   context: RenderContext;
   /** When the workflow scheduled the send (workflow time). */
   dueAt: string;
+  /** A test send (POST /v1/templates/{id}/test-send): no enrollment, never counted in statistics. */
+  test?: boolean;
 }
 
 export interface SendMessageResult {

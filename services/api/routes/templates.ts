@@ -8,6 +8,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyError, FastifyRequest } from 'fastify';
 import { Type, type TSchema } from 'typebox';
 import { Value } from 'typebox/value';
+import { randomUUID } from 'node:crypto';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { newId } from '../../../db/ids';
 import {
   addTemplateVersion,
@@ -24,6 +26,10 @@ import {
 } from '../../../db/templates';
 import { analyzeTemplate, CONTENT_SCHEMAS, renderedSizeErrors, TEMPLATE_CHANNELS, type TemplateChannel } from '../../../domain/templates';
 import { conflict, HttpProblem, invalid, notFound } from '../errors';
+import { getRecord, recordSnapshot } from '../../../db/records';
+import { messageByKey } from '../../../db/messages';
+import type { SendMessageRequest } from '../../../activities/types';
+import { testSendWorkflow } from '../../../workflows/test-send';
 import { decodeCursor, decodeTimeCursor, pageOf, pageSize } from '../pagination';
 import { iso, ListOf, ListQueryWith, v1Problems } from '../schemas/common';
 import {
@@ -34,10 +40,17 @@ import {
   TemplateName,
   TemplateParams,
   TemplateVersion,
+  TestSendBody,
   UpdateTemplateBody,
 } from '../schemas/template';
+import { MessageView, toMessageView } from '../schemas/messages';
 
 const TAGS = ['templates'];
+
+/** How long a test send answers with its outcome (200) before it answers the message still on its way (202). */
+const TEST_SEND_WAIT_MS = 10_000;
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+const E164 = /^\+[1-9][0-9]{6,14}$/;
 
 export function toTemplate(t: TemplateView): Template {
   const analysis = analyzeTemplate(t.channel, t.content);
@@ -282,6 +295,81 @@ const templates: FastifyPluginAsyncTypebox = async (app) => {
         (v) => toVersion(v, t.version),
         (v) => [v.version],
       );
+    },
+  );
+  app.post(
+    '/templates/:id/test-send',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'Send one test message of a template',
+        description:
+          "Sends the template's current version once, through the channel's provider (SendGrid for email, Twilio for sms and voicemail; sandboxed without credentials), to `to`, rendering the fields of `recordId` when given. The message is marked `test` and never counted in statistics. Answers 200 with the message once the send is over, or 202 with it while it still waits (rate limits, provider retries); `requestId` makes a repeated request answer the same message.",
+        params: TemplateParams,
+        body: TestSendBody,
+        response: { 200: MessageView, 202: MessageView, ...v1Problems(400, 404, 409, 503) },
+      },
+    },
+    async (request, reply) => {
+      const { workspaceId } = request;
+      const t = await findTemplate(app.db, workspaceId, request.params.id);
+      if (!t) throw notFound('template', request.params.id);
+      if (t.channel === 'task') throw conflict(`template ${t.id} is a task template: it has nothing to send`, '/params/id');
+      const { to, recordId } = request.body;
+      const toError =
+        t.channel === 'email'
+          ? EMAIL.test(to)
+            ? null
+            : 'must be an email address'
+          : E164.test(to)
+            ? null
+            : 'must be an E.164 phone number (+ and 7 to 15 digits)';
+      if (toError) throw invalid([{ field: '/body/to', message: toError }]);
+      const record = recordId ? await getRecord(app.db, workspaceId, recordId) : undefined;
+      if (recordId && !record) throw new HttpProblem(404, 'Not Found', { detail: `record ${recordId} does not exist`, field: '/body/recordId' });
+
+      const workflowId = `test-send:${workspaceId}:${request.body.requestId ?? randomUUID()}`;
+      const input: SendMessageRequest = {
+        workspaceId,
+        enrollmentId: '',
+        automationId: '',
+        recordId: recordId ?? '',
+        idempotencyKey: workflowId,
+        stepId: '',
+        channel: t.channel,
+        to: t.channel === 'email' ? { email: to } : { phone: to },
+        template: { id: t.id, version: t.version, channel: t.channel, content: t.content },
+        templateId: t.id,
+        variant: null,
+        context: {
+          record: record
+            ? recordSnapshot(record)
+            : { externalId: '', email: null, phone: null, name: null, timezone: null, stage: null, ownerId: null, attributes: {} },
+          event: null,
+          enrollment: { id: '', automationId: '', version: 0, variant: null },
+        },
+        dueAt: new Date().toISOString(),
+        test: true,
+      };
+      const handle = await app.temporal.workflow
+        .start(testSendWorkflow, { taskQueue: app.config.TEMPORAL_TASK_QUEUE, workflowId, args: [input] })
+        .catch((err: unknown) => {
+          // The same requestId again: answer the run it started.
+          if (err instanceof WorkflowExecutionAlreadyStartedError) return app.temporal.workflow.getHandle(workflowId);
+          throw err;
+        });
+      let timer: NodeJS.Timeout | undefined;
+      const finished = await Promise.race([
+        handle.result().then(() => true),
+        new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), TEST_SEND_WAIT_MS))),
+      ]).finally(() => clearTimeout(timer));
+      const row = await messageByKey(app.db, workflowId);
+      if (!row) {
+        throw new HttpProblem(503, 'Service Unavailable', {
+          detail: `no worker took the test send within ${TEST_SEND_WAIT_MS / 1000} s; repeat the request with requestId to find it`,
+        });
+      }
+      return reply.status(finished ? 200 : 202).send(toMessageView(row));
     },
   );
 };

@@ -118,3 +118,22 @@ export const TemplateVersion = Type.Object(
   },
   { additionalProperties: false },
 );
+
+export const TestSendBody = Type.Object(
+  {
+    to: Type.String({ minLength: 1, maxLength: 320, description: 'An email address for an email template, an E.164 number for sms and voicemail' }),
+    recordId: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 200, description: 'The record whose fields the template renders (its external id); unset: empty record fields' }),
+    ),
+    requestId: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 100,
+        pattern: '^[A-Za-z0-9._:-]+$',
+        description: 'Makes the request idempotent: a repeat with the same id answers the same message and sends nothing again',
+      }),
+    ),
+  },
+  { additionalProperties: false, examples: [{ to: 'owner@sparkle.example', recordId: 'cust_42' }] },
+);
+export type TestSendBody = Static<typeof TestSendBody>;
