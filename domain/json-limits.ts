@@ -2,9 +2,7 @@
  * Limits of the free-form JSON a client chooses the keys of: record attributes, event properties.
  * Everything accepted here travels on: into a workflow's input and signals (Temporal refuses a
  * payload over 2 MB and a history over 50 MB), into conditions and templates. The figures keep
- * the largest record plus the largest definition and its pinned templates under 2 MB
- * (services/api/routes/automations.ts checks the sum when a definition is saved), and a
- * workflow's history of events well under its limit.
+ * the largest record well under 2 MB and a workflow's history of events well under its limit.
  *
  * Keys `__proto__`, `constructor` and `prototype` are refused at every level: they reach plain
  * objects (`{ ...attributes }`, Liquid scopes, `Object.assign`) where they could change prototypes.
