@@ -1,9 +1,10 @@
 /** The workspace's API keys (creation lives in db/workspaces.ts: createApiKey). Only hashes are stored. */
 import { sql } from 'kysely';
 import type { Db } from './connection';
+import { cursorAt } from './cursor';
 
 /** Microsecond ISO text of created_at: the keyset cursor (a JS Date would drop microseconds). */
-const CURSOR_AT = sql<string>`to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+const CURSOR_AT = cursorAt('created_at');
 
 /** Oldest first by (created_at, id), revoked keys included; `limit + 1` rows. */
 export async function listApiKeys(db: Db, workspaceId: string, f: { after?: { at: string; id: string }; limit: number }) {

@@ -7,6 +7,7 @@ import { sql } from 'kysely';
 import type { Db } from './connection';
 import type { EndedStatus } from '../domain/enrollment';
 import type { EnrollmentRow, EnrollmentStatus } from './schema';
+import { cursorAt } from './cursor';
 
 export const IN_FLIGHT: EnrollmentStatus[] = ['active', 'paused'];
 
@@ -210,11 +211,7 @@ export interface EnrollmentListFilter {
 
 /** Newest first, keyset paginated by (started_at, id). Fetches limit + 1 rows; `cursor_at` keeps microseconds. */
 export async function listEnrollments(db: Db, workspaceId: string, f: EnrollmentListFilter): Promise<Array<EnrollmentRow & { cursor_at: string }>> {
-  let q = db
-    .selectFrom('enrollments')
-    .selectAll()
-    .select(sql<string>`to_char(started_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`.as('cursor_at'))
-    .where('workspace_id', '=', workspaceId);
+  let q = db.selectFrom('enrollments').selectAll().select(cursorAt('started_at').as('cursor_at')).where('workspace_id', '=', workspaceId);
   if (f.automationId) q = q.where('automation_id', '=', f.automationId);
   if (f.recordId) q = q.where('record_id', '=', f.recordId);
   if (f.status) q = q.where('status', '=', f.status);
@@ -266,7 +263,7 @@ export async function enrollmentsOfRecord(db: Db, workspaceId: string, recordId:
       'a.name as automation_name',
       'a.status as automation_status',
       sql<number>`jsonb_array_length(v.definition->'steps')`.as('step_count'),
-      sql<string>`to_char(e.started_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`.as('cursor_at'),
+      cursorAt('e.started_at').as('cursor_at'),
     ])
     .where('e.workspace_id', '=', workspaceId)
     .where('e.record_id', '=', recordId);

@@ -9,6 +9,7 @@ import { ingestEvents } from './events';
 import { newId } from './ids';
 import { normalizeAddress } from './suppressions';
 import { notify } from './notifications';
+import { cursorAt } from './cursor';
 
 export type InboundChannel = 'sms' | 'email';
 
@@ -184,11 +185,7 @@ export async function listInboundMessages(
   workspaceId: string,
   f: { channel?: InboundChannel; matched?: boolean; before?: { at: string; id: string }; limit: number },
 ) {
-  let q = db
-    .selectFrom('inbound_messages')
-    .selectAll()
-    .select(sql<string>`to_char(received_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`.as('cursor_at'))
-    .where('workspace_id', '=', workspaceId);
+  let q = db.selectFrom('inbound_messages').selectAll().select(cursorAt('received_at').as('cursor_at')).where('workspace_id', '=', workspaceId);
   if (f.channel) q = q.where('channel', '=', f.channel);
   if (f.matched !== undefined) q = q.where('record_id', f.matched ? 'is not' : 'is', null);
   if (f.before) q = q.where(sql<boolean>`(received_at, id) < (${f.before.at}::timestamptz, ${f.before.id})`);

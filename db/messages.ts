@@ -2,8 +2,9 @@
 import { sql, type Insertable, type Updateable } from 'kysely';
 import type { Db } from './connection';
 import type { MessageRow, MessagesTable, MessageStatus } from './schema';
+import { cursorAt } from './cursor';
 
-const CURSOR_AT = sql<string>`to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+const CURSOR_AT = cursorAt('created_at');
 
 export interface MessageFilter {
   recordId?: string;

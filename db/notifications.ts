@@ -8,6 +8,7 @@
 import { sql, type Selectable } from 'kysely';
 import type { Db } from './connection';
 import type { MessagesTable, TasksTable, WebhookDeliveriesTable, WebhookDeliveryAttemptsTable, WebhookEndpointsTable } from './schema';
+import { cursorAt } from './cursor';
 
 export const NOTIFICATION_TYPES = [
   'task.created',
@@ -189,7 +190,7 @@ export async function listDeliveries(db: Db, workspaceId: string, endpointId: st
   let q = db
     .selectFrom('webhook_deliveries')
     .selectAll()
-    .select(sql<string>`to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`.as('cursor_at'))
+    .select(cursorAt('created_at').as('cursor_at'))
     .where('workspace_id', '=', workspaceId)
     .where('endpoint_id', '=', endpointId);
   if (f.before) q = q.where(sql<boolean>`(created_at, id) < (${f.before.at}::timestamptz, ${f.before.id})`);

@@ -9,6 +9,7 @@ import { inTransaction, type Db } from './connection';
 import { upsertRecord } from './records';
 import { notify } from './notifications';
 import type { SuppressionChannel, SuppressionsTable } from './schema';
+import { cursorAt } from './cursor';
 
 export type SuppressionRow = Selectable<SuppressionsTable>;
 
@@ -101,7 +102,7 @@ export async function suppressionOf(db: Db, workspaceId: string, channel: Suppre
   return row ?? null;
 }
 
-const CURSOR_AT = sql<string>`to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+const CURSOR_AT = cursorAt('created_at');
 
 /** Newest first by (created_at, channel, address); `limit + 1` rows. */
 export async function listSuppressions(db: Db, workspaceId: string, f: { channel?: SuppressionChannel; before?: { at: string; id: string }; limit: number }) {

@@ -2,8 +2,9 @@
 import { sql, type Insertable } from 'kysely';
 import type { Db } from './connection';
 import type { TaskRow, TasksTable } from './schema';
+import { cursorAt } from './cursor';
 
-const CURSOR_AT = sql<string>`to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+const CURSOR_AT = cursorAt('created_at');
 
 export const TASK_STATUSES = ['open', 'done', 'cancelled'] as const;
 export type TaskStatus = (typeof TASK_STATUSES)[number];

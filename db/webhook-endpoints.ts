@@ -3,10 +3,11 @@ import { sql, type Selectable } from 'kysely';
 import type { Db } from './connection';
 import { newId, randomToken } from './ids';
 import type { WebhookEndpointsTable } from './schema';
+import { cursorAt } from './cursor';
 
 export type WebhookEndpointRow = Selectable<WebhookEndpointsTable>;
 
-const CURSOR_AT = sql<string>`to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+const CURSOR_AT = cursorAt('created_at');
 
 /** Creates an endpoint with a fresh signing secret (returned here; readers never get it back from the API). */
 export async function createWebhookEndpoint(
