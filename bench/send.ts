@@ -15,12 +15,24 @@
  * (bench/support.ts); writes the "Sending" section of docs/benchmarks.md and prints one line of
  * JSON with the figures.
  */
-import { readdirSync, readFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { sql } from 'kysely';
 import { mapLimit } from '../services/worker/concurrency';
 import { FakeSendgrid, FakeTwilio, type FakeProvider } from '../test/helpers/fake-providers';
-import { count, provision, startBenchApi, startWorkerChild, until, writeBenchmarkSection, type Infra } from './support';
+import {
+  coresUsed,
+  count,
+  cpuSeconds,
+  cpuSnapshot,
+  fmtCores,
+  ownCpuSeconds,
+  provision,
+  startBenchApi,
+  startWorkerChild,
+  until,
+  writeBenchmarkSection,
+  type Infra,
+} from './support';
 
 const log = (line: string) => process.stderr.write(`[bench:send] ${line}\n`);
 const N = Number(process.env.BENCH_SEND_N ?? 1000);
@@ -29,62 +41,14 @@ const SID = `AC${'0'.repeat(32)}`;
 const LONG_CODE = '+15005550100';
 const SHORT_CODE = '+15005550101';
 
-/** CPU seconds of a process (and, with `children`, of its live and reaped children: PostgreSQL's backends). */
-function cpuSeconds(pid: number | undefined, children = false): number | undefined {
-  if (!pid) return undefined;
-  const fields = (p: number | string) => {
-    const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  };
-  try {
-    const own = fields(pid);
-    // After "(comm) ": state, ppid, ... utime (14th field) is index 11, stime 12, cutime 13, cstime 14.
-    let ticks = Number(own[11]) + Number(own[12]);
-    if (children) {
-      ticks += Number(own[13]) + Number(own[14]);
-      for (const entry of readdirSync('/proc')) {
-        if (!/^\d+$/.test(entry)) continue;
-        try {
-          const f = fields(entry);
-          if (Number(f[1]) === pid) ticks += Number(f[11]) + Number(f[12]);
-        } catch {
-          // the process ended meanwhile
-        }
-      }
-    }
-    return ticks / 100; // USER_HZ
-  } catch {
-    return undefined;
-  }
-}
-
-interface CpuSnapshot {
-  worker?: number;
-  postgres?: number;
-  temporal?: number;
-  api: number;
-}
-
-function snapshot(infra: Infra, workerPid: number | undefined): CpuSnapshot {
-  const self = process.cpuUsage();
-  return {
-    worker: cpuSeconds(workerPid),
-    postgres: cpuSeconds(infra.pids.postgres, true),
-    temporal: cpuSeconds(infra.pids.temporal),
-    api: (self.user + self.system) / 1e6,
-  };
-}
-
-/** CPU cores each part used over `seconds` (CPU seconds per second). */
-function coresUsed(a: CpuSnapshot, b: CpuSnapshot, seconds: number): Record<keyof CpuSnapshot, number | undefined> {
-  const per = (k: keyof CpuSnapshot) => (a[k] !== undefined && b[k] !== undefined ? (b[k]! - a[k]!) / seconds : undefined);
-  return { worker: per('worker'), postgres: per('postgres'), temporal: per('temporal'), api: per('api') };
-}
-
-const fmtCores = (c: Record<string, number | undefined>) =>
-  Object.entries(c)
-    .map(([k, v]) => `${k} ${v === undefined ? 'n/a' : v.toFixed(2)}`)
-    .join(', ');
+/** CPU seconds so far of the worker, PostgreSQL (postmaster and backends), the Temporal dev server and this process (API and fakes). */
+const snapshot = (infra: Infra, workerPid: number | undefined) =>
+  cpuSnapshot({
+    worker: () => cpuSeconds(workerPid),
+    postgres: () => cpuSeconds(infra.pids.postgres, true),
+    temporal: () => cpuSeconds(infra.pids.temporal),
+    api: ownCpuSeconds,
+  });
 
 async function main(): Promise<void> {
   const infra = await provision('followup_bench_send', log);

@@ -5,7 +5,9 @@
  * the API in this process with a fresh workspace, polling, and writing one section of docs/benchmarks.md.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { Client, Connection } from '@temporalio/client';
@@ -19,6 +21,7 @@ import { startLocalPostgres } from '../scripts/provision/postgres';
 import { loadProvisionSettings, REPO_ROOT } from '../scripts/provision/settings';
 import { ensureTemporalCli, startTemporalDevServer } from '../scripts/provision/temporal';
 import { freePort, stopAllProcesses } from '../scripts/provision/proc';
+import { startCluster, type Cluster } from '../test/faults/cluster';
 
 export interface Infra {
   databaseUrl: string;
@@ -74,6 +77,40 @@ export async function provision(database: string, log: (line: string) => void): 
     },
   };
 }
+
+/**
+ * The production shape, started by the fault tests' launcher (test/faults/cluster.ts): a PostgreSQL
+ * cluster of its own in .data/bench/cluster, the Temporal server on it, the compiled APIs and
+ * workers (`npm run build`), fresh databases. The services get the dev benchmarks' settings:
+ * the router's default fallback poll, the per-key rate limit lifted.
+ */
+export function startBenchCluster(opts: { apis: number; workers: number; env?: NodeJS.ProcessEnv }): Promise<Cluster> {
+  return startCluster({
+    ...opts,
+    dir: join(loadProvisionSettings().dataDir, 'bench', 'cluster'),
+    env: { ROUTER_POLL_MS: '1000', RATE_LIMIT_PER_MINUTE: '100000000', ...opts.env },
+  });
+}
+
+/** Leaves worker-1 .. worker-n of the cluster running: stops (SIGTERM) the others, starts those missing. */
+export async function runWorkers(c: Cluster, n: number): Promise<void> {
+  for (const [i, w] of c.services.filter((s) => s.kind === 'worker').entries()) {
+    if (i < n && w.proc.exit) await c.start(w.name);
+    if (i >= n && !w.proc.exit) await c.kill(w.name, 'SIGTERM');
+  }
+}
+
+/** Resident memory of a process, MiB, from /proc. */
+export async function rssMiB(pid: number | undefined): Promise<number | undefined> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+  const kb = /VmRSS:\s+(\d+)/.exec(status)?.[1];
+  return kb ? Number(kb) / 1024 : undefined;
+}
+
+export const loadAverage = (): string =>
+  loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' / ');
 
 export interface BenchApi {
   config: Config;
@@ -168,6 +205,67 @@ export async function until(what: string, fn: () => Promise<boolean>, timeoutMs:
   }
   return Date.now();
 }
+
+/** CPU seconds of a process (and, with `children`, of its live and reaped children: PostgreSQL's backends), from /proc. */
+export function cpuSeconds(pid: number | undefined, children = false): number | undefined {
+  if (!pid) return undefined;
+  const fields = (p: number | string) => {
+    const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  };
+  try {
+    const own = fields(pid);
+    // After "(comm) ": state, ppid, ... utime (14th field) is index 11, stime 12, cutime 13, cstime 14.
+    let ticks = Number(own[11]) + Number(own[12]);
+    if (children) {
+      ticks += Number(own[13]) + Number(own[14]);
+      for (const entry of readdirSync('/proc')) {
+        if (!/^\d+$/.test(entry)) continue;
+        try {
+          const f = fields(entry);
+          if (Number(f[1]) === pid) ticks += Number(f[11]) + Number(f[12]);
+        } catch {
+          // the process ended meanwhile
+        }
+      }
+    }
+    return ticks / 100; // USER_HZ
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU seconds this process has used (the benchmark's own client, and the API when it runs in here). */
+export const ownCpuSeconds = (): number => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};
+
+/** The PostgreSQL server process behind `db` (the parent of its backend), for `cpuSeconds(pid, true)`. */
+export async function postmasterPid(db: Db): Promise<number | undefined> {
+  const { rows } = await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(db);
+  try {
+    const stat = readFileSync(`/proc/${rows[0]!.pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return undefined; // PostgreSQL on another machine
+  }
+}
+
+/** Where CPU goes: each part's CPU seconds so far (undefined when /proc cannot tell). */
+export type CpuParts = Record<string, () => number | undefined>;
+
+export const cpuSnapshot = (parts: CpuParts): Record<string, number | undefined> => Object.fromEntries(Object.entries(parts).map(([k, f]) => [k, f()]));
+
+/** CPU cores each part used between two snapshots `seconds` apart (CPU seconds per second). */
+export function coresUsed(a: Record<string, number | undefined>, b: Record<string, number | undefined>, seconds: number): Record<string, number | undefined> {
+  return Object.fromEntries(Object.keys(b).map((k) => [k, a[k] !== undefined && b[k] !== undefined ? (b[k]! - a[k]!) / seconds : undefined]));
+}
+
+export const fmtCores = (c: Record<string, number | undefined>): string =>
+  Object.entries(c)
+    .map(([k, v]) => `${k} ${v === undefined ? 'n/a' : v.toFixed(2)}`)
+    .join(', ');
 
 /** Replaces (or appends) the section between `<!-- bench:<name>:start -->` and its end marker. */
 export async function writeBenchmarkSection(name: string, lines: string[], log: (line: string) => void): Promise<void> {

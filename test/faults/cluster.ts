@@ -92,9 +92,13 @@ export interface Cluster {
 
 const DIR = () => join(loadProvisionSettings().dataDir, 'faults');
 
-export async function startCluster(opts: { apis: number; workers: number }): Promise<Cluster> {
+/**
+ * `dir`: the folder for PostgreSQL's data and the logs (.data/faults unless given; the benchmarks use
+ * their own); `env`: variables the services get besides (or instead of) the tests' own.
+ */
+export async function startCluster(opts: { apis: number; workers: number; dir?: string; env?: NodeJS.ProcessEnv }): Promise<Cluster> {
   const settings = loadProvisionSettings();
-  const dir = DIR();
+  const dir = opts.dir ?? DIR();
   await mkdir(dir, { recursive: true });
   const [tools, pgServer] = await Promise.all([
     ensureTemporalServer(settings.toolsDir, log),
@@ -141,7 +145,7 @@ export async function startCluster(opts: { apis: number; workers: number }): Pro
   const launch = async (s: Service) => {
     const command = serviceCommand(s.kind, true);
     s.proc = await startProcess(s.name, command[0]!, command.slice(1), {
-      env: s.port ? { ...env, PORT: String(s.port) } : env,
+      env: { ...env, ...opts.env, ...(s.port ? { PORT: String(s.port) } : {}) },
       cwd: REPO_ROOT,
       logFile: join(dir, `${s.name}.log`),
     });
