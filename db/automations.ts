@@ -22,6 +22,7 @@ export interface AutomationView {
   templateVersions: Record<string, number>;
   onlyNew: boolean | null;
   activatedAt: Date | null;
+  backfillCancelledAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
   versionCreatedAt: Date;
@@ -50,6 +51,7 @@ function baseQuery(db: Db, workspaceId: string) {
       'a.trigger_type',
       'a.only_new',
       'a.activated_at',
+      'a.backfill_cancelled_at',
       'a.created_at',
       'a.updated_at',
       'v.definition',
@@ -66,6 +68,7 @@ type JoinedRow = {
   trigger_type: string;
   only_new: boolean | null;
   activated_at: Date | null;
+  backfill_cancelled_at: Date | null;
   created_at: Date;
   updated_at: Date;
   definition: Record<string, unknown>;
@@ -85,6 +88,7 @@ function toView(row: JoinedRow): AutomationView {
     templateVersions: row.template_versions,
     onlyNew: row.only_new,
     activatedAt: row.activated_at,
+    backfillCancelledAt: row.backfill_cancelled_at,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
     versionCreatedAt: row.version_created_at,
@@ -194,7 +198,8 @@ export async function setAutomationStatus(
       status: change.status,
       updated_at: now,
       ...(change.onlyNew !== undefined ? { only_new: change.onlyNew } : {}),
-      ...(change.activated ? { activated_at: now } : {}),
+      // A new activation starts a new backfill (or none): an earlier one's cancellation is history.
+      ...(change.activated ? { activated_at: now, backfill_cancelled_at: null } : {}),
     })
     .where('workspace_id', '=', workspaceId)
     .where('id', '=', id)
@@ -304,24 +309,64 @@ export function backfillTriggerKey(outboxId: number): string {
   return `backfill:${outboxId}`;
 }
 
-/** An `onlyNew: false` backfill: whether its outbox row is still being worked through, and the records it enrolled. */
-export async function backfillProgress(db: Db, workspaceId: string, automationId: string): Promise<{ status: 'running' | 'done'; enrolled: number }> {
+/** Where an `onlyNew: false` backfill stands (see backfillProgress). */
+export type BackfillStatus = 'running' | 'cancelling' | 'cancelled' | 'done';
+
+const backfillRows = (db: Db, workspaceId: string, automationId: string) =>
+  db
+    .selectFrom('outbox')
+    .select('id')
+    .where('workspace_id', '=', workspaceId)
+    .where('kind', '=', 'automation_backfill')
+    .where(sql<string>`payload->>'automationId'`, '=', automationId);
+
+/**
+ * An `onlyNew: false` backfill: `running` while its outbox row is being worked through,
+ * `cancelling` when it was cancelled while a router holds that row (the page in hand, at most a
+ * router page of records, still enrolls), `cancelled` once the row is gone after a cancellation
+ * (the count is final), `done` when every matching record was reached; and the records it enrolled.
+ */
+export async function backfillProgress(
+  db: Db,
+  workspaceId: string,
+  automation: Pick<AutomationView, 'id' | 'backfillCancelledAt'>,
+): Promise<{ status: BackfillStatus; enrolled: number }> {
   const [pending, enrolled] = await Promise.all([
-    db
-      .selectFrom('outbox')
-      .select('id')
-      .where('workspace_id', '=', workspaceId)
-      .where('kind', '=', 'automation_backfill')
-      .where(sql<string>`payload->>'automationId'`, '=', automationId)
-      .limit(1)
-      .executeTakeFirst(),
+    backfillRows(db, workspaceId, automation.id).limit(1).executeTakeFirst(),
     db
       .selectFrom('enrollments')
       .select(sql<number>`count(*)::int`.as('n'))
       .where('workspace_id', '=', workspaceId)
-      .where('automation_id', '=', automationId)
+      .where('automation_id', '=', automation.id)
       .where('trigger_event_id', 'like', 'backfill:%')
       .executeTakeFirstOrThrow(),
   ]);
-  return { status: pending ? 'running' : 'done', enrolled: enrolled.n };
+  const cancelled = automation.backfillCancelledAt !== null;
+  const status = pending ? (cancelled ? 'cancelling' : 'running') : cancelled ? 'cancelled' : 'done';
+  return { status, enrolled: enrolled.n };
+}
+
+/**
+ * Cancels the automation's running backfill, inside the caller's transaction (which holds the
+ * automation's row lock): marks it cancelled, so a router that visits its row next ends it, and
+ * deletes the row now unless a router holds it (SKIP LOCKED: waiting for the router's batch here,
+ * under the automation's lock, would wait on the router's own enrollment inserts). False when no
+ * backfill is running (none was asked for, it is done, or it was cancelled already).
+ */
+export async function cancelBackfill(db: Db, workspaceId: string, automationId: string): Promise<boolean> {
+  const pending = await backfillRows(db, workspaceId, automationId).limit(1).executeTakeFirst();
+  if (!pending) return false;
+  const marked = await db
+    .updateTable('automations')
+    .set({ backfill_cancelled_at: new Date() })
+    .where('workspace_id', '=', workspaceId)
+    .where('id', '=', automationId)
+    .where('backfill_cancelled_at', 'is', null)
+    .executeTakeFirst();
+  if (marked.numUpdatedRows === 0n) return false;
+  await db
+    .deleteFrom('outbox')
+    .where('id', 'in', backfillRows(db, workspaceId, automationId).forUpdate().skipLocked())
+    .execute();
+  return true;
 }

@@ -153,6 +153,8 @@ export interface AutomationsTable {
   trigger_type: string;
   only_new: boolean | null;
   activated_at: NullableTimestamp;
+  /** The bulk enrollment of the last activation was cancelled (null: it was not). */
+  backfill_cancelled_at: NullableTimestamp;
   created_at: Timestamp;
   updated_at: Timestamp;
   deleted_at: NullableTimestamp;

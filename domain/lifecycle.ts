@@ -11,11 +11,12 @@
  * - `activate` (draft or inactive -> active): `onlyNew` is fixed at the first activation (MiniCRM:
  *   "this field cannot be modified later"); with onlyNew=false every record that already matches
  *   is enrolled in bulk (a backfill), again on each re-activation.
- * - `pause` (active -> paused): no new enrollments; in-flight ones hold before their next step.
+ * - `pause` (active -> paused): no new enrollments; in-flight ones hold before their next step. A
+ *   running backfill is cancelled (as by POST .../backfill/cancel); resume does not restart it.
  * - `resume` (paused -> active): in-flight ones go on. A paused automation is resumed, not
  *   activated again.
  * - `deactivate` (active or paused -> inactive): in-flight ones `finish` (a paused one is resumed
- *   so that they can) or are `cancel`led.
+ *   so that they can) or are `cancel`led; a running backfill is cancelled.
  * - delete: only a draft or inactive automation; an active or paused one must be deactivated
  *   first, so that deleting never silently decides what happens to in-flight records.
  */
@@ -41,7 +42,15 @@ export type LifecycleEffect = { kind: 'automation_backfill' } | { kind: 'automat
 export type TransitionInput =
   { action: 'activate'; onlyNew: boolean } | { action: 'pause' } | { action: 'resume' } | { action: 'deactivate'; inFlight: 'finish' | 'cancel' };
 
-export type TransitionResult = { ok: true; to: AutomationStatus; effects: LifecycleEffect[] } | { ok: false; message: string };
+export type TransitionResult =
+  | {
+      ok: true;
+      to: AutomationStatus;
+      effects: LifecycleEffect[];
+      /** Pause and deactivate stop a running backfill for good (resume does not restart it). */
+      cancelsBackfill: boolean;
+    }
+  | { ok: false; message: string };
 
 const HINTS: Record<AutomationStatus, string> = {
   draft: 'activate it first',
@@ -75,7 +84,7 @@ export function transition(from: AutomationStatus, input: TransitionInput): Tran
       else if (from === 'paused') effects.push({ kind: 'automation_lifecycle', action: 'resume' });
       break;
   }
-  return { ok: true, to: rule.to, effects };
+  return { ok: true, to: rule.to, effects, cancelsBackfill: input.action === 'pause' || input.action === 'deactivate' };
 }
 
 /** Whether an automation in `status` may be deleted, and why not. */

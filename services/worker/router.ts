@@ -534,7 +534,8 @@ export class OutboxRouter {
   /** Enrolls, a page at a time, every record that already matches a newly activated automation. */
   private async backfill(ws: string, outboxId: number, p: Extract<OutboxPayload, { kind: 'automation_backfill' }> & { cursor?: string }): Promise<RowResult> {
     const automation = await findAutomation(this.opts.db, ws, p.automationId);
-    if (!automation || automation.status !== 'active') return { status: 'done' };
+    // Cancelled (its route, a pause, a deactivation): ends here, after the page a cancel found in hand.
+    if (!automation || automation.status !== 'active' || automation.backfillCancelledAt) return { status: 'done' };
     const version = await this.opts.enroller.versionContext(ws, p.automationId, automation.currentVersion);
     if (!version) throw new Error(`automation ${p.automationId} version ${automation.currentVersion} not found`);
     const trigger = version.definition.trigger;

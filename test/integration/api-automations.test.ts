@@ -297,6 +297,54 @@ describe('lifecycle', () => {
     expect(await outboxFor(a.id)).toEqual([{ kind: 'automation_backfill', automationId: a.id }]);
   });
 
+  it('a backfill no router has reached yet: cancelled at once, then final; pause cancels one too and resume does not restart it', async () => {
+    const stageDef = (): AutomationDefinition => ({ ...clone(), trigger: { type: 'stage_entered', stage: 'lapsed' } });
+    const a = await create(stageDef());
+    await t.client.POST('/v1/automations/{id}/activate', { ...path(a.id), body: { onlyNew: false } });
+    expect((await t.client.GET('/v1/automations/{id}', path(a.id))).data!.backfill).toEqual({ status: 'running', enrolled: 0, cancelledAt: null });
+    const cancelled = await t.client.POST('/v1/automations/{id}/backfill/cancel', path(a.id));
+    expect(cancelled.response.status).toBe(200);
+    expect(cancelled.data).toMatchObject({ status: 'active', backfill: { status: 'cancelled', enrolled: 0 } });
+    const at = cancelled.data!.backfill!.cancelledAt!;
+    expect(Date.parse(at)).toBeGreaterThan(Date.now() - 60_000);
+    expect(await outboxFor(a.id)).toEqual([]); // nothing left for a router to resume
+    expect((await t.client.GET('/v1/automations/{id}', path(a.id))).data!.backfill).toEqual({ status: 'cancelled', enrolled: 0, cancelledAt: at });
+    const again = await unchanged(() => t.client.POST('/v1/automations/{id}/backfill/cancel', path(a.id)));
+    expect(again.data!.backfill).toEqual({ status: 'cancelled', enrolled: 0, cancelledAt: at });
+
+    const b = await create(stageDef());
+    await t.client.POST('/v1/automations/{id}/activate', { ...path(b.id), body: { onlyNew: false } });
+    expect((await t.client.POST('/v1/automations/{id}/pause', path(b.id))).data!.status).toBe('paused');
+    expect((await t.client.GET('/v1/automations/{id}', path(b.id))).data!.backfill).toMatchObject({ status: 'cancelled', enrolled: 0 });
+    await t.client.POST('/v1/automations/{id}/resume', path(b.id));
+    expect((await t.client.GET('/v1/automations/{id}', path(b.id))).data!.backfill).toMatchObject({ status: 'cancelled', enrolled: 0 });
+    expect(await outboxFor(b.id)).toEqual([
+      { kind: 'automation_lifecycle', automationId: b.id, action: 'pause' },
+      { kind: 'automation_lifecycle', automationId: b.id, action: 'resume' },
+    ]);
+    // Deactivated and activated again: a new backfill, no longer cancelled.
+    await t.client.POST('/v1/automations/{id}/deactivate', { ...path(b.id), body: { inFlight: 'finish' } });
+    await t.client.POST('/v1/automations/{id}/activate', { ...path(b.id), body: { onlyNew: false } });
+    expect((await t.client.GET('/v1/automations/{id}', path(b.id))).data!.backfill).toEqual({ status: 'running', enrolled: 0, cancelledAt: null });
+  });
+
+  it('cancelling a backfill that is not running answers 409 and changes nothing; an unknown automation 404', async () => {
+    const onlyNew = await automationIn('active');
+    const res = await unchanged(() => t.client.POST('/v1/automations/{id}/backfill/cancel', path(onlyNew)));
+    expect(res.response.status).toBe(409);
+    expect(res.error).toMatchObject({
+      field: '/backfill/status',
+      detail: `automation ${onlyNew} has no backfill running: it was not activated with onlyNew: false`,
+    });
+    const date = await create({ ...clone(), trigger: { type: 'date', field: 'record.attributes.renews_at', offset: '-P7D' } });
+    await t.db.updateTable('automations').set({ status: 'active', only_new: false }).where('id', '=', date.id).execute();
+    const swept = await unchanged(() => t.client.POST('/v1/automations/{id}/backfill/cancel', path(date.id)));
+    expect(swept.response.status).toBe(409);
+    expect(swept.error!.detail).toContain('its date trigger reaches matching records through its sweep');
+    const missing = await t.client.POST('/v1/automations/{id}/backfill/cancel', path('aut_nope'));
+    expect(missing.response.status).toBe(404);
+  });
+
   it('activate with onlyNew=true writes no backfill; pause, resume and deactivate fan out', async () => {
     const a = await create();
     expect((await t.client.POST('/v1/automations/{id}/activate', { ...path(a.id), body: { onlyNew: true } })).data).toMatchObject({
@@ -447,8 +495,9 @@ describe('tenancy', () => {
       (await other.client.POST('/v1/automations/{id}/pause', p)).response.status,
       (await other.client.POST('/v1/automations/{id}/resume', p)).response.status,
       (await other.client.POST('/v1/automations/{id}/deactivate', { ...p, body: { inFlight: 'cancel' } })).response.status,
+      (await other.client.POST('/v1/automations/{id}/backfill/cancel', p)).response.status,
     ];
-    expect(statuses).toEqual([404, 404, 404, 404, 404, 404, 404, 404]);
+    expect(statuses).toEqual([404, 404, 404, 404, 404, 404, 404, 404, 404]);
     expect((await other.client.GET('/v1/automations', {})).data!.items).toEqual([]);
     expect(await snapshotWorkspace(t.db, t.workspaceId)).toEqual(before);
   });

@@ -84,7 +84,7 @@ describe('bulk activation', () => {
     children.push(second);
     await waitFor('the backfill done', async () => (await e.api('GET', `/v1/automations/${id}`)).body.backfill?.status === 'done', 600_000, 500);
     expect(await enrollments(id)).toEqual({ rows: N, records: N });
-    expect((await e.api('GET', `/v1/automations/${id}`)).body.backfill).toEqual({ status: 'done', enrolled: N });
+    expect((await e.api('GET', `/v1/automations/${id}`)).body.backfill).toEqual({ status: 'done', enrolled: N, cancelledAt: null });
     // Each enrollment's workflow exists once on the server (started with its search attributes).
     await waitFor('the workflows listed', async () => (await e.temporal.workflow.count(`AutomationId = "${id}"`)).count === N, 60_000, 500);
     second.kill('SIGTERM');

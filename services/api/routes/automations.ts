@@ -8,7 +8,8 @@
  * versions current when it was saved, so an enrollment keeps the content it entered with.
  *
  * A lifecycle change and the outbox rows that tell the router about it (backfill, pause, resume,
- * cancel) are written in one transaction, under a row lock on the automation.
+ * cancel) are written in one transaction, under a row lock on the automation. A backfill is
+ * cancelled by its own route, or by a pause or deactivation.
  */
 import { TypeBoxValidatorCompiler, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyError, FastifyRequest } from 'fastify';
@@ -27,6 +28,7 @@ import {
   type AutomationVersionView,
   type AutomationView,
   backfillProgress,
+  cancelBackfill,
 } from '../../../db/automations';
 import { newId } from '../../../db/ids';
 import { sweepIntervalMs } from '../../common/config';
@@ -61,6 +63,26 @@ function toAutomation(a: AutomationView): Automation {
     createdAt: iso(a.createdAt),
     updatedAt: iso(a.updatedAt),
   };
+}
+
+/** The read of one automation: with its bulk enrollment when it was activated with `onlyNew: false` on a stage or segment trigger. */
+async function withBackfill(db: Db, workspaceId: string, a: AutomationView): Promise<Automation> {
+  const bulk = a.onlyNew === false && (a.definition.trigger.type === 'stage_entered' || a.definition.trigger.type === 'segment_entered');
+  if (!bulk) return toAutomation(a);
+  return { ...toAutomation(a), backfill: { ...(await backfillProgress(db, workspaceId, a)), cancelledAt: iso(a.backfillCancelledAt) } };
+}
+
+/** Why an automation has no backfill to cancel. */
+function noBackfill(a: AutomationView): string {
+  const why =
+    a.onlyNew !== false
+      ? 'it was not activated with onlyNew: false'
+      : a.triggerType === 'date' || a.triggerType === 'inactivity'
+        ? `its ${a.triggerType} trigger reaches matching records through its sweep, not a backfill; pause or deactivate it to stop enrolling`
+        : a.triggerType === 'stage_entered' || a.triggerType === 'segment_entered'
+          ? 'its backfill is done: every matching record was reached'
+          : `a ${a.triggerType} trigger has no backfill`;
+  return `automation ${a.id} has no backfill running: ${why}`;
 }
 
 function toVersion(v: AutomationVersionView, current: number) {
@@ -188,8 +210,7 @@ const automations: FastifyPluginAsyncTypebox = async (app) => {
     async (request) => {
       const a = await findAutomation(app.db, request.workspaceId, request.params.id);
       if (!a) throw notFound('automation', request.params.id);
-      const bulk = a.onlyNew === false && (a.definition.trigger.type === 'stage_entered' || a.definition.trigger.type === 'segment_entered');
-      return { ...toAutomation(a), ...(bulk ? { backfill: await backfillProgress(app.db, request.workspaceId, a.id) } : {}) };
+      return withBackfill(app.db, request.workspaceId, a);
     },
   );
 
@@ -321,6 +342,7 @@ const automations: FastifyPluginAsyncTypebox = async (app) => {
         status: effects.to,
         ...(input.action === 'activate' ? { onlyNew: onlyNew!, activated: true } : {}),
       });
+      if (effects.cancelsBackfill) await cancelBackfill(trx, workspaceId, id);
       await enqueue(
         trx,
         workspaceId,
@@ -397,6 +419,32 @@ const automations: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request) => toAutomation(await applyTransition(request.workspaceId, request.params.id, { action: 'deactivate', inFlight: request.body.inFlight })),
+  );
+
+  app.post(
+    '/automations/:id/backfill/cancel',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'Cancel the bulk enrollment of an activation with onlyNew: false',
+        description:
+          'Stops the backfill: no further records already in the stage or segment are enrolled, and a worker restart does not resume it. The automation stays active: records that enter from now on are enrolled as usual, and the enrollments the backfill already started keep running (deactivate with `inFlight: cancel` to end them too). The answer, like later reads, shows `backfill.status` `cancelled` with the final `enrolled` count, or `cancelling` while a router finishes the page of records it has in hand (at most 500). Pausing or deactivating the automation cancels its backfill the same way; resuming does not restart it (deactivate and activate again for a new one). Cancelling again is answered like the first time; an automation with no backfill running (none asked for, or done) answers 409.',
+        params: AutomationParams,
+        response: { 200: Automation, ...v1Problems(404, 409) },
+      },
+    },
+    async (request) => {
+      const { workspaceId } = request;
+      const { id } = request.params;
+      const view = await app.db.transaction().execute(async (trx) => {
+        const row = await lockAutomation(trx, workspaceId, id);
+        if (!row) throw notFound('automation', id);
+        const a = await reread(trx, workspaceId, id);
+        if (!(await cancelBackfill(trx, workspaceId, id)) && a.backfillCancelledAt === null) throw conflict(noBackfill(a), '/backfill/status');
+        return reread(trx, workspaceId, id);
+      });
+      return withBackfill(app.db, workspaceId, view);
+    },
   );
 };
 

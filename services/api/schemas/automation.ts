@@ -76,16 +76,19 @@ export const Automation = Type.Object(
     backfill: Type.Optional(
       Type.Object(
         {
-          status: Type.Union([Type.Literal('running'), Type.Literal('done')], {
+          status: Type.Union([Type.Literal('running'), Type.Literal('cancelling'), Type.Literal('cancelled'), Type.Literal('done')], {
             description:
-              'running: records are still being enrolled; done: every matching record was reached, or the automation was paused or deactivated meanwhile (that cancels it)',
+              'running: records are still being enrolled; cancelling: cancelled while a router enrolls its current page (at most 500 records), which finishes; cancelled: no further record is enrolled and `enrolled` is final (a worker restart does not resume it); done: every matching record was reached',
           }),
-          enrolled: Type.Integer({ minimum: 0, description: 'Records enrolled by the backfill so far' }),
+          enrolled: Type.Integer({ minimum: 0, description: 'Records enrolled by the backfill so far (final once cancelled or done)' }),
+          cancelledAt: NullableTimestamp({
+            description: 'When it was cancelled: POST /v1/automations/{id}/backfill/cancel, or pausing or deactivating the automation; null if it was not',
+          }),
         },
         {
           additionalProperties: false,
           description:
-            'On a single read of a stage or segment automation activated with `onlyNew: false`: its bulk enrollment (date and inactivity triggers reach matching records through their sweep)',
+            'On a single read of a stage or segment automation activated with `onlyNew: false`: its bulk enrollment, of the last activation (date and inactivity triggers reach matching records through their sweep)',
         },
       ),
     ),
