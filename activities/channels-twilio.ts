@@ -8,6 +8,12 @@
  *   SMS        StatusCallback  ${PUBLIC_URL}/webhooks/twilio/status?messageId=<id>
  *   voicemail  Url             ${PUBLIC_URL}/webhooks/twilio/voice?messageId=<id>   (TwiML after the beep)
  *              StatusCallback  ${PUBLIC_URL}/webhooks/twilio/voice-status?messageId=<id>
+ *
+ * `candidates` lists what Twilio holds for the recipient (Messages / Calls filtered by To and From,
+ * newest first). Twilio's resources do not return the callback URLs, so a message is recognised by
+ * what they do return: its recipient, its sender (number or messaging service), its body (SMS), and
+ * a creation time since the send was queued. The filter is on date_created, not DateSent/StartTime:
+ * a message Twilio accepted but still queues (a long code sends one segment a second) has neither yet.
  */
 import twilio from 'twilio';
 import { networkError, PermanentDeliveryError, retryAfterMs, TransientDeliveryError, type DeliveryChannel, type OutboundMessage } from './channels';
@@ -65,6 +71,13 @@ function senderOf(m: OutboundMessage, what: string): { from: string } | { messag
   throw new PermanentDeliveryError(`no ${what}: add a sender (POST /v1/senders) and make it the default or name it in the step`, 'no_sender');
 }
 
+/** How many of the recipient's newest messages or calls a lookup reads: far more than one send window holds. */
+const LOOKUP_LIMIT = 50;
+/** Twilio's clock against ours: a resource created this much before `since` still counts. */
+const CLOCK_SKEW_MS = 120_000;
+
+const createdSince = (created: Date | null | undefined, since: Date) => created instanceof Date && created.getTime() >= since.getTime() - CLOCK_SKEW_MS;
+
 export function twilioSmsChannel(opts: TwilioOptions): DeliveryChannel {
   return {
     name: 'twilio',
@@ -83,6 +96,20 @@ export function twilioSmsChannel(opts: TwilioOptions): DeliveryChannel {
       } catch (err) {
         throw classifyTwilio(err as TwilioError, http.lastResponse?.headers as Record<string, unknown> | undefined);
       }
+    },
+    async candidates(m, since) {
+      const from = senderOf(m, 'SMS sender');
+      const { client } = clientFor(opts, m.signal);
+      const listed = await client.messages.list({ to: m.to, ...('from' in from ? { from: from.from } : {}), limit: LOOKUP_LIMIT });
+      return listed
+        .filter(
+          (x) =>
+            x.direction === 'outbound-api' &&
+            ('from' in from || x.messagingServiceSid === from.messagingServiceSid) &&
+            x.body === (m.text ?? '') &&
+            createdSince(x.dateCreated, since),
+        )
+        .map((x) => x.sid);
     },
   };
 }
@@ -110,6 +137,13 @@ export function twilioVoicemailChannel(opts: TwilioOptions): DeliveryChannel {
       } catch (err) {
         throw classifyTwilio(err as TwilioError, http.lastResponse?.headers as Record<string, unknown> | undefined);
       }
+    },
+    async candidates(m, since) {
+      const from = senderOf(m, 'voicemail caller id');
+      if (!('from' in from)) return [];
+      const { client } = clientFor(opts, m.signal);
+      const listed = await client.calls.list({ to: m.to, from: from.from, limit: LOOKUP_LIMIT });
+      return listed.filter((x) => x.direction === 'outbound-api' && createdSince(x.dateCreated, since)).map((x) => x.sid);
     },
   };
 }

@@ -52,6 +52,14 @@ export interface DeliveryReceipt {
 export interface DeliveryChannel {
   readonly name: string;
   send(message: OutboundMessage): Promise<DeliveryReceipt>;
+  /**
+   * Asks the provider which messages it holds that could be this one, sent since `since` (the
+   * unknown-send window: the worker died before it heard the answer): their provider ids, each
+   * matching what the provider returns of the request (recipient, sender, and the text where it
+   * returns it). Throws when the provider cannot be asked. Absent for providers with no such lookup
+   * (SendGrid's message search needs the paid Email Activity add-on).
+   */
+  candidates?(message: OutboundMessage, since: Date): Promise<string[]>;
 }
 
 /** A provider refused the message for good (invalid address, 4xx): recorded, not retried. */

@@ -10,11 +10,15 @@
  *      a transient one -> back to `queued` and retried (on the last attempt: `failed`, never left
  *      queued). Every write is conditioned on still holding the claim.
  *   4. No answer (timeout, reset, abort, the worker died): the provider may have the message. The
- *      row stays `sending`; a retry that finds the lease live does not call the provider, and once
- *      it has run out waits for confirmation (a status callback moves the row on) for
- *      SEND_CONFIRM_GRACE_MS, then marks the message `uncertain`. It is never sent again: at most
- *      once is the default, because a second copy of a message reaches a person, a missing one can
- *      be seen and sent by hand.
+ *      row stays `sending`; a retry that finds the lease live does not call the provider. Once the
+ *      lease has run out it first asks the provider where it can (Twilio lists its Messages and
+ *      Calls: `DeliveryChannel.candidates`): exactly one match nobody else's row holds is ours ->
+ *      `sent` with its id, no new request; none -> back to `queued` and sent. When the provider
+ *      cannot be asked (SendGrid: no lookup without the paid Email Activity add-on) or cannot
+ *      tell (several matches, the lookup failed), the retry waits for confirmation (a status
+ *      callback moves the row on) for SEND_CONFIRM_GRACE_MS, then marks the message `uncertain`.
+ *      It is never sent again: at most once is the default, because a second copy of a message
+ *      reaches a person, a missing one can be seen and sent by hand.
  *
  * Before step 2 a send to a real provider waits for its turn under its rate limits (db/send-limits.ts:
  * the SMS sender's segments per second, the workspace's share of the provider), in order, across
@@ -27,7 +31,15 @@ import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { sql } from 'kysely';
 import { newId } from '../db/ids';
 import { getRecord } from '../db/records';
-import { claimQueuedMessage, insertMessageOnce, messageByKey, messageWithLease, updateClaimedMessage, updateQueuedMessage } from '../db/messages';
+import {
+  claimQueuedMessage,
+  insertMessageOnce,
+  messageByKey,
+  messageWithLease,
+  providerIdsHeldElsewhere,
+  updateClaimedMessage,
+  updateQueuedMessage,
+} from '../db/messages';
 import { reserveSlot, takeTurn } from '../db/send-limits';
 import { MESSAGE_STATUSES, type MessageRow, type MessageStatus, type SenderRow } from '../db/schema';
 import { firstSender, getSender } from '../db/senders';
@@ -48,7 +60,15 @@ import {
 import { countSegments } from '../domain/sms-segments';
 import { missingTemplateError } from '../domain/enrollment';
 import { unsubscribeUrl } from '../services/common/unsubscribe-token';
-import { AmbiguousDeliveryError, PermanentDeliveryError, sandboxChannel, TransientDeliveryError, type DeliveryChannel, type SenderIdentity } from './channels';
+import {
+  AmbiguousDeliveryError,
+  PermanentDeliveryError,
+  sandboxChannel,
+  TransientDeliveryError,
+  type DeliveryChannel,
+  type OutboundMessage,
+  type SenderIdentity,
+} from './channels';
 import { TWILIO_UNSUBSCRIBED } from './channels-twilio';
 import type { ActivityDeps } from './deps';
 import { workspaceChannel } from './providers';
@@ -233,8 +253,55 @@ export function messageActivities(deps: ActivityDeps) {
     }
   }
 
-  /** The claim was not ours: someone holds it, or its holder vanished without an answer. */
-  async function claimedElsewhere(id: string): Promise<SendMessageResult> {
+  /**
+   * The unknown-send window closed by asking the provider which of its messages could be this one
+   * (`candidates`), leaving out those another message's row already holds: exactly one -> ours,
+   * `sent` with its id; none -> the provider does not have it, back to `queued` and sent by the
+   * next attempt; several, or the lookup failed -> undefined (it cannot tell).
+   */
+  async function askProvider(row: MessageRow, channel: DeliveryChannel, message: OutboundMessage): Promise<SendMessageResult | undefined> {
+    if (!channel.candidates) return undefined;
+    let found: string[];
+    try {
+      found = await channel.candidates(message, row.created_at);
+    } catch (err) {
+      logger.warn(
+        { messageId: row.id, err: err instanceof Error ? err.message : String(err) },
+        'could not ask the provider about a send whose answer was lost',
+      );
+      return undefined;
+    }
+    const held = await providerIdsHeldElsewhere(db, row.workspace_id, found, row.id);
+    const ours = found.filter((sid) => !held.has(sid));
+    if (ours.length > 1) {
+      logger.warn({ messageId: row.id, candidates: ours }, 'the provider holds several messages that could be this one');
+      return undefined;
+    }
+    if (ours.length === 1) {
+      const done = await settle(row.id, row.attempt_id ?? '', {
+        status: 'sent',
+        provider_id: ours[0]!,
+        sent_at: clock(),
+        lease_until: null,
+        error: null,
+        error_code: null,
+      });
+      logger.info({ messageId: row.id, providerId: ours[0] }, 'send whose answer was lost: the provider has it');
+      return resultOf(done ?? row, true);
+    }
+    await settle(row.id, row.attempt_id ?? '', {
+      status: 'queued',
+      attempt_id: null,
+      lease_until: null,
+      slot_at: null,
+      error: `the ${channel.name} lookup found no earlier attempt whose answer was lost; sending it`,
+    });
+    logger.info({ messageId: row.id }, 'send whose answer was lost: the provider does not have it, sending it');
+    throw retry('the provider does not have the earlier attempt: sending it', 'ResendAbsent', 1000);
+  }
+
+  /** The claim was not ours: someone holds it, or its holder vanished without an answer (then `lookup` asks the provider first). */
+  async function claimedElsewhere(id: string, lookup?: { channel: DeliveryChannel; message: OutboundMessage }): Promise<SendMessageResult> {
     const row = await messageWithLease(db, id);
     if (row.status !== 'sending') {
       if (SETTLED.has(row.status)) return resultOf(row, true);
@@ -243,6 +310,8 @@ export function messageActivities(deps: ActivityDeps) {
     const leftMs = Number(row.lease_left_ms ?? 0);
     if (leftMs > 0)
       throw retry(`another attempt holds the send for ${Math.ceil(leftMs / 1000)} s more; the provider is not called twice`, 'SendInProgress', leftMs + 1000);
+    const answered = lookup ? await askProvider(row, lookup.channel, lookup.message) : undefined;
+    if (answered) return answered;
     const waitedMs = -leftMs;
     const attempt = activityContext()?.info.attempt ?? 1;
     if (waitedMs >= delivery.confirmGraceMs && attempt < SEND_MAX_ATTEMPTS) {
@@ -279,26 +348,27 @@ export function messageActivities(deps: ActivityDeps) {
     ctx: Context | undefined,
   ): Promise<SendMessageResult> {
     const { row } = prepared;
+    const message: OutboundMessage = {
+      messageId: row.id,
+      channel: req.channel,
+      to: row.to,
+      sender: prepared.sender,
+      subject: row.subject,
+      text: prepared.text,
+      html: prepared.html,
+      audioUrl: prepared.audioUrl,
+      categories: sendCategories(req.automationId, req.stepId),
+      unsubscribeUrl: req.channel === 'email' ? prepared.unsubscribe : null,
+      dynamicTemplate: null,
+      ...(ctx ? { signal: ctx.cancellationSignal } : {}),
+    };
     const attemptId = randomUUID();
     const claimed = await claimQueuedMessage(db, row.id, attemptId, (delivery.requestTimeoutMs + SEND_LEASE_MARGIN_MS) / 1000, clock());
-    if (!claimed) return claimedElsewhere(row.id);
+    if (!claimed) return claimedElsewhere(row.id, { channel, message });
 
     const lastAttempt = (ctx?.info.attempt ?? 1) >= SEND_MAX_ATTEMPTS;
     try {
-      const receipt = await channel.send({
-        messageId: row.id,
-        channel: req.channel,
-        to: row.to,
-        sender: prepared.sender,
-        subject: row.subject,
-        text: prepared.text,
-        html: prepared.html,
-        audioUrl: prepared.audioUrl,
-        categories: sendCategories(req.automationId, req.stepId),
-        unsubscribeUrl: req.channel === 'email' ? prepared.unsubscribe : null,
-        dynamicTemplate: null,
-        ...(ctx ? { signal: ctx.cancellationSignal } : {}),
-      });
+      const receipt = await channel.send(message);
       const done = await settle(row.id, attemptId, {
         status: receipt.status,
         provider_id: receipt.providerId,

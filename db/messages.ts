@@ -97,3 +97,16 @@ export async function updateQueuedMessage(db: Db, id: string, patch: Updateable<
 export async function updateClaimedMessage(db: Db, id: string, attemptId: string, patch: Updateable<MessagesTable>): Promise<MessageRow | undefined> {
   return db.updateTable('messages').set(patch).where('id', '=', id).where('attempt_id', '=', attemptId).returningAll().executeTakeFirst();
 }
+
+/** Which of these provider ids another message of the workspace already holds (a lookup's candidates that are not this message). */
+export async function providerIdsHeldElsewhere(db: Db, workspaceId: string, providerIds: string[], exceptId: string): Promise<Set<string>> {
+  if (providerIds.length === 0) return new Set();
+  const rows = await db
+    .selectFrom('messages')
+    .select('provider_id')
+    .where('workspace_id', '=', workspaceId)
+    .where('provider_id', 'in', providerIds)
+    .where('id', '<>', exceptId)
+    .execute();
+  return new Set(rows.map((r) => r.provider_id!));
+}

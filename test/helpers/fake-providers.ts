@@ -8,6 +8,10 @@
  * to read the answer (a provider that took a message delivers it): that count is what "exactly
  * once" is measured by. `script()` queues answers (status, headers, body, a delay, or a hold the
  * test releases) taken in order by the next requests.
+ *
+ * The fake Twilio also answers the list requests (GET Messages.json / Calls.json, filtered by To
+ * and From, newest first) from the resources it really accepted, as Twilio's API returns them
+ * (without the callback URLs); `lookupFailure` makes them fail, `lookups` counts them.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -21,6 +25,8 @@ export interface FakeRequest {
   body: any;
   /** When the request arrived (its headers; Date.now()). */
   at: number;
+  /** Accepted requests: the 2xx body the fake answered (the resource it created). */
+  answer?: unknown;
 }
 
 export interface Answer {
@@ -124,7 +130,7 @@ export abstract class FakeProvider {
   }
 
   private write(res: ServerResponse, req: FakeRequest, status: number, headers: Record<string, string>, body: unknown, accepted: boolean): void {
-    if (accepted) this.accepted.push(req);
+    if (accepted) this.accepted.push({ ...req, answer: body });
     if (res.destroyed || res.writableEnded) return;
     res.writeHead(status, { 'content-type': 'application/json', ...headers });
     res.end(body === '' ? '' : JSON.stringify(body));
@@ -145,7 +151,39 @@ export class FakeSendgrid extends FakeProvider {
   }
 }
 
+/** Twilio's date format (RFC 2822). */
+const twilioDate = (ms: number) => new Date(ms).toUTCString().replace('GMT', '+0000');
+
 export class FakeTwilio extends FakeProvider {
+  /** GET Messages.json / Calls.json requests the fake answered. */
+  readonly lookups: FakeRequest[] = [];
+  /** When set, list requests get this answer (e.g. a 500) instead of the list. */
+  lookupFailure: { status: number; body: unknown } | undefined;
+
+  override reset(): void {
+    super.reset();
+    this.lookups.length = 0;
+    this.lookupFailure = undefined;
+  }
+
+  protected override lookup(req: FakeRequest): { status: number; body: unknown } | undefined {
+    const list = req.method === 'GET' ? /\/(Messages|Calls)\.json$/.exec(req.path) : null;
+    if (!list) return undefined;
+    this.lookups.push(req);
+    if (this.lookupFailure) return this.lookupFailure;
+    const key = list[1] === 'Messages' ? 'messages' : 'calls';
+    const to = req.query.get('To');
+    const from = req.query.get('From');
+    const pageSize = Number(req.query.get('PageSize') ?? 50);
+    const items = this.accepted
+      .filter((r) => r.path.endsWith(`/${list[1]}.json`))
+      .map((r) => r.answer as Record<string, unknown>)
+      .filter((x) => (to === null || x.to === to) && (from === null || x.from === from))
+      .reverse()
+      .slice(0, pageSize);
+    return { status: 200, body: { [key]: items, next_page_uri: null, page: 0, page_size: pageSize, uri: req.path } };
+  }
+
   protected parse(raw: string) {
     const out: Record<string, string | string[]> = {};
     for (const [k, v] of new URLSearchParams(raw)) {
@@ -162,6 +200,9 @@ export class FakeTwilio extends FakeProvider {
       body: {
         sid,
         status: 'queued',
+        direction: 'outbound-api',
+        date_created: twilioDate(req.at),
+        date_sent: null,
         to: body.To,
         from: body.From ?? null,
         body: body.Body ?? null,
