@@ -58,6 +58,7 @@ import {
   type SendLimit,
 } from '../domain/delivery';
 import { countSegments } from '../domain/sms-segments';
+import { templateScope } from '../domain/templates';
 import { missingTemplateError } from '../domain/enrollment';
 import { unsubscribeUrl } from '../services/common/unsubscribe-token';
 import {
@@ -157,14 +158,17 @@ export function messageActivities(deps: ActivityDeps) {
       : null;
 
     let rendered: Record<string, string> = {};
+    let dynamicTemplate: OutboundMessage['dynamicTemplate'] = null;
     let renderError: string | null = null;
     if (!req.template) renderError = missingTemplateError(req.templateId);
     else {
       try {
-        rendered = await renderTemplate(
-          req.template,
-          await sendScope(db, req.workspaceId, req.context, { sender: identity(sender), unsubscribeUrl: unsubscribe }),
-        );
+        const scope = await sendScope(db, req.workspaceId, req.context, { sender: identity(sender), unsubscribeUrl: unsubscribe });
+        rendered = await renderTemplate(req.template, scope);
+        // SendGrid renders the body from its own template, with the context our templates read.
+        if (req.channel === 'email' && rendered.sendgridTemplateId) {
+          dynamicTemplate = { id: rendered.sendgridTemplateId, data: { ...templateScope(scope), subject: rendered.subject ?? '' } };
+        }
       } catch (err) {
         if (!(err instanceof TemplateError)) throw err;
         renderError = err.message;
@@ -221,7 +225,7 @@ export function messageActivities(deps: ActivityDeps) {
       }
       return inserted;
     });
-    return { row, text, html, audioUrl: rendered.audioUrl ?? null, sender: identity(sender), senderRow: sender, unsubscribe };
+    return { row, text, html, audioUrl: rendered.audioUrl ?? null, dynamicTemplate, sender: identity(sender), senderRow: sender, unsubscribe };
   }
 
   /**
@@ -359,7 +363,7 @@ export function messageActivities(deps: ActivityDeps) {
       audioUrl: prepared.audioUrl,
       categories: sendCategories(req.automationId, req.stepId),
       unsubscribeUrl: req.channel === 'email' ? prepared.unsubscribe : null,
-      dynamicTemplate: null,
+      dynamicTemplate: prepared.dynamicTemplate,
       ...(ctx ? { signal: ctx.cancellationSignal } : {}),
     };
     const attemptId = randomUUID();

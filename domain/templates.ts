@@ -42,8 +42,20 @@ export const EmailContent = Type.Object(
     subject: liquidText('Subject line', FIELD_LIMITS.email.subject, 1),
     html: Type.Optional(liquidText('HTML body; {{ }} output is HTML-escaped, `| raw` (last filter) writes a trusted value as it is', FIELD_LIMITS.email.html)),
     text: Type.Optional(liquidText('Plain-text body', FIELD_LIMITS.email.text)),
+    sendgridTemplateId: Type.Optional(
+      Type.String({
+        pattern: '^d-[0-9a-f]{32}$',
+        description:
+          "A SendGrid dynamic template (d-…) that renders this email instead of html/text (leave both out): the send carries template_id and dynamic_template_data = the send context (record, event, owner, workspace, enrollment, sender, unsubscribeUrl) with `subject`, this template's rendered subject (use {{subject}} in the SendGrid template's subject line)",
+        examples: ['d-0123456789abcdef0123456789abcdef'],
+      }),
+    ),
   },
-  { additionalProperties: false, description: 'Email: a subject and an html and/or text body', title: 'EmailContent' },
+  {
+    additionalProperties: false,
+    description: 'Email: a subject and an html and/or text body, or a subject and a SendGrid dynamic template',
+    title: 'EmailContent',
+  },
 );
 export const SmsContent = Type.Object(
   { body: liquidText('Message text', FIELD_LIMITS.sms.body, 1) },
@@ -270,8 +282,13 @@ export function analyzeTemplate(channel: TemplateChannel, content: Record<string
     if (error) errors.push({ pointer, ...error });
     for (const message of unknown) warnings.push({ field: pointer, message });
   }
-  if (channel === 'email' && content.html === undefined && content.text === undefined) {
-    errors.push({ pointer: '/content', message: 'an email template needs html or text (or both)' });
+  if (channel === 'email' && content.sendgridTemplateId !== undefined) {
+    for (const field of ['html', 'text'] as const) {
+      if (content[field] !== undefined)
+        errors.push({ pointer: `/content/${field}`, message: `SendGrid renders the body of a sendgridTemplateId email: leave ${field} out` });
+    }
+  } else if (channel === 'email' && content.html === undefined && content.text === undefined) {
+    errors.push({ pointer: '/content', message: 'an email template needs html or text (or both), or a sendgridTemplateId' });
   }
   if (channel === 'voicemail') {
     const has = ['audioUrl', 'text'].filter((k) => content[k] !== undefined);

@@ -47,6 +47,13 @@ describe('create and read', () => {
     expect(got.data).toMatchObject({ id: 'tpl_howwas_a', version: 1, content: emailBody('x').content });
   });
 
+  it('an email template may name a SendGrid dynamic template instead of html and text', async () => {
+    const content = { subject: 'Hi {{ record.name }}', sendgridTemplateId: 'd-0123456789abcdef0123456789abcdef' };
+    const { data, response } = await t.client.POST('/v1/templates', { body: { id: 'tpl_dynamic', name: 'Dynamic', channel: 'email', content } });
+    expect(response.status).toBe(201);
+    expect(data).toMatchObject({ id: 'tpl_dynamic', channel: 'email', version: 1, content, warnings: [] });
+  });
+
   it('generates an id when none is given, for every channel', async () => {
     const bodies = [
       { name: 'Call back', channel: 'task' as const, content: { title: 'Call {{ record.name }}', body: 'Rating {{ event.rating }}' } },
@@ -261,6 +268,18 @@ describe('strict input', () => {
     ['unknown channel', { name: 'x', channel: 'fax', content: { body: 'x' } }, '/body/channel', undefined],
     ['bad id', { id: 'has space', name: 'x', channel: 'sms', content: { body: 'x' } }, '/body/id', undefined],
     ['email without a body', { name: 'x', channel: 'email', content: { subject: 'x' } }, '/body/content', undefined],
+    [
+      'a SendGrid dynamic template with an html body',
+      { name: 'x', channel: 'email', content: { subject: 'x', html: '<p>x</p>', sendgridTemplateId: 'd-0123456789abcdef0123456789abcdef' } },
+      '/body/content/html',
+      'SendGrid renders the body of a sendgridTemplateId email: leave html out',
+    ],
+    [
+      'a SendGrid template id not d-…',
+      { name: 'x', channel: 'email', content: { subject: 'x', sendgridTemplateId: 'tpl_1' } },
+      '/body/content/sendgridTemplateId',
+      undefined,
+    ],
     ['voicemail with both', { name: 'x', channel: 'voicemail', content: { audioUrl: 'https://a.example/x.mp3', text: 'x' } }, '/body/content', undefined],
   ])('%s answers 400 naming the field', async (_name, body, field, message) => {
     const { error, response } = await unchanged(() => t.client.POST('/v1/templates', { body: body as never }));

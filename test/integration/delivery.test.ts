@@ -184,6 +184,61 @@ describe('delivery through the providers', () => {
     });
   });
 
+  it('an email template naming a SendGrid dynamic template sends template_id and the send context as dynamic_template_data', async () => {
+    const templateId = 'd-0123456789abcdef0123456789abcdef';
+    const a = await createAutomation(
+      e,
+      { name: 'Dynamic', trigger: { type: 'manual' }, steps: [{ id: 'mail', type: 'email', to: 'record', template: 'tpl_d_dyn' }] },
+      { templates: [{ id: 'tpl_d_dyn', content: { subject: 'Hi {{ record.name }}', sendgridTemplateId: templateId } }] },
+    );
+    await putRecord(e, 'dlv-dyn', { name: 'Ana <b>', email: 'dyn@example.com', stage: 'won', attributes: { plan: 'gold' } });
+    const enrollmentId = await enroll(a.id, 'dlv-dyn');
+    await ended(enrollmentId);
+
+    const [m] = await messagesOf('dlv-dyn');
+    expect(m).toMatchObject({ status: 'sent', subject: 'Hi Ana <b>', body: null, error: null });
+    expect(sg.accepted).toHaveLength(1);
+    const mail = sg.accepted[0]!.body;
+    const link = /^<(.+)>$/.exec(mail.headers['List-Unsubscribe'])![1]!;
+    const workspace = (await e.t.db.selectFrom('workspaces').select(['id', 'name']).where('id', '=', e.t.workspaceId).executeTakeFirstOrThrow()) as {
+      id: string;
+      name: string;
+    };
+    expect(mail).toEqual({
+      from: { email: 'hello@cleaning.example', name: 'Sparkle Cleaning' },
+      reply_to: { email: 'office@cleaning.example' },
+      template_id: templateId,
+      personalizations: [
+        {
+          to: [{ email: 'dyn@example.com' }],
+          dynamic_template_data: {
+            subject: 'Hi Ana <b>',
+            record: {
+              externalId: 'dlv-dyn',
+              name: 'Ana <b>',
+              email: 'dyn@example.com',
+              phone: null,
+              stage: 'won',
+              timezone: null,
+              ownerId: null,
+              attributes: { plan: 'gold' },
+            },
+            event: {},
+            owner: {},
+            workspace: { id: workspace.id, name: workspace.name, timezone: expect.any(String) },
+            enrollment: { id: enrollmentId, automationId: a.id, version: 1, variant: 'A' },
+            sender: { id: 'snd_mail', from: 'hello@cleaning.example', name: 'Sparkle Cleaning', replyTo: 'office@cleaning.example' },
+            unsubscribeUrl: link,
+          },
+        },
+      ],
+      categories: [`automation:${a.id}`, 'step:mail'],
+      custom_args: { message_id: m.id },
+      headers: { 'List-Unsubscribe': `<${link}>`, 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' },
+    });
+    expect(link.startsWith(`${PUBLIC}/u/`)).toBe(true);
+  });
+
   it('a retry storm (500 five times, then 202) is accepted once and the message is sent', async () => {
     const a = await createAutomation(
       e,
