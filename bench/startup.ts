@@ -21,6 +21,7 @@ import { ensureTemporalCli, startTemporalDevServer } from '../scripts/provision/
 import { freePort, runOk, startProcess, stopAllProcesses } from '../scripts/provision/proc';
 import { waitForApi, waitForWorker } from '../scripts/provision/lifecycle';
 import { serviceCommand } from '../scripts/provision/services';
+import { rssMiB } from './support';
 
 const log = (line: string) => process.stderr.write(`[bench:startup] ${line}\n`);
 const ROUNDS = Number(process.env.BENCH_STARTUP_ROUNDS ?? 3);
@@ -28,7 +29,7 @@ const DOC = join(REPO_ROOT, 'docs', 'benchmarks.md');
 const START = '<!-- bench:startup:start -->';
 const END = '<!-- bench:startup:end -->';
 
-const rssMb = async (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(await readFile(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+const rssMb = async (pid: number) => (await rssMiB(pid)) ?? NaN;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function main(): Promise<void> {
