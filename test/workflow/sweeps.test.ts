@@ -78,9 +78,9 @@ async function enrollments(automationId: string) {
     .execute();
 }
 
-async function activate(id: string, definition: AutomationDefinition, templateId: string): Promise<void> {
+async function activate(id: string, definition: AutomationDefinition, templateId: string, onlyNew = true): Promise<void> {
   await insertAutomation(db, ws, { id, definition, templateVersions: { [templateId]: 1 } });
-  await setAutomationStatus(db, ws, id, { status: 'active', onlyNew: true, activated: true });
+  await setAutomationStatus(db, ws, id, { status: 'active', onlyNew, activated: true });
   // Activated "now" on the test server's clock, which runs ahead of the wall clock.
   await db
     .updateTable('automations')
@@ -265,5 +265,71 @@ describe('reactivation (seed 000): no booking in 60 days, at least one completed
     ]);
     await env.sleep('1m');
     expect(sentTo('miss_you')).toEqual(['cust_back', 'cust_quiet']);
+  });
+});
+
+describe('onlyNew: false: the first sweep enrolls the records that already match (a backfill through the sweep)', () => {
+  const remind: AutomationDefinition['steps'] = [{ id: 'remind', type: 'email', to: 'record', template: 'tpl_renewal' }];
+  const dateDefinition: AutomationDefinition = {
+    name: 'Contract ends in 7 days',
+    trigger: { type: 'date', field: 'record.attributes.contract_end', offset: '-P7D' },
+    steps: remind,
+  };
+  const inactivityDefinition: AutomationDefinition = {
+    name: 'No class in 60 days',
+    trigger: { type: 'inactivity', event: 'class.attended', after: 'P60D' },
+    steps: remind,
+  };
+  let today: DateTime;
+  let t0: DateTime;
+
+  beforeAll(async () => {
+    t0 = await now();
+    today = t0.startOf('day');
+    const ends = (days: number) => today.plus({ days }).toISODate()!;
+    // Ends in 3 days (within the 7-day window: it would have entered 4 days ago), in 10 days
+    // (enters in 3 days), and 2 days ago (its moment has passed, outside the window).
+    await upsertRecord(db, ws, 'ct_soon', { timezone: 'UTC', email: 'soon@example.com', attributes: { contract_end: ends(3) } });
+    await upsertRecord(db, ws, 'ct_later', { timezone: 'UTC', email: 'later@example.com', attributes: { contract_end: ends(10) } });
+    await upsertRecord(db, ws, 'ct_past', { timezone: 'UTC', email: 'past@example.com', attributes: { contract_end: ends(-2) } });
+    // Last class 90 days ago (inactive already), 30 days ago (inactive in 30 days), and never.
+    const attended = (recordId: string, daysAgo: number) =>
+      ingestEvents(db, ws, [
+        { id: `cls_${recordId}`, type: 'class.attended', recordId, occurredAt: t0.minus({ days: daysAgo }).toUTC().toISO()!, properties: {} },
+      ]);
+    for (const r of ['gym_gone', 'gym_recent', 'gym_never']) await upsertRecord(db, ws, r, { timezone: 'UTC', email: `${r}@example.com` });
+    await attended('gym_gone', 90);
+    await attended('gym_recent', 30);
+    // The same triggers activated with onlyNew: true, for contrast: only what happens from now on.
+    await activate('aut_contract_all', dateDefinition, 'tpl_renewal', false);
+    await activate('aut_contract_new', dateDefinition, 'tpl_renewal', true);
+    await activate('aut_gym_all', inactivityDefinition, 'tpl_renewal', false);
+    await activate('aut_gym_new', inactivityDefinition, 'tpl_renewal', true);
+  });
+
+  it('the first sweep enrolls the contract ending within the window and the member already inactive; onlyNew: true does not', async () => {
+    await sweep();
+    expect(await enrollments('aut_contract_all')).toEqual([{ record_id: 'ct_soon', trigger_event_id: `date:${today.plus({ days: 3 }).toISODate()}`, seq: 1 }]);
+    expect(await enrollments('aut_gym_all')).toEqual([{ record_id: 'gym_gone', trigger_event_id: 'inactivity:cls_gym_gone', seq: 1 }]);
+    expect(await enrollments('aut_contract_new')).toEqual([]);
+    expect(await enrollments('aut_gym_new')).toEqual([]);
+  });
+
+  it('later sweeps add the records as their moments come, once, in both', async () => {
+    await at(today.plus({ days: 3, minutes: 1 }));
+    await sweep();
+    await sweep();
+    const later = { record_id: 'ct_later', trigger_event_id: `date:${today.plus({ days: 10 }).toISODate()}`, seq: 1 };
+    expect(await enrollments('aut_contract_all')).toEqual([
+      later,
+      { record_id: 'ct_soon', trigger_event_id: `date:${today.plus({ days: 3 }).toISODate()}`, seq: 1 },
+    ]);
+    expect(await enrollments('aut_contract_new')).toEqual([later]);
+
+    await at(t0.plus({ days: 30, minutes: 5 }));
+    await sweep();
+    const recent = { record_id: 'gym_recent', trigger_event_id: 'inactivity:cls_gym_recent', seq: 1 };
+    expect(await enrollments('aut_gym_all')).toEqual([{ record_id: 'gym_gone', trigger_event_id: 'inactivity:cls_gym_gone', seq: 1 }, recent]);
+    expect(await enrollments('aut_gym_new')).toEqual([recent]);
   });
 });
