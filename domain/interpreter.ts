@@ -272,6 +272,8 @@ export class EnrollmentInterpreter {
   private readonly eventLog: Array<{ type: string; at: number; id?: string }>;
   /** The definition's eventCount leaves. */
   private readonly countLeaves: CountLeaf[];
+  /** The event types they count: the only ones the event log keeps (nothing else reads it). */
+  private readonly countedTypes: ReadonlySet<string>;
   /** Whether they are counted in the events table (a run patched for it); before, only the events this enrollment saw counted. */
   private countsFromTable = false;
   /** The table's last answer: counts by leaf, the ids they include, when, and how much of the event log it covered. */
@@ -316,6 +318,7 @@ export class EnrollmentInterpreter {
     this.ownChangeIds = new Set(carry?.ownChangeIds ?? []);
     this.eventLog = carry?.eventLog ?? (input.trigger ? [{ type: input.trigger.type, at: Date.parse(input.trigger.occurredAt), id: input.trigger.id }] : []);
     this.countLeaves = countLeavesOf(definitionConditions(input.definition));
+    this.countedTypes = new Set(this.countLeaves.map((l) => l.event));
     this.event = carry?.event ?? input.trigger;
     this.steps = carry?.steps ?? {};
     this.visits = carry?.visits ?? {};
@@ -401,7 +404,8 @@ export class EnrollmentInterpreter {
   onEvent(e: EnrollmentEvent): void {
     if (this.seenEventIds.has(e.id)) return;
     this.seenEventIds.add(e.id);
-    this.eventLog.push({ type: e.type, at: Date.parse(e.occurredAt) || this.clock(), id: e.id });
+    // Events of a type no condition counts would only make every count slower and the carried log longer.
+    if (this.countedTypes.has(e.type)) this.eventLog.push({ type: e.type, at: Date.parse(e.occurredAt) || this.clock(), id: e.id });
     this.received.push({ seq: ++this.receivedSeq, event: e });
     if (this.received.length > RECEIVED_LIMIT) this.received.splice(0, this.received.length - RECEIVED_LIMIT);
     for (const { rule, goal } of exitRulesForEvent(this.exitRules, e, (c) => this.holds(c, e))) {
@@ -679,7 +683,7 @@ export class EnrollmentInterpreter {
       }
       case 'wait_for': {
         const deadline = stepDeadline(step, new Date(dueAt), this.timezone())!.getTime();
-        const match = (): Received | undefined => this.received.find((r) => r.seq > markerSeq && waitForMatches(step, r.event, (c) => this.holds(c, r.event)));
+        const match = this.waitForMatcher(step, markerSeq);
         const arrived = yield* this.waitUntil(deadline, () => match() !== undefined);
         const hit = match();
         if (arrived && hit) {
@@ -708,6 +712,38 @@ export class EnrollmentInterpreter {
       case 'exit':
         return { status: 'done', next: END, at: dueAt, exit: step.reason ?? `step:${step.id}` };
     }
+  }
+
+  /**
+   * The first event received after `markerSeq` that ends a wait_for, asked after every signal while
+   * the walk waits. It examines only the events received since it was last asked: an event that did
+   * not match still does not, unless the record changed (a `where` may read it) or the `where`
+   * counts events (counts move with every event and with time), and then it examines them all
+   * again. So a wait's cost per signal does not grow with the events it already received.
+   */
+  private waitForMatcher(step: StepOf<'wait_for'>, markerSeq: number): () => Received | undefined {
+    const recheckAll = step.where !== undefined && countLeavesOf([step.where]).length > 0;
+    let record = this.record;
+    /** Events up to this sequence number were examined and did not match. */
+    let examined = markerSeq;
+    let hit: Received | undefined;
+    return () => {
+      const oldest = this.received[0]?.seq ?? Infinity;
+      if (recheckAll || this.record !== record || (hit && hit.seq < oldest)) {
+        record = this.record;
+        examined = markerSeq;
+        hit = undefined;
+      }
+      if (hit) return hit;
+      let i = this.received.length;
+      while (i > 0 && this.received[i - 1]!.seq > examined) i--;
+      for (; i < this.received.length; i++) {
+        const r = this.received[i]!;
+        if (waitForMatches(step, r.event, (c) => this.holds(c, r.event))) return (hit = r);
+        examined = r.seq;
+      }
+      return undefined;
+    };
   }
 
   private carry(): CarriedState {

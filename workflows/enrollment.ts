@@ -81,21 +81,22 @@ export interface EnrollmentOptions {
   carry?: CarriedState;
   /** Steps run before continuing as new even if the server does not suggest it (tests lower it). */
   stepsPerRun?: number;
-  /** History events after which a run continues as new, also in the middle of a wait (default HISTORY_EVENTS_LIMIT). */
+  /** History events after which a run continues as new, also in the middle of a wait (default HISTORY_LIMIT.events). */
   historyEventsLimit?: number;
 }
 
 /**
- * The stated history size: a run continues as new once its history passes this many events (or
- * when the server suggests it), also in the middle of a wait, carrying the wait's due time and
- * the events not yet consumed. Temporal warns at 10,240 events and terminates at 51,200.
- * Measured: a step costs 15-18 events (test/histories/lead-nurture-complete.json: 92 events for 5
- * steps; a timer started/fired, a search-attribute upsert, the step's activity and the progress
- * activity scheduled/started/completed, each with its workflow task); a signal costs 4 events
- * alone (signaled + a workflow task scheduled/started/completed) and 1.04-1.06 when signals
- * arrive in bursts and share workflow tasks (test/workflow/events-not-lost.test.ts, 2,000 signals).
+ * The stated history bound: a run continues as new once its history passes this many events or
+ * bytes (or when the server suggests it), also in the middle of a wait, carrying the wait's due
+ * time and the events not yet consumed. Temporal warns at 10,240 events / 10 MiB and terminates a
+ * run at 51,200 / 50 MiB; it refuses a continue-as-new while a signal waits, and the worker then
+ * replays the whole run before trying again (temporalio/temporal#1289), so a short run keeps that
+ * window short under noise. Measured (docs/benchmarks.md, "History events per step and per
+ * signal"): a step 6-19 events, a signal 4 alone and 1.1 among others.
  */
-export const HISTORY_EVENTS_LIMIT = 10_000;
+export const HISTORY_LIMIT = { events: 2_000, bytes: 4 * 1024 * 1024 };
+/** The bound of runs started before it was lowered ('history-bound-2000'): they keep it, or they would continue as new where their history did not. */
+const FIRST_HISTORY_LIMIT = { events: 10_000, bytes: Infinity };
 
 /** An activity's failure after its retries is an outcome for the interpreter; anything else (a cancellation) is not. */
 async function attempt<T>(call: () => Promise<T>): Promise<Outcome<T>> {
@@ -110,6 +111,12 @@ async function attempt<T>(call: () => Promise<T>): Promise<Outcome<T>> {
 export async function enrollmentWorkflow(started: VersionedEnrollmentInput, options: EnrollmentOptions = {}): Promise<EnrollmentResult> {
   const input = readInput(started);
   const info = workflowInfo();
+  const limit =
+    options.historyEventsLimit !== undefined
+      ? { ...HISTORY_LIMIT, events: options.historyEventsLimit }
+      : patched('history-bound-2000')
+        ? HISTORY_LIMIT
+        : FIRST_HISTORY_LIMIT;
   const interpreter = new EnrollmentInterpreter({
     input,
     ...(options.carry ? { carry: options.carry } : {}),
@@ -117,7 +124,10 @@ export async function enrollmentWorkflow(started: VersionedEnrollmentInput, opti
     clock: () => Date.now(),
     ...(options.stepsPerRun !== undefined ? { stepsPerRun: options.stepsPerRun } : {}),
     continueAsNewSuggested: () => workflowInfo().continueAsNewSuggested,
-    historyFull: () => workflowInfo().continueAsNewSuggested || workflowInfo().historyLength >= (options.historyEventsLimit ?? HISTORY_EVENTS_LIMIT),
+    historyFull: () => {
+      const now = workflowInfo();
+      return now.continueAsNewSuggested || now.historyLength >= limit.events || now.historySize >= limit.bytes;
+    },
     patched,
     isCancellation,
     log: (message, attrs) => log.warn(message, attrs),
