@@ -10,6 +10,9 @@
  * step's payload, condition paths): domain/validate-definition.ts refuses them with reservedKeyProblem.
  */
 
+import type { AutomationDefinition } from './definition';
+import { templateUses } from './templates';
+
 export interface BagLimits {
   /** Keys at the top level. */
   keys: number;
@@ -60,4 +63,43 @@ function reservedOrDeep(value: unknown, pointer: string, depth: number, maxDepth
     if (problem) return problem;
   }
   return undefined;
+}
+
+/** Temporal's default payload limit (`limit.blobSize.error`, 2 MiB): a workflow input past it cannot start. */
+const TEMPORAL_PAYLOAD_LIMIT_BYTES = 2 * 1024 * 1024;
+/**
+ * What an automation version's part of its enrollments' workflow input may take: the definition
+ * and the template versions it pins (each template field may hold 500,000 characters, so a few
+ * templates can pass Temporal's limit alone). The other 512 KiB of the 2 MiB are for what is known
+ * only when a record enters, each bounded above: the record (attributes at most 64 KiB), the
+ * trigger event (properties at most 32 KiB) and, when a run continues as new, the state it carries
+ * (the record and the event again, the events received meanwhile). Temporal logs a warning past
+ * 512 KiB (`limit.blobSize.warn`); such an input still starts.
+ */
+export const PINNED_INPUT_LIMIT_BYTES = TEMPORAL_PAYLOAD_LIMIT_BYTES - 512 * 1024;
+
+const jsonBytes = (value: unknown) => new TextEncoder().encode(JSON.stringify(value)).length;
+
+/**
+ * Whether a definition with the template versions it pins fits PINNED_INPUT_LIMIT_BYTES (their
+ * JSON, as the input carries them); if not, the pointer (into the definition) of the template that
+ * takes the sum past the limit, or '' when the definition alone does. `templates` maps template ids
+ * to what the input carries of each.
+ */
+export function pinnedInputProblem(
+  definition: Pick<AutomationDefinition, 'steps'>,
+  templates: Record<string, unknown>,
+): { pointer: string; message: string } | undefined {
+  let total = jsonBytes(definition);
+  let pointer = total > PINNED_INPUT_LIMIT_BYTES ? '' : undefined;
+  const counted = new Set<string>();
+  for (const use of templateUses(definition)) {
+    if (counted.has(use.id) || templates[use.id] === undefined) continue;
+    counted.add(use.id);
+    total += jsonBytes(templates[use.id]);
+    if (pointer === undefined && total > PINNED_INPUT_LIMIT_BYTES) pointer = use.pointer;
+  }
+  if (pointer === undefined) return undefined;
+  const message = `the definition with the templates it uses takes ${total} bytes of each enrollment's workflow input; at most ${PINNED_INPUT_LIMIT_BYTES} (Temporal refuses a payload over ${TEMPORAL_PAYLOAD_LIMIT_BYTES}): use fewer or smaller templates`;
+  return { pointer, message };
 }

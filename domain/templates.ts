@@ -375,14 +375,20 @@ export function renderedSizeErrors(channel: TemplateChannel, content: Record<str
   return problems;
 }
 
-/** Template ids a definition uses (steps' `template` and A/B `variants`), in order of first use. */
-export function templateIdsOf(definition: Pick<AutomationDefinition, 'steps'>): string[] {
-  const ids = new Set<string>();
-  for (const step of definition.steps) {
-    if ('template' in step && typeof step.template === 'string') ids.add(step.template);
-    if (step.type === 'email') for (const v of step.variants ?? []) ids.add(v.template);
+/** Where a definition names templates (steps' `template` and A/B `variants`), in step order, with JSON pointers into the definition. */
+export function templateUses(definition: Pick<AutomationDefinition, 'steps'>): Array<{ id: string; pointer: string }> {
+  const uses: Array<{ id: string; pointer: string }> = [];
+  for (const [index, step] of definition.steps.entries()) {
+    if ('template' in step && typeof step.template === 'string') uses.push({ id: step.template, pointer: `/steps/${index}/template` });
+    if (step.type === 'email')
+      for (const [v, variant] of (step.variants ?? []).entries()) uses.push({ id: variant.template, pointer: `/steps/${index}/variants/${v}/template` });
   }
-  return [...ids];
+  return uses;
+}
+
+/** Template ids a definition uses, in order of first use. */
+export function templateIdsOf(definition: Pick<AutomationDefinition, 'steps'>): string[] {
+  return [...new Set(templateUses(definition).map((u) => u.id))];
 }
 
 /** What a render is given; missing parts read as empty (a preview has no sender, a staff email no unsubscribe link). */

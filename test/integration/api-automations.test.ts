@@ -287,6 +287,49 @@ describe('definition validation', () => {
   });
 });
 
+describe("the workflow input's size", () => {
+  // Each template about 900 KB of JSON (the API's 1 MiB body limit allows one that large): one fits
+  // an enrollment's workflow input, two pass Temporal's 2 MiB payload limit with the record beside them.
+  const big = (id: string) => ({
+    id,
+    name: id,
+    channel: 'email' as const,
+    content: { subject: 'Big', html: `<p>${'h'.repeat(450_000)}</p>`, text: 't'.repeat(450_000) },
+  });
+  const sending = (...templates: string[]): AutomationDefinition => ({
+    name: 'Large',
+    trigger: { type: 'event', event: 'signed_up' },
+    steps: templates.map((template, i) => ({ id: `send${i}`, type: 'email', to: 'record', template })),
+  });
+  beforeAll(async () => {
+    for (const id of ['tpl_big_1', 'tpl_big_2']) expect((await t.client.POST('/v1/templates', { body: big(id) })).response.status).toBe(201);
+  });
+
+  it('refuses a definition whose templates pass the limit at save, naming the template that passes it and the limit, writing nothing (accepted before)', async () => {
+    expect((await t.client.POST('/v1/automations', { body: sending('tpl_big_1', 'tpl_big_1') as never })).response.status).toBe(201);
+    const { response, error } = await unchanged(() => t.client.POST('/v1/automations', { body: sending('tpl_big_1', 'tpl_big_2') as never }));
+    expect(response.status).toBe(400);
+    expect(error!.errors).toEqual([
+      {
+        field: '/body/steps/1/template',
+        message: expect.stringMatching(
+          /^the definition with the templates it uses takes 18\d{5} bytes of each enrollment's workflow input; at most 1572864 \(Temporal refuses a payload over 2097152\): use fewer or smaller templates$/,
+        ),
+      },
+    ]);
+  });
+
+  it('refuses such an edit too and keeps the current version', async () => {
+    const a = await create(sending('tpl_big_2'));
+    const { response, error } = await unchanged(() =>
+      t.client.PUT('/v1/automations/{id}', { ...path(a.id), body: sending('tpl_big_2', 'tpl_big_1') as never }),
+    );
+    expect(response.status).toBe(400);
+    expect(error!.field).toBe('/body/steps/1/template');
+    expect((await t.client.GET('/v1/automations/{id}', path(a.id))).data!.currentVersion).toBe(1);
+  });
+});
+
 describe('lifecycle', () => {
   it('activate with onlyNew=false asks the router for a backfill, in the same transaction', async () => {
     const a = await create();

@@ -31,11 +31,13 @@ import {
   cancelBackfill,
 } from '../../../db/automations';
 import { newId } from '../../../db/ids';
+import { pinnedTemplates } from '../../../db/templates';
 import { sweepIntervalMs } from '../../common/config';
 import { ensureSweepSchedule } from '../../common/sweeps';
 import { getWorkspaceSettings } from '../../../db/settings';
 import { enqueue } from '../../../db/outbox';
 import { AutomationDefinition } from '../../../domain/definition';
+import { PINNED_INPUT_LIMIT_BYTES, pinnedInputProblem } from '../../../domain/json-limits';
 import { stepsOnChannelsOff } from '../../../domain/settings';
 import { deletion, resolveOnlyNew, transition, type AutomationStatus, type TransitionInput } from '../../../domain/lifecycle';
 import { templateIdsOf } from '../../../domain/templates';
@@ -115,7 +117,11 @@ async function validatedForSave(
   const ctx = await definitionContext(db, workspaceId);
   const result = validateDefinition(body, { templates: ctx.templates, users: ctx.users, webhookEndpoints: ctx.webhookEndpoints, senders: ctx.senders });
   if (!result.ok) throw invalid(result.problems.map((p) => ({ field: `/body${p.pointer}`, message: p.message })));
-  return { definition: result.definition, templateVersions: pin(result.definition, ctx.templates) };
+  const templateVersions = pin(result.definition, ctx.templates);
+  // Every enrollment's workflow input carries the definition and these template versions.
+  const tooLarge = pinnedInputProblem(result.definition, await pinnedTemplates(db, workspaceId, templateVersions));
+  if (tooLarge) throw invalid([{ field: `/body${tooLarge.pointer}`, message: tooLarge.message }]);
+  return { definition: result.definition, templateVersions };
 }
 
 function pin(definition: AutomationDefinition, templates: Map<string, { version: number }>): Record<string, number> {
@@ -153,7 +159,8 @@ const automations: FastifyPluginAsyncTypebox = async (app) => {
         tags: TAGS,
         summary: 'Create an automation (draft)',
         description:
-          "Validates the definition against the workspace's templates, users and webhook endpoints and stores it as version 1 of a draft. Every problem is reported at once in `errors`, each with its JSON pointer. The template versions current now are pinned to this version.",
+          "Validates the definition against the workspace's templates, users and webhook endpoints and stores it as version 1 of a draft. Every problem is reported at once in `errors`, each with its JSON pointer. The template versions current now are pinned to this version. " +
+          `Each enrollment's workflow input carries the definition and those template versions: together their JSON may take at most ${PINNED_INPUT_LIMIT_BYTES} bytes (400 naming the template that passes it).`,
         body: DefinitionBody,
         response: { 201: Automation, ...v1Problems(400) },
       },
