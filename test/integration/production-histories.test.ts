@@ -6,12 +6,13 @@
  * events. The test asserts what each scenario did and replays its history (every run of a chain)
  * on the current workflow code.
  *
- * With RECORD_HISTORIES=1 (`npx tsx scripts/record-histories.ts --production`) the histories are
- * also written to test/histories/prod-<scenario>[.runN].json, which test/workflow/replay.test.ts
+ * With RECORD_HISTORIES=1 (`npx tsx scripts/record-histories.ts --production`) the histories of
+ * new scenarios are also written to test/histories/prod-<scenario>[.runN].json (existing files are kept), which test/workflow/replay.test.ts
  * replays on every build: the corpus then holds what production writes (search attributes at the
  * start, the trigger event, signal-with-start, real activity failures and retries), not only what
  * the workflow tests' recorder answers.
  */
+import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -143,7 +144,8 @@ async function histories(name: string, workflowId: string): Promise<History[]> {
     if (result.error) failures.push(`${result.workflowId}: ${result.error.message}`);
   }
   expect(failures).toEqual([]);
-  if (RECORD) for (const r of named) saveHistory(join(OUT, `${r.workflowId}.json`), r.history);
+  // Only new scenarios are written: a recorded history is never re-recorded (it is what running enrollments replay).
+  if (RECORD) for (const r of named) if (!existsSync(join(OUT, `${r.workflowId}.json`))) saveHistory(join(OUT, `${r.workflowId}.json`), r.history);
   return runs;
 }
 
@@ -151,6 +153,13 @@ const { EventType } = proto.temporal.api.enums.v1;
 /** The event types of a history by name (EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED, ...). */
 const types = (h: History) => (h.events ?? []).map((ev) => EventType[ev.eventType ?? 0]);
 const count = (h: History, type: keyof typeof EventType) => types(h).filter((t) => t === type).length;
+/** The patches a history records (`patched()` markers), by id. */
+const patches = (h: History) =>
+  (h.events ?? []).flatMap((ev) => {
+    const m = ev.markerRecordedEventAttributes;
+    const data = m?.markerName === 'core_patch' ? m.details?.['patch-data']?.payloads?.[0]?.data : undefined;
+    return data ? [(JSON.parse(Buffer.from(data).toString()) as { id: string }).id] : [];
+  });
 
 // ---------------------------------------------------------------------------------------------
 
@@ -343,6 +352,40 @@ describe('production-shaped histories (real worker, real activities, dev server)
     const runs = await histories('suggested-continue-as-new', enr.workflowId);
     expect(runs.length).toBeGreaterThan(1);
     for (const h of runs.slice(0, -1)) expect(types(h).at(-1)).toBe('EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW');
+  });
+
+  it('event counts come from the events table: page views stored before the enrollment send a hot lead to a call task', async () => {
+    const a = await createAutomation(
+      e,
+      {
+        name: 'Hot leads',
+        trigger: { type: 'manual' },
+        steps: [
+          {
+            id: 'hot',
+            type: 'branch',
+            cases: [{ when: { eventCount: { event: 'page.viewed', within: 'P7D' }, op: 'gte', value: 3 }, next: 'call' }],
+            otherwise: 'mail',
+          },
+          { id: 'call', type: 'task', assignee: 'owner', template: 'tpl_h_hot_call', next: 'end' },
+          { id: 'mail', type: 'email', to: 'record', template: 'tpl_h_hot_mail' },
+        ],
+      },
+      { templates: [{ id: 'tpl_h_hot_call', channel: 'task' }, { id: 'tpl_h_hot_mail' }] },
+    );
+    await putRecord(e, 'h-counts');
+    // Stored (and routed to no enrollment) before the record enrolls: only the events table knows them.
+    for (let i = 0; i < 3; i++) await event(`evt-h-view-${i}`, 'page.viewed', 'h-counts', { path: '/pricing' });
+    const enr = await enroll(a.id, 'h-counts');
+    const done = await ended(enr.id);
+    expect(done.status).toBe('completed');
+    expect(done.timeline.map((s: any) => [s.stepId, s.status])).toEqual([
+      ['hot', 'done'],
+      ['call', 'done'],
+    ]);
+    expect(mailedTemplates('h-counts')).toEqual([]);
+    const [h] = await histories('event-counts-from-table', enr.workflowId);
+    expect(patches(h!)).toContain('event-counts-from-table');
   });
 
   it('a long wait_for receiving noise (events it reads but that do not match) ends on the matching event', async () => {

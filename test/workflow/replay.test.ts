@@ -32,6 +32,7 @@ describe('replay of recorded histories', () => {
         'prod-webhook-failure',
         'prod-suggested-continue-as-new',
         'prod-long-wait-noise',
+        'prod-event-counts-from-table',
       ]),
     );
   });
