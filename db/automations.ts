@@ -346,6 +346,12 @@ export async function backfillProgress(
   return { status, enrolled: enrolled.n };
 }
 
+/** The automation's newest backfill row: a later activation's backfill supersedes an earlier one still queued. */
+export async function latestBackfillRow(db: Db, workspaceId: string, automationId: string): Promise<number | undefined> {
+  const row = await backfillRows(db, workspaceId, automationId).orderBy('id', 'desc').limit(1).executeTakeFirst();
+  return row?.id;
+}
+
 /**
  * Cancels the automation's running backfill, inside the caller's transaction (which holds the
  * automation's row lock): marks it cancelled, so a router that visits its row next ends it, and

@@ -39,7 +39,7 @@ import {
   type OutboxRow,
 } from '../../db/outbox';
 import type { RecordRow } from '../../db/schema';
-import { backfillTriggerKey, findAutomation } from '../../db/automations';
+import { backfillTriggerKey, findAutomation, latestBackfillRow } from '../../db/automations';
 import { getRecord, listRecords, recordSnapshot, recordsByIds } from '../../db/records';
 import { countEvents, inFlightOfAutomation, runningEnrollmentsOfRecords, type RunningEnrollment } from '../../db/enrollments';
 import type { Condition } from '../../domain/definition';
@@ -534,8 +534,11 @@ export class OutboxRouter {
   /** Enrolls, a page at a time, every record that already matches a newly activated automation. */
   private async backfill(ws: string, outboxId: number, p: Extract<OutboxPayload, { kind: 'automation_backfill' }> & { cursor?: string }): Promise<RowResult> {
     const automation = await findAutomation(this.opts.db, ws, p.automationId);
-    // Cancelled (its route, a pause, a deactivation): ends here, after the page a cancel found in hand.
+    // Cancelled (its route, a pause, a deactivation): ends here, after the page a cancel found in
+    // hand. A later activation's backfill replaces this one (it was cancelled while held, and the
+    // re-activation cleared the mark): otherwise both would enrol, twice each under `always`.
     if (!automation || automation.status !== 'active' || automation.backfillCancelledAt) return { status: 'done' };
+    if ((await latestBackfillRow(this.opts.db, ws, p.automationId)) !== outboxId) return { status: 'done' };
     const version = await this.opts.enroller.versionContext(ws, p.automationId, automation.currentVersion);
     if (!version) throw new Error(`automation ${p.automationId} version ${automation.currentVersion} not found`);
     const trigger = version.definition.trigger;

@@ -4,7 +4,10 @@
  * enrolled, the read shows the backfill cancelled with the count so far, and that count is what
  * the enrollments table and the Temporal server hold (each started enrollment keeps running). The
  * worker is then killed and a new one started: the backfill does not resume, while the automation,
- * still active, enrolls a record that enters the stage from then on.
+ * still active, enrolls a record that enters the stage from then on. And a backfill cancelled while
+ * a router holds its row, with the automation deactivated and activated again meanwhile, does not
+ * come back beside the new activation's backfill once the router lets go (it did: every record
+ * enrolled twice under `always`, 80 of 40, before the router checked for a newer backfill).
  */
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -129,4 +132,93 @@ describe('cancelling a backfill', () => {
     second.kill('SIGTERM');
     await stopped(second);
   }, 600_000);
+});
+
+describe('a backfill cancelled while a router holds it, then the automation deactivated and activated again', () => {
+  it('the new activation runs only its own backfill: the cancelled one does not come back when its router lets go', async () => {
+    const n = 40;
+    for (let i = 0; i < n; i++) {
+      await e.t.db
+        .insertInto('records')
+        .values({
+          workspace_id: e.t.workspaceId,
+          external_id: `idle-${i}`,
+          email: `idle-${i}@example.com`,
+          phone: null,
+          name: `idle-${i}`,
+          timezone: 'UTC',
+          stage: 'idle',
+          owner_id: null,
+          attributes: JSON.stringify({}),
+          unsubscribed: JSON.stringify({}),
+        })
+        .execute();
+    }
+    const { id } = await createAutomation(
+      e,
+      {
+        name: 'Nudge the idle',
+        trigger: { type: 'stage_entered', stage: 'idle' },
+        // `always`: two backfills would each enrol every record.
+        settings: { reentry: 'always' },
+        steps: [
+          { id: 'rest', type: 'wait', duration: 'P30D' },
+          { id: 'hello', type: 'email', to: 'record', template: 'tpl_idle' },
+        ],
+      },
+      { templates: [{ id: 'tpl_idle' }], onlyNew: false },
+    );
+    const backfillRows = () =>
+      e.t.db
+        .selectFrom('outbox')
+        .select('id')
+        .where('workspace_id', '=', e.t.workspaceId)
+        .where('kind', '=', 'automation_backfill')
+        .where(sql<string>`payload->>'automationId'`, '=', id)
+        .orderBy('id')
+        .execute();
+    const [first] = await backfillRows();
+    // A router's batch holds the first backfill's row (here: this transaction) while it is cancelled,
+    // and the automation deactivated and activated again.
+    let release!: () => void;
+    let held!: () => void;
+    const isHeld = new Promise<void>((r) => (held = r));
+    const holding = e.t.db.transaction().execute(async (trx) => {
+      await trx.selectFrom('outbox').select('id').where('id', '=', first!.id).forUpdate().execute();
+      held();
+      await new Promise<void>((r) => (release = r));
+    });
+    await isHeld;
+    expect((await e.api('POST', `/v1/automations/${id}/backfill/cancel`)).body.backfill).toMatchObject({ status: 'cancelling', enrolled: 0 });
+    expect((await e.api('POST', `/v1/automations/${id}/deactivate`, { inFlight: 'finish' })).status).toBe(200);
+    expect((await e.api('POST', `/v1/automations/${id}/activate`, { onlyNew: false })).status).toBe(200);
+    const [, second] = await backfillRows();
+    expect(second).toBeDefined();
+    release();
+    await holding;
+
+    const worker = await e.spawnWorker();
+    const read = await waitFor(
+      'the new backfill done',
+      async () => {
+        const r = (await e.api('GET', `/v1/automations/${id}`)).body;
+        return r.backfill.status === 'done' && r;
+      },
+      120_000,
+      200,
+    );
+    expect(read.backfill).toEqual({ status: 'done', enrolled: n, cancelledAt: null });
+    expect(await backfillRows()).toEqual([]);
+    const keys = await e.t.db
+      .selectFrom('enrollments')
+      .select(['trigger_event_id', sql<number>`count(*)::int`.as('n'), sql<number>`count(distinct record_id)::int`.as('records')])
+      .where('workspace_id', '=', e.t.workspaceId)
+      .where('automation_id', '=', id)
+      .groupBy('trigger_event_id')
+      .execute();
+    expect(keys).toEqual([{ trigger_event_id: `backfill:${second!.id}`, n, records: n }]);
+    await waitFor('the workflows listed', async () => (await e.temporal.workflow.count(`AutomationId = "${id}"`)).count === n, 60_000, 500);
+    worker.kill('SIGTERM');
+    await stopped(worker);
+  }, 300_000);
 });
