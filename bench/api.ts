@@ -328,7 +328,7 @@ const lost = (m: Measured) =>
   m.accepted - m.stored + (m.withOutbox === undefined ? 0 : m.accepted - m.withOutbox) + (m.recordsAccepted - (m.recordsWithOutbox ?? m.recordsAccepted));
 
 /** The default run: the "API ingestion" section. */
-async function onDevOnly(log: (line: string) => void): Promise<{ section: string[]; failed: boolean }> {
+async function onDevOnly(log: (line: string) => void): Promise<{ section: string[]; failed: boolean; figures: unknown }> {
   const { m, pgSettings } = await onPrivatePostgres(log);
   const rows = routes(m).map(
     ([r, c]) =>
@@ -358,11 +358,11 @@ async function onDevOnly(log: (line: string) => void): Promise<{ section: string
     '  A record upsert is a transaction of five round trips (select for update, update, outbox insert, NOTIFY, commit).',
     '- `POST /v1/events/batch` takes up to 1,000 events in one statement; it is the way to go beyond the single-event figure.',
   ];
-  return { section, failed: lost(m) !== 0 };
+  return { section, failed: lost(m) !== 0, figures: m };
 }
 
 /** `--target cluster`: the reference above, then the production shape with 1, then 2 APIs taking the load; the "API ingestion on the production shape" section. */
-async function onCluster(apiCounts: number[], log: (line: string) => void): Promise<{ section: string[]; failed: boolean }> {
+async function onCluster(apiCounts: number[], log: (line: string) => void): Promise<{ section: string[]; failed: boolean; figures: unknown }> {
   const columns: Array<{ label: string; m: Measured }> = [];
   const ref = await onPrivatePostgres(log);
   columns.push({ label: 'one API (tsx), PostgreSQL only', m: ref.m });
@@ -421,7 +421,7 @@ async function onCluster(apiCounts: number[], log: (line: string) => void): Prom
     'The CPU column is each process\'s CPU time per request from /proc ("PostgreSQL" is the postmaster and its backends, serving the API, the routers and the Temporal server alike); ' +
       'the figure in brackets is the ceiling those costs give on this machine with nothing else running. On the cluster the routers delete outbox rows as they route them, so only the events themselves are counted there.',
   ];
-  return { section, failed: columns.some(({ m }) => lost(m) !== 0) };
+  return { section, failed: columns.some(({ m }) => lost(m) !== 0), figures: columns };
 }
 
 async function main(): Promise<void> {
@@ -430,9 +430,9 @@ async function main(): Promise<void> {
   if (args.target !== 'dev' && args.target !== 'cluster') throw new Error(`--target: dev or cluster, not ${args.target}`);
   const apiCounts = args.apis.split(',').map(Number);
   if (apiCounts.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--apis: API counts such as 1,2, not ${args.apis}`);
-  const { section, failed } = args.target === 'cluster' ? await onCluster(apiCounts, log) : await onDevOnly(log);
+  const { section, failed, figures } = args.target === 'cluster' ? await onCluster(apiCounts, log) : await onDevOnly(log);
   await writeBenchmarkSection(args.target === 'cluster' ? 'api-cluster' : 'api', section, log);
-  process.stdout.write(`\n${section.join('\n')}\n`);
+  process.stdout.write(`\n${section.join('\n')}\n\n${JSON.stringify({ bench: args.target === 'cluster' ? 'api-cluster' : 'api', figures })}\n`);
   if (failed) process.exitCode = 1;
 }
 

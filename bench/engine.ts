@@ -70,6 +70,10 @@ const withTotal = (c: Record<string, number | undefined>) =>
     .reduce<number>((a, v) => a + (v ?? 0), 0)
     .toFixed(2)}**`;
 
+/** Cores used over `seconds` -> CPU ms per item, by process. */
+const perItem = (c: Record<string, number | undefined>, seconds: number, n: number) =>
+  Object.fromEntries(Object.entries(c).map(([k, v]) => [k, v === undefined ? undefined : (v * seconds * 1000) / n]));
+
 const mib = (b: number) => `${(b / 1024 / 1024).toFixed(1)} MiB`;
 
 /** Where the workload runs: a database, a Temporal client, an API taking the workspace's requests, and the processes whose CPU counts. */
@@ -94,6 +98,7 @@ interface Figures {
   cpuA: Record<string, number | undefined>;
   late: { p50: number; p99: number; max: number; dueSpread: number; startSpread: number };
   cpuB: Record<string, number | undefined>;
+  lateSeconds: number;
   workerRss: Array<number | undefined>;
   load: [string, string];
 }
@@ -222,6 +227,7 @@ async function workload(t: Target, tag: string): Promise<Figures> {
     cpuA,
     late: { p50, p99, max, dueSpread, startSpread },
     cpuB,
+    lateSeconds: (l1 - l0) / 1000,
     workerRss: await Promise.all(t.workerPids().map(rssMiB)),
     load: [load0, loadAverage()],
   };
@@ -382,6 +388,7 @@ async function onCluster(): Promise<string[]> {
     await c.stop();
   }
 
+  process.stdout.write(`${JSON.stringify({ bench: 'engine-cluster', sizes: { rate: N_RATE, lateness: N_LATE, delaySeconds: DELAY_S }, columns })}\n`);
   const row = (measure: string, cell: (f: Figures) => string) => `| ${measure} | ${columns.map((c) => cell(c.f)).join(' | ')} |`;
   const ref = columns[0]!.f;
   const vsDev = (x: number, d: number) => `${x.toFixed(0)} (${(x / d).toFixed(2)}× dev)`;
@@ -407,6 +414,12 @@ async function onCluster(): Promise<string[]> {
     ),
     row('(b) enrollments started over / due within, s', (f) => `${f.late.startSpread.toFixed(1)} / ${f.late.dueSpread.toFixed(1)}`),
     row('(b) CPU cores used, first POST -> last send claimed', (f) => withTotal(f.cpuB)),
+    row('(a) CPU ms per enrollment, to its first task (less sensitive to other load than the rates)', (f) =>
+      withTotal(perItem(f.cpuA, f.runningSeconds, N_RATE)),
+    ),
+    row('(b) CPU ms per enrollment, entry to send claimed (less sensitive to other load than the rates)', (f) =>
+      withTotal(perItem(f.cpuB, f.lateSeconds, N_LATE)),
+    ),
     row('worker RSS after (b), MiB', (f) => f.workerRss.map((r) => (r === undefined ? 'n/a' : r.toFixed(0))).join(' + ')),
     '',
     'CPU is each process\'s CPU seconds per second of the phase, read from /proc (1.00 = one core busy; "postgres" is the postmaster and its backends, "API + bench" on the dev server is the benchmark process that also serves the API, "bench" on the cluster only posts and polls). ' +
