@@ -19,7 +19,6 @@
  * section of docs/benchmarks.md with `uptime` at the start and end, and prints the figures as JSON.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import {
@@ -37,7 +36,7 @@ import type { Db } from '../db/connection';
 import { dateCandidates, dateIndexName, ensureDateIndex, inactivityCandidates } from '../db/sweeps';
 import { createWorkspaceWithKey } from '../db/workspaces';
 import { dateValueRange, inactivityEventRange, type DateTrigger, type InactivityTrigger } from '../domain/occurrences';
-import { count, provision, startBenchApi, startWorkerChild, until, writeBenchmarkSection } from './support';
+import { count, provision, rssMiB, startBenchApi, startWorkerChild, until, writeBenchmarkSection } from './support';
 
 const log = (line: string) => process.stderr.write(`[bench:activate] ${line}\n`);
 const { values: args } = parseArgs({
@@ -60,17 +59,6 @@ const DAY = 86_400_000;
 
 const uptime = () => execFileSync('uptime', { encoding: 'utf8' }).trim();
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const mib = (kb: number) => (kb / 1024).toFixed(0);
-
-/** VmRSS of a process in kB (undefined once it is gone). */
-function rssKb(pid: number | undefined): number | undefined {
-  if (!pid) return undefined;
-  try {
-    return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
-  } catch {
-    return undefined;
-  }
-}
 
 /** Turns every SELECT into EXPLAIN (ANALYZE, BUFFERS) of itself and keeps the plans (the caller gets no rows). */
 class ExplainAnalyze implements KyselyPlugin {
@@ -262,15 +250,15 @@ async function main(): Promise<void> {
 
     const worker = await startWorkerChild(env);
     const pids = { api: process.pid, worker: worker.child.pid, temporal: infra.pids.temporal };
-    const before = { api: rssKb(pids.api), worker: rssKb(pids.worker), temporal: rssKb(pids.temporal) };
+    const before = { api: await rssMiB(pids.api), worker: await rssMiB(pids.worker), temporal: await rssMiB(pids.temporal) };
     const peak = { ...before };
     const progress: Array<{ at: number; n: number }> = [];
     let sampling = true;
     const sampler = (async () => {
       while (sampling) {
         for (const k of ['api', 'worker', 'temporal'] as const) {
-          const kb = rssKb(pids[k]);
-          if (kb !== undefined) peak[k] = Math.max(peak[k] ?? 0, kb);
+          const mib = await rssMiB(pids[k]);
+          if (mib !== undefined) peak[k] = Math.max(peak[k] ?? 0, mib);
         }
         await new Promise((r) => setTimeout(r, 1_000));
       }
@@ -313,7 +301,7 @@ async function main(): Promise<void> {
       perSecond: rows / seconds,
       steadyPerSecond: steady,
       workflowsListed: listed,
-      rssKb: { before, peak },
+      rssMiB: { before, peak },
     };
     log(`activation: ${rows} in ${seconds.toFixed(1)} s (${activation.perSecond.toFixed(1)}/s); workflows listed ${listed}`);
 
@@ -325,7 +313,7 @@ async function main(): Promise<void> {
       return [row(SWEEP_SMALL, 'index', base), row(SWEEP_N, 'index', sweep.large![q]), row(SWEEP_N, '**dropped**', sweep.noIndex![q])];
     };
     const planBlock = (title: string, plan: string[]) => [`${title}:`, '', '```', ...plan, '```', ''];
-    const rss = (k: keyof typeof before) => `${before[k] === undefined ? 'n/a' : mib(before[k])} -> **${peak[k] === undefined ? 'n/a' : mib(peak[k])}**`;
+    const rss = (k: keyof typeof before) => `${before[k]?.toFixed(0) ?? 'n/a'} -> **${peak[k]?.toFixed(0) ?? 'n/a'}**`;
     const lines = [
       '## Bulk activation and the sweep queries (`npm run bench:activate`)',
       '',
