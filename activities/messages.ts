@@ -40,7 +40,7 @@ import {
   updateClaimedMessage,
   updateQueuedMessage,
 } from '../db/messages';
-import { reserveSlot, takeTurn } from '../db/send-limits';
+import { releaseTurn, reserveSlot, takeTurn, type Turn } from '../db/send-limits';
 import { MESSAGE_STATUSES, type MessageRow, type MessageStatus, type SenderRow } from '../db/schema';
 import { firstSender, getSender } from '../db/senders';
 import { getWorkspaceSettings } from '../db/settings';
@@ -77,6 +77,9 @@ import { resolveRecipient } from './recipients';
 import { renderTemplate, sendScope, TemplateError } from './render';
 import { messageNotification, notify } from '../db/notifications';
 import type { SendMessageRequest, SendMessageResult } from './types';
+
+/** How often a send asks again for a limiter that another send's request in flight holds (ms). */
+const IN_FLIGHT_POLL_MS = 100;
 
 /** Statuses a retry returns as they are: the send is over. */
 const SETTLED: ReadonlySet<MessageStatus> = new Set(MESSAGE_STATUSES.filter((s) => s !== 'queued' && s !== 'sending'));
@@ -231,9 +234,11 @@ export function messageActivities(deps: ActivityDeps) {
   /**
    * Waits (heartbeating, cancellable) until the message's turn under its limits: reserves its slot
    * once (kept on the row across retries), then takes its turn. A wait longer than
-   * SEND_INLINE_WAIT_MS ends this attempt; the retry wakes just before the slot.
+   * SEND_INLINE_WAIT_MS ends this attempt; the retry wakes just before the slot. A limiter held by
+   * another send's request in flight is asked again every IN_FLIGHT_POLL_MS: it frees at that
+   * request's answer, usually long before its hold runs out.
    */
-  async function awaitTurn(row: MessageRow, limits: SendLimit[], ctx: Context | undefined): Promise<'go' | { expiredAt: Date }> {
+  async function awaitTurn(row: MessageRow, limits: SendLimit[], ctx: Context | undefined): Promise<Turn | { expiredAt: Date }> {
     const latest = new Date(row.created_at.getTime() + delivery.validityMs);
     const deadline = Date.now() + SEND_INLINE_WAIT_MS;
     let slotAt = row.slot_at;
@@ -243,17 +248,18 @@ export function messageActivities(deps: ActivityDeps) {
       slotAt = reserved.slotAt;
     }
     for (;;) {
-      const turn = await takeTurn(db, slotAt, limits, latest);
-      if (turn === 'go') return 'go';
+      const turn = await takeTurn(db, slotAt, limits, latest, delivery.requestTimeoutMs + SEND_LEASE_MARGIN_MS);
       if (turn === 'expired') return { expiredAt: new Date() };
-      if (Date.now() + turn.waitMs > deadline) {
+      if ('held' in turn) return turn;
+      const waitMs = turn.inFlight ? Math.min(turn.waitMs, IN_FLIGHT_POLL_MS) : turn.waitMs;
+      if (Date.now() + waitMs > deadline) {
         throw retry(
           `waiting ${Math.ceil(turn.waitMs / 1000)} s for its turn under the send rate limits`,
           'AwaitingSendCapacity',
-          turn.waitMs - SEND_WAKE_EARLY_MS,
+          turn.inFlight ? waitMs : turn.waitMs - SEND_WAKE_EARLY_MS,
         );
       }
-      await pause(turn.waitMs, ctx);
+      await pause(waitMs, ctx);
     }
   }
 
@@ -350,6 +356,7 @@ export function messageActivities(deps: ActivityDeps) {
     prepared: Awaited<ReturnType<typeof prepare>>,
     channel: DeliveryChannel,
     ctx: Context | undefined,
+    turn: Turn,
   ): Promise<SendMessageResult> {
     const { row } = prepared;
     const message: OutboundMessage = {
@@ -372,7 +379,8 @@ export function messageActivities(deps: ActivityDeps) {
 
     const lastAttempt = (ctx?.info.attempt ?? 1) >= SEND_MAX_ATTEMPTS;
     try {
-      const receipt = await channel.send(message);
+      // The limiters it holds free from the provider's answer, not from our write after it.
+      const receipt = await channel.send(message).finally(() => releaseTurn(db, turn));
       const done = await settle(row.id, attemptId, {
         status: receipt.status,
         provider_id: receipt.providerId,
@@ -455,26 +463,33 @@ export function messageActivities(deps: ActivityDeps) {
                       }
                     : null,
               });
+        let turn: Turn = { held: [] };
         if (row.status === 'queued' && limits.length > 0) {
-          const turn = await awaitTurn(row, limits, ctx);
-          if (turn !== 'go') {
+          const taken = await awaitTurn(row, limits, ctx);
+          if ('expiredAt' in taken) {
             const done = await settle(row.id, 'queued', {
               status: 'failed',
               error_code: SEND_EXPIRED,
-              error: `expired: its turn under the send rate limits (${turn.expiredAt.toISOString()}) came after its validity period of ${spoken(delivery.validityMs)}; not sent`,
+              error: `expired: its turn under the send rate limits (${taken.expiredAt.toISOString()}) came after its validity period of ${spoken(delivery.validityMs)}; not sent`,
             });
             logger.warn({ messageId: row.id }, 'message expired waiting for send capacity');
             if (done) return resultOf(done, false);
             return claimedElsewhere(row.id);
           }
+          turn = taken;
         }
-        // A provider call that could outlast the attempt's START_TO_CLOSE would be aborted by its timeout
-        // and end `uncertain`: with too little time left (a long wait for the database under load), the
-        // next attempt sends it instead.
-        if (ctx && Date.now() - startedAt + delivery.requestTimeoutMs + SEND_LEASE_MARGIN_MS > SEND_START_TO_CLOSE_MS) {
-          throw retry('too little time left in this attempt for the provider call; the next attempt sends it', 'SendTimeBudget', 1000);
+        try {
+          // A provider call that could outlast the attempt's START_TO_CLOSE would be aborted by its timeout
+          // and end `uncertain`: with too little time left (a long wait for the database under load), the
+          // next attempt sends it instead.
+          if (ctx && Date.now() - startedAt + delivery.requestTimeoutMs + SEND_LEASE_MARGIN_MS > SEND_START_TO_CLOSE_MS) {
+            throw retry('too little time left in this attempt for the provider call; the next attempt sends it', 'SendTimeBudget', 1000);
+          }
+          return await claimAndSend(req, prepared, channel, ctx, turn);
+        } finally {
+          // Also when the provider was never called (no time left, claimed elsewhere); a second release changes nothing.
+          await releaseTurn(db, turn);
         }
-        return await claimAndSend(req, prepared, channel, ctx);
       } finally {
         if (heartbeat) clearInterval(heartbeat);
       }

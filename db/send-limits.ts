@@ -7,15 +7,20 @@
  *   go out in the order they asked; a slot past the message's validity is not taken.
  * - `takeTurn`: at its slot, the send goes only when the limiter is free (`free_at`, set from the
  *   moment the previous send actually went): a send that was late (a busy worker) pushes the next
- *   one back instead of letting two go closer together than the limit allows.
+ *   one back instead of letting two go closer together than the limit allows. A slow limiter
+ *   (SPACED_AT_PROVIDER_MIN_MS) is held while the send's request is in flight (`free_at` past the
+ *   request's longest life) and `releaseTurn` frees it one interval after the answer: the gap is
+ *   then kept where the provider counts it. A worker that dies mid-request holds the limiter until
+ *   that request could no longer be alive.
  *
  * Times are PostgreSQL's clock (`clock_timestamp()`), the one clock every worker shares.
  */
 import { sql } from 'kysely';
-import type { SendLimit } from '../domain/delivery';
+import { SPACED_AT_PROVIDER_MIN_MS, type SendLimit } from '../domain/delivery';
 import type { Db } from './connection';
 
 const intervalMs = (l: SendLimit) => (l.cost / l.perSecond) * 1000;
+const spacedAtProvider = (l: SendLimit) => intervalMs(l) >= SPACED_AT_PROVIDER_MIN_MS;
 const after = (at: Date, ms: number) => new Date(at.getTime() + ms);
 
 /** Locks the limiters' rows (created on first use) and reads the database clock. */
@@ -60,26 +65,58 @@ export async function reserveSlot(
   });
 }
 
+/** A send's turn taken: the slow limiters it holds until `releaseTurn` (each `until` is the hold written to `free_at`). */
+export interface Turn {
+  held: Array<{ key: string; until: Date; intervalMs: number }>;
+}
+
 /**
- * The send's turn: `go` when its slot has come and every limiter is free, taking the capacity
- * (each limiter is next free after the message's cost); otherwise how long to wait (ms), or
- * `expired` when the turn comes (or came) after `latest`.
+ * The send's turn: a `Turn` when its slot has come and every limiter is free, taking the capacity
+ * (each limiter is next free after the message's cost; a slow one also after `inFlightMs`, the
+ * request's longest life, until released); otherwise how long to wait (ms) and whether a request
+ * in flight holds it (then it frees when that request is answered, usually sooner), or `expired`
+ * when the turn comes (or came) after `latest`.
  */
-export async function takeTurn(db: Db, slotAt: Date, limits: readonly SendLimit[], latest: Date): Promise<'go' | 'expired' | { waitMs: number }> {
+export async function takeTurn(
+  db: Db,
+  slotAt: Date,
+  limits: readonly SendLimit[],
+  latest: Date,
+  inFlightMs: number,
+): Promise<Turn | 'expired' | { waitMs: number; inFlight: boolean }> {
   return db.transaction().execute(async (trx) => {
     const { rows, now } = await lockLimits(trx, limits);
     const turn = latestOf([slotAt, ...rows.map((r) => r.free_at)]);
     if (latestOf([turn, now]) > latest) return 'expired';
-    if (turn > now) return { waitMs: turn.getTime() - now.getTime() };
+    if (turn > now) {
+      const inFlight = limits.some((l) => spacedAtProvider(l) && rows.some((r) => r.key === l.key && r.free_at.getTime() > now.getTime() + intervalMs(l)));
+      return { waitMs: turn.getTime() - now.getTime(), inFlight };
+    }
+    const held: Turn['held'] = [];
     for (const l of limits) {
-      const freeAt = after(now, intervalMs(l));
+      const next = after(now, intervalMs(l));
+      const freeAt = spacedAtProvider(l) ? after(next, inFlightMs) : next;
+      if (spacedAtProvider(l)) held.push({ key: l.key, until: freeAt, intervalMs: intervalMs(l) });
       // A late send pushes the queue's end too, so new reservations account for the delay.
       await trx
         .updateTable('send_limits')
-        .set({ free_at: freeAt, reserved_until: sql<Date>`greatest(reserved_until, ${freeAt})` })
+        .set({ free_at: freeAt, reserved_until: sql<Date>`greatest(reserved_until, ${next})` })
         .where('key', '=', l.key)
         .execute();
     }
-    return 'go';
+    return { held };
   });
+}
+
+/** The send's request is over (answered, failed, or never made): each held limiter is free one interval from now. */
+export async function releaseTurn(db: Db, turn: Turn): Promise<void> {
+  for (const h of turn.held) {
+    await db
+      .updateTable('send_limits')
+      .set({ free_at: sql<Date>`clock_timestamp() + make_interval(secs => ${h.intervalMs / 1000})` })
+      .where('key', '=', h.key)
+      // Still our hold (a worker that outlived it finds the limiter moved on and leaves it).
+      .where('free_at', '=', h.until)
+      .execute();
+  }
 }

@@ -63,6 +63,15 @@ export const SEND_EXPIRED = 'expired';
 export const SEND_INLINE_WAIT_MS = 20_000;
 export const SEND_WAKE_EARLY_MS = 5_000;
 
+/**
+ * A limiter this slow (a send at least this far apart: a long code's 1 segment/s, a toll-free's 3)
+ * is held at the provider, not only at the moment a send leaves: the next send goes one interval
+ * after the previous one's answer, so however long a request takes on its way, two never arrive
+ * closer together than the limit. Faster limiters (a short code's 100/s, a provider's share) space
+ * the departures only: holding them for a round trip would cap them at one request per round trip.
+ */
+export const SPACED_AT_PROVIDER_MIN_MS = 250;
+
 /** One rate limiter a send passes: `cost` units of `perSecond` (SMS segments, or sends). */
 export interface SendLimit {
   key: string;
