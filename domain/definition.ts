@@ -5,7 +5,8 @@
 import { Type, type Static, type TSchema } from 'typebox';
 
 export const MAX_STEPS = 100;
-const MAX_CONDITION_DEPTH = 4;
+/** How many `all`/`any`/`not` groups a condition may nest: the validator and the OpenAPI document both unroll to it. */
+export const MAX_CONDITION_DEPTH = 4;
 
 export const StepId = Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', description: 'Unique within the definition' });
 /** A step id, or `end` to finish the sequence. */
@@ -90,7 +91,7 @@ const EventCountCondition = Type.Object(
   { additionalProperties: false },
 );
 
-/** A condition whose groups (`all`/`any`/`not`) hold `inner`: unrolled for validation, a $ref in the OpenAPI document. */
+/** A condition whose groups (`all`/`any`/`not`) hold `inner`: the schema of `inner` for validation, a $ref to the next level in the OpenAPI document. */
 export function conditionShape(inner: TSchema | undefined, options: Record<string, unknown> = {}): TSchema {
   const leaves = [FieldCondition, EventCountCondition];
   if (!inner) return Type.Union(leaves, options);
@@ -109,7 +110,7 @@ function conditionOfDepth(depth: number, options: Record<string, unknown> = {}):
   return conditionShape(depth === 0 ? undefined : conditionOfDepth(depth - 1), options);
 }
 
-/** Marks the top of the unrolled condition so the OpenAPI document can show it as one recursive schema. */
+/** Marks the top of the unrolled condition so the OpenAPI document can show it as named components, one per level. */
 export const CONDITION_MARKER = 'x-condition';
 
 export type FieldCondition = Static<typeof FieldCondition>;

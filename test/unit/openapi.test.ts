@@ -7,6 +7,8 @@
 import { readFile } from 'node:fs/promises';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { Value } from 'typebox/value';
+import { Condition, MAX_CONDITION_DEPTH } from '../../domain/definition';
 import { generateClientTypes, openApiDocument, SCHEMA_FILE } from '../client/generate';
 
 type Json = Record<string, any>;
@@ -78,6 +80,23 @@ describe('OpenAPI document', () => {
     expect(doc.security).toEqual([{ apiKey: [] }]);
     for (const path of ['/healthz', '/readyz', '/metrics']) expect(doc.paths[path].get.security, path).toEqual([]);
     for (const { method, path, op } of operations().filter((o) => o.path.startsWith('/v1/'))) expect(op.security, `${method} ${path}`).toBeUndefined();
+  });
+
+  it('states conditions finitely, nested exactly as deep as the validator accepts', () => {
+    const schemas = doc.components.schemas as Json;
+    const refsOf = (node: unknown): string[] =>
+      node === null || typeof node !== 'object' ? [] : Object.entries(node).flatMap(([k, v]) => (k === '$ref' ? [String(v).split('/').pop()!] : refsOf(v)));
+    // Longest chain of component references from `name`; a cycle would never end (Schemathesis hung on one).
+    const chain = (name: string, seen: string[]): number => {
+      expect(seen, `${[...seen, name].join(' -> ')}`).not.toContain(name);
+      return Math.max(0, ...refsOf(schemas[name]).map((next) => 1 + chain(next, [...seen, name])));
+    };
+    for (const name of Object.keys(schemas)) chain(name, []);
+    expect(chain('Condition', [])).toBe(MAX_CONDITION_DEPTH);
+
+    const nested = (depth: number): unknown => (depth === 0 ? { field: 'record.plan', op: 'eq', value: 'pro' } : { not: nested(depth - 1) });
+    expect(Value.Check(Condition, nested(MAX_CONDITION_DEPTH))).toBe(true);
+    expect(Value.Check(Condition, nested(MAX_CONDITION_DEPTH + 1))).toBe(false);
   });
 
   it('serves the Problem schema as a component', () => {
