@@ -308,12 +308,12 @@ const wellFormedKey = () =>
     .replace(/[^0-9A-Za-z]/g, '0')
     .slice(0, 32)}`;
 
-/** GET /v1/users with a key, over connections bound to one local (client) address. */
-function clientAt(app: TestApp, localAddress: string) {
+/** GET `path` (/v1/users unless told) with a key, over connections bound to one local (client) address. */
+function clientAt(app: TestApp, localAddress: string, path = '/v1/users') {
   const pool = new Pool(app.baseUrl, { connections: 16, localAddress });
   return {
     async get(key: string): Promise<{ status: number; retryAfter: string | undefined; body: any }> {
-      const res = await pool.request({ method: 'GET', path: '/v1/users', headers: { authorization: `Bearer ${key}` } });
+      const res = await pool.request({ method: 'GET', path, headers: { authorization: `Bearer ${key}` } });
       const body = await res.body.json();
       const retryAfter = res.headers['retry-after'];
       return { status: res.statusCode, retryAfter: typeof retryAfter === 'string' ? retryAfter : undefined, body };
@@ -360,6 +360,35 @@ describe('authentication failures', () => {
     } finally {
       await flooder.close();
       await neighbour.close();
+      await app.close();
+    }
+  });
+
+  it('bad admin tokens count against the same budget: 401 for the first 30, then 429; a good admin token from another address keeps answering 200', async () => {
+    const app = await startTestApp(); // AUTH_FAILURES_PER_MINUTE at its default, 30
+    const flooder = clientAt(app, '127.0.0.3', '/admin/dead-letters');
+    const operator = clientAt(app, '127.0.0.4', '/admin/dead-letters');
+    try {
+      const statuses = new Map<number, number>();
+      for (let start = 0; start < 1_000; start += 20) {
+        const answers = await Promise.all(Array.from({ length: 20 }, (_, j) => flooder.get(`wrong-admin-token-${start + j}`)));
+        for (const a of answers) {
+          statuses.set(a.status, (statuses.get(a.status) ?? 0) + 1);
+          if (a.status === 429) {
+            expect(Number(a.retryAfter)).toBeGreaterThan(0);
+            expect(a.body).toMatchObject({ status: 429, title: 'Too Many Requests', field: '/headers/authorization' });
+          } else expect(a.body).toMatchObject({ status: 401, field: '/headers/authorization' });
+        }
+        expect((await operator.get(TEST_ADMIN_TOKEN)).status).toBe(200);
+      }
+      expect(Object.fromEntries(statuses)).toEqual({ 401: 30, 429: 1_000 - 30 });
+      // The flooding address is refused before any comparison, even with the right token: a guess cannot be confirmed.
+      expect((await flooder.get(TEST_ADMIN_TOKEN)).status).toBe(429);
+      // The budget is the address's, whichever guard it spent it on: an API key from there is refused too.
+      expect((await clientAt(app, '127.0.0.3').get(wellFormedKey())).status).toBe(429);
+    } finally {
+      await flooder.close();
+      await operator.close();
       await app.close();
     }
   });

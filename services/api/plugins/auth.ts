@@ -25,7 +25,14 @@ export function bearerToken(request: FastifyRequest): string | undefined {
   return match?.[1];
 }
 
-type Refusal = 'missing' | 'malformed' | 'remembered_unknown';
+type Refusal = 'missing' | 'malformed' | 'remembered_unknown' | 'admin_token';
+
+/** One failure budget per address for every credential the API takes (API keys here, ADMIN_TOKEN in routes/admin.ts). */
+export interface AuthFailures {
+  /** Refuses an address past its budget (429 with Retry-After) before any credential is looked at; returns its bucket. */
+  admit(request: FastifyRequest, now: number): string;
+  record(bucket: string, now: number, reason: Refusal): void;
+}
 
 /**
  * Resolves the API key to its workspace. A short cache keeps the hot path (event ingestion) off
@@ -39,6 +46,26 @@ export default fp(
   async (app) => {
     const cache = new Map<string, { workspaceId: string; keyId: string; rateLimitPerMinute: number; until: number }>();
     const guard = new AuthGuard(app.config.AUTH_FAILURES_PER_MINUTE);
+    const failures: AuthFailures = {
+      admit(request, now) {
+        const bucket = clientBucket(request.ip);
+        const wait = guard.retryAfter(bucket, now);
+        if (wait > 0) {
+          app.metrics.authRefusals.inc({ reason: 'address_limited' });
+          throw new HttpProblem(429, 'Too Many Requests', {
+            detail: `too many failed authentications from this address; retry in ${wait} s`,
+            field: '/headers/authorization',
+            headers: { 'retry-after': String(wait) },
+          });
+        }
+        return bucket;
+      },
+      record(bucket, now, reason) {
+        guard.recordFailure(bucket, now);
+        app.metrics.authRefusals.inc({ reason });
+      },
+    };
+    app.decorate('authFailures', failures);
     app.decorateRequest('workspaceId', '');
     app.decorateRequest('apiKeyId', '');
     app.decorateRequest('rateLimitPerMinute', 0);
@@ -50,19 +77,9 @@ export default fp(
       const now = Date.now();
       let hit = token === undefined ? undefined : cache.get(token);
       if (!hit || hit.until < now) {
-        const bucket = clientBucket(request.ip);
-        const wait = hit ? 0 : guard.retryAfter(bucket, now);
-        if (wait > 0) {
-          app.metrics.authRefusals.inc({ reason: 'address_limited' });
-          throw new HttpProblem(429, 'Too Many Requests', {
-            detail: `too many failed authentications from this address; retry in ${wait} s`,
-            field: '/headers/authorization',
-            headers: { 'retry-after': String(wait) },
-          });
-        }
+        const bucket = hit ? clientBucket(request.ip) : failures.admit(request, now);
         const refuse = (reason: Refusal, detail: string) => {
-          guard.recordFailure(bucket, now);
-          app.metrics.authRefusals.inc({ reason });
+          failures.record(bucket, now, reason);
           return unauthorized(detail);
         };
         if (token === undefined) throw refuse('missing', 'missing Authorization: Bearer <api key>');
@@ -98,6 +115,7 @@ export default fp(
 declare module 'fastify' {
   interface FastifyInstance {
     authenticate(request: FastifyRequest): Promise<void>;
+    authFailures: AuthFailures;
     forgetApiKey(keyId: string): void;
   }
 }

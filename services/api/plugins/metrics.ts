@@ -33,7 +33,7 @@ export default fp(
       }),
       authRefusals: new Counter({
         name: 'followup_auth_refusals_total',
-        help: 'Refused authentications: missing, malformed, unknown (looked up), remembered_unknown (no lookup), address_limited (429, no lookup)',
+        help: 'Refused authentications: missing, malformed, unknown (looked up), remembered_unknown (no lookup), address_limited (429, no lookup), admin_token (a wrong ADMIN_TOKEN)',
         labelNames: ['reason'],
         registers: [registry],
       }),

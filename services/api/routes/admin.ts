@@ -70,8 +70,12 @@ const admin: FastifyPluginAsyncTypebox = async (app) => {
     const expected = app.config.ADMIN_TOKEN;
     if (!expected)
       throw new HttpProblem(404, 'Not Found', { detail: `no route ${request.method} ${request.url.split('?')[0]} (set ADMIN_TOKEN to enable the admin API)` });
+    // Before the comparison, so that a guess from a limited address is never confirmed.
+    const now = Date.now();
+    const bucket = app.authFailures.admit(request, now);
     const token = bearerToken(request);
     if (!token || !timingSafeEqual(digest(token), digest(expected))) {
+      app.authFailures.record(bucket, now, 'admin_token');
       throw new HttpProblem(401, 'Unauthorized', {
         detail: 'missing or wrong admin token (Authorization: Bearer <ADMIN_TOKEN>)',
         field: '/headers/authorization',
