@@ -1,10 +1,11 @@
 /**
  * The production shape for the fault tests, every process started here: a PostgreSQL cluster of
  * the tests' own (.data/faults/postgres, so restarting it disturbs nobody), the Temporal server on
- * it, the compiled APIs and workers (`npm run build`), a provider fake that counts requests, a
- * workspace whose automation waits and then calls the fake, and a steady load of events through
- * the APIs with client retries. Faults: kill or restart any process, restart PostgreSQL, make the
- * fake fail.
+ * it, the compiled APIs and workers (`npm run build`), the SendGrid and Twilio fakes (the real
+ * clients talk to them) and a webhook receiver fake, each counting what it accepts; a workspace
+ * whose automation waits, then emails, texts and calls the webhook; and a steady load of events
+ * through the APIs with client retries. Faults: kill or restart any process, restart PostgreSQL,
+ * make the fakes fail.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -14,6 +15,7 @@ import pg from 'pg';
 import { createDb, type Db } from '../../db/connection';
 import { migrateToLatest } from '../../db/migrate';
 import { createWorkspaceWithKey } from '../../db/workspaces';
+import { FakeSendgrid, FakeTwilio } from '../helpers/fake-providers';
 import { startLocalPostgres, type LocalPostgres } from '../../scripts/provision/postgres';
 import { freePort, isPortFree, runOk, startProcess, stopAllProcesses, type ManagedProcess } from '../../scripts/provision/proc';
 import { waitForApi, waitForWorker } from '../../scripts/provision/lifecycle';
@@ -31,10 +33,14 @@ import {
 export const log = (line: string) => process.stderr.write(`[faults] ${line}\n`);
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** The provider's HTTP boundary: answers each webhook POST per `mode`, counts 2xx answers per Idempotency-Key. */
+/**
+ * The webhook receiver's HTTP boundary: answers each POST per `mode`, counts 2xx answers per
+ * Idempotency-Key (with when each was answered).
+ */
 export class ProviderFake {
   mode: 'ok' | 'fail' | 'hang' = 'ok';
-  readonly accepted = new Map<string, number>();
+  /** Answer times (Date.now()) of the 2xx answers, per Idempotency-Key. */
+  readonly accepted = new Map<string, number[]>();
   requests = 0;
   failed = 0;
   private server?: Server;
@@ -52,7 +58,7 @@ export class ProviderFake {
           return;
         }
         const key = String(req.headers['idempotency-key']);
-        this.accepted.set(key, (this.accepted.get(key) ?? 0) + 1);
+        this.accepted.set(key, (this.accepted.get(key) ?? []).concat(Date.now()));
         res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
       });
     });
@@ -80,7 +86,10 @@ export interface Cluster {
   apiUrls: string[];
   apiKey: string;
   workspaceId: string;
+  /** The webhook receiver. */
   fake: ProviderFake;
+  sendgrid: FakeSendgrid;
+  twilio: FakeTwilio;
   services: Service[];
   /** SIGKILL (or SIGTERM) one service process. */
   kill(name: string, signal: NodeJS.Signals): Promise<void>;
@@ -94,9 +103,11 @@ const DIR = () => join(loadProvisionSettings().dataDir, 'faults');
 
 /**
  * `dir`: the folder for PostgreSQL's data and the logs (.data/faults unless given; the benchmarks use
- * their own); `env`: variables the services get besides (or instead of) the tests' own.
+ * their own); `env`: variables the services get besides (or instead of) the tests' own;
+ * `providers`: email and SMS go to the SendGrid and Twilio fakes (else they are sandboxed, as the
+ * benchmarks have them on the dev server too).
  */
-export async function startCluster(opts: { apis: number; workers: number; dir?: string; env?: NodeJS.ProcessEnv }): Promise<Cluster> {
+export async function startCluster(opts: { apis: number; workers: number; dir?: string; env?: NodeJS.ProcessEnv; providers?: boolean }): Promise<Cluster> {
   const settings = loadProvisionSettings();
   const dir = opts.dir ?? DIR();
   await mkdir(dir, { recursive: true });
@@ -125,6 +136,8 @@ export async function startCluster(opts: { apis: number; workers: number; dir?: 
 
   const fake = new ProviderFake();
   await fake.start();
+  const sendgrid = await new FakeSendgrid().start();
+  const twilio = await new FakeTwilio().start();
 
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -136,6 +149,19 @@ export async function startCluster(opts: { apis: number; workers: number; dir?: 
     SECRETS_KEY: randomBytes(48).toString('base64'),
     WEBHOOK_ALLOW_PRIVATE: 'true',
     ROUTER_POLL_MS: '200',
+    ...(opts.providers
+      ? {
+          SENDGRID_API_KEY: 'SG.faults',
+          SENDGRID_API_URL: sendgrid.url,
+          TWILIO_ACCOUNT_SID: `AC${'f'.repeat(32)}`,
+          TWILIO_AUTH_TOKEN: 'faults-token',
+          TWILIO_API_URL: twilio.url,
+          // A provider that takes a message and answers too late: the send is aborted after 4 s, the
+          // message waits 5 s for a status callback, then it is `uncertain` (never sent again).
+          SEND_TIMEOUT_MS: '4000',
+          SEND_CONFIRM_GRACE_MS: '5000',
+        }
+      : {}),
   };
   const services: Service[] = [];
   for (let i = 0; i < opts.apis; i += 1)
@@ -166,6 +192,8 @@ export async function startCluster(opts: { apis: number; workers: number; dir?: 
     apiKey: ws.apiKey,
     workspaceId: ws.id,
     fake,
+    sendgrid,
+    twilio,
     services,
     async kill(name, signal) {
       const s = find(name);
@@ -180,7 +208,7 @@ export async function startCluster(opts: { apis: number; workers: number; dir?: 
     async stop() {
       await Promise.all(services.map((s) => s.proc.stop(35_000)));
       await temporal.stop();
-      await fake.stop();
+      await Promise.all([fake.stop(), sendgrid.stop(), twilio.stop()]);
       await db.destroy();
       if (pgServer.owned) await pgServer.stop();
       await stopAllProcesses();
@@ -200,7 +228,7 @@ async function freeBlock(n: number): Promise<number> {
   }
 }
 
-/** The automation every event enrolls into: a timer, then one webhook to the fake. */
+/** The automation every event enrolls into: a timer, then an email, an SMS and a webhook, each to its fake. */
 export async function setUpAutomation(c: Cluster, waitSeconds: number): Promise<void> {
   const call = (method: string, path: string, body: unknown) =>
     fetch(`${c.apiUrls[0]}${path}`, {
@@ -211,12 +239,27 @@ export async function setUpAutomation(c: Cluster, waitSeconds: number): Promise<
       if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${await r.text()}`);
       return (await r.json()) as { id: string };
     });
+  const sender = { workspace_id: c.workspaceId, name: null, reply_to: null, messaging_service_sid: null, segments_per_second: null };
+  await c.db
+    .insertInto('senders')
+    .values([
+      { ...sender, id: 'snd_mail', channel: 'email', from: 'hello@faults.example', kind: null },
+      // A short code (100 segments a second): the carrier's pace does not hold the load back.
+      { ...sender, id: 'snd_sms', channel: 'sms', from: '+15005550006', kind: 'short_code' },
+    ])
+    .execute();
+  // Sends go out whatever the hour the test runs at.
+  await call('PUT', '/v1/settings', { quietHours: { sms: null }, defaultSenders: { email: 'snd_mail', sms: 'snd_sms' } });
+  await call('POST', '/v1/templates', { id: 'tpl_mail', name: 'Mail', channel: 'email', content: { subject: 'Your order', text: 'Thanks for your order.' } });
+  await call('POST', '/v1/templates', { id: 'tpl_sms', name: 'Text', channel: 'sms', content: { body: 'Thanks for your order.' } });
   const endpoint = await call('POST', '/v1/webhook-endpoints', { url: c.fake.url });
   const automation = await call('POST', '/v1/automations', {
     name: 'Fault load',
     trigger: { type: 'event', event: 'order.placed' },
     steps: [
       { id: 'pause', type: 'wait', duration: `PT${waitSeconds}S` },
+      { id: 'mail', type: 'email', to: { email: 'orders@faults.example' }, template: 'tpl_mail' },
+      { id: 'text', type: 'sms', to: { phone: '+15005550009' }, template: 'tpl_sms' },
       { id: 'notify', type: 'webhook', endpoint: endpoint.id },
     ],
   });
@@ -317,17 +360,28 @@ export interface Outcome {
   routed: number;
   enrollmentsExpected: number;
   enrollmentsStarted: number;
+  /** Emails and SMS, counted at the SendGrid and Twilio fakes. */
   messagesExpected: number;
   messagesAccepted: number;
+  /** Messages whose provider took them without answering in time: never resent (at most once). */
+  uncertain: number;
+  /** Webhook calls, counted at the receiver fake. */
+  callsExpected: number;
+  callsAccepted: number;
   doubles: number;
+  /** What was accepted twice: `<channel> <message id> (<status>)`, `webhook <key>`. */
+  doubled: string[];
   lost: number;
+  /** When the scenario's last message or call was accepted at a fake (Date.now()). */
+  lastEffectAt: number;
   settleSeconds: number;
 }
 
 /**
- * Waits (up to `timeoutMs`) until every accepted event has its enrollment and its webhook accepted
- * at the fake, then counts where it happened: events in PostgreSQL, enrollments started from them,
- * webhook deliveries at the fake.
+ * Waits (up to `timeoutMs`) until every accepted event has its enrollment, its email and SMS
+ * accepted at the provider fakes (and their rows settled) and its webhook accepted at the
+ * receiver, then counts where it happened: events in PostgreSQL, enrollments started from them,
+ * messages and calls at the fakes (a message row only names which message a request was).
  */
 export async function settle(c: Cluster, stats: LoadStats, timeoutMs: number): Promise<Outcome> {
   const ids = [...stats.accepted];
@@ -359,18 +413,40 @@ export async function settle(c: Cluster, stats: LoadStats, timeoutMs: number): P
       ).n,
     );
     const enrollmentIds = new Set(enrollments.map((e) => e.id));
+    const messages = enrollmentIds.size
+      ? await c.db
+          .selectFrom('messages')
+          .select(['id', 'channel', 'status'])
+          .where('workspace_id', '=', c.workspaceId)
+          .where('enrollment_id', 'in', [...enrollmentIds])
+          .execute()
+      : [];
+    const fakeOf = (m: { channel: string }) => (m.channel === 'email' ? c.sendgrid : c.twilio);
+    const atFake = messages.map((m) => fakeOf(m).acceptedFor(m.id));
     // The webhook's idempotency key is `<enrollment id>:<step id>:<visit>`.
-    const ours = [...c.fake.accepted].filter(([k]) => enrollmentIds.has(k.split(':')[0]!));
+    const calls = [...c.fake.accepted].filter(([k]) => enrollmentIds.has(k.split(':')[0]!));
+    const times = (at: number[]) => at.map((t) => new Date(t).toISOString().slice(11, 23)).join(' & ');
     return {
       stored,
       routed: pending === 0 ? new Set(enrollments.map((e) => e.trigger_event_id)).size : 0,
       started: enrollments.length,
-      delivered: ours.length,
-      doubles: ours.filter(([, n]) => n > 1).length,
+      messages: atFake.filter((n) => n > 0).length,
+      unsettled: messages.filter((m) => m.status === 'queued' || m.status === 'sending').length,
+      uncertain: messages.filter((m) => m.status === 'uncertain').length,
+      calls: calls.length,
+      doubles: atFake.filter((n) => n > 1).length + calls.filter(([, at]) => at.length > 1).length,
+      doubled: [
+        ...messages.filter((_, i) => atFake[i]! > 1).map((m) => `${m.channel} ${m.id} (${m.status})`),
+        ...calls.filter(([, at]) => at.length > 1).map(([k, at]) => `webhook ${k} (answered ${times(at)})`),
+      ],
+      lastEffectAt: Math.max(0, ...messages.map((m) => fakeOf(m).lastAcceptedAt(m.id) ?? 0), ...calls.map(([, at]) => at.at(-1)!)),
     };
   };
-  let last = await count().catch(() => ({ stored: 0, routed: 0, started: 0, delivered: 0, doubles: 0 }));
-  while (Date.now() - t0 < timeoutMs && !(last.started === ids.length && last.delivered === ids.length && last.routed === ids.length)) {
+  const none = { stored: 0, routed: 0, started: 0, messages: 0, unsettled: 0, uncertain: 0, calls: 0, doubles: 0, doubled: [] as string[], lastEffectAt: 0 };
+  const done = (l: typeof none) =>
+    l.started === ids.length && l.routed === ids.length && l.messages === 2 * ids.length && l.unsettled === 0 && l.calls === ids.length;
+  let last = await count().catch(() => none);
+  while (Date.now() - t0 < timeoutMs && !done(last)) {
     await sleep(1_000);
     last = await count().catch(() => last);
   }
@@ -380,10 +456,15 @@ export async function settle(c: Cluster, stats: LoadStats, timeoutMs: number): P
     routed: last.routed,
     enrollmentsExpected: ids.length,
     enrollmentsStarted: last.started,
-    messagesExpected: ids.length,
-    messagesAccepted: last.delivered,
+    messagesExpected: 2 * ids.length,
+    messagesAccepted: last.messages,
+    uncertain: last.uncertain,
+    callsExpected: ids.length,
+    callsAccepted: last.calls,
     doubles: last.doubles,
-    lost: ids.length - last.delivered,
+    doubled: last.doubled,
+    lost: 3 * ids.length - last.messages - last.calls,
+    lastEffectAt: last.lastEffectAt,
     settleSeconds: Math.round((Date.now() - t0) / 1000),
   };
 }
@@ -395,9 +476,10 @@ export async function report(scenario: string, o: Outcome, stats: LoadStats, ext
     .map(([s, n]) => `${s}x${n}`)
     .join(' ');
   const line =
-    `| ${scenario} | ${o.accepted} / ${o.stored} / ${o.routed} | ${o.enrollmentsExpected} / ${o.enrollmentsStarted} | ${o.messagesExpected} / ${o.messagesAccepted} | ${o.doubles} | ${o.lost} | ` +
+    `| ${scenario} | ${o.accepted} / ${o.stored} / ${o.routed} | ${o.enrollmentsExpected} / ${o.enrollmentsStarted} | ${o.messagesExpected} / ${o.messagesAccepted} (${o.uncertain} uncertain) | ${o.callsExpected} / ${o.callsAccepted} | ${o.doubles} | ${o.lost} | ` +
     `${statuses}; ${stats.retries} retries, ${stats.networkErrors} network errors, ${stats.hangs} hangs | ${extra}; settled ${o.settleSeconds}s after the load |`;
   log(line);
+  if (o.doubled.length) log(`${scenario}: accepted twice: ${o.doubled.join(', ')}`);
   const { appendFile } = await import('node:fs/promises');
   await appendFile(join(DIR(), 'report.md'), `${line}\n`);
 }
@@ -406,6 +488,6 @@ export async function startReport(): Promise<void> {
   await mkdir(DIR(), { recursive: true });
   await writeFile(
     join(DIR(), 'report.md'),
-    `# npm run test:faults, ${new Date().toISOString()}\n\n| scenario | events accepted / stored / routed | enrollments expected / started | messages expected / accepted at the fake | doubles | lost | client saw | recovery |\n| --- | --- | --- | --- | ---: | ---: | --- | --- |\n`,
+    `# npm run test:faults, ${new Date().toISOString()}\n\n| scenario | events accepted / stored / routed | enrollments expected / started | messages (email + SMS) expected / accepted at the fakes | webhook calls expected / accepted at the fake | doubles | lost | client saw | recovery |\n| --- | --- | --- | --- | --- | ---: | ---: | --- | --- |\n`,
   );
 }

@@ -47,6 +47,10 @@ export interface Held {
 export abstract class FakeProvider {
   readonly requests: FakeRequest[] = [];
   readonly accepted: FakeRequest[] = [];
+  /** While set, the answer to every request the script does not answer (an outage: `{ status: 500 }`, `{ delayMs }`). */
+  outage: Answer | undefined;
+  /** Accept times (Date.now()) per message id: counted as requests are accepted, so a count is a lookup. */
+  private byMessage = new Map<string, number[]>();
   private answers: Answer[] = [];
   private held: Held[] = [];
   private heldWaiters: Array<(h: Held) => void> = [];
@@ -56,6 +60,8 @@ export abstract class FakeProvider {
   /** The 2xx answer to a request (the provider's success shape). */
   protected abstract success(req: FakeRequest): { status: number; headers?: Record<string, string>; body: unknown };
   protected abstract parse(raw: string, headers: IncomingMessage['headers']): unknown;
+  /** Our message id as the request carries it (custom_args, a callback URL). */
+  protected abstract messageIdOf(req: FakeRequest): string | undefined;
   /** Requests this fake answers by itself (lookups), or undefined. */
   protected lookup(_req: FakeRequest): { status: number; body: unknown } | undefined {
     return undefined;
@@ -77,7 +83,9 @@ export abstract class FakeProvider {
   reset(): void {
     this.requests.length = 0;
     this.accepted.length = 0;
+    this.byMessage.clear();
     this.answers = [];
+    this.outage = undefined;
     this.held = [];
     this.heldWaiters = [];
   }
@@ -93,8 +101,19 @@ export abstract class FakeProvider {
     return held ? Promise.resolve(held) : new Promise((resolve) => this.heldWaiters.push(resolve));
   }
 
-  /** Accepted requests per message id (what "exactly once" counts). */
-  abstract acceptedFor(messageId: string): number;
+  /**
+   * Accepted requests per message id (what "exactly once" counts). A lookup, not a scan: the fault
+   * tests count hundreds of messages every second in the process that serves these fakes, and a
+   * scan of every accepted request per message held the fakes' answers back by seconds.
+   */
+  acceptedFor(messageId: string): number {
+    return this.byMessage.get(messageId)?.length ?? 0;
+  }
+
+  /** When the message's last accepted request was answered (Date.now()), or undefined. */
+  lastAcceptedAt(messageId: string): number | undefined {
+    return this.byMessage.get(messageId)?.at(-1);
+  }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const at = Date.now();
@@ -112,7 +131,7 @@ export abstract class FakeProvider {
     const looked = this.lookup(request);
     if (looked) return void this.write(res, request, looked.status, {}, looked.body, false);
     this.requests.push(request);
-    const answer = this.answers.shift() ?? {};
+    const answer = this.answers.shift() ?? this.outage ?? {};
     if (answer.delayMs) await new Promise((r) => setTimeout(r, answer.delayMs));
     if (answer.hold) {
       await new Promise<void>((release) => {
@@ -130,7 +149,11 @@ export abstract class FakeProvider {
   }
 
   private write(res: ServerResponse, req: FakeRequest, status: number, headers: Record<string, string>, body: unknown, accepted: boolean): void {
-    if (accepted) this.accepted.push({ ...req, answer: body });
+    if (accepted) {
+      this.accepted.push({ ...req, answer: body });
+      const id = this.messageIdOf(req);
+      if (id !== undefined) this.byMessage.set(id, (this.byMessage.get(id) ?? []).concat(Date.now()));
+    }
     if (res.destroyed || res.writableEnded) return;
     res.writeHead(status, { 'content-type': 'application/json', ...headers });
     res.end(body === '' ? '' : JSON.stringify(body));
@@ -146,8 +169,8 @@ export class FakeSendgrid extends FakeProvider {
   protected success() {
     return { status: 202, headers: { 'x-message-id': `sg_${++seq}` }, body: '' };
   }
-  acceptedFor(messageId: string): number {
-    return this.accepted.filter((r) => r.body?.custom_args?.message_id === messageId).length;
+  protected messageIdOf(req: FakeRequest): string | undefined {
+    return req.body?.custom_args?.message_id;
   }
 }
 
@@ -211,9 +234,8 @@ export class FakeTwilio extends FakeProvider {
       },
     };
   }
-  acceptedFor(messageId: string): number {
-    return this.accepted.filter((r) => new URL(String(r.body.StatusCallback ?? r.body.Url ?? ''), 'http://x').searchParams.get('messageId') === messageId)
-      .length;
+  protected messageIdOf(req: FakeRequest): string | undefined {
+    return new URL(String(req.body.StatusCallback ?? req.body.Url ?? ''), 'http://x').searchParams.get('messageId') ?? undefined;
   }
 }
 
