@@ -24,6 +24,12 @@ export interface BagLimits {
 
 export const RECORD_ATTRIBUTE_LIMITS: BagLimits = { keys: 200, depth: 5, bytes: 64 * 1024 };
 export const EVENT_PROPERTY_LIMITS: BagLimits = { keys: 100, depth: 5, bytes: 32 * 1024 };
+/**
+ * A webhook step's payload, chosen at save: it is part of every enrollment's workflow input and
+ * is posted once per record reaching the step, so it is held to the size of the event properties
+ * the same endpoint might otherwise be sent.
+ */
+export const WEBHOOK_PAYLOAD_LIMITS: BagLimits = { ...EVENT_PROPERTY_LIMITS };
 
 export const RESERVED_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
 

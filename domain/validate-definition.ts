@@ -28,7 +28,7 @@ import {
 } from './definition';
 import { conditionLeaves, MAX_CONDITION_LEAVES, MAX_CONDITION_VALUES, OP_VALUE_EXPECTATION, opFitsValue } from './conditions';
 import { isPositiveDuration, parseDuration, type ParsedDuration } from './duration';
-import { RESERVED_KEYS, reservedKeyProblem } from './json-limits';
+import { bagProblem, RESERVED_KEYS, reservedKeyProblem, WEBHOOK_PAYLOAD_LIMITS } from './json-limits';
 import { normalizeKey } from './record-changes';
 import type { TemplateChannel } from './templates';
 import { quietHoursFor, stepChannel, windowMeetsQuietHours } from './timing';
@@ -273,7 +273,11 @@ function stepProblems(step: Step, at: string, settings: Settings | undefined, ct
       problems.push(...updateRecordProblems(step.set, `${at}/set`, ctx));
       break;
     case 'webhook':
-      if (step.payload) problems.push(...reservedKeyProblems(step.payload, `${at}/payload`));
+      if (step.payload) {
+        // Its reserved keys too (bagProblem checks them at every depth it allows).
+        const problem = bagProblem(step.payload, `${at}/payload`, WEBHOOK_PAYLOAD_LIMITS);
+        if (problem) problems.push({ pointer: problem.pointer, message: problem.message });
+      }
       if (ctx.webhookEndpoints && !ctx.webhookEndpoints.has(step.endpoint)) {
         problems.push({ pointer: `${at}/endpoint`, message: `no webhook endpoint has the id "${step.endpoint}"` });
       }

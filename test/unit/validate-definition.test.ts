@@ -399,6 +399,33 @@ describe('validateDefinition: reserved keys', () => {
   });
 });
 
+describe('validateDefinition: a webhook step payload', () => {
+  const deep = (levels: number): unknown => (levels === 0 ? 'x' : { next: deep(levels - 1) });
+  it('is bounded like event properties: keys, nesting and JSON bytes, each refused with the pointer and the limit', () => {
+    const problems = problemsOf(
+      withSteps(
+        { id: 'a', type: 'webhook', endpoint: 'wh1', payload: Object.fromEntries(Array.from({ length: 101 }, (_, i) => [`k${i}`, i])) },
+        { id: 'b', type: 'webhook', endpoint: 'wh1', payload: { top: deep(7) } },
+        { id: 'c', type: 'webhook', endpoint: 'wh1', payload: { blob: 'x'.repeat(32 * 1024) } },
+      ),
+    );
+    expect(problems).toEqual([
+      { pointer: '/steps/0/payload', message: 'may hold at most 100 keys (has 101)' },
+      { pointer: '/steps/1/payload/top/next/next/next/next/next', message: 'nests deeper than 5 levels' },
+      { pointer: '/steps/2/payload', message: `may take at most ${32 * 1024} bytes as JSON (takes ${32 * 1024 + 11})` },
+    ]);
+  });
+
+  it('accepts a payload at each limit', () => {
+    const atLimit = withSteps(
+      { id: 'a', type: 'webhook', endpoint: 'wh1', payload: Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`k${i}`, i])) },
+      { id: 'b', type: 'webhook', endpoint: 'wh1', payload: { top: deep(5) } },
+      { id: 'c', type: 'webhook', endpoint: 'wh1', payload: { blob: 'x'.repeat(32 * 1024 - 11) } },
+    );
+    expect(problemsOf(atLimit)).toEqual([]);
+  });
+});
+
 describe('validateDefinition: update_record values', () => {
   it("checks each record field's value against the field, with the pointer", () => {
     const problems = problemsOf(
