@@ -26,7 +26,7 @@ export interface DeliverySettings {
   requestTimeoutMs: number;
   /** A message that would wait for send capacity longer than this after it was queued fails as expired. */
   validityMs: number;
-  /** Sends per second per workspace and provider (0: no limit). */
+  /** Sends per second per workspace and provider (0: no limit), unless the workspace sets its own (/v1/settings). */
   providerPerSecond: Record<Provider, number>;
   /** Where a workspace's own credentials send (SENDGRID_API_URL, TWILIO_API_URL). */
   sendgridApiUrl: string;

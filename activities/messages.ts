@@ -451,7 +451,8 @@ export function messageActivities(deps: ActivityDeps) {
             : sendLimitsFor({
                 workspaceId: req.workspaceId,
                 provider,
-                providerPerSecond: delivery.providerPerSecond[provider],
+                // The workspace's own rate (PUT /v1/settings), else the service's.
+                providerPerSecond: (await getWorkspaceSettings(db, req.workspaceId))?.sendsPerSecond[provider] ?? delivery.providerPerSecond[provider],
                 segments: row.segments,
                 smsSender:
                   req.channel === 'sms' && prepared.senderRow

@@ -21,6 +21,8 @@ export interface WorkspacesTable {
   default_senders: Generated<Json<Record<string, string | null>>>;
   sms_help_text: ColumnType<string | null, string | null | undefined, string | null>;
   delivery_guarantee: Generated<DeliveryGuarantee>;
+  /** Sends per second per provider (null: the service's default); merged key by key on update. */
+  sends_per_second: Generated<Json<Record<string, number | null>>>;
   /** Requests per API key per minute; null: RATE_LIMIT_PER_MINUTE. Set by the operator (/admin/workspaces). */
   rate_limit_per_minute: ColumnType<number | null, number | null | undefined, number | null>;
   created_at: Timestamp;

@@ -27,6 +27,17 @@ const DeliveryGuaranteeSchema = Type.Union([Type.Literal('at_most_once'), Type.L
 });
 export type DeliveryGuarantee = Static<typeof DeliveryGuaranteeSchema>;
 
+/** The most a workspace may set: far above any provider's account limit, low enough to stay a rate. */
+const MAX_SENDS_PER_SECOND = 1000;
+const perProvider = <T extends Parameters<typeof Type.Optional>[0]>(schema: T) => ({ sendgrid: schema, twilio: schema });
+const SendsPerSecond = Type.Number({
+  exclusiveMinimum: 0,
+  maximum: MAX_SENDS_PER_SECOND,
+  description: 'Sends per second (fractions allowed: 0.5 is one every 2 s); null: the service default',
+});
+const SENDS_PER_SECOND_DESCRIPTION =
+  "The workspace's send rate per provider across all workers (emails through SendGrid; SMS and calls through Twilio, each SMS sender keeping its own limit too); null: the service's SENDGRID_SENDS_PER_SECOND / TWILIO_SENDS_PER_SECOND. A send waits for capacity, it is not failed";
+
 const SenderId = Type.String({ minLength: 1, maxLength: 100, description: 'A sender id (POST /v1/senders)' });
 const HelpText = Type.String({ minLength: 1, maxLength: 1600, description: 'The answer to an SMS HELP; null: the built-in text' });
 
@@ -48,6 +59,10 @@ export const WorkspaceSettings = Type.Object(
     }),
     smsHelpText: Type.Union([Type.String(), Type.Null()], { description: 'The answer to an SMS HELP; null: the built-in text' }),
     deliveryGuarantee: DeliveryGuaranteeSchema,
+    sendsPerSecond: Type.Object(perProvider(Type.Union([Type.Number(), Type.Null()])), {
+      additionalProperties: false,
+      description: SENDS_PER_SECOND_DESCRIPTION,
+    }),
   },
   {
     additionalProperties: false,
@@ -59,6 +74,7 @@ export const WorkspaceSettings = Type.Object(
         defaultSenders: { email: 'snd_office', sms: null, voicemail: null },
         smsHelpText: 'Acme Cleaning: reply STOP to opt out. Help: +40 21 000 0000',
         deliveryGuarantee: 'at_most_once',
+        sendsPerSecond: { sendgrid: null, twilio: 10 },
       },
     ],
   },
@@ -80,6 +96,12 @@ export const WorkspaceSettingsUpdate = Type.Object(
     defaultSenders: Type.Optional(Type.Object(perChannel(Type.Optional(Type.Union([SenderId, Type.Null()]))), { additionalProperties: false })),
     smsHelpText: Type.Optional(Type.Union([HelpText, Type.Null()])),
     deliveryGuarantee: Type.Optional(DeliveryGuaranteeSchema),
+    sendsPerSecond: Type.Optional(
+      Type.Object(perProvider(Type.Optional(Type.Union([SendsPerSecond, Type.Null()]))), {
+        additionalProperties: false,
+        description: SENDS_PER_SECOND_DESCRIPTION,
+      }),
+    ),
   },
   {
     additionalProperties: false,

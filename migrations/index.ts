@@ -16,6 +16,7 @@ import * as workspaceRateLimit from './2026-12-01T06-00-00_workspace-rate-limit'
 import * as webhookCalls from './2026-12-01T07-00-00_webhook-calls';
 import * as statisticsIndexes from './2026-12-01T09-00-00_statistics-indexes';
 import * as backfillCancel from './2026-12-02T06-00-00_backfill-cancel';
+import * as workspaceSendsPerSecond from './2026-12-02T09-00-00_workspace-sends-per-second';
 
 /** Listed explicitly, in order: a migration is never discovered by reading a folder. */
 export const migrations: Record<string, Migration> = {
@@ -36,4 +37,5 @@ export const migrations: Record<string, Migration> = {
   '2026-12-01T07-00-00_webhook-calls': webhookCalls,
   '2026-12-01T09-00-00_statistics-indexes': statisticsIndexes,
   '2026-12-02T06-00-00_backfill-cancel': backfillCancel,
+  '2026-12-02T09-00-00_workspace-sends-per-second': workspaceSendsPerSecond,
 };

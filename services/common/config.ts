@@ -116,12 +116,14 @@ export const ConfigSchema = Type.Object({
   SENDGRID_SENDS_PER_SECOND: Type.Number({
     minimum: 0,
     default: 100,
-    description: 'Emails per second per workspace through SendGrid, across all workers (0: no limit)',
+    description:
+      'Emails per second per workspace through SendGrid, across all workers (0: no limit); the default of a workspace setting none (PUT /v1/settings sendsPerSecond)',
   }),
   TWILIO_SENDS_PER_SECOND: Type.Number({
     minimum: 0,
     default: 100,
-    description: 'SMS and calls per second per workspace through Twilio, across all workers (0: no limit); each SMS sender has its own limit too',
+    description:
+      'SMS and calls per second per workspace through Twilio, across all workers (0: no limit; the default of a workspace setting none); each SMS sender has its own limit too',
   }),
   SWEEP_INTERVAL: Type.String({
     default: 'PT5M',

@@ -21,6 +21,7 @@ const NEW_WORKSPACE = {
   defaultSenders: { email: null, sms: null, voicemail: null },
   smsHelpText: null,
   deliveryGuarantee: 'at_most_once',
+  sendsPerSecond: { sendgrid: null, twilio: null },
 };
 
 describe('/v1/settings', () => {
@@ -52,6 +53,7 @@ describe('/v1/settings', () => {
       defaultSenders: { email: 'snd_office', sms: null, voicemail: null },
       smsHelpText: null,
       deliveryGuarantee: 'at_most_once',
+      sendsPerSecond: { sendgrid: null, twilio: null },
     };
     expect(a.data).toEqual(expected);
     const b = await t.client.PUT('/v1/settings', {
@@ -78,6 +80,11 @@ describe('/v1/settings', () => {
       [{ defaultSenders: { email: '' } }, '/body/defaultSenders/email'],
       [{ smsHelpText: 7 }, '/body/smsHelpText'],
       [{ deliveryGuarantee: 'twice' }, '/body/deliveryGuarantee'],
+      [{ sendsPerSecond: { twilio: 0 } }, '/body/sendsPerSecond/twilio'],
+      [{ sendsPerSecond: { sendgrid: -5 } }, '/body/sendsPerSecond/sendgrid'],
+      [{ sendsPerSecond: { sendgrid: 1001 } }, '/body/sendsPerSecond/sendgrid'],
+      [{ sendsPerSecond: { twilio: '10' } }, '/body/sendsPerSecond/twilio'],
+      [{ sendsPerSecond: { mailgun: 10 } }, '/body/sendsPerSecond/mailgun'],
       [{ colour: 'blue' }, '/body/colour'],
     ];
     for (const [body, field] of cases) {
@@ -88,6 +95,16 @@ describe('/v1/settings', () => {
       expect(res.error, JSON.stringify(body)).toMatchObject({ field });
       expect((await t.client.GET('/v1/settings')).data).toEqual(before);
     }
+  });
+
+  it('sets a send rate per provider, keeps the other, and null returns it to the service default', async () => {
+    const set = await t.client.PUT('/v1/settings', { body: { sendsPerSecond: { twilio: 2.5 } } });
+    expect(set.response.status, JSON.stringify(set.error)).toBe(200);
+    expect(set.data!.sendsPerSecond).toEqual({ sendgrid: null, twilio: 2.5 });
+    await t.client.PUT('/v1/settings', { body: { sendsPerSecond: { sendgrid: 1000 } } });
+    expect((await t.client.GET('/v1/settings')).data!.sendsPerSecond).toEqual({ sendgrid: 1000, twilio: 2.5 });
+    const cleared = await t.client.PUT('/v1/settings', { body: { sendsPerSecond: { sendgrid: null, twilio: null } } });
+    expect(cleared.data!.sendsPerSecond).toEqual({ sendgrid: null, twilio: null });
   });
 
   it("never shows or changes another workspace's settings", async () => {

@@ -1,7 +1,8 @@
 /**
  * Send rate limits that hold across worker processes: 30 SMS from one long-code sender (1
  * segment per second), sent by two worker processes, reach the fake Twilio never closer together
- * than one second; a message whose turn would come after its validity period is failed as
+ * than one second; a workspace's own Twilio rate (PUT /v1/settings sendsPerSecond) spaces its sends
+ * from a 100/s short code; a message whose turn would come after its validity period is failed as
  * `expired` and never reaches the provider.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -15,6 +16,7 @@ const SID = `AC${'c'.repeat(32)}`;
 const run = String(Date.now() % 10_000).padStart(4, '0');
 const LONG_CODE = `+1500551${run}`;
 const SLOW = `+1500552${run}`;
+const SHORT_CODE = `+1500553${run}`;
 /**
  * A long code's limiter is held while a send's request is in flight and frees one second after the
  * provider's answer (db/send-limits.ts), so the next request leaves no earlier than 1 s after the
@@ -37,6 +39,7 @@ beforeAll(async () => {
   for (const [id, from, extra] of [
     ['snd_long', LONG_CODE, {}],
     ['snd_slow', SLOW, { segmentsPerSecond: 0.005 }],
+    ['snd_short', SHORT_CODE, { kind: 'short_code' }],
   ] as const) {
     const res = await e.api('POST', '/v1/senders', { id, channel: 'sms', from, kind: 'long_code', ...extra });
     expect(res.status, JSON.stringify(res.body)).toBe(201);
@@ -99,6 +102,28 @@ describe('send rate limits across workers', () => {
       const m = await messageOf(r, 'sent');
       expect(tw.acceptedFor(m.id)).toBe(1);
     }
+  });
+
+  it("a workspace's own Twilio rate of 2 per second spaces its SMS from a short code at the provider", async () => {
+    const set = await e.api('PUT', '/v1/settings', { sendsPerSecond: { twilio: 2 } });
+    expect(set.status, JSON.stringify(set.body)).toBe(200);
+    const automationId = await smsAutomation('Short code', 'snd_short');
+    const records = Array.from({ length: 8 }, (_, i) => `wsr-${run}-${String(i).padStart(4, '0')}`);
+    await Promise.all(records.map((r) => enroll(automationId, r)));
+
+    const fromSender = () => tw.accepted.filter((r) => r.body.From === SHORT_CODE);
+    await waitFor('8 SMS at the fake', async () => fromSender().length === 8, 120_000, 500);
+    const at = fromSender()
+      .map((r) => r.at)
+      .sort((x, y) => x - y);
+    const gaps = at.slice(1).map((t, i) => t - at[i]!);
+    // 2/s: at least 500 ms apart (the same 2 ms of truncation as MIN_GAP_MS); the short code alone allows 100/s.
+    expect(
+      gaps.filter((g) => g < 500 - 2),
+      `gaps between consecutive requests (ms): ${gaps.join(', ')}`,
+    ).toEqual([]);
+    for (const r of records) expect(tw.acceptedFor((await messageOf(r, 'sent')).id)).toBe(1);
+    await e.api('PUT', '/v1/settings', { sendsPerSecond: { twilio: null } });
   });
 
   it('a message whose turn would come after its validity period is failed as expired, never sent', async () => {

@@ -61,8 +61,8 @@ const settings: FastifyPluginAsyncTypebox = async (app) => {
         tags: TAGS,
         summary: "Change the workspace's settings",
         description:
-          'Fields left out keep their value, and so do channels left out of `channels`, `quietHours` and `defaultSenders`; ' +
-          'null clears a quiet-hours entry, a default sender or the SMS HELP text. ' +
+          'Fields left out keep their value, and so do channels left out of `channels`, `quietHours` and `defaultSenders` (and providers left out of `sendsPerSecond`); ' +
+          'null clears a quiet-hours entry, a default sender, a send rate (back to the service default) or the SMS HELP text. ' +
           'Default quiet hours hold back SMS/voicemail steps (moved to the end of the quiet hours, never dropped) of every automation that sets none of its own for that channel. ' +
           'Switching a channel off makes activating an automation with a step on it answer 409. Answers the settings as they are now.',
         body: WorkspaceSettingsUpdate,
