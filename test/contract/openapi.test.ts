@@ -39,6 +39,11 @@ it('answers every generated request as its OpenAPI document says (Schemathesis, 
       `${t.baseUrl}/openapi.json`,
       '--checks',
       'all',
+      // The coverage and stateful phases are left out to keep the run bounded: on this document
+      // the coverage phase had not ended after 4 minutes (it enumerates boundary values of every
+      // schema, conditions included); examples and fuzzing send the 40 examples per operation.
+      '--phases',
+      'examples,fuzzing',
       '--no-color',
       '--report',
       'junit',
