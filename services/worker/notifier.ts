@@ -9,12 +9,12 @@
  * leaves the row to the next worker once the lease ends (at-least-once; receivers dedupe by the
  * notification id, sent as X-Followup-Id and the body's `id`).
  */
-import pg from 'pg';
 import type { Logger } from 'pino';
 import type { Db } from '../../db/connection';
 import { claimDueDeliveries, finishAttempt, NOTIFY_CHANNEL, type ClaimedDelivery } from '../../db/notifications';
 import { signatureFor, SIGNATURE_HEADER } from '../../activities/webhooks';
 import { readCapped } from '../common/outbound-http';
+import { ReconnectingListener } from './listener';
 
 export const RETRY_FOR_MS = 24 * 3600_000;
 const MAX_RETRY_DELAY_MS = 3600_000;
@@ -44,27 +44,30 @@ export class Notifier {
   private loop: Promise<void> | undefined;
   private stopping = false;
   private wake: (() => void) | undefined;
-  private listener: pg.Client | undefined;
+  // NOTIFY makes delivery prompt; the poll is the fallback (and picks up due retries).
+  private readonly listener: ReconnectingListener;
 
-  constructor(private readonly opts: NotifierOptions) {}
+  constructor(private readonly opts: NotifierOptions) {
+    this.listener = new ReconnectingListener({
+      databaseUrl: opts.databaseUrl,
+      channel: NOTIFY_CHANNEL,
+      name: 'notifier',
+      logger: opts.logger,
+      onNotify: () => this.wake?.(),
+    });
+  }
 
   async start(): Promise<void> {
     this.stopping = false;
-    // NOTIFY makes delivery prompt; the poll is the fallback (and picks up due retries).
-    const client = new pg.Client({ connectionString: this.opts.databaseUrl });
-    client.on('notification', () => this.wake?.());
-    client.on('error', (err) => this.opts.logger.warn({ err }, 'notifier: LISTEN connection lost; polling'));
-    await client.connect();
-    await client.query(`LISTEN ${NOTIFY_CHANNEL}`);
-    this.listener = client;
+    await this.listener.start();
     this.loop = this.run();
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
+    await this.listener.stop();
     this.wake?.();
     await this.loop;
-    await this.listener?.end().catch(() => undefined);
   }
 
   private async run(): Promise<void> {

@@ -13,15 +13,13 @@
  *   key's later rows until it is (see inOrder). Different keys run concurrently.
  * - Nothing is doubled by redelivery: starts are idempotent by trigger key and workflow id
  *   (REJECT_DUPLICATE), signals carry the event/change id and the workflow ignores one it has seen.
- * - Woken by LISTEN on OUTBOX_CHANNEL (a dedicated pg client), with a ROUTER_POLL_MS fallback. A lost
- *   LISTEN connection is reopened with backoff (0.5 s doubling, at most 30 s apart) for as long as
- *   the router runs; the poll carries the work meanwhile.
+ * - Woken by LISTEN on OUTBOX_CHANNEL (listener.ts: reopened with backoff when lost), with a
+ *   ROUTER_POLL_MS fallback that carries the work meanwhile.
  * - An event that concerns no automation and no running enrollment costs no Temporal call: the
  *   triggers come from a cache of active automations and the running enrollments of a batch's
  *   records from one query; a running enrollment is told only what its definition can use
  *   (domain/signal-interest.ts), so noise cannot grow its history.
  */
-import pg from 'pg';
 import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError, type SignalDefinition } from '@temporalio/common';
 import type { Logger } from 'pino';
@@ -46,6 +44,7 @@ import type { Condition } from '../../domain/definition';
 import type { EnrollmentEvent, RecordChange, RecordSnapshot } from '../../domain/enrollment';
 import { eventSignal, exitSignal, pauseSignal, recordChangedSignal, resumeSignal } from '../../workflows/signals';
 import { Enroller } from '../common/enrollments';
+import { ReconnectingListener } from './listener';
 import { AutomationCache, type ActiveAutomation } from './automation-cache';
 import { groupBy, mapLimit } from './concurrency';
 import { flattenChanges } from '../../domain/record-changes';
@@ -100,8 +99,6 @@ export interface RouterStats {
 }
 
 const MAX_BACKOFF_S = 300;
-const LISTEN_RETRY_MS = 500;
-const LISTEN_RETRY_MAX_MS = 30_000;
 
 export function backoffSeconds(attempts: number): number {
   return Math.min(MAX_BACKOFF_S, 2 ** Math.min(attempts, 9));
@@ -114,9 +111,7 @@ export class OutboxRouter {
   private readonly pageSize: number;
   /** Per automation version (immutable): what its enrollments can use. */
   private readonly interests = new Map<string, Promise<SignalInterest | undefined>>();
-  private listener: pg.Client | undefined;
-  private relisten: NodeJS.Timeout | undefined;
-  private listenFailures = 0;
+  private readonly listener: ReconnectingListener;
   private loop: Promise<void> | undefined;
   private stopping = false;
   private woken = false;
@@ -126,73 +121,32 @@ export class OutboxRouter {
     this.cache = new AutomationCache(opts.db);
     this.concurrency = opts.concurrency ?? 64;
     this.pageSize = opts.pageSize ?? 500;
+    this.listener = new ReconnectingListener({
+      databaseUrl: opts.databaseUrl,
+      channel: OUTBOX_CHANNEL,
+      name: 'router',
+      logger: opts.logger,
+      onNotify: () => this.notify(),
+    });
   }
 
   async start(): Promise<void> {
     this.stopping = false;
-    await this.listen();
+    await this.listener.start();
     this.loop = this.run();
   }
 
   /** Finishes the batch in hand (its transaction commits), then stops. */
   async stop(): Promise<void> {
     this.stopping = true;
-    clearTimeout(this.relisten);
-    this.relisten = undefined;
+    await this.listener.stop();
     this.notify();
     await this.loop;
-    const l = this.listener;
-    this.listener = undefined;
-    await l?.end().catch(() => undefined);
   }
 
   private notify(): void {
     this.woken = true;
     this.wake?.();
-  }
-
-  private async listen(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.opts.databaseUrl });
-    const lost = () => {
-      if (this.listener !== client) return;
-      this.listener = undefined;
-      client.end().catch(() => undefined);
-      this.listenLater();
-    };
-    client.on('notification', () => this.notify());
-    client.on('error', (err) => {
-      this.opts.logger.warn({ err }, 'router: LISTEN connection lost; polling until it is back');
-      lost();
-    });
-    client.on('end', lost);
-    try {
-      await client.connect();
-      await client.query(`LISTEN ${OUTBOX_CHANNEL}`);
-    } catch (err) {
-      client.end().catch(() => undefined);
-      throw err;
-    }
-    if (this.stopping) {
-      await client.end().catch(() => undefined);
-      return;
-    }
-    this.listener = client;
-    this.listenFailures = 0;
-    this.notify(); // catch up with anything written while we were not listening
-  }
-
-  /** Listens again after a backoff, until it works or the router stops; a failed attempt schedules the next. */
-  private listenLater(): void {
-    if (this.stopping || this.relisten) return;
-    const delayMs = Math.min(LISTEN_RETRY_MAX_MS, LISTEN_RETRY_MS * 2 ** Math.min(this.listenFailures, 16));
-    this.relisten = setTimeout(() => {
-      this.relisten = undefined;
-      this.listen().catch((err) => {
-        this.listenFailures++;
-        this.opts.logger.warn({ err, failures: this.listenFailures }, 'router: LISTEN reconnect failed; polling meanwhile, trying again');
-        this.listenLater();
-      });
-    }, delayMs);
   }
 
   private async run(): Promise<void> {
