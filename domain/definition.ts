@@ -12,7 +12,7 @@ export const StepId = Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', descriptio
 /** A step id, or `end` to finish the sequence. */
 export const StepTarget = Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', description: 'A step id, or "end"' });
 export const IsoDuration = Type.String({
-  description: 'ISO-8601 duration, e.g. PT2H, P3D, P1DT12H',
+  description: 'ISO-8601 duration, e.g. PT2H, P3D, P1DT12H; a string of this length that is not one is refused with 400',
   examples: ['PT2H', 'P3D'],
   minLength: 2,
   maxLength: 40,
@@ -67,7 +67,7 @@ export const QuietHours = Type.Object(
     end: LocalTime,
     channels: Type.Optional(Type.Array(Channel, { minItems: 1, uniqueItems: true, description: 'Default: sms and voicemail' })),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, description: '`start` equal to `end` is refused with 400 (JSON Schema cannot compare two fields)' },
 );
 export type QuietHours = Static<typeof QuietHours>;
 

@@ -11,7 +11,11 @@ export const CHANNELS = ['email', 'sms', 'voicemail'] as const satisfies readonl
 
 const DailyHours = Type.Object(
   { start: LocalTime, end: LocalTime },
-  { additionalProperties: false, description: "Quiet from `start` to `end` in the recipient's zone; `end` before `start` wraps past midnight" },
+  {
+    additionalProperties: false,
+    description:
+      "Quiet from `start` to `end` in the recipient's zone; `end` before `start` wraps past midnight. `start` equal to `end` is refused with 400 (JSON Schema cannot compare two fields)",
+  },
 );
 export type DailyHours = Static<typeof DailyHours>;
 

@@ -209,7 +209,7 @@ const templates: FastifyPluginAsyncTypebox = async (app) => {
         tags: TAGS,
         summary: 'Edit a template (writes a new version)',
         description:
-          "Writes the next immutable version and makes it current. Content must keep the template's channel. Automation versions saved before keep the template version they pinned; the automation must be saved again (PUT /v1/automations/{id}) for new enrollments to use this one.",
+          "Writes the next immutable version and makes it current. Content must keep the template's channel: content of another channel's shape is refused with 400 (the body's schema cannot depend on the stored template). Automation versions saved before keep the template version they pinned; the automation must be saved again (PUT /v1/automations/{id}) for new enrollments to use this one.",
         params: TemplateParams,
         body: UpdateTemplateBody,
         response: { 200: Template, ...v1Problems(400, 404) },
