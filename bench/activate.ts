@@ -16,9 +16,8 @@
  *
  * Records and last events are written with one INSERT ... SELECT generate_series each (the import
  * is not measured). Provisions like `npm test` (bench/support.ts); writes the "Bulk activation"
- * section of docs/benchmarks.md with `uptime` at the start and end, and prints the figures as JSON.
+ * section of docs/benchmarks.md with the load average at the start and end, and prints the figures as JSON.
  */
-import { execFileSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import {
@@ -36,7 +35,7 @@ import type { Db } from '../db/connection';
 import { dateCandidates, dateIndexName, ensureDateIndex, inactivityCandidates } from '../db/sweeps';
 import { createWorkspaceWithKey } from '../db/workspaces';
 import { dateValueRange, inactivityEventRange, type DateTrigger, type InactivityTrigger } from '../domain/occurrences';
-import { count, provision, rssMiB, startBenchApi, startWorkerChild, until, writeBenchmarkSection } from './support';
+import { count, loadAverage, provision, rssMiB, startBenchApi, startWorkerChild, until, writeBenchmarkSection } from './support';
 
 const log = (line: string) => process.stderr.write(`[bench:activate] ${line}\n`);
 const { values: args } = parseArgs({
@@ -57,7 +56,6 @@ const PAGE = 500;
 const REPEAT = 15;
 const DAY = 86_400_000;
 
-const uptime = () => execFileSync('uptime', { encoding: 'utf8' }).trim();
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** Turns every SELECT into EXPLAIN (ANALYZE, BUFFERS) of itself and keeps the plans (the caller gets no rows). */
@@ -135,7 +133,7 @@ async function measureQuery<T>(db: Db, q: SweepQuery<T>): Promise<QueryFigures> 
 }
 
 async function main(): Promise<void> {
-  const uptime0 = uptime();
+  const load0 = loadAverage();
   const infra = await provision('followup_bench_activate', log);
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -292,7 +290,7 @@ async function main(): Promise<void> {
     const hi = progress.find((p) => p.n >= rows * 0.9);
     const steady = lo && hi && hi.at > lo.at ? (hi.n - lo.n) / ((hi.at - lo.at) / 1000) : undefined;
     const listed = (await api.temporal.workflow.count(`AutomationId = "${id}"`)).count;
-    const uptime1 = uptime();
+    const load1 = loadAverage();
     const activation = {
       records: N,
       finished,
@@ -318,10 +316,10 @@ async function main(): Promise<void> {
       '## Bulk activation and the sweep queries (`npm run bench:activate`)',
       '',
       `Measured ${new Date().toISOString()} on ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'CPU'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM, Node ${process.version}; ` +
-        'a private Temporal dev server (in memory) and PostgreSQL on the same machine, shared with other work (see `uptime`).',
+        'a private Temporal dev server (in memory) and PostgreSQL on the same machine, shared with other work (see the load average).',
       '',
-      `- \`uptime\` at the start: \`${uptime0}\``,
-      `- \`uptime\` at the end: \`${uptime1}\``,
+      `- load average (1 / 5 / 15 min) at the start: ${load0}`,
+      `- load average (1 / 5 / 15 min) at the end: ${load1}`,
       '',
       `### Bulk activation of ${N.toLocaleString('en')} records (\`onlyNew: false\`)`,
       '',
@@ -371,7 +369,7 @@ async function main(): Promise<void> {
         bench: 'activate',
         activation,
         sweep: Object.fromEntries(Object.entries(sweep).map(([k, v]) => [k, { date: brief(v.date), inactivity: brief(v.inactivity) }])),
-        uptime: [uptime0, uptime1],
+        loadAverage: [load0, load1],
       })}\n`,
     );
   } finally {

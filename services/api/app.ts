@@ -32,7 +32,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   const app = Fastify({
     ...(opts.logger ? { loggerInstance: opts.logger as FastifyBaseLogger } : { logger: false }),
     bodyLimit: opts.config.BODY_LIMIT_BYTES,
-    maxParamLength: MAX_PARAM_LENGTH,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     frameworkErrors,
     // request.ip (the auth failure budget, the admin routes' rate limit) is the client's, not the balancer's.
     ...(opts.config.TRUST_PROXY ? { trustProxy: opts.config.TRUST_PROXY } : {}),
