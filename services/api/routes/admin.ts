@@ -118,7 +118,7 @@ const admin: FastifyPluginAsyncTypebox = async (app) => {
           "Operator only. Sets the requests per API key per minute of the workspace's keys (null: back to RATE_LIMIT_PER_MINUTE); " +
           'each API process applies it within 5 s (its key cache).',
         security: [{ adminToken: [] }],
-        params: Type.Object({ id: Type.String({ minLength: 1, maxLength: 100 }) }),
+        params: Type.Object({ id: Type.String({ pattern: '^[A-Za-z0-9_-]{1,100}$', description: 'A workspace id (ws_...)' }) }),
         body: WorkspaceUpdate,
         response: { 200: Workspace, ...problems(400, 401, 404, 413, 415, 429) },
       },
