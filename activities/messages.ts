@@ -148,17 +148,18 @@ export function messageActivities(deps: ActivityDeps) {
 
   /** Renders, addresses and inserts the row (once); returns it with what the provider needs beyond the row. */
   async function prepare(req: SendMessageRequest) {
-    const live = await getRecord(db, req.workspaceId, req.recordId);
+    const live = req.recordId ? await getRecord(db, req.workspaceId, req.recordId) : undefined;
     const recipient = await resolveRecipient(db, req.workspaceId, req.to, req.channel, req.context.record, live);
     const suppression = recipient.address ? await suppressionOf(db, req.workspaceId, req.channel, recipient.address) : null;
     const suppressed = (recipient.isRecord && live?.unsubscribed?.[req.channel] === true) || suppression !== null;
     const sender = await senderFor(req);
-    const unsubscribe = recipient.isRecord
-      ? unsubscribeUrl(
-          { PUBLIC_URL: delivery.publicUrl, SECRETS_KEY: delivery.secretsKey },
-          { workspaceId: req.workspaceId, recordId: req.recordId, channel: req.channel },
-        )
-      : null;
+    const unsubscribe =
+      recipient.isRecord && req.recordId
+        ? unsubscribeUrl(
+            { PUBLIC_URL: delivery.publicUrl, SECRETS_KEY: delivery.secretsKey },
+            { workspaceId: req.workspaceId, recordId: req.recordId, channel: req.channel },
+          )
+        : null;
 
     let rendered: Record<string, string> = {};
     let dynamicTemplate: OutboundMessage['dynamicTemplate'] = null;
@@ -202,11 +203,10 @@ export function messageActivities(deps: ActivityDeps) {
         id: newId('msg'),
         workspace_id: req.workspaceId,
         idempotency_key: req.idempotencyKey,
-        // A test send belongs to no enrollment, automation or step.
-        enrollment_id: req.test ? null : req.enrollmentId,
-        automation_id: req.test ? null : req.automationId,
-        step_id: req.test ? null : req.stepId,
-        record_id: req.recordId || null,
+        enrollment_id: req.enrollmentId,
+        automation_id: req.automationId,
+        step_id: req.stepId,
+        record_id: req.recordId,
         test: req.test === true,
         channel: req.channel,
         to: recipient.address ?? '',

@@ -13,7 +13,8 @@ import type { EnrollmentStatus, RecordSnapshot, StepOutcome, TemplateSnapshot } 
 export interface RenderContext {
   record: RecordSnapshot;
   event: { id: string; type: string; occurredAt: string; properties: Record<string, unknown> } | null;
-  enrollment: { id: string; automationId: string; version: number; variant: string | null };
+  /** null: a test send, which belongs to no enrollment. */
+  enrollment: { id: string; automationId: string; version: number; variant: string | null } | null;
 }
 
 /** Identifies the enrollment an activity works for; every row it writes carries these. */
@@ -54,10 +55,18 @@ export interface ProgressUpdate extends EnrollmentRef {
 
 export type MessageChannel = Channel;
 
-export interface SendMessageRequest extends EnrollmentRef {
+/**
+ * One message to send. A test send (POST /v1/templates/{id}/test-send) has no enrollment,
+ * automation, step or (without a recordId) record: those are null, and so are its row's columns.
+ */
+export interface SendMessageRequest {
+  workspaceId: string;
+  enrollmentId: string | null;
+  automationId: string | null;
+  recordId: string | null;
   /** `<enrollmentId>:<stepId>:<visit>`: a retry finds the claimed row and does not send twice. */
   idempotencyKey: string;
-  stepId: string;
+  stepId: string | null;
   channel: MessageChannel;
   to: Recipient | StaffRecipient;
   /** The pinned template version (from the enrollment input), never the live template. */

@@ -78,9 +78,16 @@ describe('POST /v1/templates/{id}/test-send', () => {
     expect(mail.personalizations[0].to).toEqual([{ email: 'owner@sparkle.example' }]);
     expect(mail.subject).toBe('Welcome, Ana Pop');
     expect(mail.content).toEqual([{ type: 'text/plain', value: 'Hi Ana Pop, from Sparkle Cleaning.' }]);
+    // No enrollment, automation or step: no categories, only our message id for the status webhooks.
+    expect(mail.categories).toBeUndefined();
+    expect(mail.custom_args).toEqual({ message_id: res.body.id });
 
-    const row = await e.t.db.selectFrom('messages').select(['test', 'status']).where('id', '=', res.body.id).executeTakeFirstOrThrow();
-    expect(row).toEqual({ test: true, status: 'sent' });
+    const row = await e.t.db
+      .selectFrom('messages')
+      .select(['test', 'status', 'enrollment_id', 'automation_id', 'step_id', 'record_id'])
+      .where('id', '=', res.body.id)
+      .executeTakeFirstOrThrow();
+    expect(row).toEqual({ test: true, status: 'sent', enrollment_id: null, automation_id: null, step_id: null, record_id: 'ts-rec-1' });
 
     const again = await e.api('POST', '/v1/templates/tpl_ts_mail/test-send', { to: 'owner@sparkle.example', recordId: 'ts-rec-1', requestId: 'ts-1' });
     expect(again.status).toBe(200);

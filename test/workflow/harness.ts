@@ -57,7 +57,7 @@ export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
 // The recorder: what the workflow asked the outside world to do, in order.
 
 export interface SentRecord {
-  stepId: string;
+  stepId: SendMessageRequest['stepId'];
   channel: string;
   to: SendMessageRequest['to'];
   templateId: string;

@@ -37,7 +37,7 @@ let running: Promise<void>;
 let serverNow = Date.now();
 let sweeps = 0;
 
-const sends: Array<{ stepId: string; recordId: string }> = [];
+const sends: Array<Pick<SendMessageRequest, 'stepId' | 'recordId'>> = [];
 const sentTo = (stepId: string) =>
   sends
     .filter((s) => s.stepId === stepId)

@@ -331,11 +331,11 @@ const templates: FastifyPluginAsyncTypebox = async (app) => {
       const workflowId = `test-send:${workspaceId}:${request.body.requestId ?? randomUUID()}`;
       const input: SendMessageRequest = {
         workspaceId,
-        enrollmentId: '',
-        automationId: '',
-        recordId: recordId ?? '',
+        enrollmentId: null,
+        automationId: null,
+        recordId: recordId ?? null,
         idempotencyKey: workflowId,
-        stepId: '',
+        stepId: null,
         channel: t.channel,
         to: t.channel === 'email' ? { email: to } : { phone: to },
         template: { id: t.id, version: t.version, channel: t.channel, content: t.content },
@@ -346,7 +346,7 @@ const templates: FastifyPluginAsyncTypebox = async (app) => {
             ? recordSnapshot(record)
             : { externalId: '', email: null, phone: null, name: null, timezone: null, stage: null, ownerId: null, attributes: {} },
           event: null,
-          enrollment: { id: '', automationId: '', version: 0, variant: null },
+          enrollment: null,
         },
         dueAt: new Date().toISOString(),
         test: true,
