@@ -186,5 +186,6 @@ describe('the preview agrees with the workflow', () => {
         { numRuns: 40 },
       );
     });
-  });
+    // 40 workflows on the time-skipping server: a loaded run once passed the default 60 s.
+  }, 300_000);
 });
