@@ -44,6 +44,7 @@ import { releaseTurn, reserveSlot, takeTurn, type Turn } from '../db/send-limits
 import { MESSAGE_STATUSES, type MessageRow, type MessageStatus, type SenderRow } from '../db/schema';
 import { firstSender, getSender } from '../db/senders';
 import { getWorkspaceSettings } from '../db/settings';
+import type { WorkspaceSettings } from '../domain/settings';
 import { addSuppression, suppressionOf } from '../db/suppressions';
 import {
   SEND_EXPIRED,
@@ -140,19 +141,19 @@ export function messageActivities(deps: ActivityDeps) {
   }
 
   /** The step's sender, else the workspace default for the channel (/v1/settings), else its first sender of that channel. */
-  async function senderFor(req: SendMessageRequest): Promise<SenderRow | undefined> {
+  async function senderFor(req: SendMessageRequest, settings: WorkspaceSettings | undefined): Promise<SenderRow | undefined> {
     if (req.from) return getSender(db, req.workspaceId, req.from);
-    const chosen = (await getWorkspaceSettings(db, req.workspaceId))?.defaultSenders[req.channel];
+    const chosen = settings?.defaultSenders[req.channel];
     return (chosen ? await getSender(db, req.workspaceId, chosen) : undefined) ?? firstSender(db, req.workspaceId, req.channel);
   }
 
   /** Renders, addresses and inserts the row (once); returns it with what the provider needs beyond the row. */
-  async function prepare(req: SendMessageRequest) {
+  async function prepare(req: SendMessageRequest, settings: WorkspaceSettings | undefined) {
     const live = req.recordId ? await getRecord(db, req.workspaceId, req.recordId) : undefined;
     const recipient = await resolveRecipient(db, req.workspaceId, req.to, req.channel, req.context.record, live);
     const suppression = recipient.address ? await suppressionOf(db, req.workspaceId, req.channel, recipient.address) : null;
     const suppressed = (recipient.isRecord && live?.unsubscribed?.[req.channel] === true) || suppression !== null;
-    const sender = await senderFor(req);
+    const sender = await senderFor(req, settings);
     const unsubscribe =
       recipient.isRecord && req.recordId
         ? unsubscribeUrl(
@@ -311,7 +312,11 @@ export function messageActivities(deps: ActivityDeps) {
   }
 
   /** The claim was not ours: someone holds it, or its holder vanished without an answer (then `lookup` asks the provider first). */
-  async function claimedElsewhere(id: string, lookup?: { channel: DeliveryChannel; message: OutboundMessage }): Promise<SendMessageResult> {
+  async function claimedElsewhere(
+    id: string,
+    settings: WorkspaceSettings | undefined,
+    lookup?: { channel: DeliveryChannel; message: OutboundMessage },
+  ): Promise<SendMessageResult> {
     const row = await messageWithLease(db, id);
     if (row.status !== 'sending') {
       if (SETTLED.has(row.status)) return resultOf(row, true);
@@ -325,8 +330,7 @@ export function messageActivities(deps: ActivityDeps) {
     const waitedMs = -leftMs;
     const attempt = activityContext()?.info.attempt ?? 1;
     if (waitedMs >= delivery.confirmGraceMs && attempt < SEND_MAX_ATTEMPTS) {
-      const guarantee = (await getWorkspaceSettings(db, row.workspace_id))?.deliveryGuarantee;
-      if (guarantee === 'at_least_once') {
+      if (settings?.deliveryGuarantee === 'at_least_once') {
         // The workspace chose a possible second copy over a possibly missing message: send again.
         await settle(row.id, row.attempt_id ?? '', {
           status: 'queued',
@@ -354,6 +358,7 @@ export function messageActivities(deps: ActivityDeps) {
   async function claimAndSend(
     req: SendMessageRequest,
     prepared: Awaited<ReturnType<typeof prepare>>,
+    settings: WorkspaceSettings | undefined,
     channel: DeliveryChannel,
     ctx: Context | undefined,
     turn: Turn,
@@ -375,7 +380,7 @@ export function messageActivities(deps: ActivityDeps) {
     };
     const attemptId = randomUUID();
     const claimed = await claimQueuedMessage(db, row.id, attemptId, (delivery.requestTimeoutMs + SEND_LEASE_MARGIN_MS) / 1000, clock());
-    if (!claimed) return claimedElsewhere(row.id, { channel, message });
+    if (!claimed) return claimedElsewhere(row.id, settings, { channel, message });
 
     const lastAttempt = (ctx?.info.attempt ?? 1) >= SEND_MAX_ATTEMPTS;
     try {
@@ -435,7 +440,10 @@ export function messageActivities(deps: ActivityDeps) {
       const startedAt = Date.now();
       const existing = await messageByKey(db, req.idempotencyKey);
       if (existing && SETTLED.has(existing.status)) return resultOf(existing, true);
-      const prepared = await prepare(req);
+      // Read once for the whole send (sender, rate, delivery guarantee) and never kept: a change
+      // through /v1/settings applies from the next send (or the next attempt of this one).
+      const settings = await getWorkspaceSettings(db, req.workspaceId);
+      const prepared = await prepare(req, settings);
       const { row } = prepared;
       if (row.status !== 'queued' && row.status !== 'sending') return resultOf(row, Boolean(existing));
 
@@ -452,7 +460,7 @@ export function messageActivities(deps: ActivityDeps) {
                 workspaceId: req.workspaceId,
                 provider,
                 // The workspace's own rate (PUT /v1/settings), else the service's.
-                providerPerSecond: (await getWorkspaceSettings(db, req.workspaceId))?.sendsPerSecond[provider] ?? delivery.providerPerSecond[provider],
+                providerPerSecond: settings?.sendsPerSecond[provider] ?? delivery.providerPerSecond[provider],
                 segments: row.segments,
                 smsSender:
                   req.channel === 'sms' && prepared.senderRow
@@ -475,7 +483,7 @@ export function messageActivities(deps: ActivityDeps) {
             });
             logger.warn({ messageId: row.id }, 'message expired waiting for send capacity');
             if (done) return resultOf(done, false);
-            return claimedElsewhere(row.id);
+            return claimedElsewhere(row.id, settings);
           }
           turn = taken;
         }
@@ -486,7 +494,7 @@ export function messageActivities(deps: ActivityDeps) {
           if (ctx && Date.now() - startedAt + delivery.requestTimeoutMs + SEND_LEASE_MARGIN_MS > SEND_START_TO_CLOSE_MS) {
             throw retry('too little time left in this attempt for the provider call; the next attempt sends it', 'SendTimeBudget', 1000);
           }
-          return await claimAndSend(req, prepared, channel, ctx, turn);
+          return await claimAndSend(req, prepared, settings, channel, ctx, turn);
         } finally {
           // Also when the provider was never called (no time left, claimed elsewhere); a second release changes nothing.
           await releaseTurn(db, turn);

@@ -307,6 +307,56 @@ describe('delivery through the providers', () => {
     expect(first).toMatchObject({ status: 'failed', errorCode: '21610' });
   });
 
+  it("a workspace's default SMS sender changed while an enrollment waits: its next SMS goes out from the new number", async () => {
+    await e.t.db
+      .insertInto('senders')
+      .values({
+        workspace_id: e.t.workspaceId,
+        id: 'snd_sms_new',
+        channel: 'sms',
+        from: '+15005550008',
+        name: null,
+        reply_to: null,
+        messaging_service_sid: null,
+        kind: 'long_code',
+        segments_per_second: null,
+      })
+      .execute();
+    const a = await createAutomation(
+      e,
+      {
+        name: 'Sender changes',
+        trigger: { type: 'manual' },
+        steps: [
+          { id: 'first', type: 'sms', to: 'record', template: 'tpl_d_change' },
+          { id: 'hold', type: 'wait_for', event: 'dlv.go', timeout: 'P1D', onEvent: 'second', onTimeout: 'end' },
+          { id: 'second', type: 'sms', to: 'record', template: 'tpl_d_change' },
+        ],
+      },
+      { templates: [{ id: 'tpl_d_change', channel: 'sms' }] },
+    );
+    await putRecord(e, 'dlv-change', { phone: '+15005550010' });
+    const enrollmentId = await enroll(a.id, 'dlv-change');
+    await waitFor('the enrollment to wait for its event', async () => (await e.api('GET', `/v1/enrollments/${enrollmentId}`)).body.currentStep === 'hold');
+    try {
+      const changed = await e.api('PUT', '/v1/settings', { defaultSenders: { sms: 'snd_sms_new' } });
+      expect(changed.status, JSON.stringify(changed.body)).toBe(200);
+      await e.api('POST', '/v1/events', { id: 'evt-dlv-go', type: 'dlv.go', recordId: 'dlv-change' });
+      await ended(enrollmentId);
+    } finally {
+      await e.api('PUT', '/v1/settings', { defaultSenders: { sms: 'snd_sms' } });
+    }
+    expect(tw.accepted.map((r) => [r.body.To, r.body.From])).toEqual([
+      ['+15005550010', '+15005550006'],
+      ['+15005550010', '+15005550008'],
+    ]);
+    const steps = (await messagesOf('dlv-change')).map((m) => [m.stepId, m.status, m.senderId]).sort();
+    expect(steps).toEqual([
+      ['first', 'sent', 'snd_sms'],
+      ['second', 'sent', 'snd_sms_new'],
+    ]);
+  });
+
   // Last: the workspace keeps its own key from here on.
   it("a workspace's own SendGrid key (PUT /v1/providers/sendgrid) is stored sealed, never shown, and used for its sends", async () => {
     const bad = await e.api('PUT', '/v1/providers/sendgrid', { apiKey: 'not-a-key' });
