@@ -7,7 +7,7 @@
 import { enqueue } from '../db/outbox';
 import { notify } from '../db/notifications';
 import { lockRecord, recordSnapshot, updateRecordColumns } from '../db/records';
-import { applyChanges, diffChanges } from '../domain/record-changes';
+import { applyChanges, diffChanges, readField } from '../domain/record-changes';
 import type { ActivityDeps } from './deps';
 import { countEvents } from '../db/enrollments';
 import { latestEventIds, storedEventIds } from '../db/events';
@@ -66,7 +66,12 @@ export function recordActivities(deps: ActivityDeps) {
           },
           { now: clock(), stageChanged: 'stage' in changes },
         );
-        await enqueue(tx, req.workspaceId, [{ kind: 'record_changed', changeId: req.changeId, recordId: req.recordId, created: false, changes, at: req.at }]);
+        // The values before (null for an absent attribute, as the API's upsert writes them), so the
+        // router can tell whether the record matched a segment before this change and undo it.
+        const previous = Object.fromEntries(Object.keys(changes).map((key) => [key, readField(before, key) ?? null]));
+        await enqueue(tx, req.workspaceId, [
+          { kind: 'record_changed', changeId: req.changeId, recordId: req.recordId, created: false, changes, previous, at: req.at },
+        ]);
         // The backend applies update_record steps to its own copy of the record.
         await notify(tx, req.workspaceId, {
           id: `record.updated:${req.changeId}`,

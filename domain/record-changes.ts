@@ -70,6 +70,24 @@ export function applyChanges(record: RecordSnapshot, changes: Record<string, unk
   return next;
 }
 
+/**
+ * The record as it was right after a change, from the record `now` and the record's later changes
+ * (in the order they were made) with the values they replaced (`previous`): each is undone, latest
+ * first, so a field a later change touched ends at the value before the earliest such change,
+ * which is its value right after this change, and any other field keeps its value in `now`. So it
+ * is exact for any `now` that reflects this change, whether or not it reflects the later ones yet.
+ * Undefined when a later change cannot be undone (it carries no `previous`).
+ */
+export function recordAsOf(now: RecordSnapshot, later: ReadonlyArray<{ previous?: Record<string, unknown> }>): RecordSnapshot | undefined {
+  let record = now;
+  for (let i = later.length - 1; i >= 0; i--) {
+    const previous = later[i]!.previous;
+    if (!previous) return undefined;
+    record = applyChanges(record, previous);
+  }
+  return record;
+}
+
 /** The part of `set` that actually changes `record`, keyed and valued as applyChanges takes it. */
 export function diffChanges(record: RecordSnapshot, set: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};

@@ -29,7 +29,9 @@ import {
   deadLetterRow,
   deleteRows,
   heldBack,
+  laterRecordChanges,
   lockDueRows,
+  type LaterChange,
   rescheduleRow,
   saveRowProgress,
   type OutboxEvent,
@@ -47,7 +49,7 @@ import { Enroller } from '../common/enrollments';
 import { ReconnectingListener } from './listener';
 import { AutomationCache, type ActiveAutomation } from './automation-cache';
 import { groupBy, mapLimit } from './concurrency';
-import { flattenChanges } from '../../domain/record-changes';
+import { flattenChanges, recordAsOf } from '../../domain/record-changes';
 import { signalInterest, wantsChange, wantsEvent, type SignalInterest } from '../../domain/signal-interest';
 import {
   asConditionEvent,
@@ -302,7 +304,7 @@ export class OutboxRouter {
               const p = row.payload;
               return p.kind === 'event'
                 ? this.onEvent(ws, automations, p.event, mine, recordCache)
-                : this.onRecordChanged(ws, automations, p as Extract<OutboxPayload, { kind: 'record_changed' }>, mine, recordCache);
+                : this.onRecordChanged(ws, automations, row.id, p as Extract<OutboxPayload, { kind: 'record_changed' }>, mine, recordCache);
             }),
           results,
         );
@@ -415,6 +417,7 @@ export class OutboxRouter {
   private async onRecordChanged(
     ws: string,
     automations: ActiveAutomation[],
+    outboxId: number,
     p: Extract<OutboxPayload, { kind: 'record_changed' }> & { previous?: Record<string, unknown> },
     running: RunningEnrollment[],
     records: RecordLoader,
@@ -435,10 +438,17 @@ export class OutboxRouter {
     const row = await records.get();
     if (!row) return;
     const snapshot = recordSnapshot(row);
+    // The record may have changed again since this change (the router reached it late): a segment
+    // is judged on the record as it was right after this change. A later change without
+    // `previous` (written before update_record sent it, still in flight) cannot be undone: then
+    // the record now stands in, as it always did.
+    const asOfChange = candidates.some((a) => a.definition.trigger.type === 'segment_entered')
+      ? (recordAsOf(snapshot, await records.changesAfter(outboxId)) ?? snapshot)
+      : snapshot;
     for (const a of candidates) {
       const t = a.definition.trigger;
       const counts = await this.counts(ws, row.external_id, t.type === 'segment_entered' ? (t.filter as Condition) : undefined);
-      if (!recordTriggerMatches(t, { created: p.created, changes: p.changes, ...(p.previous ? { previous: p.previous } : {}) }, snapshot, counts)) continue;
+      if (!recordTriggerMatches(t, { created: p.created, changes: p.changes, ...(p.previous ? { previous: p.previous } : {}) }, asOfChange, counts)) continue;
       if (!(await this.conditionsHold(ws, a.definition.conditions as Condition | undefined, snapshot, null))) continue;
       await this.enroll(ws, a, row, null, p.changeId, running);
     }
@@ -537,9 +547,10 @@ function recordIdOf(p: OutboxPayload): string {
   return '';
 }
 
-/** Loads a record at most once per batch, and only when a trigger needs it. */
+/** Loads a record, and its later changes, at most once per batch, and only when a trigger needs them. */
 class RecordLoader {
   private row: Promise<RecordRow | undefined> | undefined;
+  private later: { after: number; changes: Promise<LaterChange[]> } | undefined;
   constructor(
     private readonly db: Db,
     private readonly ws: string,
@@ -551,5 +562,16 @@ class RecordLoader {
   get(): Promise<RecordRow | undefined> {
     this.row ??= getRecord(this.db, this.ws, this.recordId);
     return this.row;
+  }
+  /**
+   * The record's changes after outbox row `id` (domain/record-changes.ts recordAsOf undoes them).
+   * Read after the record, so they include every change the record as read reflects: the rows of
+   * this batch are not enough, as the record may be newer than the batch. Read once, for the first
+   * row that asks (rows ask in id order); a later row of the batch takes the part after it.
+   */
+  async changesAfter(id: number): Promise<LaterChange[]> {
+    await this.get();
+    if (!this.later || id < this.later.after) this.later = { after: id, changes: laterRecordChanges(this.db, this.ws, this.recordId, id) };
+    return (await this.later.changes).filter((c) => c.id > id);
   }
 }

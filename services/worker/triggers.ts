@@ -86,23 +86,25 @@ export interface RecordChangeFacts {
 
 /**
  * `stage_entered`: the change set the stage to the trigger's stage.
- * `segment_entered`: the record matches the filter now and did not before. "Before" is the record
- * with the `previous` values put back when the writer sent them; a new record matched nothing
- * before; without `previous`, a change that touches none of the fields the filter reads cannot
- * have made it match, and one that does is taken as an entry (re-entry rules keep that from
- * enrolling a record that is already in the automation). A change leaves the record's events as
- * they are: `counts` (the events table, eventCounterAt) answers both sides.
+ * `segment_entered`: the record matches the filter right after the change (`record`: the record
+ * as it was then, domain/record-changes.ts recordAsOf) and did not before. "Before" is `record`
+ * with the change's `previous` values put back; a new record matched nothing before. A change
+ * without `previous` (a row written before its writer sent them, still in flight) keeps the old
+ * rule: a change that touches none of the fields the filter reads cannot have made it match, and
+ * one that does is taken as an entry (re-entry rules keep that from enrolling a record that is
+ * already in the automation). A change leaves the record's events as they are: `counts` (the
+ * events table, eventCounterAt) answers both sides.
  */
-export function recordTriggerMatches(trigger: Trigger, facts: RecordChangeFacts, recordNow: RecordSnapshot, counts: EventCounter): boolean {
+export function recordTriggerMatches(trigger: Trigger, facts: RecordChangeFacts, record: RecordSnapshot, counts: EventCounter): boolean {
   const changes = flattenChanges(facts.changes);
   if (trigger.type === 'stage_entered') {
     return 'stage' in changes && changes.stage === trigger.stage;
   }
   if (trigger.type === 'segment_entered') {
     const filter = trigger.filter as Condition;
-    if (!holds(filter, recordNow, null, counts)) return false;
+    if (!holds(filter, record, null, counts)) return false;
     if (facts.created) return true;
-    if (facts.previous) return !holds(filter, applyChanges(recordNow, facts.previous), null, counts);
+    if (facts.previous) return !holds(filter, applyChanges(record, facts.previous), null, counts);
     return touches(recordFieldsOf(filter), Object.keys(changes));
   }
   return false;

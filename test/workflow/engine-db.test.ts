@@ -202,7 +202,7 @@ describe('enrollment with the real activities on PostgreSQL', () => {
     expect(enrollment).toMatchObject({ status: 'exited', exit_reason: 'event:message.replied', current_step: null });
   });
 
-  it('update_record writes the record and a record_changed outbox row; the webhook is signed; an unsubscribed channel is suppressed', async () => {
+  it('update_record writes the record and a record_changed outbox row with the values before; the webhook is signed; an unsubscribed channel is suppressed', async () => {
     const automationId = newId('aut');
     await seedAutomation(automationId);
     await seedRecord('rec_upd', { unsubscribed: { sms: true } });
@@ -238,6 +238,7 @@ describe('enrollment with the real activities on PostgreSQL', () => {
       kind: 'record_changed',
       changeId: `${inp.enrollmentId}:move:1`,
       changes: { stage: 'nurture', 'attributes.list': 'quarterly' },
+      previous: { stage: 'new', 'attributes.list': null },
     });
 
     expect(received).toHaveLength(1);
