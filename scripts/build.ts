@@ -4,10 +4,11 @@
  *   api.js, worker.js, migrate.js   the three entry points, each one ES module bundled by esbuild
  *                                   (our code only; packages stay in node_modules);
  *   workflow-bundle.js              the workflow code bundled by the Temporal SDK, once, here: the
- *                                   compiled worker loads it instead of bundling at every start.
+ *                                   compiled worker loads it instead of bundling at every start;
+ *   dashboard/                      the files of GET /dashboard, which the API serves.
  * Development and tests keep running the TypeScript through tsx.
  */
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { bundleWorkflowCode } from '@temporalio/worker';
@@ -17,6 +18,7 @@ import { WORKFLOWS_PATH } from '../services/worker/worker';
 
 const DIST = join(REPO_ROOT, 'dist');
 const WORKFLOW_BUNDLE = 'workflow-bundle.js';
+const DASHBOARD = 'dashboard/';
 
 async function main(): Promise<void> {
   const t0 = Date.now();
@@ -34,8 +36,10 @@ async function main(): Promise<void> {
     sourcemap: true,
     logLevel: 'warning',
     // The compiled worker finds its workflow bundle beside itself (services/worker/worker.ts).
-    define: { FOLLOWUP_WORKFLOW_BUNDLE: JSON.stringify(WORKFLOW_BUNDLE) },
+    // The API serves the dashboard's files from beside itself (services/api/routes/dashboard.ts).
+    define: { FOLLOWUP_WORKFLOW_BUNDLE: JSON.stringify(WORKFLOW_BUNDLE), FOLLOWUP_DASHBOARD_DIR: JSON.stringify(DASHBOARD) },
   });
+  await cp(join(REPO_ROOT, 'services', 'api', 'dashboard'), join(DIST, DASHBOARD), { recursive: true });
   const { code } = await bundleWorkflowCode({
     workflowsPath: WORKFLOWS_PATH,
     logger: { log() {}, trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error },

@@ -134,6 +134,7 @@ async function main(stopRequested: Promise<string>): Promise<void> {
       `followup cluster is running (ready in ${elapsed(t0)})`,
       ...apiUrls.map((url, i) => `  API ${i + 1}        ${url}`),
       `  API docs     ${apiUrls[0]}/docs`,
+      `  Dashboard    ${apiUrls[0]}/dashboard   (sign in with the dev API key)`,
       `  Workers      ${workers.length} (each with an outbox router), task queue ${config.TEMPORAL_TASK_QUEUE}, metrics from port ${config.WORKER_METRICS_PORT}`,
       `  Temporal     ${server.address} (server ${tools.server.split('/').at(-2)}, on PostgreSQL)`,
       `  Temporal UI  ${uiUrl || '(not available: see the message above)'}`,

@@ -110,6 +110,7 @@ async function main(stopRequested: Promise<string>): Promise<void> {
       `followup is running (ready in ${elapsed(t0)})`,
       `  API          ${apiUrl}`,
       `  API docs     ${apiUrl}/docs`,
+      `  Dashboard    ${apiUrl}/dashboard   (sign in with the dev API key)`,
       `  Temporal UI  ${temporal.uiUrl}`,
       `  Dev API key  ${dev.apiKey}   (workspace "dev"${dev.created ? ', created now' : ''}; kept in ${keyFile})`,
       `  PostgreSQL   ${redact(databaseUrl)}`,

@@ -21,6 +21,7 @@ import v1 from './routes/v1';
 import admin from './routes/admin';
 import providerWebhooks from './routes/provider-webhooks';
 import unsubscribe from './routes/unsubscribe';
+import dashboard from './routes/dashboard';
 
 export interface AppOptions extends Infrastructure {
   logger?: Logger | false;
@@ -83,5 +84,6 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   await app.register(admin, { prefix: '/admin' });
   await app.register(providerWebhooks, { prefix: '/webhooks' });
   await app.register(unsubscribe, { prefix: '/u' });
+  await app.register(dashboard, { prefix: '/dashboard' });
   return app;
 }

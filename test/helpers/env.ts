@@ -21,6 +21,8 @@ export interface TestInfra {
   temporalUiUrl?: string;
   temporalCliPath: string;
   testServerPath: string;
+  /** Debian's Chromium, for playwright-core (integration project only). */
+  chromiumPath?: string;
 }
 
 declare module 'vitest' {

@@ -7,7 +7,9 @@
  *   - a Temporal dev server for the run, in memory, on FOLLOWUP_TEST_TEMPORAL_PORT (7244) and UI
  *     port 8244, so it never meets a running `npm start` (or FOLLOWUP_TEST_TEMPORAL_ADDRESS);
  *   - the time-skipping test server's launcher and the Temporal CLI, as executables for
- *     @temporalio/testing (each test file starts its own time-skipping server).
+ *     @temporalio/testing (each test file starts its own time-skipping server);
+ *   - for the integration project only, Debian's Chromium (the dashboard's browser test), installed
+ *     after the rest so that its apt-get never runs beside another one.
  * Vitest runs each project's globalSetup only when that project has files to run, so a unit-only
  * run starts nothing. Both projects share one provisioning, stopped after the last teardown.
  */
@@ -20,6 +22,7 @@ import { recreateDatabase, startLocalPostgres } from '../../scripts/provision/po
 import { loadProvisionSettings, SetupError } from '../../scripts/provision/settings';
 import { checkTemporal, ensureTemporalCli, startTemporalDevServer } from '../../scripts/provision/temporal';
 import { ensureTestServer } from '../../scripts/provision/test-server';
+import { ensureChromium } from '../../scripts/provision/chromium';
 import { allOrFirstError, elapsed, stopAllProcesses } from '../../scripts/provision/proc';
 import type { TestInfra } from '../helpers/env';
 
@@ -28,6 +31,7 @@ const log = (line: string) => process.stderr.write(`[test-setup] ${line}\n`);
 interface Shared {
   users: number;
   infra: Promise<TestInfra>;
+  chromium?: Promise<string>;
   stops: (() => Promise<unknown>)[];
 }
 
@@ -110,6 +114,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   let infra: TestInfra;
   try {
     infra = await shared.infra;
+    if (project.name === 'integration') infra = { ...infra, chromiumPath: await (shared.chromium ??= ensureChromium(log)) };
   } catch (err) {
     await release(shared);
     // A SetupError is a message for the person running the tests, not a bug: no stack.

@@ -9,8 +9,7 @@ import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import { getRecord, upsertRecord } from '../../../db/records';
 import { addSuppression } from '../../../db/suppressions';
 import { verifyUnsubscribeToken, type UnsubscribeSubject } from '../../common/unsubscribe-token';
-
-const escape = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+import { escapeHtml as escape } from '../html';
 
 const CHANNEL_WORDS = { email: 'emails', sms: 'text messages', voicemail: 'voicemails' } as const;
 
