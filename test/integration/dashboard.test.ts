@@ -140,6 +140,26 @@ async function signIn(page: Page, key: string): Promise<void> {
 }
 
 describe('GET /dashboard', () => {
+  it('is a page with no key needed, under a Content-Security-Policy, and no operation of the OpenAPI document', async () => {
+    const page = await fetch(`${e.t.baseUrl}/dashboard`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(page.headers.get('content-security-policy')).toBe(
+      "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    );
+    expect(await page.text()).toContain(`data-workflows-url="${e.config.TEMPORAL_UI_URL}/namespaces/default/workflows"`);
+    for (const [file, type] of [
+      ['app.js', 'text/javascript; charset=utf-8'],
+      ['style.css', 'text/css; charset=utf-8'],
+    ]) {
+      const asset = await fetch(`${e.t.baseUrl}/dashboard/${file}`);
+      expect([asset.status, asset.headers.get('content-type')]).toEqual([200, type]);
+    }
+    // Not an API operation (like /u/{token}): the contract fuzzer never requests it.
+    const doc = (await (await fetch(`${e.t.baseUrl}/openapi.json`)).json()) as { paths: Record<string, unknown> };
+    expect(Object.keys(doc.paths).filter((path) => path.startsWith('/dashboard'))).toEqual([]);
+  });
+
   it('refuses a wrong key with a clear message, then shows the workspace to the right one', async () => {
     const { page, problems } = await openDashboard();
 
@@ -203,9 +223,16 @@ describe('GET /dashboard', () => {
     expect(await text(waiting.locator('.badge'))).toBe('active');
     expect(await text(waiting.locator('td').nth(1))).toBe('settle');
     const workflowId = `enrollment/${e.t.workspaceId}/${automationId}/dash-1/1`;
-    expect(await waiting.getByRole('link', { name: 'Temporal' }).getAttribute('href')).toBe(
-      `${e.t.app.config.TEMPORAL_UI_URL}/namespaces/default/workflows?query=${encodeURIComponent(`WorkflowId = "${workflowId}"`)}`,
-    );
+    const href = await waiting.getByRole('link', { name: 'Temporal' }).getAttribute('href');
+    expect(href).toBe(`${e.config.TEMPORAL_UI_URL}/namespaces/default/workflows?query=${encodeURIComponent(`WorkflowId = "${workflowId}"`)}`);
+    if (testEnv().temporalUiUrl) {
+      // The run's own Temporal Web UI (absent only with FOLLOWUP_TEST_TEMPORAL_ADDRESS) lists that workflow and no other.
+      const ui = await browser.newPage();
+      await ui.goto(href!);
+      await ui.getByText(workflowId, { exact: true }).first().waitFor({ timeout: 90_000 });
+      expect(await ui.getByText(`enrollment/${e.t.workspaceId}/${automationId}/dash-2/1`, { exact: true }).count()).toBe(0);
+      await ui.close();
+    }
 
     // Record names and rendered templates are shown as text, never run.
     const messages = page.locator('#messages tbody tr');

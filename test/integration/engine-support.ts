@@ -38,6 +38,8 @@ export async function startEngineTest(opts: { worker?: boolean; env?: Record<str
     config: {
       TEMPORAL_TASK_QUEUE: taskQueue,
       TEMPORAL_ADDRESS: config.TEMPORAL_ADDRESS,
+      // The dashboard links enrollments to the run's own Temporal Web UI.
+      TEMPORAL_UI_URL: config.TEMPORAL_UI_URL,
       SWEEP_INTERVAL: config.SWEEP_INTERVAL,
       // What the provider webhooks and unsubscribe links need, the same as the worker's.
       PUBLIC_URL: config.PUBLIC_URL,
