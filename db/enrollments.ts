@@ -8,6 +8,7 @@ import type { Db } from './connection';
 import type { EndedStatus } from '../domain/enrollment';
 import type { EnrollmentRow, EnrollmentStatus } from './schema';
 import { cursorAt } from './cursor';
+import { recordOrderKey } from './outbox';
 
 export const IN_FLIGHT: EnrollmentStatus[] = ['active', 'paused'];
 
@@ -289,18 +290,19 @@ export async function stepCounts(db: Db, enrollmentIds: string[]): Promise<Map<s
 }
 
 /**
+ * Where a count stops: at one stored event (in storage order), with it or without it; or at one of
+ * the record's outbox rows (`beforeRow`), leaving out the events whose rows come after it.
+ */
+export type EventCountAsOf = { eventId: string; including: boolean } | { beforeRow: number };
+
+/**
  * Count of a record's events of a type, optionally since a moment: `eventCount` conditions.
  * `asOf` stops at one stored event (in storage order), counting it or not: what a condition said
- * just before and just after that event arrived, whatever was stored after it.
+ * just before and just after that event arrived, whatever was stored after it. Or it counts the
+ * events stored before a record change the router judges (its outbox row): the later ones' rows
+ * are still in the outbox (a record's rows are routed in order), read in the same statement.
  */
-export async function countEvents(
-  db: Db,
-  workspaceId: string,
-  recordId: string,
-  type: string,
-  since?: Date,
-  asOf?: { eventId: string; including: boolean },
-): Promise<number> {
+export async function countEvents(db: Db, workspaceId: string, recordId: string, type: string, since?: Date, asOf?: EventCountAsOf): Promise<number> {
   let q = db
     .selectFrom('events')
     .select(sql<number>`count(*)::int`.as('n'))
@@ -308,7 +310,22 @@ export async function countEvents(
     .where('record_id', '=', recordId)
     .where('type', '=', type);
   if (since) q = q.where('occurred_at', '>=', since);
-  if (asOf) {
+  if (asOf && 'beforeRow' in asOf) {
+    const { beforeRow } = asOf;
+    q = q.where(({ not, exists, selectFrom }) =>
+      not(
+        exists(
+          selectFrom('outbox')
+            .select('outbox.id')
+            .where('outbox.workspace_id', '=', workspaceId)
+            .where('outbox.order_key', '=', recordOrderKey(recordId))
+            .where('outbox.id', '>', beforeRow)
+            .where('outbox.kind', '=', 'event')
+            .where(sql<boolean>`outbox.payload->'event'->>'id' = events.id`),
+        ),
+      ),
+    );
+  } else if (asOf) {
     const seq = db.selectFrom('events').select('seq').where('workspace_id', '=', workspaceId).where('id', '=', asOf.eventId);
     q = q.where('seq', asOf.including ? '<=' : '<', seq);
   }

@@ -133,6 +133,11 @@ export async function heldBack(db: Db, batch: OutboxRow[]): Promise<Map<string, 
   return new Map(rows.map((r) => [`${r.workspace_id}\u0000${r.order_key}`, Number(r.first)]));
 }
 
+/** The order key of a record's rows (migrations/2026-11-30T02-00-00_outbox-order.ts); its index serves queries by record. */
+export function recordOrderKey(recordId: string): string {
+  return `r:${recordId}`;
+}
+
 /** A `record_changed` row by its outbox id, with the values its change replaced (when its writer sent them). */
 export interface LaterChange {
   id: number;
@@ -140,17 +145,16 @@ export interface LaterChange {
 }
 
 /**
- * A record's `record_changed` rows after row `afterId`, in the order the changes were made, with
- * the values each replaced. They are all still here while row `afterId` is being routed: a record's
- * rows are routed in id order and deleted once done. (Its rows carry order key 'r:<record>':
- * migrations/2026-11-30T02-00-00_outbox-order.ts; the key's index serves this query.)
+ * A record's `record_changed` rows after row `afterId`, in the order the changes were made. They
+ * are all still here while row `afterId` is being routed: a record's rows are routed in id order
+ * and deleted once done.
  */
 export async function laterRecordChanges(db: Db, workspaceId: string, recordId: string, afterId: number): Promise<LaterChange[]> {
   const rows = await db
     .selectFrom('outbox')
     .select(['id', sql<Record<string, unknown> | null>`payload->'previous'`.as('previous')])
     .where('workspace_id', '=', workspaceId)
-    .where('order_key', '=', `r:${recordId}`)
+    .where('order_key', '=', recordOrderKey(recordId))
     .where('id', '>', afterId)
     .where('kind', '=', 'record_changed')
     .orderBy('id')

@@ -41,7 +41,7 @@ import {
 import type { RecordRow } from '../../db/schema';
 import { backfillTriggerKey, findAutomation, latestBackfillRow } from '../../db/automations';
 import { getRecord, listRecords, recordSnapshot, recordsByIds } from '../../db/records';
-import { countEvents, inFlightOfAutomation, runningEnrollmentsOfRecords, type RunningEnrollment } from '../../db/enrollments';
+import { countEvents, inFlightOfAutomation, runningEnrollmentsOfRecords, type EventCountAsOf, type RunningEnrollment } from '../../db/enrollments';
 import type { Condition } from '../../domain/definition';
 import type { EnrollmentEvent, RecordChange, RecordSnapshot } from '../../domain/enrollment';
 import { eventSignal, exitSignal, pauseSignal, recordChangedSignal, resumeSignal } from '../../workflows/signals';
@@ -303,7 +303,7 @@ export class OutboxRouter {
             this.guard(row, () => {
               const p = row.payload;
               return p.kind === 'event'
-                ? this.onEvent(ws, automations, p.event, mine, recordCache)
+                ? this.onEvent(ws, automations, row.id, p.event, mine, recordCache)
                 : this.onRecordChanged(ws, automations, row.id, p as Extract<OutboxPayload, { kind: 'record_changed' }>, mine, recordCache);
             }),
           results,
@@ -380,7 +380,14 @@ export class OutboxRouter {
     return running.filter((_, n) => keep[n]);
   }
 
-  private async onEvent(ws: string, automations: ActiveAutomation[], event: OutboxEvent, running: RunningEnrollment[], records: RecordLoader): Promise<void> {
+  private async onEvent(
+    ws: string,
+    automations: ActiveAutomation[],
+    outboxId: number,
+    event: OutboxEvent,
+    running: RunningEnrollment[],
+    records: RecordLoader,
+  ): Promise<void> {
     const signalled: EnrollmentEvent = { id: event.id, type: event.type, occurredAt: event.occurredAt, properties: event.properties ?? {} };
     const told = await this.interested(
       ws,
@@ -402,11 +409,13 @@ export class OutboxRouter {
       if (t.type === 'event') {
         entered = eventTriggerMatches(t, event, { record: snapshot, counts: await this.counts(ws, row.external_id, t.where as Condition | undefined) });
       } else if (t.type === 'segment_entered') {
-        const [withIt, withoutIt] = await Promise.all([
+        const [withIt, withoutIt, asOfEvent] = await Promise.all([
           this.counts(ws, row.external_id, t.filter, { eventId: event.id, including: true }),
           this.counts(ws, row.external_id, t.filter, { eventId: event.id, including: false }),
+          records.asOf(outboxId, snapshot),
         ]);
-        entered = segmentEnteredByEvent(t, snapshot, withIt, withoutIt);
+        // The record as it was when the event came: the record's later changes undone.
+        entered = segmentEnteredByEvent(t, asOfEvent, withIt, withoutIt);
       }
       if (!entered) continue;
       if (!(await this.conditionsHold(ws, a.definition.conditions as Condition | undefined, snapshot, asConditionEvent(event)))) continue;
@@ -438,17 +447,15 @@ export class OutboxRouter {
     const row = await records.get();
     if (!row) return;
     const snapshot = recordSnapshot(row);
-    // The record may have changed again since this change (the router reached it late): a segment
-    // is judged on the record as it was right after this change. A later change without
-    // `previous` (written before update_record sent it, still in flight) cannot be undone: then
-    // the record now stands in, as it always did.
-    const asOfChange = candidates.some((a) => a.definition.trigger.type === 'segment_entered')
-      ? (recordAsOf(snapshot, await records.changesAfter(outboxId)) ?? snapshot)
-      : snapshot;
+    // The record may have changed again, and got events, since this change (the router reached
+    // it late): a segment is judged on the record and its events as they were right after it.
+    const asOfChange = candidates.some((a) => a.definition.trigger.type === 'segment_entered') ? await records.asOf(outboxId, snapshot) : snapshot;
     for (const a of candidates) {
       const t = a.definition.trigger;
-      const counts = await this.counts(ws, row.external_id, t.type === 'segment_entered' ? (t.filter as Condition) : undefined);
-      if (!recordTriggerMatches(t, { created: p.created, changes: p.changes, ...(p.previous ? { previous: p.previous } : {}) }, asOfChange, counts)) continue;
+      const cond = t.type === 'segment_entered' ? (t.filter as Condition) : undefined;
+      const counts = await this.counts(ws, row.external_id, cond, { beforeRow: outboxId });
+      const facts = { created: p.created, changes: p.changes, ...(p.previous ? { previous: p.previous } : {}) };
+      if (!recordTriggerMatches(t, facts, asOfChange, counts)) continue;
       if (!(await this.conditionsHold(ws, a.definition.conditions as Condition | undefined, snapshot, null))) continue;
       await this.enroll(ws, a, row, null, p.changeId, running);
     }
@@ -483,9 +490,10 @@ export class OutboxRouter {
 
   /**
    * The counts of a condition's `eventCount` leaves, from the events table now (eventCounterAt);
-   * `asOf` stops at one stored event, with it or without it (segment entry by that event).
+   * `asOf` stops at one stored event, with it or without it (segment entry by that event), or at
+   * a record change's outbox row.
    */
-  private counts(ws: string, recordId: string, cond: Condition | undefined, asOf?: { eventId: string; including: boolean }): Promise<EventCounter> {
+  private counts(ws: string, recordId: string, cond: Condition | undefined, asOf?: EventCountAsOf): Promise<EventCounter> {
     return eventCounterAt(cond, new Date(), (type, since) => countEvents(this.opts.db, ws, recordId, type, since, asOf));
   }
 
@@ -564,14 +572,23 @@ class RecordLoader {
     return this.row;
   }
   /**
-   * The record's changes after outbox row `id` (domain/record-changes.ts recordAsOf undoes them).
-   * Read after the record, so they include every change the record as read reflects: the rows of
-   * this batch are not enough, as the record may be newer than the batch. Read once, for the first
-   * row that asks (rows ask in id order); a later row of the batch takes the part after it.
+   * The record (`now`, as read by get()) as it was at its outbox row `id`: its later changes
+   * undone (domain/record-changes.ts recordAsOf). A later change without `previous` (written
+   * before update_record sent it, still in flight) cannot be undone: then the record now stands
+   * in, as it always did.
+   *
+   * The later changes are read after the record, so they include every change the record as read
+   * reflects: the rows of this batch are not enough, as the record may be newer than the batch.
+   * Read once, for the first row that asks (rows ask in id order); a later row takes the part after it.
    */
-  async changesAfter(id: number): Promise<LaterChange[]> {
+  async asOf(id: number, now: RecordSnapshot): Promise<RecordSnapshot> {
     await this.get();
     if (!this.later || id < this.later.after) this.later = { after: id, changes: laterRecordChanges(this.db, this.ws, this.recordId, id) };
-    return (await this.later.changes).filter((c) => c.id > id);
+    return (
+      recordAsOf(
+        now,
+        (await this.later.changes).filter((c) => c.id > id),
+      ) ?? now
+    );
   }
 }

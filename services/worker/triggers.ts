@@ -93,7 +93,7 @@ export interface RecordChangeFacts {
  * rule: a change that touches none of the fields the filter reads cannot have made it match, and
  * one that does is taken as an entry (re-entry rules keep that from enrolling a record that is
  * already in the automation). A change leaves the record's events as they are: `counts` (the
- * events table, eventCounterAt) answers both sides.
+ * events table without the events stored after the change, eventCounterAt) answers both sides.
  */
 export function recordTriggerMatches(trigger: Trigger, facts: RecordChangeFacts, record: RecordSnapshot, counts: EventCounter): boolean {
   const changes = flattenChanges(facts.changes);
@@ -117,7 +117,7 @@ export function segmentCountsEvent(trigger: Trigger, type: string): boolean {
 
 /**
  * `segment_entered` by an event: the filter holds with the record's events up to and including
- * this one (`withIt`) and did not without it (`withoutIt`). Both counts stop at this event, so of
+ * this one (`withIt`) and did not without it (`withoutIt`), `record` as it was at the event. Both counts stop at this event, so of
  * several events stored before the router reaches them, exactly the one that crossed the line
  * enrols the record.
  */

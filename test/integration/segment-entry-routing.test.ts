@@ -1,11 +1,13 @@
 /**
  * `segment_entered` judges each record change on the record as it was at that change, however
- * many later changes of the record were committed before the router reached it. Each case writes
- * its changes while no router runs, then one router (in the test, no worker) routes them, with
- * batches of 100 rows (all of the record's rows in one batch) and of 1 row (each row alone: the
- * later changes are not in its batch, yet the record the router reads already has them).
- * Every automation re-enters `always`, so a change wrongly taken as an entry shows as an extra
- * enrollment; the enrollment's triggerEventId names the change that enrolled it.
+ * many later changes of the record were committed before the router reached it; and, with an
+ * `eventCount` in the filter, each change on the events stored before it and each event on the
+ * record as it was when the event came. Each case writes its changes and events while no router
+ * runs, then one router (in the test, no worker) routes them, with batches of 100 rows (all of the
+ * record's rows in one batch) and of 1 row (each row alone: the later changes are not in its
+ * batch, yet the record the router reads already has them). Every automation re-enters `always`,
+ * so a change wrongly taken as an entry shows as an extra enrollment; the enrollment's
+ * triggerEventId names the change or event that enrolled it.
  */
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -115,6 +117,41 @@ describe.each([100, 1])('segment_entered, changes routed after the fact, batches
     await putRecord(e, record, { attributes: { [b]: 1 } });
     const ids = await changeIds(record);
     expect(ids).toHaveLength(3);
+    await route(batchSize, record);
+    expect(await s.entries()).toEqual([[record, ids[2]]]);
+  });
+
+  /** Stage `vip` with at least one booking: a stage change and a booking, in either order. */
+  const vipWithBooking = async (name: string) => {
+    const [vip, booking] = [`vip_${name}_${tag}`, `booking_${name}_${tag}`];
+    const s = await segment(`VIP with a booking, ${name} ${tag}`, {
+      all: [
+        { field: 'record.stage', op: 'eq', value: vip },
+        { eventCount: { event: booking }, op: 'gte', value: 1 },
+      ],
+    });
+    const record = `${tag}-${name}`;
+    await putRecord(e, record, { stage: 'lead' });
+    const book = async () => {
+      const res = await e.api('POST', '/v1/events', { id: `${record}-booking`, type: booking, recordId: record, properties: {} });
+      expect(res.status, JSON.stringify(res.body)).toBe(202);
+    };
+    return { s, record, book, promote: () => putRecord(e, record, { stage: vip }) };
+  };
+
+  it('made VIP, then a booking: one entry, on the booking (no booking yet at the stage change)', async () => {
+    const { s, record, book, promote } = await vipWithBooking('then-booked');
+    await promote();
+    await book();
+    await route(batchSize, record);
+    expect(await s.entries()).toEqual([[record, `${record}-booking`]]);
+  });
+
+  it('a booking, then made VIP: one entry, on the stage change (not VIP yet at the booking)', async () => {
+    const { s, record, book, promote } = await vipWithBooking('booked-then');
+    await book();
+    await promote();
+    const ids = await changeIds(record); // creation, booking (no change id), stage change
     await route(batchSize, record);
     expect(await s.entries()).toEqual([[record, ids[2]]]);
   });
