@@ -7,7 +7,7 @@
  * through the APIs with client retries. Faults: kill or restart any process, restart PostgreSQL,
  * make the fakes fail.
  */
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
@@ -91,6 +91,8 @@ export interface Cluster {
   sendgrid: FakeSendgrid;
   twilio: FakeTwilio;
   services: Service[];
+  /** Phone numbers handed to the loads' records so far: each record gets the next one, unique across scenarios. */
+  contacts: number;
   /** SIGKILL (or SIGTERM) one service process. */
   kill(name: string, signal: NodeJS.Signals): Promise<void>;
   /** Starts a killed service again and waits until it is ready. */
@@ -138,6 +140,8 @@ export async function startCluster(opts: { apis: number; workers: number; dir?: 
   await fake.start();
   const sendgrid = await new FakeSendgrid().start();
   const twilio = await new FakeTwilio().start();
+  // SendGrid reports each message it took to the Event Webhook (the only way to confirm an email whose answer was lost).
+  const eventKeys = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
 
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -153,6 +157,7 @@ export async function startCluster(opts: { apis: number; workers: number; dir?: 
       ? {
           SENDGRID_API_KEY: 'SG.faults',
           SENDGRID_API_URL: sendgrid.url,
+          SENDGRID_WEBHOOK_PUBLIC_KEY: eventKeys.publicKey.export({ type: 'spki', format: 'der' }).toString('base64'),
           TWILIO_ACCOUNT_SID: `AC${'f'.repeat(32)}`,
           TWILIO_AUTH_TOKEN: 'faults-token',
           TWILIO_API_URL: twilio.url,
@@ -180,6 +185,8 @@ export async function startCluster(opts: { apis: number; workers: number; dir?: 
     else await waitForWorker(temporal.address, 'default', 'followups', s.proc.child.pid!, abort);
   };
   await Promise.all(services.map(launch));
+  const apiUrls = services.filter((s) => s.kind === 'api').map((s) => `http://127.0.0.1:${s.port}`);
+  if (opts.providers) sendgrid.eventWebhook = { apiUrls, privateKey: eventKeys.privateKey };
   const find = (name: string) => services.find((s) => s.name === name)!;
 
   const cluster: Cluster = {
@@ -188,13 +195,14 @@ export async function startCluster(opts: { apis: number; workers: number; dir?: 
     get temporal() {
       return temporal;
     },
-    apiUrls: services.filter((s) => s.kind === 'api').map((s) => `http://127.0.0.1:${s.port}`),
+    apiUrls,
     apiKey: ws.apiKey,
     workspaceId: ws.id,
     fake,
     sendgrid,
     twilio,
     services,
+    contacts: 0,
     async kill(name, signal) {
       const s = find(name);
       s.proc.child.kill(signal);
@@ -228,7 +236,7 @@ async function freeBlock(n: number): Promise<number> {
   }
 }
 
-/** The automation every event enrolls into: a timer, then an email, an SMS and a webhook, each to its fake. */
+/** The automation every event enrolls into: a timer, then an email and an SMS to the record, and a webhook, each to its fake. */
 export async function setUpAutomation(c: Cluster, waitSeconds: number): Promise<void> {
   const call = (method: string, path: string, body: unknown) =>
     fetch(`${c.apiUrls[0]}${path}`, {
@@ -258,8 +266,10 @@ export async function setUpAutomation(c: Cluster, waitSeconds: number): Promise<
     trigger: { type: 'event', event: 'order.placed' },
     steps: [
       { id: 'pause', type: 'wait', duration: `PT${waitSeconds}S` },
-      { id: 'mail', type: 'email', to: { email: 'orders@faults.example' }, template: 'tpl_mail' },
-      { id: 'text', type: 'sms', to: { phone: '+15005550009' }, template: 'tpl_sms' },
+      // To the record's own address and number (startLoad gives every record its own, as real traffic has): a
+      // send whose answer was lost is then told apart from the others by Twilio's lookup (recipient, sender, body).
+      { id: 'mail', type: 'email', to: 'record', template: 'tpl_mail' },
+      { id: 'text', type: 'sms', to: 'record', template: 'tpl_sms' },
       { id: 'notify', type: 'webhook', endpoint: endpoint.id },
     ],
   });
@@ -281,9 +291,10 @@ export interface LoadStats {
 }
 
 /**
- * A steady load: `perSecond` events a second, each a new record and event id, sent round-robin to
- * the APIs; a failed attempt (network error, 5xx, no answer in 15 s) is retried with the same id on
- * the next API, after Retry-After when there is one (at most 2 s here), until it is answered 202.
+ * A steady load: `perSecond` events a second, each for a new record, upserted first with its own email
+ * address and phone number (PUT /v1/records), then the event with a new id, sent round-robin to the
+ * APIs; a failed attempt (network error, 5xx, no answer in 15 s) is retried, the same request on the
+ * next API, after Retry-After when there is one (at most 2 s here), until it is answered 2xx.
  */
 export function startLoad(c: Cluster, prefix: string, perSecond: number) {
   const stats: LoadStats = { sent: 0, accepted: new Set(), duplicates: 0, retries: 0, statuses: new Map(), networkErrors: 0, hangs: 0, retryAfterMissing: 0 };
@@ -294,26 +305,21 @@ export function startLoad(c: Cluster, prefix: string, perSecond: number) {
     stats.lastFailureAt = Date.now();
     stats.firstFailureAt ??= Date.now();
   };
-  const sendOne = async (i: number) => {
-    const id = `${prefix}-${i}`;
-    const body = JSON.stringify({ id, type: 'order.placed', recordId: `${prefix}-rec-${i}`, properties: { n: i } });
+  /** Sends one request until it is answered 2xx (the first API tried is the `i`th); returns the answer's body. */
+  const untilAnswered = async (i: number, method: string, path: string, body: string): Promise<{ status?: string }> => {
     for (let attempt = 0; ; attempt += 1) {
       const url = c.apiUrls[(i + attempt) % c.apiUrls.length]!;
       if (attempt > 0) stats.retries += 1;
       try {
-        const res = await fetch(`${url}/v1/events`, {
-          method: 'POST',
+        const res = await fetch(`${url}${path}`, {
+          method,
           headers: { authorization: `Bearer ${c.apiKey}`, 'content-type': 'application/json' },
           body,
           signal: AbortSignal.timeout(15_000),
         });
         stats.statuses.set(res.status, (stats.statuses.get(res.status) ?? 0) + 1);
         const answer = (await res.json().catch(() => ({}))) as { status?: string };
-        if (res.status === 202) {
-          if (answer.status === 'duplicate') stats.duplicates += 1;
-          stats.accepted.add(id);
-          return;
-        }
+        if (res.ok) return answer;
         failure();
         let wait = 200;
         if (res.status === 503) {
@@ -330,6 +336,15 @@ export function startLoad(c: Cluster, prefix: string, perSecond: number) {
       }
     }
   };
+  const sendOne = async (i: number, contact: number) => {
+    const id = `${prefix}-${i}`;
+    const recordId = `${prefix}-rec-${i}`;
+    const record = { email: `${recordId}@faults.example`, phone: `+1555${String(contact).padStart(7, '0')}` };
+    await untilAnswered(i, 'PUT', `/v1/records/${recordId}`, JSON.stringify(record));
+    const answer = await untilAnswered(i, 'POST', '/v1/events', JSON.stringify({ id, type: 'order.placed', recordId, properties: { n: i } }));
+    if (answer.status === 'duplicate') stats.duplicates += 1;
+    stats.accepted.add(id);
+  };
   const loop = (async () => {
     const t0 = Date.now();
     while (running) {
@@ -338,7 +353,8 @@ export function startLoad(c: Cluster, prefix: string, perSecond: number) {
       const i = n;
       n += 1;
       stats.sent += 1;
-      const p = sendOne(i).finally(() => inFlight.delete(p));
+      c.contacts += 1;
+      const p = sendOne(i, c.contacts).finally(() => inFlight.delete(p));
       inFlight.add(p);
     }
   })();
@@ -364,7 +380,7 @@ export interface Outcome {
   messagesExpected: number;
   messagesAccepted: number;
   /** Messages whose provider took them without answering in time: never resent (at most once). */
-  uncertain: number;
+  uncertain: { email: number; sms: number };
   /** Webhook calls, counted at the receiver fake. */
   callsExpected: number;
   callsAccepted: number;
@@ -432,7 +448,10 @@ export async function settle(c: Cluster, stats: LoadStats, timeoutMs: number): P
       started: enrollments.length,
       messages: atFake.filter((n) => n > 0).length,
       unsettled: messages.filter((m) => m.status === 'queued' || m.status === 'sending').length,
-      uncertain: messages.filter((m) => m.status === 'uncertain').length,
+      uncertain: {
+        email: messages.filter((m) => m.status === 'uncertain' && m.channel === 'email').length,
+        sms: messages.filter((m) => m.status === 'uncertain' && m.channel === 'sms').length,
+      },
       calls: calls.length,
       doubles: atFake.filter((n) => n > 1).length + calls.filter(([, at]) => at.length > 1).length,
       doubled: [
@@ -442,7 +461,18 @@ export async function settle(c: Cluster, stats: LoadStats, timeoutMs: number): P
       lastEffectAt: Math.max(0, ...messages.map((m) => fakeOf(m).lastAcceptedAt(m.id) ?? 0), ...calls.map(([, at]) => at.at(-1)!)),
     };
   };
-  const none = { stored: 0, routed: 0, started: 0, messages: 0, unsettled: 0, uncertain: 0, calls: 0, doubles: 0, doubled: [] as string[], lastEffectAt: 0 };
+  const none = {
+    stored: 0,
+    routed: 0,
+    started: 0,
+    messages: 0,
+    unsettled: 0,
+    uncertain: { email: 0, sms: 0 },
+    calls: 0,
+    doubles: 0,
+    doubled: [] as string[],
+    lastEffectAt: 0,
+  };
   const done = (l: typeof none) =>
     l.started === ids.length && l.routed === ids.length && l.messages === 2 * ids.length && l.unsettled === 0 && l.calls === ids.length;
   let last = await count().catch(() => none);
@@ -476,7 +506,7 @@ export async function report(scenario: string, o: Outcome, stats: LoadStats, ext
     .map(([s, n]) => `${s}x${n}`)
     .join(' ');
   const line =
-    `| ${scenario} | ${o.accepted} / ${o.stored} / ${o.routed} | ${o.enrollmentsExpected} / ${o.enrollmentsStarted} | ${o.messagesExpected} / ${o.messagesAccepted} (${o.uncertain} uncertain) | ${o.callsExpected} / ${o.callsAccepted} | ${o.doubles} | ${o.lost} | ` +
+    `| ${scenario} | ${o.accepted} / ${o.stored} / ${o.routed} | ${o.enrollmentsExpected} / ${o.enrollmentsStarted} | ${o.messagesExpected} / ${o.messagesAccepted} (uncertain: ${o.uncertain.email} email, ${o.uncertain.sms} SMS) | ${o.callsExpected} / ${o.callsAccepted} | ${o.doubles} | ${o.lost} | ` +
     `${statuses}; ${stats.retries} retries, ${stats.networkErrors} network errors, ${stats.hangs} hangs | ${extra}; settled ${o.settleSeconds}s after the load |`;
   log(line);
   if (o.doubled.length) log(`${scenario}: accepted twice: ${o.doubled.join(', ')}`);

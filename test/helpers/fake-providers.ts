@@ -12,7 +12,11 @@
  * The fake Twilio also answers the list requests (GET Messages.json / Calls.json, filtered by To
  * and From, newest first) from the resources it really accepted, as Twilio's API returns them
  * (without the callback URLs); `lookupFailure` makes them fail, `lookups` counts them.
+ *
+ * The fake SendGrid can report what it accepted as SendGrid's Signed Event Webhook does
+ * (`eventWebhook`): a `delivered` event per message, posted once it was accepted.
  */
+import { sign, type KeyObject } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -62,6 +66,8 @@ export abstract class FakeProvider {
   protected abstract parse(raw: string, headers: IncomingMessage['headers']): unknown;
   /** Our message id as the request carries it (custom_args, a callback URL). */
   protected abstract messageIdOf(req: FakeRequest): string | undefined;
+  /** Called once a request is accepted, with the answer's headers (a provider's callbacks start here). */
+  protected onAccepted(_req: FakeRequest, _headers: Record<string, string>): void {}
   /** Requests this fake answers by itself (lookups), or undefined. */
   protected lookup(_req: FakeRequest): { status: number; body: unknown } | undefined {
     return undefined;
@@ -153,6 +159,7 @@ export abstract class FakeProvider {
       this.accepted.push({ ...req, answer: body });
       const id = this.messageIdOf(req);
       if (id !== undefined) this.byMessage.set(id, (this.byMessage.get(id) ?? []).concat(Date.now()));
+      this.onAccepted(req, headers);
     }
     if (res.destroyed || res.writableEnded) return;
     res.writeHead(status, { 'content-type': 'application/json', ...headers });
@@ -163,6 +170,57 @@ export abstract class FakeProvider {
 let seq = 0;
 
 export class FakeSendgrid extends FakeProvider {
+  /**
+   * When set, SendGrid's Signed Event Webhook: each accepted message is reported `delivered` (with our
+   * message id from custom_args, as SendGrid flattens them into the event), signed with `privateKey`,
+   * to `/webhooks/sendgrid/events` at one of `apiUrls`, the next one after a failure, every second
+   * until one answers 2xx (SendGrid too retries an event it could not post).
+   */
+  eventWebhook: { apiUrls: string[]; privateKey: KeyObject } | undefined;
+  private stopped = false;
+
+  override async stop(): Promise<void> {
+    this.stopped = true;
+    await super.stop();
+  }
+
+  protected override onAccepted(req: FakeRequest, headers: Record<string, string>): void {
+    const hook = this.eventWebhook;
+    const messageId = this.messageIdOf(req);
+    if (!hook || !messageId) return;
+    const event = {
+      email: req.body?.personalizations?.[0]?.to?.[0]?.email,
+      timestamp: Math.floor(Date.now() / 1000),
+      event: 'delivered',
+      sg_event_id: `sge_${++seq}`,
+      sg_message_id: headers['x-message-id'],
+      message_id: messageId,
+    };
+    void this.report(hook, JSON.stringify([event]));
+  }
+
+  private async report(hook: NonNullable<FakeSendgrid['eventWebhook']>, body: string): Promise<void> {
+    for (let attempt = 0; !this.stopped; attempt += 1) {
+      const timestamp = String(Math.floor(Date.now() / 1000));
+      try {
+        const res = await fetch(`${hook.apiUrls[attempt % hook.apiUrls.length]}/webhooks/sendgrid/events`, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            'x-twilio-email-event-webhook-timestamp': timestamp,
+            'x-twilio-email-event-webhook-signature': sign('sha256', Buffer.from(timestamp + body), hook.privateKey).toString('base64'),
+          },
+          body,
+          signal: AbortSignal.timeout(10_000),
+        });
+        if (res.ok) return;
+      } catch {
+        // That API is down or did not answer: the next one.
+      }
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+
   protected parse(raw: string) {
     return raw ? JSON.parse(raw) : null;
   }
