@@ -87,7 +87,7 @@ async function api(path) {
   try {
     response = await fetch(path, { headers: { authorization: `Bearer ${sessionStorage.getItem(KEY_STORAGE)}`, accept: 'application/json' } });
   } catch {
-    throw new ApiError(0, { detail: 'the API did not answer; check that it is running' });
+    throw new Error('the API did not answer; check that it is running');
   }
   const body = await response.json().catch(() => undefined);
   if (!response.ok) throw new ApiError(response.status, body);
@@ -114,7 +114,7 @@ function fail(err) {
     $('api-key').focus();
     return;
   }
-  showError(err instanceof ApiError ? `The API answered ${err.status || 'nothing'}: ${err.message}.` : `Something went wrong: ${err.message}`);
+  showError(err instanceof ApiError ? `The API answered ${err.status}: ${err.message}.` : `Something went wrong: ${err.message}.`);
 }
 
 function renderSummary(stats) {
