@@ -134,6 +134,14 @@ async function openDashboard(): Promise<{ page: Page; problems: string[] }> {
   return { page, problems };
 }
 
+/** The next statistics request the page makes to `path`: its query and the days its window spans. */
+async function statsRequest(page: Page, path: string): Promise<{ search: string; days: number }> {
+  const response = await page.waitForResponse((r) => new URL(r.url()).pathname === path);
+  const url = new URL(response.url());
+  const span = Date.parse(url.searchParams.get('to')!) - Date.parse(url.searchParams.get('from')!);
+  return { search: url.search, days: span / 86_400_000 };
+}
+
 async function signIn(page: Page, key: string): Promise<void> {
   await page.getByLabel('API key').fill(key);
   await page.getByRole('button', { name: 'Sign in' }).click();
@@ -172,6 +180,7 @@ describe('GET /dashboard', () => {
     expect(await page.evaluate(() => sessionStorage.length)).toBe(0);
     problems.length = 0; // the refused request's 401 is logged by the browser
 
+    const workspaceAsked = statsRequest(page, '/v1/stats');
     await signIn(page, e.t.apiKey);
     const row = page.locator(`#automations tr[data-automation="${automationId}"]`);
     await row.waitFor();
@@ -181,19 +190,24 @@ describe('GET /dashboard', () => {
     expect(await text(row.locator('.badge'))).toBe('active');
 
     // The workspace summary and the automations' figures are GET /v1/stats as the page shows it.
-    const workspace = await e.api('GET', '/v1/stats');
+    const month = await workspaceAsked;
+    expect(month.days).toBe(30);
+    const workspace = await e.api('GET', `/v1/stats${month.search}`);
     expect(await shownFigures(page.locator('#summary'))).toEqual(expectedFigures(workspace.body, true));
     expect(workspace.body.enrollments).toMatchObject({ active: 2, started: 3, exited: 1 });
     const listed = workspace.body.automations.find((a: any) => a.id === automationId).enrollments;
     expect(await row.locator('td.num').allTextContents()).toEqual(['active', 'started', 'completed', 'exited', 'failed'].map((f) => count(listed[f])));
 
     // One automation: its figures, steps, variants and exits equal GET /v1/automations/{id}/stats.
+    const automationAsked = statsRequest(page, `/v1/automations/${automationId}/stats`);
     await row.getByRole('link').click();
     const section = page.locator('#automation');
     await section.waitFor({ state: 'visible' });
     expect(page.url()).toBe(`${e.t.baseUrl}/dashboard#automation/${automationId}`);
     expect(await text(page.locator('#automation-title'))).toBe(`${AUTOMATION_NAME} active`);
-    const stats = (await e.api('GET', `/v1/automations/${automationId}/stats`)).body;
+    // The same window as the workspace's figures.
+    expect((await automationAsked).search).toBe(month.search);
+    const stats = (await e.api('GET', `/v1/automations/${automationId}/stats${month.search}`)).body;
     expect(await shownFigures(page.locator('#automation-body'))).toEqual(expectedFigures(stats, false));
     expect(stats.enrollments.byStep).toEqual({ settle: { waiting: 2, paused: 0 } });
     for (const step of ['welcome', 'call', 'settle', 'later']) {
@@ -244,6 +258,14 @@ describe('GET /dashboard', () => {
     expect(await page.locator('main script, main img').count()).toBe(0);
     expect(await page.evaluate(() => (window as unknown as { __dashboardInjected?: boolean }).__dashboardInjected)).toBeUndefined();
     expect(problems).toEqual([]);
+
+    // Another window: the page asks for it and shows the API's figures for it.
+    const dayAsked = statsRequest(page, '/v1/stats');
+    await page.getByLabel('Figures over').selectOption({ label: 'the last 24 hours' });
+    const day = await dayAsked;
+    expect(day.days).toBe(1);
+    const dayFigures = expectedFigures((await e.api('GET', `/v1/stats${day.search}`)).body, true);
+    await expect.poll(() => shownFigures(page.locator('#summary'))).toEqual(dayFigures);
 
     // The key lives in this tab only; signing out forgets it.
     await page.getByRole('button', { name: 'Sign out' }).click();

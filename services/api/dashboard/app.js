@@ -2,9 +2,9 @@
  * The dashboard's script (GET /dashboard/app.js): an ES module run as is, no build step.
  *
  * It signs in with an API key kept in sessionStorage (this tab only, gone when it closes) and
- * reads the public /v1 API with it, as a backend would: the workspace summary (GET /v1/stats),
- * the automations, one automation's statistics and recent enrollments, recent messages and open
- * tasks. Everything the API returns is user data (record names, rendered templates), so it enters
+ * reads the public /v1 API with it, as a backend would: the workspace summary (GET /v1/stats over
+ * the chosen window), the automations, one automation's statistics and recent enrollments, recent
+ * messages and open tasks. Everything the API returns is user data (record names, rendered templates), so it enters
  * the page only as text nodes and attribute values through el(), never as markup.
  */
 
@@ -118,7 +118,7 @@ function fail(err) {
 }
 
 function renderSummary(stats) {
-  $('window').textContent = `Figures from ${when(stats.from)} to ${when(stats.to)}`;
+  $('window-days').title = `${when(stats.from)} to ${when(stats.to)}`;
   const channels = Object.entries(stats.messages.byChannel).map(([channel, m]) =>
     el(
       'tr',
@@ -270,6 +270,14 @@ const selectedAutomation = () => {
 // A newer load (or selection) supersedes answers still on their way.
 let loads = 0;
 let selections = 0;
+/** `from=&to=` of the statistics, fixed at each load so that the workspace's and the automation's figures cover the same window. */
+let statsWindow = '';
+
+function windowQuery() {
+  const to = new Date();
+  const from = new Date(to.getTime() - Number($('window-days').value) * 86_400_000);
+  return `from=${encodeURIComponent(from.toISOString())}&to=${encodeURIComponent(to.toISOString())}`;
+}
 
 async function showAutomation() {
   const id = selectedAutomation();
@@ -279,7 +287,7 @@ async function showAutomation() {
     return;
   }
   const path = `/v1/automations/${encodeURIComponent(id)}`;
-  const [automation, stats, enrollments] = await Promise.all([api(path), api(`${path}/stats`), api(`${path}/enrollments?limit=${RECENT}`)]);
+  const [automation, stats, enrollments] = await Promise.all([api(path), api(`${path}/stats?${statsWindow}`), api(`${path}/enrollments?limit=${RECENT}`)]);
   if (mine !== selections) return;
   renderAutomation(automation, stats, enrollments);
   $('automation').hidden = false;
@@ -287,8 +295,9 @@ async function showAutomation() {
 
 async function load() {
   const mine = ++loads;
+  statsWindow = windowQuery();
   const [stats, automations, messages, tasks] = await Promise.all([
-    api('/v1/stats'),
+    api(`/v1/stats?${statsWindow}`),
     api('/v1/automations?limit=200'),
     api(`/v1/messages?limit=${RECENT}`),
     api(`/v1/tasks?status=open&limit=${RECENT}`),
@@ -315,6 +324,9 @@ $('sign-out').addEventListener('click', () => {
   showSignedIn(false);
 });
 $('refresh').addEventListener('click', () => {
+  load().catch(fail);
+});
+$('window-days').addEventListener('change', () => {
   load().catch(fail);
 });
 window.addEventListener('hashchange', () => {
