@@ -48,7 +48,9 @@ export async function buildApp(opts: AppOptions): Promise<App> {
       info: {
         title: 'Follow-up automation service',
         version: '1.0.0',
-        description: 'Records, events and automations in; durable follow-up sequences (one Temporal workflow per enrollment) out.',
+        description:
+          'Records, events and automations in; durable follow-up sequences (one Temporal workflow per enrollment) out. ' +
+          'No string of a request (body, query or path), nor any key of a JSON object, may contain the NUL character U+0000: PostgreSQL cannot store it, and it is refused with 400 naming the field.',
       },
       components: {
         securitySchemes: {

@@ -272,6 +272,38 @@ describe('transport-level rejections', () => {
     expect((await rawRequest(t, 'GET', '/v1/users?limit=2')).status).toBe(200);
   });
 
+  // Found by Schemathesis: PostgreSQL cannot store U+0000 in text or jsonb, and each of these was a 500.
+  it('a NUL character in a body, a query or a path: 400 naming the field, nothing stored', async () => {
+    const bodies: Array<[string, string, unknown, string]> = [
+      ['POST', '/v1/events', { type: 'visit', recordId: 'r1', properties: { page: 'a\u0000b' } }, '/body/properties/page'],
+      ['POST', '/v1/events', { type: 'visit', recordId: 'r1', properties: { 'a/b\u0000': 1 } }, '/body/properties/a~1b\u0000'],
+      [
+        'POST',
+        '/v1/events/batch',
+        {
+          events: [
+            { type: 'visit', recordId: 'r1' },
+            { type: 'visit', recordId: 'r\u0000' },
+          ],
+        },
+        '/body/events/1/recordId',
+      ],
+      ['PUT', '/v1/records/r1', { name: 'Ana', attributes: { tags: ['ok', 'x\u0000'] } }, '/body/attributes/tags/1'],
+    ];
+    for (const [method, path, body, field] of bodies) {
+      const res = await unchangedAfter(t, () => rawRequest(t, method, path, { body: JSON.stringify(body) }));
+      expectProblem(res, 400, field);
+      expect(res.body.errors).toEqual([{ field, message: 'must not contain the NUL character (U+0000)' }]);
+    }
+    expectProblem(await rawRequest(t, 'GET', '/v1/records?stage=a%00b'), 400, '/querystring/stage');
+    expectProblem(await rawRequest(t, 'GET', '/v1/records/a%00b'), 400, '/params/externalId');
+    // The same requests without the NUL are taken.
+    expect((await rawRequest(t, 'POST', '/v1/events', { body: JSON.stringify({ type: 'visit', recordId: 'r1', properties: { page: 'ab' } }) })).status).toBe(
+      202,
+    );
+    expect((await rawRequest(t, 'GET', '/v1/records?stage=ab')).status).toBe(200);
+  });
+
   it('unknown route: 404 problem+json', async () => {
     const res = await rawRequest(t, 'GET', '/v1/nothing-here');
     expectProblem(res, 404);
