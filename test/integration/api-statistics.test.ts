@@ -251,4 +251,11 @@ describe('GET /v1/stats', () => {
       { id: other, name: 'Reactivation', status: 'draft', enrollments: { active: 1, paused: 0, started: 1, completed: 0, exited: 0, failed: 0, converted: 0 } },
     ]);
   });
+
+  // Found by Schemathesis: 30 days before this `to` is in year 0, which a date-time has no year for.
+  it('starts the default window no earlier than 0001-01-01', async () => {
+    const res = await t.client.GET('/v1/stats', { params: { query: { to: '0001-01-01T00:00:03Z' } } });
+    expect(res.response.status).toBe(200);
+    expect(res.data).toMatchObject({ from: '0001-01-01T00:00:00.000Z', to: '0001-01-01T00:00:03.000Z' });
+  });
 });

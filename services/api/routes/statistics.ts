@@ -7,11 +7,16 @@ import { AutomationParams } from '../schemas/automation';
 import { AutomationStats, DEFAULT_WINDOW_DAYS, MAX_WINDOW_DAYS, StatsQuery, toAutomationStats, toWorkspaceStats, WorkspaceStats } from '../schemas/statistics';
 
 const DAY_MS = 86_400_000;
+/**
+ * The default `from` is never earlier: `to` early in year 1 gave a `from` in year 0, which the
+ * answer's date-time format has no year for (Schemathesis found it with to=0001-01-01T00:00:03Z).
+ */
+const EARLIEST_FROM_MS = Date.parse('0001-01-01T00:00:00Z');
 
 /** The window a request counts over: defaults filled, `from` before `to`, at most MAX_WINDOW_DAYS long. */
 function windowOf(query: StatsQuery): { from: Date; to: Date } {
   const to = query.to ? new Date(query.to) : new Date();
-  const from = query.from ? new Date(query.from) : new Date(to.getTime() - DEFAULT_WINDOW_DAYS * DAY_MS);
+  const from = query.from ? new Date(query.from) : new Date(Math.max(to.getTime() - DEFAULT_WINDOW_DAYS * DAY_MS, EARLIEST_FROM_MS));
   if (Number.isNaN(from.getTime())) throw invalid([{ field: '/querystring/from', message: 'is not a date' }]);
   if (Number.isNaN(to.getTime())) throw invalid([{ field: '/querystring/to', message: 'is not a date' }]);
   if (from >= to) throw invalid([{ field: '/querystring/from', message: 'must be before `to`' }]);

@@ -14,7 +14,11 @@ export const DEFAULT_WINDOW_DAYS = 30;
 
 export const StatsQuery = Type.Object(
   {
-    from: Type.Optional(Timestamp({ description: `Start of the window, inclusive (default: ${DEFAULT_WINDOW_DAYS} days before \`to\`)` })),
+    from: Type.Optional(
+      Timestamp({
+        description: `Start of the window, inclusive (default: ${DEFAULT_WINDOW_DAYS} days before \`to\`, not before 0001-01-01); before \`to\` and at most ${MAX_WINDOW_DAYS} days before it, else 400`,
+      }),
+    ),
     to: Type.Optional(Timestamp({ description: 'End of the window, exclusive (default: now)' })),
   },
   { additionalProperties: false },
