@@ -24,7 +24,12 @@ export const SignedIsoDuration = Type.String({
   maxLength: 41,
 });
 export const LocalTime = Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$', description: 'Local time HH:mm', examples: ['14:00'] });
-export const TimeZone = Type.String({ minLength: 1, maxLength: 64, description: 'IANA time zone name', examples: ['America/New_York'] });
+export const TimeZone = Type.String({
+  minLength: 1,
+  maxLength: 64,
+  description: 'IANA time zone name; one the time zone database does not know is refused with 400',
+  examples: ['America/New_York'],
+});
 
 export const Weekday = Type.Union([
   Type.Literal('mon'),

@@ -21,7 +21,12 @@ const WorkspaceCreate = Type.Object(
   {
     name: Type.String({ minLength: 1, maxLength: 200 }),
     timezone: Type.Optional(
-      Type.String({ minLength: 1, maxLength: 64, description: 'IANA time zone; the default for records and automations without one (UTC when absent)' }),
+      Type.String({
+        minLength: 1,
+        maxLength: 64,
+        description:
+          'IANA time zone; the default for records and automations without one (UTC when absent); one the time zone database does not know is refused with 400',
+      }),
     ),
     rateLimitPerMinute: Type.Optional(RateLimit),
   },

@@ -35,7 +35,15 @@ const PreviewRecord = Type.Object(
     email: Type.Optional(Nullable(Type.String({ maxLength: 320 }))),
     phone: Type.Optional(Nullable(Type.String({ maxLength: 32 }))),
     name: Type.Optional(Nullable(Type.String({ maxLength: 200 }))),
-    timezone: Type.Optional(Nullable(Type.String({ minLength: 1, maxLength: 64, description: 'IANA zone: windows and quiet hours use it' }))),
+    timezone: Type.Optional(
+      Nullable(
+        Type.String({
+          minLength: 1,
+          maxLength: 64,
+          description: 'IANA zone: windows and quiet hours use it; one the time zone database does not know is refused with 400',
+        }),
+      ),
+    ),
     stage: Type.Optional(Nullable(Type.String({ maxLength: 200 }))),
     ownerId: Type.Optional(Nullable(Type.String({ maxLength: 200 }))),
     attributes: Type.Optional(Type.Record(Type.String(), Type.Unknown())),

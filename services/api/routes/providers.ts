@@ -19,7 +19,7 @@ const SendgridCredentials = Type.Object(
         minLength: 40,
         maxLength: 1000,
         description:
-          "The account's Signed Event Webhook verification key, as SendGrid shows it. Set the account's Event Webhook URL to `/webhooks/sendgrid/events?workspace=<workspace id>`: its events are verified with this key and may change only this workspace's messages",
+          "The account's Signed Event Webhook verification key, as SendGrid shows it. Set the account's Event Webhook URL to `/webhooks/sendgrid/events?workspace=<workspace id>`: its events are verified with this key and may change only this workspace's messages. A value that is not an ECDSA P-256 public key (base64 DER or PEM) is refused with 400",
       }),
     ),
   },

@@ -2,7 +2,7 @@ import { Type, type Static } from 'typebox';
 import { recordSnapshot } from '../../../db/records';
 import type { RecordRow } from '../../../db/schema';
 import { RECORD_ATTRIBUTE_LIMITS } from '../../../domain/json-limits';
-import { iso, ListOf, ListQueryWith, Nullable, NullableTimestamp, Timestamp } from './common';
+import { iso, ListOf, ListQueryWith, Nullable, NullableTimestamp, PhoneInput, Timestamp } from './common';
 
 export const ExternalId = Type.String({ minLength: 1, maxLength: 100, pattern: '^[^/?#\\s]+$', description: "The backend's own id for the record" });
 export const RecordParams = Type.Object({ externalId: ExternalId }, { additionalProperties: false });
@@ -19,9 +19,17 @@ const Unsubscribed = Type.Object(
 export const RecordUpsert = Type.Object(
   {
     email: Type.Optional(Nullable(Type.String({ format: 'email', maxLength: 320 }))),
-    phone: Type.Optional(Nullable(Type.String({ minLength: 3, maxLength: 32, pattern: '^\\+?[0-9 ()./-]+$', description: 'E.164 preferred (+14155550100)' }))),
+    phone: Type.Optional(Nullable(PhoneInput({ description: 'E.164 preferred (+14155550100)' }))),
     name: Type.Optional(Nullable(Type.String({ maxLength: 200 }))),
-    timezone: Type.Optional(Nullable(Type.String({ minLength: 1, maxLength: 64, description: 'IANA time zone, e.g. Europe/Bucharest' }))),
+    timezone: Type.Optional(
+      Nullable(
+        Type.String({
+          minLength: 1,
+          maxLength: 64,
+          description: 'IANA time zone, e.g. Europe/Bucharest; one the time zone database does not know is refused with 400',
+        }),
+      ),
+    ),
     stage: Type.Optional(Nullable(Type.String({ minLength: 1, maxLength: 100 }))),
     ownerId: Type.Optional(Nullable(Type.String({ minLength: 1, maxLength: 200, description: 'A user id of this workspace' }))),
     attributes: Type.Optional(

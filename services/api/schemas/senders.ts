@@ -29,7 +29,12 @@ export const SmsSenderCreate = Type.Object(
     id: Type.Optional(SenderId),
     channel: Type.Literal('sms'),
     from: Type.Optional(E164),
-    messagingServiceSid: Type.Optional(Type.String({ pattern: '^MG[0-9a-fA-F]{32}$', description: 'A Twilio Messaging Service instead of one number' })),
+    messagingServiceSid: Type.Optional(
+      Type.String({
+        pattern: '^MG[0-9a-fA-F]{32}$',
+        description: 'A Twilio Messaging Service instead of one number: give exactly one of from and messagingServiceSid, else 400',
+      }),
+    ),
     kind: Kind,
     segmentsPerSecond: Type.Optional(
       Type.Number({

@@ -1,6 +1,6 @@
 import { Type, type Static } from 'typebox';
 import type { UserRow } from '../../../db/users';
-import { iso, ListOf, ListQuery, Nullable, Timestamp } from './common';
+import { iso, ListOf, ListQuery, Nullable, PhoneInput, Timestamp } from './common';
 
 export const UserId = Type.String({
   minLength: 1,
@@ -13,8 +13,10 @@ export const UserParams = Type.Object({ id: UserId }, { additionalProperties: fa
 const fields = {
   name: Type.String({ minLength: 1, maxLength: 200 }),
   email: Type.Optional(Nullable(Type.String({ format: 'email', maxLength: 320 }))),
-  phone: Type.Optional(Nullable(Type.String({ minLength: 3, maxLength: 32, pattern: '^\\+?[0-9 ()./-]+$' }))),
-  timezone: Type.Optional(Nullable(Type.String({ minLength: 1, maxLength: 64, description: 'IANA time zone' }))),
+  phone: Type.Optional(Nullable(PhoneInput())),
+  timezone: Type.Optional(
+    Nullable(Type.String({ minLength: 1, maxLength: 64, description: 'IANA time zone; one the time zone database does not know is refused with 400' })),
+  ),
 };
 
 export const UserCreate = Type.Object(
