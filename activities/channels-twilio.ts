@@ -16,7 +16,15 @@
  * a message Twilio accepted but still queues (a long code sends one segment a second) has neither yet.
  */
 import twilio from 'twilio';
-import { networkError, PermanentDeliveryError, retryAfterMs, TransientDeliveryError, type DeliveryChannel, type OutboundMessage } from './channels';
+import {
+  LOOKUP_CLOCK_SKEW_MS,
+  networkError,
+  PermanentDeliveryError,
+  retryAfterMs,
+  TransientDeliveryError,
+  type DeliveryChannel,
+  type OutboundMessage,
+} from './channels';
 
 export interface TwilioOptions {
   accountSid: string;
@@ -73,10 +81,7 @@ function senderOf(m: OutboundMessage, what: string): { from: string } | { messag
 
 /** How many of the recipient's newest messages or calls a lookup reads: far more than one send window holds. */
 const LOOKUP_LIMIT = 50;
-/** Twilio's clock against ours: a resource created this much before `since` still counts. */
-const CLOCK_SKEW_MS = 120_000;
-
-const createdSince = (created: Date | null | undefined, since: Date) => created instanceof Date && created.getTime() >= since.getTime() - CLOCK_SKEW_MS;
+const createdSince = (created: Date | null | undefined, since: Date) => created instanceof Date && created.getTime() >= since.getTime() - LOOKUP_CLOCK_SKEW_MS;
 
 export function twilioSmsChannel(opts: TwilioOptions): DeliveryChannel {
   return {

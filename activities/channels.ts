@@ -93,6 +93,9 @@ export class AmbiguousDeliveryError extends Error {
   }
 }
 
+/** How long before `since` a lookup (`candidates`) still counts a provider's resource: the provider's clock against ours. */
+export const LOOKUP_CLOCK_SKEW_MS = 120_000;
+
 export type Channels = Record<MessageChannel, DeliveryChannel>;
 
 export const sandboxChannel: DeliveryChannel = {

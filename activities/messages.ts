@@ -37,6 +37,7 @@ import {
   messageByKey,
   messageWithLease,
   providerIdsHeldElsewhere,
+  unresolvedLookalikes,
   updateClaimedMessage,
   updateQueuedMessage,
 } from '../db/messages';
@@ -64,6 +65,7 @@ import { missingTemplateError } from '../domain/enrollment';
 import { unsubscribeUrl } from '../services/common/unsubscribe-token';
 import {
   AmbiguousDeliveryError,
+  LOOKUP_CLOCK_SKEW_MS,
   PermanentDeliveryError,
   sandboxChannel,
   TransientDeliveryError,
@@ -268,7 +270,9 @@ export function messageActivities(deps: ActivityDeps) {
    * The unknown-send window closed by asking the provider which of its messages could be this one
    * (`candidates`), leaving out those another message's row already holds: exactly one -> ours,
    * `sent` with its id; none -> the provider does not have it, back to `queued` and sent by the
-   * next attempt; several, or the lookup failed -> undefined (it cannot tell).
+   * next attempt; several, or the lookup failed -> undefined (it cannot tell). One match while
+   * another message just like this one (same recipient, sender and text) has an unknown outcome
+   * too -> undefined: the match may be that one's, and taking it would have that one sent again.
    */
   async function askProvider(row: MessageRow, channel: DeliveryChannel, message: OutboundMessage): Promise<SendMessageResult | undefined> {
     if (!channel.candidates) return undefined;
@@ -286,6 +290,10 @@ export function messageActivities(deps: ActivityDeps) {
     const ours = found.filter((sid) => !held.has(sid));
     if (ours.length > 1) {
       logger.warn({ messageId: row.id, candidates: ours }, 'the provider holds several messages that could be this one');
+      return undefined;
+    }
+    if (ours.length === 1 && (await unresolvedLookalikes(db, row, new Date(row.created_at.getTime() - LOOKUP_CLOCK_SKEW_MS))) > 0) {
+      logger.warn({ messageId: row.id, candidates: ours }, 'the provider holds a message that could be this one or another with an unknown outcome');
       return undefined;
     }
     if (ours.length === 1) {

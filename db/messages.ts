@@ -98,6 +98,29 @@ export async function updateClaimedMessage(db: Db, id: string, attemptId: string
   return db.updateTable('messages').set(patch).where('id', '=', id).where('attempt_id', '=', attemptId).returningAll().executeTakeFirst();
 }
 
+/**
+ * How many other messages a provider lookup cannot tell from this one (same channel, recipient and
+ * sender, and for SMS the same body) have an unknown outcome of their own (`sending` or `uncertain`,
+ * no provider id) and were last attempted since `since`: one of their requests may be what the
+ * lookup found.
+ */
+export async function unresolvedLookalikes(db: Db, row: MessageRow, since: Date): Promise<number> {
+  const { n } = await db
+    .selectFrom('messages')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('channel', '=', row.channel)
+    .where('to', '=', row.to)
+    .where('workspace_id', '=', row.workspace_id)
+    .where('id', '<>', row.id)
+    .where('sender_id', 'is not distinct from', row.sender_id)
+    .$if(row.channel === 'sms', (q) => q.where('body', 'is not distinct from', row.body))
+    .where('status', 'in', ['sending', 'uncertain'])
+    .where('provider_id', 'is', null)
+    .where('updated_at', '>=', since)
+    .executeTakeFirstOrThrow();
+  return Number(n);
+}
+
 /** Which of these provider ids another message of the workspace already holds (a lookup's candidates that are not this message). */
 export async function providerIdsHeldElsewhere(db: Db, workspaceId: string, providerIds: string[], exceptId: string): Promise<Set<string>> {
   if (providerIds.length === 0) return new Set();

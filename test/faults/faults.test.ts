@@ -121,7 +121,8 @@ describe('the production shape under faults', () => {
     // by Twilio's Messages lookup (one match, as every record has its own number), each email by
     // SendGrid's Event Webhook (SendGrid has no lookup). Measured on 2026-11-30 with 212 events: one
     // number and address for all records and no Event Webhook left 148 emails and 87 SMS uncertain
-    // (and one SMS doubled: the lookup took another message's sid for its own); a number per record
+    // (and one SMS doubled: the lookup took another message's sid for its own, fixed since: see
+    // test/integration/delivery-lookalikes.test.ts); a number per record
     // left 137 emails and 0 SMS uncertain; with the Event Webhook too, 0 and 0.
     expect(c.twilio.lookups.length).toBeGreaterThan(lookupsBefore);
     expect(o.uncertain).toEqual({ email: 0, sms: 0 });
