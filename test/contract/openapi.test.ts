@@ -74,6 +74,8 @@ async function fuzz(name: string, token: string, selection: string[]): Promise<v
         ...process.env,
         ...seeded,
         PYTHONUNBUFFERED: '1',
+        // No __pycache__ beside the hooks module in the checkout.
+        PYTHONDONTWRITEBYTECODE: '1',
         // schemathesis.toml's `hooks` module, documented_refusals.py, is imported from here.
         PYTHONPATH: join(REPO_ROOT, 'test/contract'),
       },
