@@ -17,6 +17,7 @@ import * as webhookCalls from './2026-12-01T07-00-00_webhook-calls';
 import * as statisticsIndexes from './2026-12-01T09-00-00_statistics-indexes';
 import * as backfillCancel from './2026-12-02T06-00-00_backfill-cancel';
 import * as workspaceSendsPerSecond from './2026-12-02T09-00-00_workspace-sends-per-second';
+import * as outboxKeyIndex from './2026-12-03T04-00-00_outbox-key-index';
 
 /** Listed explicitly, in order: a migration is never discovered by reading a folder. */
 export const migrations: Record<string, Migration> = {
@@ -38,4 +39,5 @@ export const migrations: Record<string, Migration> = {
   '2026-12-01T09-00-00_statistics-indexes': statisticsIndexes,
   '2026-12-02T06-00-00_backfill-cancel': backfillCancel,
   '2026-12-02T09-00-00_workspace-sends-per-second': workspaceSendsPerSecond,
+  '2026-12-03T04-00-00_outbox-key-index': outboxKeyIndex,
 };
