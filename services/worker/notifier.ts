@@ -15,6 +15,7 @@ import { claimDueDeliveries, finishAttempt, NOTIFY_CHANNEL, type ClaimedDelivery
 import { signatureFor, SIGNATURE_HEADER } from '../../activities/webhooks';
 import { readCapped } from '../common/outbound-http';
 import { ReconnectingListener } from './listener';
+import { Wakeup } from './wakeup';
 
 export const RETRY_FOR_MS = 24 * 3600_000;
 const MAX_RETRY_DELAY_MS = 3600_000;
@@ -43,9 +44,9 @@ export function retryDelayMs(baseMs: number, attempts: number): number {
 export class Notifier {
   private loop: Promise<void> | undefined;
   private stopping = false;
-  private wake: (() => void) | undefined;
   // NOTIFY makes delivery prompt; the poll is the fallback (and picks up due retries).
   private readonly listener: ReconnectingListener;
+  private readonly wakeup = new Wakeup();
 
   constructor(private readonly opts: NotifierOptions) {
     this.listener = new ReconnectingListener({
@@ -53,7 +54,7 @@ export class Notifier {
       channel: NOTIFY_CHANNEL,
       name: 'notifier',
       logger: opts.logger,
-      onNotify: () => this.wake?.(),
+      onNotify: () => this.wakeup.notify(),
     });
   }
 
@@ -66,7 +67,7 @@ export class Notifier {
   async stop(): Promise<void> {
     this.stopping = true;
     await this.listener.stop();
-    this.wake?.();
+    this.wakeup.notify();
     await this.loop;
   }
 
@@ -79,15 +80,7 @@ export class Notifier {
         this.opts.logger.error({ err }, 'notifier: batch failed');
       }
       if (n > 0 || this.stopping) continue;
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          clearTimeout(timer);
-          this.wake = undefined;
-          resolve();
-        };
-        const timer = setTimeout(done, this.opts.pollMs);
-        this.wake = done;
-      });
+      await this.wakeup.sleep(this.opts.pollMs);
     }
   }
 

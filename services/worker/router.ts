@@ -47,6 +47,7 @@ import type { EnrollmentEvent, RecordChange, RecordSnapshot } from '../../domain
 import { eventSignal, exitSignal, pauseSignal, recordChangedSignal, resumeSignal } from '../../workflows/signals';
 import { Enroller } from '../common/enrollments';
 import { ReconnectingListener } from './listener';
+import { Wakeup } from './wakeup';
 import { AutomationCache, type ActiveAutomation } from './automation-cache';
 import { groupBy, mapLimit } from './concurrency';
 import { flattenChanges, recordAsOf } from '../../domain/record-changes';
@@ -116,8 +117,7 @@ export class OutboxRouter {
   private readonly listener: ReconnectingListener;
   private loop: Promise<void> | undefined;
   private stopping = false;
-  private woken = false;
-  private wake: (() => void) | undefined;
+  private readonly wakeup = new Wakeup();
 
   constructor(private readonly opts: RouterOptions) {
     this.cache = new AutomationCache(opts.db);
@@ -128,7 +128,7 @@ export class OutboxRouter {
       channel: OUTBOX_CHANNEL,
       name: 'router',
       logger: opts.logger,
-      onNotify: () => this.notify(),
+      onNotify: () => this.wakeup.notify(),
     });
   }
 
@@ -142,13 +142,8 @@ export class OutboxRouter {
   async stop(): Promise<void> {
     this.stopping = true;
     await this.listener.stop();
-    this.notify();
+    this.wakeup.notify();
     await this.loop;
-  }
-
-  private notify(): void {
-    this.woken = true;
-    this.wake?.();
   }
 
   private async run(): Promise<void> {
@@ -162,25 +157,8 @@ export class OutboxRouter {
       if (this.stopping) break;
       // A full batch means more is due; one that only held rows back waits for their keys to move.
       if (batch.taken >= this.opts.batchSize && batch.handled > 0) continue;
-      await this.idle(this.opts.pollMs);
+      await this.wakeup.sleep(this.opts.pollMs);
     }
-  }
-
-  private idle(ms: number): Promise<void> {
-    if (this.woken) {
-      this.woken = false;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.wake = undefined;
-        this.woken = false;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.wake = done;
-    });
   }
 
   /** One batch: lock, process, delete/reschedule, commit. Counts the rows taken and those not held back. */
