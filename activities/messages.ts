@@ -59,6 +59,7 @@ import {
   sendLimitsFor,
   type SendLimit,
 } from '../domain/delivery';
+import { statusesAfter } from '../domain/provider-events';
 import { countSegments } from '../domain/sms-segments';
 import { templateScope } from '../domain/templates';
 import { missingTemplateError } from '../domain/enrollment';
@@ -134,9 +135,13 @@ export function messageActivities(deps: ActivityDeps) {
   ) {
     // The outcome and its message.sent / message.failed notification commit together.
     return db.transaction().execute(async (trx) => {
-      const write = { ...patch, updated_at: clock() };
+      // A provider's status callback can overtake the answer to the send itself (a `delivered` applied
+      // while the row is still `sending`): `sent` then leaves the later status alone.
+      const status =
+        patch.status === 'sent' ? sql<MessageStatus>`case when status in (${sql.join(statusesAfter('sent'))}) then status else 'sent' end` : patch.status;
+      const write = { ...patch, ...(status !== undefined ? { status: status as never } : {}), updated_at: clock() };
       const row = holder === 'queued' ? await updateQueuedMessage(trx, id, write) : await updateClaimedMessage(trx, id, holder, write);
-      const type = row?.status === 'failed' ? 'message.failed' : row?.status === 'sent' || row?.status === 'sandboxed' ? 'message.sent' : null;
+      const type = !row ? null : patch.status === 'failed' ? 'message.failed' : patch.status === 'sent' || patch.status === 'sandboxed' ? 'message.sent' : null;
       if (row && type) await notify(trx, row.workspace_id, { id: `${type}:${row.id}`, type, data: messageNotification(row) });
       return row;
     });

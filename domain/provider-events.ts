@@ -56,6 +56,12 @@ const RANK: Partial<Record<MessageStatus, number>> = {
   failed: 5,
 };
 
+/** The statuses a message has moved on to from `status` (forward only): a write of `status` must leave them alone. */
+export function statusesAfter(status: MessageStatus): MessageStatus[] {
+  const from = RANK[status] ?? 0;
+  return (Object.keys(RANK) as MessageStatus[]).filter((s) => (RANK[s] ?? 0) > from);
+}
+
 /** The status an event moves a message to, or null when it leaves the status alone. */
 export function statusOf(type: ProviderEventType): MessageStatus | null {
   switch (type) {

@@ -3,6 +3,7 @@
  * twilio clients -> local fake providers, and back through GET /v1/messages. Effects are counted
  * at the fakes.
  */
+import { generateKeyPairSync, sign } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { verifyUnsubscribeToken } from '../../services/common/unsubscribe-token';
 import { fakeSendgrid, fakeTwilio, twilioError, type FakeSendgrid, type FakeTwilio } from '../helpers/fake-providers';
@@ -12,6 +13,8 @@ vi.setConfig({ testTimeout: 180_000 });
 
 const SID = `AC${'b'.repeat(32)}`;
 const PUBLIC = 'https://followup.example.com';
+/** SendGrid's Signed Event Webhook key pair: the test posts the events SendGrid would. */
+const EVENTS_KEY = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
 let e: EngineTest;
 let sg: FakeSendgrid;
 let tw: FakeTwilio;
@@ -23,6 +26,7 @@ beforeAll(async () => {
     env: {
       SENDGRID_API_KEY: 'SG.e2e',
       SENDGRID_API_URL: sg.url,
+      SENDGRID_WEBHOOK_PUBLIC_KEY: EVENTS_KEY.publicKey.export({ type: 'spki', format: 'der' }).toString('base64'),
       TWILIO_ACCOUNT_SID: SID,
       TWILIO_AUTH_TOKEN: 'tw-token',
       TWILIO_API_URL: tw.url,
@@ -355,6 +359,45 @@ describe('delivery through the providers', () => {
       ['first', 'sent', 'snd_sms'],
       ['second', 'sent', 'snd_sms_new'],
     ]);
+  });
+
+  it("SendGrid's delivered event overtaking the answer to the send: the message stays delivered, not set back to sent", async () => {
+    const a = await createAutomation(
+      e,
+      { name: 'Early event', trigger: { type: 'manual' }, steps: [{ id: 'mail', type: 'email', to: 'record', template: 'tpl_d_early' }] },
+      { templates: [{ id: 'tpl_d_early' }] },
+    );
+    await putRecord(e, 'dlv-early', { email: 'early@example.com' });
+    sg.script({ hold: true });
+    const enrollmentId = await enroll(a.id, 'dlv-early');
+    const held = await sg.nextHeld();
+    const messageId = held.request.body.custom_args.message_id as string;
+    const body = JSON.stringify([
+      {
+        email: 'early@example.com',
+        timestamp: Math.floor(Date.now() / 1000),
+        event: 'delivered',
+        sg_event_id: `sge_early_${messageId}`,
+        message_id: messageId,
+      },
+    ]);
+    const timestamp = String(Math.floor(Date.now() / 1000));
+    const posted = await fetch(`${e.t.baseUrl}/webhooks/sendgrid/events`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'x-twilio-email-event-webhook-timestamp': timestamp,
+        'x-twilio-email-event-webhook-signature': sign('sha256', Buffer.from(timestamp + body), EVENTS_KEY.privateKey).toString('base64'),
+      },
+      body,
+    });
+    expect(posted.status).toBe(204);
+    expect((await messagesOf('dlv-early'))[0]).toMatchObject({ status: 'delivered' });
+    held.release();
+    await ended(enrollmentId);
+    const [m] = await messagesOf('dlv-early');
+    expect(m).toMatchObject({ status: 'delivered', providerId: expect.stringMatching(/^sg_/), sentAt: expect.any(String) });
+    expect(sg.accepted).toHaveLength(1);
   });
 
   // Last: the workspace keeps its own key from here on.
