@@ -68,8 +68,9 @@ export type Channel = Static<typeof Channel>;
 
 export const QuietHours = Type.Object(
   {
-    start: LocalTime,
-    end: LocalTime,
+    // Examples of their own: one shared example would document (and have the contract fuzzer send) a refused window.
+    start: { ...LocalTime, examples: ['21:00'] },
+    end: { ...LocalTime, examples: ['08:00'] },
     channels: Type.Optional(Type.Array(Channel, { minItems: 1, uniqueItems: true, description: 'Default: sms and voicemail' })),
   },
   { additionalProperties: false, description: '`start` equal to `end` is refused with 400 (JSON Schema cannot compare two fields)' },

@@ -26,9 +26,45 @@ export const EXAMPLE_DEFINITION: AutomationDefinition = {
   ],
 };
 
-/** The request body of POST and PUT: the definition itself, with a realistic example. */
-// A copy: schema tooling may rewrite the schema objects it is given.
-export const DefinitionBody = { ...AutomationDefinition, examples: [structuredClone(EXAMPLE_DEFINITION)] } as typeof AutomationDefinition;
+/** Two smaller recipes for the document: a wait then an email, and a wait for an event with a timeout and a branch. */
+const EXAMPLE_RECIPES: AutomationDefinition[] = [
+  {
+    name: 'Welcome email a day after signing up',
+    trigger: { type: 'stage_entered', stage: 'signed_up' },
+    steps: [
+      { id: 'wait', type: 'wait', duration: 'P1D' },
+      { id: 'welcome', type: 'email', to: 'record', template: 'tpl_howwas_a' },
+    ],
+  },
+  {
+    name: 'Rating or reminder',
+    trigger: { type: 'manual' },
+    steps: [
+      { id: 'rating', type: 'wait_for', event: 'rating.received', timeout: 'P2D', onEvent: 'route', onTimeout: 'remind' },
+      { id: 'remind', type: 'email', to: 'record', template: 'tpl_reminder', next: 'end' },
+      { id: 'route', type: 'branch', cases: [{ when: { field: 'event.rating', op: 'lt', value: 3 }, next: 'call' }], otherwise: 'end' },
+      { id: 'call', type: 'task', assignee: 'owner', template: 'tpl_call_back' },
+    ],
+  },
+];
+
+const EXAMPLES = [EXAMPLE_DEFINITION, ...EXAMPLE_RECIPES];
+
+/**
+ * The request body of POST and PUT: the definition itself, with realistic examples, and their
+ * step lists as examples of `steps`. Schemathesis's examples phase (npm run test:contract) also
+ * sends definitions assembled from the examples of the properties, and generates each required
+ * property that has none: for `steps` that took it 75 s (the step union inlines every Condition level).
+ */
+// Copies: schema tooling may rewrite the schema objects it is given.
+export const DefinitionBody = {
+  ...AutomationDefinition,
+  properties: {
+    ...AutomationDefinition.properties,
+    steps: { ...AutomationDefinition.properties.steps, examples: structuredClone(EXAMPLES.map((d) => d.steps)) },
+  },
+  examples: structuredClone(EXAMPLES),
+} as typeof AutomationDefinition;
 
 export const AutomationStatus = Type.Union([Type.Literal('draft'), Type.Literal('active'), Type.Literal('paused'), Type.Literal('inactive')], {
   description: 'draft -> active <-> paused -> inactive (inactive -> active again)',
