@@ -1,8 +1,9 @@
 /**
  * The route validator: TypeBox's, except that
- * - a number in a query, path or header is written in decimal digits. TypeBox converts before it
- *   checks and reads `limit=true` as 1 and `limit=1e1` as 10, accepting what the OpenAPI document
- *   says is not an integer;
+ * - a number in a query, path or header is written in decimal digits, a boolean as `true` or
+ *   `false`. TypeBox converts before it checks and reads `limit=true` as 1, `limit=1e1` as 10 and
+ *   `matched=0` as false, accepting what the OpenAPI document says is not an integer or a boolean
+ *   (Schemathesis found `matched=0`);
  * - no string (nor object key) of any part holds U+0000: PostgreSQL's text and jsonb cannot store
  *   it, so it failed the query with a 500 (Schemathesis found it in event properties, record
  *   attributes, ids and filters). It is refused first, with the pointer of the first such string.
@@ -11,7 +12,12 @@ import type { FastifySchemaCompiler } from 'fastify';
 import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import type { TSchema } from 'typebox';
 
-const DECIMAL: Record<string, RegExp> = { integer: /^-?\d{1,15}$/, number: /^-?\d{1,15}(\.\d{1,15})?$/ };
+/** How a value of each JSON Schema type is written in a query, path or header, and the message when it is not. */
+const WRITTEN: Record<string, { pattern: RegExp; message: string }> = {
+  integer: { pattern: /^-?\d{1,15}$/, message: 'must be an integer (decimal digits)' },
+  number: { pattern: /^-?\d{1,15}(\.\d{1,15})?$/, message: 'must be a number (decimal digits)' },
+  boolean: { pattern: /^(true|false)$/, message: 'must be true or false' },
+};
 
 const NUL_MESSAGE = 'must not contain the NUL character (U+0000)';
 
@@ -39,14 +45,14 @@ export const validatorCompiler: FastifySchemaCompiler<TSchema> = (route) => {
   const inner = withoutNul(TypeBoxValidatorCompiler(route));
   if (route.httpPart === 'body') return inner;
   const properties = ((route.schema as { properties?: Record<string, { type?: unknown }> }).properties ?? {}) as Record<string, { type?: unknown }>;
-  const numeric = Object.entries(properties).flatMap(([name, s]) => (typeof s.type === 'string' && DECIMAL[s.type] ? [[name, s.type] as const] : []));
-  if (numeric.length === 0) return inner;
+  const typed = Object.entries(properties).flatMap(([name, s]) => (typeof s.type === 'string' && WRITTEN[s.type] ? [[name, s.type] as const] : []));
+  if (typed.length === 0) return inner;
   return (value) => {
     const input = (value ?? {}) as Record<string, unknown>;
-    for (const [name, type] of numeric) {
+    for (const [name, type] of typed) {
       const given = input[name];
-      if (typeof given === 'string' && !DECIMAL[type]!.test(given)) {
-        const message = type === 'integer' ? 'must be an integer (decimal digits)' : 'must be a number (decimal digits)';
+      const { pattern, message } = WRITTEN[type]!;
+      if (typeof given === 'string' && !pattern.test(given)) {
         return { error: [{ keyword: 'type', instancePath: `/${name}`, schemaPath: `#/properties/${name}/type`, params: { type }, message }] };
       }
     }

@@ -22,6 +22,9 @@ DOCUMENTED_REFUSALS = [
     # U+0000 anywhere (the document's description): PostgreSQL cannot store it. schemathesis.toml's
     # allow-x00 keeps it out of generated strings, but not out of generated object keys.
     (_ANY, r"/.+", r"must not contain the NUL character \(U\+0000\)"),
+    # Event properties and record attributes nested deeper than the limit, or with a reserved key at
+    # any level (the descriptions of `properties` and `attributes`); maxProperties states the rest.
+    (_ANY, r"(?s)/body/.+", r'nests deeper than \d+ levels|"(__proto__|constructor|prototype)" is a reserved key'),
     # A cursor this list did not hand out (each `cursor` parameter's description).
     (_ANY, r"/querystring/cursor", r"is not a cursor returned by this list"),
     # A name that is not in the time zone database (TimeZone's description).

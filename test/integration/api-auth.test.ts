@@ -272,6 +272,14 @@ describe('transport-level rejections', () => {
     expect((await rawRequest(t, 'GET', '/v1/users?limit=2')).status).toBe(200);
   });
 
+  // Found by Schemathesis: TypeBox read matched=0 as false.
+  it('a boolean in the query is written true or false: matched=0 and matched=1 are 400', async () => {
+    for (const matched of ['0', '1', 'TRUE', '']) {
+      expectProblem(await rawRequest(t, 'GET', `/v1/inbound-messages?matched=${matched}`), 400, '/querystring/matched');
+    }
+    expect((await rawRequest(t, 'GET', '/v1/inbound-messages?matched=false')).status).toBe(200);
+  });
+
   // Found by Schemathesis: PostgreSQL cannot store U+0000 in text or jsonb, and each of these was a 500.
   it('a NUL character in a body, a query or a path: 400 naming the field, nothing stored', async () => {
     const bodies: Array<[string, string, unknown, string]> = [
