@@ -103,13 +103,20 @@ const RETRY_AFTER_SECONDS = 5;
 /** Connection-level failures: node's socket errors, SQLSTATE class 08 and the shutdown codes 57P01-57P03. */
 const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', '57P01', '57P02', '57P03']);
 
+/**
+ * pg's own messages: a connection lost mid-query; a query on a client whose connection already
+ * failed or was closed (kysely's rollback after the failed query throws this one, not the first);
+ * the pool's connection timeout.
+ */
+const UNAVAILABLE_MESSAGES =
+  /^Connection terminated|^Client (has encountered a connection error|was closed) and is not queryable|timeout exceeded when trying to connect/;
+
 /** True when `err` (or its cause) says PostgreSQL could not be reached, not that a query was wrong. */
 function databaseUnavailable(err: unknown): boolean {
   for (let e: unknown = err; e instanceof Error; e = e.cause) {
     const code = (e as { code?: unknown }).code;
     if (typeof code === 'string' && (UNAVAILABLE_CODES.has(code) || code.startsWith('08'))) return true;
-    // pg's own messages for a connection lost mid-query and for the pool's connection timeout.
-    if (/^Connection terminated|timeout exceeded when trying to connect/.test(e.message)) return true;
+    if (UNAVAILABLE_MESSAGES.test(e.message)) return true;
   }
   return false;
 }
