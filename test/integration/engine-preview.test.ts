@@ -122,6 +122,10 @@ describe('preview', () => {
     expect(unknownField.status).toBe(400);
     expect((await e.api('POST', '/v1/automations/aut_nope/preview', { record: {}, startAt: '2026-11-23T10:00:00Z' })).status).toBe(404);
     expect((await e.api('POST', `/v1/automations/${postServiceId}/preview`, { record: {}, startAt: '2026-11-23T10:00:00Z', version: 9 })).status).toBe(404);
+    // A version past PostgreSQL's integer was a 500 (Schemathesis sent 1.4e38).
+    const huge = await e.api('POST', `/v1/automations/${postServiceId}/preview`, { record: {}, startAt: '2026-11-23T10:00:00Z', version: 2_147_483_648 });
+    expect(huge.status).toBe(400);
+    expect(huge.body.field).toBe('/body/version');
   });
 
   it('a walk that never ends is answered 422 with the reason (its step budget), not a truncated path', async () => {

@@ -68,7 +68,7 @@ const PreviewBody = Type.Object(
         { maxItems: 200, description: 'Events that arrive meanwhile (replies, ratings, ...)' },
       ),
     ),
-    version: Type.Optional(Type.Integer({ minimum: 1, description: 'Automation version; default the current one' })),
+    version: Type.Optional(Type.Integer({ minimum: 1, maximum: 2_147_483_647, description: 'Automation version; default the current one' })),
   },
   {
     additionalProperties: false,
