@@ -3,10 +3,11 @@
  * proxy `Activities` (a type); tests hand the same factory a test database, or implement
  * `Activities` with an in-memory recorder.
  */
-import type { Db } from '../db/connection';
-import { DEV_SECRETS_KEY } from '../services/common/config';
-import { channelsWith, type Channels } from './channels';
-import type { ActivityDeps, DeliverySettings } from './deps';
+import type { Db } from '#db/connection';
+import { DEV_SECRETS_KEY } from '#platform/config';
+import { channelsWith, type Channels } from '#providers/channel';
+import type { ActivityDeps } from './deps';
+import type { DeliverySettings } from '#providers/registry';
 import { messageActivities } from './messages';
 import { notifyActivities } from './notify';
 import { progressActivities } from './progress';
@@ -14,10 +15,10 @@ import { recordActivities } from './records';
 import { taskActivities } from './tasks';
 import { webhookActivities } from './webhooks';
 
-export type * from './types';
-export type { Channels, OutboundMessage } from './channels';
-export { PermanentDeliveryError, TransientDeliveryError } from './channels';
-export { SIGNATURE_HEADER } from './webhooks';
+export type * from '#domain/commands';
+export type { Channels, OutboundMessage } from '#providers/channel';
+export { PermanentDeliveryError, TransientDeliveryError } from '#providers/channel';
+export { SIGNATURE_HEADER } from '#platform/webhook-signing';
 
 const silent = { info() {}, warn() {}, error() {}, debug() {} };
 

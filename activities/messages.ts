@@ -29,8 +29,8 @@ import { randomUUID } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { sql } from 'kysely';
-import { newId } from '../db/ids';
-import { getRecord } from '../db/records';
+import { newId } from '#db/ids';
+import { getRecord } from '#db/records';
 import {
   claimQueuedMessage,
   insertMessageOnce,
@@ -40,13 +40,13 @@ import {
   unresolvedLookalikes,
   updateClaimedMessage,
   updateQueuedMessage,
-} from '../db/messages';
-import { releaseTurn, reserveSlot, takeTurn, type Turn } from '../db/send-limits';
-import { MESSAGE_STATUSES, type MessageRow, type MessageStatus, type SenderRow } from '../db/schema';
-import { firstSender, getSender } from '../db/senders';
-import { getWorkspaceSettings } from '../db/settings';
-import type { WorkspaceSettings } from '../domain/settings';
-import { addSuppression, suppressionOf } from '../db/suppressions';
+} from '#db/messages';
+import { releaseTurn, reserveSlot, takeTurn, type Turn } from '#db/send-limits';
+import { MESSAGE_STATUSES, type MessageRow, type MessageStatus, type SenderRow } from '#db/schema';
+import { firstSender, getSender } from '#db/senders';
+import { getWorkspaceSettings } from '#db/settings';
+import type { WorkspaceSettings } from '#domain/settings';
+import { addSuppression, suppressionOf } from '#db/suppressions';
 import {
   SEND_EXPIRED,
   SEND_HEARTBEAT_MS,
@@ -58,12 +58,12 @@ import {
   sendCategories,
   sendLimitsFor,
   type SendLimit,
-} from '../domain/delivery';
-import { statusesAfter } from '../domain/provider-events';
-import { countSegments } from '../domain/sms-segments';
-import { templateScope } from '../domain/templates';
-import { missingTemplateError } from '../domain/enrollment';
-import { unsubscribeUrl } from '../services/common/unsubscribe-token';
+} from '#domain/delivery';
+import { statusesAfter } from '#domain/provider-events';
+import { countSegments } from '#domain/sms-segments';
+import { templateScope } from '#domain/templates';
+import { missingTemplateError } from '#domain/enrollment';
+import { unsubscribeUrl } from '#platform/unsubscribe-token';
 import {
   AmbiguousDeliveryError,
   LOOKUP_CLOCK_SKEW_MS,
@@ -73,14 +73,14 @@ import {
   type DeliveryChannel,
   type OutboundMessage,
   type SenderIdentity,
-} from './channels';
-import { TWILIO_UNSUBSCRIBED } from './channels-twilio';
+} from '#providers/channel';
+import { TWILIO_UNSUBSCRIBED } from '#providers/twilio';
 import type { ActivityDeps } from './deps';
-import { workspaceChannel } from './providers';
+import { workspaceChannel } from '#providers/registry';
 import { resolveRecipient } from './recipients';
 import { renderTemplate, sendScope, TemplateError } from './render';
-import { messageNotification, notify } from '../db/notifications';
-import type { SendMessageRequest, SendMessageResult } from './types';
+import { messageNotification, notify } from '#db/notifications';
+import type { SendMessageRequest, SendMessageResult } from '#domain/commands';
 
 /** How often a send asks again for a limiter that another send's request in flight holds (ms). */
 const IN_FLIGHT_POLL_MS = 100;

@@ -6,7 +6,7 @@
 import type { ActivityDeps } from './deps';
 import type { messageActivities } from './messages';
 import type { taskActivities } from './tasks';
-import type { NotifyOwnerRequest, NotifyOwnerResult } from './types';
+import type { NotifyOwnerRequest, NotifyOwnerResult } from '#domain/commands';
 
 const REASONS: Record<string, string> = {
   'event:message.replied': 'replied',

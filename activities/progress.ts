@@ -4,10 +4,10 @@
  * step and show a timeline. Both writes are idempotent: replaying an update changes nothing.
  */
 import type { ActivityDeps } from './deps';
-import type { ProgressUpdate } from './types';
-import { insertStepVisit, saveEnrollmentProgress } from '../db/enrollments';
-import { cancelQueuedMessages } from '../db/messages';
-import { notify, type NotificationType } from '../db/notifications';
+import type { ProgressUpdate } from '#domain/commands';
+import { insertStepVisit, saveEnrollmentProgress } from '#db/enrollments';
+import { cancelQueuedMessages } from '#db/messages';
+import { notify, type NotificationType } from '#db/notifications';
 
 const ENROLLMENT_NOTIFICATIONS: Partial<Record<ProgressUpdate['status'], NotificationType>> = {
   active: 'enrollment.started',

@@ -1,10 +1,10 @@
 /** Who a step addresses, resolved against the live rows (the record's contact data, staff). */
-import type { Db } from '../db/connection';
-import type { RecordRow } from '../db/schema';
-import { getUser } from '../db/users';
-import type { Recipient, StaffRecipient } from '../domain/definition';
-import type { RecordSnapshot } from '../domain/enrollment';
-import type { MessageChannel } from './types';
+import type { Db } from '#db/connection';
+import type { RecordRow } from '#db/schema';
+import { getUser } from '#db/users';
+import type { Recipient, StaffRecipient } from '#domain/definition';
+import type { RecordSnapshot } from '#domain/enrollment';
+import type { MessageChannel } from '#domain/commands';
 
 export interface ResolvedRecipient {
   address: string | null;

@@ -4,15 +4,15 @@
  * stored is domain/record-changes (the API's and the workflow's rules). Idempotent: a retry finds
  * the values already set, changes nothing and enqueues nothing.
  */
-import { enqueue } from '../db/outbox';
-import { notify } from '../db/notifications';
-import { lockRecord, recordSnapshot, updateRecordColumns } from '../db/records';
-import { applyChanges, diffChanges, readField } from '../domain/record-changes';
+import { enqueue } from '#db/outbox';
+import { notify } from '#db/notifications';
+import { lockRecord, recordSnapshot, updateRecordColumns } from '#db/records';
+import { applyChanges, diffChanges, readField } from '#domain/record-changes';
 import type { ActivityDeps } from './deps';
-import { countEvents } from '../db/enrollments';
-import { latestEventIds, storedEventIds } from '../db/events';
-import { countLeaves, windowStart } from '../domain/event-counts';
-import type { CountEventsRequest, CountEventsResult, UpdateRecordRequest, UpdateRecordResult } from './types';
+import { countEvents } from '#db/enrollments';
+import { latestEventIds, storedEventIds } from '#db/events';
+import { countLeaves, windowStart } from '#domain/event-counts';
+import type { CountEventsRequest, CountEventsResult, UpdateRecordRequest, UpdateRecordResult } from '#domain/commands';
 
 /** Stored events of a counted type, newest first, whose ids a count reports as known (a later signal of one of them is not counted again). */
 const KNOWN_PER_TYPE = 100;

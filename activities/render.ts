@@ -4,12 +4,12 @@
  * templates (no code is compiled or evaluated); `ownPropertyOnly` hides prototype members and the
  * limits bound what one template may cost, so a template can read its scope and nothing else.
  */
-import type { Db } from '../db/connection';
-import { getUser } from '../db/users';
-import { getWorkspace } from '../db/workspaces';
-import { renderContent, type ScopeParts } from '../domain/templates';
-import type { TemplateSnapshot } from '../domain/enrollment';
-import type { RenderContext } from './types';
+import type { Db } from '#db/connection';
+import { getUser } from '#db/users';
+import { getWorkspace } from '#db/workspaces';
+import { renderContent, type ScopeParts } from '#domain/templates';
+import type { TemplateSnapshot } from '#domain/enrollment';
+import type { RenderContext } from '#domain/commands';
 
 export class TemplateError extends Error {
   constructor(

@@ -1,14 +1,14 @@
 /** Tasks for staff (task steps, owner notifications), idempotent by key. */
-import { newId } from '../db/ids';
-import type { StaffRecipient } from '../domain/definition';
+import { newId } from '#db/ids';
+import type { StaffRecipient } from '#domain/definition';
 import type { ActivityDeps } from './deps';
-import { notify, taskNotification } from '../db/notifications';
-import { getRecord } from '../db/records';
-import { insertTask, taskByKey } from '../db/tasks';
-import { userIdByEmail } from '../db/users';
-import { renderContent } from '../domain/templates';
+import { notify, taskNotification } from '#db/notifications';
+import { getRecord } from '#db/records';
+import { insertTask, taskByKey } from '#db/tasks';
+import { userIdByEmail } from '#db/users';
+import { renderContent } from '#domain/templates';
 import { renderTemplate, sendScope, TemplateError } from './render';
-import type { CreateTaskRequest, CreateTaskResult } from './types';
+import type { CreateTaskRequest, CreateTaskResult } from '#domain/commands';
 
 async function assigneeId(deps: ActivityDeps, req: CreateTaskRequest, assignee: StaffRecipient): Promise<string | null> {
   if (assignee === 'owner') {

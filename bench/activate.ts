@@ -31,10 +31,10 @@ import {
   type UnknownRow,
   type RootOperationNode,
 } from 'kysely';
-import type { Db } from '../db/connection';
-import { dateCandidates, dateIndexName, ensureDateIndex, inactivityCandidates } from '../db/sweeps';
-import { createWorkspaceWithKey } from '../db/workspaces';
-import { dateValueRange, inactivityEventRange, type DateTrigger, type InactivityTrigger } from '../domain/occurrences';
+import type { Db } from '#db/connection';
+import { dateCandidates, dateIndexName, ensureDateIndex, inactivityCandidates } from '#db/sweeps';
+import { createWorkspaceWithKey } from '#db/workspaces';
+import { dateValueRange, inactivityEventRange, type DateTrigger, type InactivityTrigger } from '#domain/occurrences';
 import { count, loadAverage, provision, rssMiB, startBenchApi, startWorkerChild, until, writeBenchmarkSection } from './support';
 
 const log = (line: string) => process.stderr.write(`[bench:activate] ${line}\n`);
@@ -51,7 +51,7 @@ const MAX_MS = Number(args['max-seconds']) * 1000;
 const SWEEP_N = Number(args['sweep-records']);
 const SWEEP_SMALL = 10_000;
 const DUE = 1_000;
-/** The sweep activity's default page size (activities/sweeps.ts). */
+/** The sweep activity's default page size (engine/sweeper.ts). */
 const PAGE = 500;
 const REPEAT = 15;
 const DAY = 86_400_000;
@@ -335,7 +335,7 @@ async function main(): Promise<void> {
       `| RSS MiB before -> peak, worker | ${rss('worker')} |`,
       `| RSS MiB before -> peak, Temporal dev server | ${rss('temporal')} |`,
       '',
-      "The automation is `stage_entered` on the records' stage, first step `wait P30D`: the router's backfill (services/worker/router.ts) reads the stage 500 records a page, " +
+      "The automation is `stage_entered` on the records' stage, first step `wait P30D`: the router's backfill (engine/router.ts) reads the stage 500 records a page, " +
         "writes each enrollment row and starts its workflow, 64 at a time; the worker runs each new workflow's first task meanwhile, on the same CPUs. " +
         '"Done" is `GET /v1/automations/{id}` reporting `backfill.status: done`, polled every 2 s. RSS is VmRSS from /proc/<pid>/status read every second; ' +
         '"before" is after the worker started, before the activate request. The API runs inside the benchmark process, so its figure also holds the polling.',

@@ -26,13 +26,13 @@ import { parseArgs } from 'node:util';
 import autocannonUntyped from 'autocannon';
 import { sql } from 'kysely';
 import { Client, Connection } from '@temporalio/client';
-import { createDb } from '../db/connection';
-import { migrateToLatest } from '../db/migrate';
-import { createWorkspaceWithKey } from '../db/workspaces';
-import { loadConfig } from '../services/common/config';
-import { freePort, stopAllProcesses, waitFor } from '../scripts/provision/proc';
-import { loadProvisionSettings } from '../scripts/provision/settings';
-import { recreateDatabase, startLocalPostgres } from '../scripts/provision/postgres';
+import { createDb } from '#db/connection';
+import { migrateToLatest } from '#db/migrate';
+import { createWorkspaceWithKey } from '#db/workspaces';
+import { loadConfig } from '#platform/config';
+import { freePort, stopAllProcesses, waitFor } from '#scripts/provision/proc';
+import { loadProvisionSettings } from '#scripts/provision/settings';
+import { recreateDatabase, startLocalPostgres } from '#scripts/provision/postgres';
 import {
   coresUsed,
   cpuSeconds,
@@ -78,7 +78,7 @@ const autocannon = autocannonUntyped as (opts: autocannon.Options, cb: (err: Err
 
 /** Child mode: the API on PORT, nothing logged. */
 async function serve(): Promise<void> {
-  const { buildApp } = await import('../services/api/app');
+  const { buildApp } = await import('#services/api/app');
   const config = loadConfig();
   const db = createDb(config.DATABASE_URL, { max: config.DATABASE_POOL_SIZE });
   const temporal = new Client({ connection: Connection.lazy({ address: config.TEMPORAL_ADDRESS }) });

@@ -6,9 +6,9 @@
  * Run with `node --expose-gc --import tsx bench/engine-worker.ts`.
  */
 import { Client, Connection } from '@temporalio/client';
-import { loadConfig } from '../services/common/config';
-import { createLogger } from '../services/common/logger';
-import { startEngine } from '../services/worker/worker';
+import { loadConfig } from '#platform/config';
+import { createLogger } from '#platform/logger';
+import { startEngine } from '#services/worker/worker';
 
 const config = loadConfig();
 const logger = createLogger({ level: config.LOG_LEVEL, name: 'bench-worker' });

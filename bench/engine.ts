@@ -20,11 +20,11 @@ import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { sql } from 'kysely';
 import { Client, Connection } from '@temporalio/client';
-import type { Db } from '../db/connection';
-import { insertAutomation, setAutomationStatus } from '../db/automations';
-import type { AutomationDefinition } from '../domain/definition';
-import { stopAllProcesses } from '../scripts/provision/proc';
-import { mapLimit } from '../services/worker/concurrency';
+import type { Db } from '#db/connection';
+import { insertAutomation, setAutomationStatus } from '#db/automations';
+import type { AutomationDefinition } from '#domain/definition';
+import { stopAllProcesses } from '#scripts/provision/proc';
+import { mapLimit } from '#platform/concurrency';
 import {
   coresUsed,
   count,

@@ -19,7 +19,7 @@
  */
 import { cpus, loadavg, totalmem } from 'node:os';
 import { sql } from 'kysely';
-import { mapLimit } from '../services/worker/concurrency';
+import { mapLimit } from '#platform/concurrency';
 import { FakeSendgrid, FakeTwilio, type FakeProvider } from '../test/helpers/fake-providers';
 import {
   coresUsed,

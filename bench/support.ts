@@ -12,15 +12,15 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { Client, Connection } from '@temporalio/client';
 import { sql } from 'kysely';
-import { buildApp, type App } from '../services/api/app';
-import { loadConfig, type Config } from '../services/common/config';
-import { createDb, type Db } from '../db/connection';
-import { migrateToLatest } from '../db/migrate';
-import { createWorkspaceWithKey } from '../db/workspaces';
-import { startLocalPostgres } from '../scripts/provision/postgres';
-import { loadProvisionSettings, REPO_ROOT } from '../scripts/provision/settings';
-import { ensureTemporalCli, startTemporalDevServer } from '../scripts/provision/temporal';
-import { freePort, stopAllProcesses } from '../scripts/provision/proc';
+import { buildApp, type App } from '#services/api/app';
+import { loadConfig, type Config } from '#platform/config';
+import { createDb, type Db } from '#db/connection';
+import { migrateToLatest } from '#db/migrate';
+import { createWorkspaceWithKey } from '#db/workspaces';
+import { startLocalPostgres } from '#scripts/provision/postgres';
+import { loadProvisionSettings, REPO_ROOT } from '#scripts/provision/settings';
+import { ensureTemporalCli, startTemporalDevServer } from '#scripts/provision/temporal';
+import { freePort, stopAllProcesses } from '#scripts/provision/proc';
 import { startCluster, type Cluster } from '../test/faults/cluster';
 
 export interface Infra {

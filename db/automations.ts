@@ -6,8 +6,8 @@
  * transaction.
  */
 import { sql } from 'kysely';
-import type { AutomationDefinition } from '../domain/definition';
-import type { AutomationStatus } from '../domain/lifecycle';
+import type { AutomationDefinition } from '#domain/definition';
+import type { AutomationStatus } from '#domain/lifecycle';
 import type { Db } from './connection';
 import type { SenderChannel, TemplateChannel } from './schema';
 

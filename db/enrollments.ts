@@ -1,11 +1,11 @@
 /**
  * Enrollments: one row per record x automation entry, the mirror of one Temporal workflow. Data
  * access only; the decision logic (re-entry, building the workflow input) lives in
- * services/common/enrollments.ts.
+ * engine/enroller.ts.
  */
 import { sql } from 'kysely';
 import type { Db } from './connection';
-import type { EndedStatus } from '../domain/enrollment';
+import type { EndedStatus } from '#domain/enrollment';
 import type { EnrollmentRow, EnrollmentStatus } from './schema';
 import { cursorAt } from './cursor';
 import { recordOrderKey } from './outbox';

@@ -6,7 +6,7 @@ import { sql } from 'kysely';
 import { inTransaction, type Db } from './connection';
 import type { MessageRow } from './schema';
 import { messageNotification, notify } from './notifications';
-import { nextStatus, statusOf, type ProviderEvent } from '../domain/provider-events';
+import { nextStatus, statusOf, type ProviderEvent } from '#domain/provider-events';
 
 export interface AppliedEvent {
   event: ProviderEvent;

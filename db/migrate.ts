@@ -1,5 +1,5 @@
 import { Migrator } from 'kysely';
-import { migrations } from '../migrations';
+import { migrations } from '#migrations/index';
 import type { Db } from './connection';
 
 export async function migrateToLatest(db: Db): Promise<string[]> {

@@ -1,4 +1,4 @@
-/** A workspace's own provider credentials, sealed (services/common/secrets.ts); never read back by the API. */
+/** A workspace's own provider credentials, sealed (platform/secrets.ts); never read back by the API. */
 import type { Db } from './connection';
 
 export type Provider = 'sendgrid' | 'twilio';

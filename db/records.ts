@@ -8,8 +8,8 @@ import { inTransaction, type Db } from './connection';
 import { newId } from './ids';
 import { enqueue } from './outbox';
 import type { Updateable } from 'kysely';
-import type { RecordSnapshot } from '../domain/enrollment';
-import { CHANNELS } from '../domain/settings';
+import type { RecordSnapshot } from '#domain/enrollment';
+import { CHANNELS } from '#domain/settings';
 import type { RecordRow, RecordsTable, Unsubscribed } from './schema';
 
 export interface RecordInput {

@@ -1,11 +1,11 @@
 /** Row types of every table, as kysely sees them. Mirrors migrations/. */
 import type { ColumnType, Generated, GeneratedAlways, Selectable } from 'kysely';
-import type { Channel } from '../domain/definition';
-import type { MessageStatus, SmsSenderKind } from '../domain/delivery';
-import type { DeliveryGuarantee } from '../domain/settings';
-import type { AutomationStatus } from '../domain/lifecycle';
-import type { EnrollmentStatus } from '../domain/enrollment';
-import type { TemplateChannel } from '../domain/templates';
+import type { Channel } from '#domain/definition';
+import type { MessageStatus, SmsSenderKind } from '#domain/delivery';
+import type { DeliveryGuarantee } from '#domain/settings';
+import type { AutomationStatus } from '#domain/lifecycle';
+import type { EnrollmentStatus } from '#domain/enrollment';
+import type { TemplateChannel } from '#domain/templates';
 
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
 type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
@@ -205,7 +205,7 @@ export interface EnrollmentStepsTable {
   detail: Json<Record<string, unknown>>;
 }
 
-export { MESSAGE_STATUSES, type MessageStatus } from '../domain/delivery';
+export { MESSAGE_STATUSES, type MessageStatus } from '#domain/delivery';
 
 export interface MessagesTable {
   id: string;
@@ -250,7 +250,7 @@ export interface SendLimitsTable {
 }
 
 export type SenderChannel = Channel;
-export type { SmsSenderKind } from '../domain/delivery';
+export type { SmsSenderKind } from '#domain/delivery';
 
 export interface SendersTable {
   workspace_id: string;
@@ -269,7 +269,7 @@ export interface SendersTable {
 export interface ProviderCredentialsTable {
   workspace_id: string;
   provider: 'sendgrid' | 'twilio';
-  /** AES-256-GCM (services/common/secrets.ts) of the credentials' JSON. */
+  /** AES-256-GCM (platform/secrets.ts) of the credentials' JSON. */
   sealed: string;
   updated_at: Timestamp;
 }

@@ -16,7 +16,7 @@
  * Times are PostgreSQL's clock (`clock_timestamp()`), the one clock every worker shares.
  */
 import { sql } from 'kysely';
-import { SPACED_AT_PROVIDER_MIN_MS, type SendLimit } from '../domain/delivery';
+import { SPACED_AT_PROVIDER_MIN_MS, type SendLimit } from '#domain/delivery';
 import type { Db } from './connection';
 
 const intervalMs = (l: SendLimit) => (l.cost / l.perSecond) * 1000;

@@ -5,7 +5,7 @@
  */
 import { sql } from 'kysely';
 import type { Db } from './connection';
-import type { WorkspaceSettings, WorkspaceSettingsUpdate } from '../domain/settings';
+import type { WorkspaceSettings, WorkspaceSettingsUpdate } from '#domain/settings';
 
 const COLUMNS = ['timezone', 'channels', 'quiet_hours', 'default_senders', 'sms_help_text', 'delivery_guarantee', 'sends_per_second'] as const;
 

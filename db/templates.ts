@@ -6,7 +6,7 @@
 import { sql } from 'kysely';
 import type { Db } from './connection';
 import type { TemplateChannel } from './schema';
-import type { TemplateSnapshot } from '../domain/enrollment';
+import type { TemplateSnapshot } from '#domain/enrollment';
 
 export interface TemplateView {
   id: string;

@@ -31,7 +31,7 @@ import type {
   UpdateRecordResult,
   WebhookOutcome,
   NotifyOwnerResult,
-} from '../activities/types';
+} from './commands';
 import { evaluate } from './conditions';
 import type { Condition, ExitRule, Notify, Step, StepOf } from './definition';
 import { countLeavesOf, leafKey, windowStart, type CountLeaf } from './event-counts';

@@ -10,7 +10,7 @@
  * - sends, tasks and webhooks succeed at once (a send whose template the automation version does
  *   not pin fails, as the send activity does); `update_record` changes the simulated record.
  */
-import type { SendMessageRequest } from '../activities/types';
+import type { SendMessageRequest } from './commands';
 import type { AutomationDefinition, Step } from './definition';
 import {
   currentInput,

@@ -14,7 +14,7 @@ import { build } from 'esbuild';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { REPO_ROOT } from './provision/settings';
 import { ENTRIES } from './provision/services';
-import { WORKFLOWS_PATH } from '../services/worker/worker';
+import { WORKFLOWS_PATH } from '#services/worker/worker';
 
 const DIST = join(REPO_ROOT, 'dist');
 const WORKFLOW_BUNDLE = 'workflow-bundle.js';

@@ -5,9 +5,9 @@
  */
 import { parseArgs } from 'node:util';
 import { IANAZone } from 'luxon';
-import { createDb } from '../db/connection';
-import { migrateToLatest } from '../db/migrate';
-import { createWorkspaceWithKey } from '../db/workspaces';
+import { createDb } from '#db/connection';
+import { migrateToLatest } from '#db/migrate';
+import { createWorkspaceWithKey } from '#db/workspaces';
 
 function fail(message: string): never {
   process.stderr.write(`workspace:create: ${message}\n`);

@@ -9,7 +9,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { loadConfig, redact } from '../services/common/config';
+import { loadConfig, redact } from '#platform/config';
 import { allOrFirstError, elapsed, isPortFree, type ManagedProcess } from './provision/proc';
 import { firstExited, localUrl, prepareDatabase, providePostgres, runMain, Started, startService, waitForApi, waitForWorker } from './provision/lifecycle';
 import { loadProvisionSettings, REPO_ROOT, SetupError } from './provision/settings';

@@ -30,23 +30,15 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import { SEND_ACTIVITY_OPTIONS } from '../domain/delivery';
-import { WEBHOOK_ACTIVITY_OPTIONS } from '../domain/webhook-step';
+import { SEND_ACTIVITY_OPTIONS } from '#domain/delivery';
+import { WEBHOOK_ACTIVITY_OPTIONS } from '#domain/webhook-step';
 import type { SearchAttributeUpdatePair } from '@temporalio/common';
-import type { Activities } from '../activities';
-import { currentInput, UnsupportedInputVersion, type VersionedEnrollmentInput } from '../domain/enrollment';
-import {
-  DefinitionError,
-  EnrollmentInterpreter,
-  type CarriedState,
-  type Command,
-  type EnrollmentResult,
-  type Outcome,
-  type Reply,
-} from '../domain/interpreter';
+import type { Activities } from '#activities/index';
+import { currentInput, UnsupportedInputVersion, type VersionedEnrollmentInput } from '#domain/enrollment';
+import { DefinitionError, EnrollmentInterpreter, type CarriedState, type Command, type EnrollmentResult, type Outcome, type Reply } from '#domain/interpreter';
 import { EnrollmentSearchAttributes, eventSignal, exitSignal, pauseSignal, recordChangedSignal, resumeSignal, stateQuery } from './signals';
 
-export type { CarriedState, EnrollmentResult } from '../domain/interpreter';
+export type { CarriedState, EnrollmentResult } from '#domain/interpreter';
 
 // ---------------------------------------------------------------------------------------------
 // Activities: one proxy per profile, each typed to the activities it may call, so nothing can be

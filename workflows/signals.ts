@@ -1,7 +1,7 @@
 /** The enrollment workflow's messages and search attributes, shared by the workflow and every client that talks to it. */
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { defineQuery, defineSignal } from '@temporalio/workflow';
-import type { EnrollmentEvent, EnrollmentState, RecordChange } from '../domain/enrollment';
+import type { EnrollmentEvent, EnrollmentState, RecordChange } from '#domain/enrollment';
 
 export const eventSignal = defineSignal<[EnrollmentEvent]>('event');
 export const recordChangedSignal = defineSignal<[RecordChange]>('recordChanged');

@@ -1,12 +1,12 @@
 /**
  * One sweep of a workspace's date and inactivity triggers, started by the workspace's Temporal
- * Schedule (services/common/sweeps.ts) every SWEEP_INTERVAL. Its own start time is the moment it
+ * Schedule (engine/sweep-schedules.ts) every SWEEP_INTERVAL. Its own start time is the moment it
  * sweeps up to: the activities get it as input, so a retried activity sweeps the same span.
  * Automations are swept one after the other; the schedule's overlap policy keeps two sweeps of
  * one workspace from running at once.
  */
 import { proxyActivities } from '@temporalio/workflow';
-import type { SweepActivities, SweepOutcome } from '../activities/sweeps';
+import type { SweepActivities, SweepOutcome } from '#engine/sweeper';
 
 const quick = proxyActivities<SweepActivities>({
   startToCloseTimeout: '1 minute',

@@ -5,8 +5,8 @@
  * request's idempotency key: a repeated request finds this run and its message.
  */
 import { proxyActivities } from '@temporalio/workflow';
-import type { Activities, SendMessageRequest, SendMessageResult } from '../activities';
-import { SEND_ACTIVITY_OPTIONS } from '../domain/delivery';
+import type { Activities, SendMessageRequest, SendMessageResult } from '#activities/index';
+import { SEND_ACTIVITY_OPTIONS } from '#domain/delivery';
 
 const send = proxyActivities<Pick<Activities, 'sendMessage'>>(SEND_ACTIVITY_OPTIONS);
 

@@ -3,8 +3,8 @@
  * key is kept in the data folder to be printed again on later runs.
  */
 import { readFile, writeFile } from 'node:fs/promises';
-import type { Db } from '../../db/connection';
-import { createApiKey, createWorkspaceWithKey, findWorkspaceByName, workspaceForKey } from '../../db/workspaces';
+import type { Db } from '#db/connection';
+import { createApiKey, createWorkspaceWithKey, findWorkspaceByName, workspaceForKey } from '#db/workspaces';
 
 export const DEV_WORKSPACE = 'dev';
 

@@ -4,9 +4,9 @@
  * ready, and how a failure is reported.
  */
 import { join } from 'node:path';
-import { ConfigError } from '../../services/common/config';
-import { createDb } from '../../db/connection';
-import { migrateToLatest } from '../../db/migrate';
+import { ConfigError } from '#platform/config';
+import { createDb } from '#db/connection';
+import { migrateToLatest } from '#db/migrate';
 import { ensureDevWorkspace } from './dev-workspace';
 import { ensureDatabase, startLocalPostgres } from './postgres';
 import { interrupt, startProcess, stopAllProcesses, waitFor, type Log, type ManagedProcess } from './proc';

@@ -3,9 +3,9 @@
  * service runs it before the API and the worker start. (`npm start` and `npm test` migrate by
  * themselves.) Usage: node --import tsx scripts/provision/migrate.ts
  */
-import { ConfigError, loadConfig } from '../../services/common/config';
-import { createDb } from '../../db/connection';
-import { migrateToLatest } from '../../db/migrate';
+import { ConfigError, loadConfig } from '#platform/config';
+import { createDb } from '#db/connection';
+import { migrateToLatest } from '#db/migrate';
 
 async function main(): Promise<void> {
   const config = loadConfig();

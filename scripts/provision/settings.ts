@@ -1,7 +1,7 @@
 /**
  * Variables that only `npm start` and `npm test` read: where tools and local data live and which
  * ports the local PostgreSQL and Temporal get. The services never see these; what they read is in
- * services/common/config.ts. Both lists are documented in .env.example.
+ * platform/config.ts. Both lists are documented in .env.example.
  */
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';

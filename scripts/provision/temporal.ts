@@ -5,7 +5,7 @@
 import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
-import { connectTemporal } from '../../services/common/temporal';
+import { connectTemporal } from '#platform/temporal';
 import { SetupError, TEMPORAL_CLI_VERSION } from './settings';
 import { elapsed, freePort, isPortFree, run, startProcess, tailFile, waitFor, which, type Log, type ManagedProcess } from './proc';
 

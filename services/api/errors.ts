@@ -5,7 +5,7 @@
  */
 import { Type, type Static } from 'typebox';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { bagProblem, type BagLimits } from '../../domain/json-limits';
+import { bagProblem, type BagLimits } from '#domain/json-limits';
 
 export const Problem = Type.Object(
   {

@@ -6,7 +6,7 @@
  * `ConditionDepth3`, ..., whose groups hold a `ConditionDepth0` (leaves only). Finite, it states the
  * real nesting limit to clients, and tools that walk references (Schemathesis) terminate on it.
  */
-import { CONDITION_MARKER, conditionShape, MAX_CONDITION_DEPTH } from '../../domain/definition';
+import { CONDITION_MARKER, conditionShape, MAX_CONDITION_DEPTH } from '#domain/definition';
 
 type Json = unknown;
 

@@ -1,10 +1,10 @@
 /** The API process: config, connections, listen, graceful close. */
 import { buildApp } from './app';
-import { loadConfig } from '../common/config';
-import { createLogger } from '../common/logger';
-import { createDb } from '../../db/connection';
-import { connectTemporal } from '../common/temporal';
-import { exitOnStartupFailure, StartupError } from '../common/startup';
+import { loadConfig } from '#platform/config';
+import { createLogger } from '#platform/logger';
+import { createDb } from '#db/connection';
+import { connectTemporal } from '#platform/temporal';
+import { exitOnStartupFailure, StartupError } from '#platform/startup';
 
 async function main(): Promise<void> {
   const config = loadConfig();

@@ -3,11 +3,11 @@
  * outbox router. Stops gracefully on SIGINT/SIGTERM: the router finishes its batch, the worker
  * finishes its in-flight activities (up to the grace time), connections close.
  */
-import { loadConfig, redact } from '../common/config';
-import { createLogger } from '../common/logger';
-import { connectTemporal } from '../common/temporal';
-import { exitOnStartupFailure, StartupError } from '../common/startup';
-import { createDb, ping } from '../../db/connection';
+import { loadConfig, redact } from '#platform/config';
+import { createLogger } from '#platform/logger';
+import { connectTemporal } from '#platform/temporal';
+import { exitOnStartupFailure, StartupError } from '#platform/startup';
+import { createDb, ping } from '#db/connection';
 import { startEngine } from './worker';
 import { serveMetrics } from './metrics';
 

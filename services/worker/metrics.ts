@@ -5,8 +5,8 @@
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Logger } from 'pino';
-import type { Db } from '../../db/connection';
-import { countDeadLetters } from '../../db/outbox';
+import type { Db } from '#db/connection';
+import { countDeadLetters } from '#db/outbox';
 
 export interface WorkerMetrics {
   registry: Registry;

@@ -8,21 +8,21 @@ import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporal
 import type { LogLevel, LogMetadata } from '@temporalio/common';
 import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
-import type { Config } from '../common/config';
-import { createDb, type Db } from '../../db/connection';
-import { CHANNELS } from '../../domain/settings';
-import { createActivities, type CreateActivitiesOptions } from '../../activities/index';
-import { deliveryFromConfig, providersFromConfig } from '../../activities/providers';
-import { Enroller } from '../common/enrollments';
-import { OutboxRouter } from './router';
-import { Reconciler } from './reconciler';
+import type { Config } from '#platform/config';
+import { createDb, type Db } from '#db/connection';
+import { CHANNELS } from '#domain/settings';
+import { createActivities, type CreateActivitiesOptions } from '#activities/index';
+import { deliveryFromConfig, providersFromConfig } from '#providers/registry';
+import { Enroller } from '#engine/enroller';
+import { OutboxRouter } from '#engine/router';
+import { Reconciler } from '#engine/reconciler';
 import { createWorkerMetrics, type WorkerMetrics } from './metrics';
-import { sweepActivities } from '../../activities/sweeps';
-import { workspacesWithSweeps } from '../../db/sweeps';
-import { sweepIntervalMs } from '../common/config';
-import { ensureSweepSchedule } from '../common/sweeps';
-import { Notifier } from './notifier';
-import { createOutboundFetch } from '../common/outbound-http';
+import { sweepActivities } from '#engine/sweeper';
+import { workspacesWithSweeps } from '#db/sweeps';
+import { sweepIntervalMs } from '#platform/config';
+import { ensureSweepSchedule } from '#engine/sweep-schedules';
+import { Notifier } from '#engine/notifier';
+import { createOutboundFetch } from '#platform/outbound-http';
 
 /** A real file path: the SDK bundles the workflows itself (not vite, not tsx). */
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));

@@ -8,9 +8,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import openapiTS, { astToString } from 'openapi-typescript';
 import { Client, Connection } from '@temporalio/client';
-import { buildApp } from '../../services/api/app';
-import { loadConfig } from '../../services/common/config';
-import { createDb } from '../../db/connection';
+import { buildApp } from '#services/api/app';
+import { loadConfig } from '#platform/config';
+import { createDb } from '#db/connection';
 
 export const SCHEMA_FILE = join(dirname(fileURLToPath(import.meta.url)), 'schema.d.ts');
 

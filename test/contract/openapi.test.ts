@@ -10,9 +10,9 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { loadProvisionSettings, REPO_ROOT } from '../../scripts/provision/settings';
-import { ensureSchemathesis } from '../../scripts/provision/schemathesis';
-import { lastLines, run } from '../../scripts/provision/proc';
+import { loadProvisionSettings, REPO_ROOT } from '#scripts/provision/settings';
+import { ensureSchemathesis } from '#scripts/provision/schemathesis';
+import { lastLines, run } from '#scripts/provision/proc';
 import { startTestApp, TEST_ADMIN_TOKEN, type TestApp } from '../helpers/app';
 import { seedContractData } from './seed';
 

@@ -10,10 +10,10 @@
  * automation of POST /v1/automations refers to templates that exist.
  */
 import { expect } from 'vitest';
-import { deadLetterRow, lockDueRows } from '../../db/outbox';
-import { insertMessageOnce } from '../../db/messages';
-import { insertTask } from '../../db/tasks';
-import { EXAMPLE_DEFINITION } from '../../services/api/schemas/automation';
+import { deadLetterRow, lockDueRows } from '#db/outbox';
+import { insertMessageOnce } from '#db/messages';
+import { insertTask } from '#db/tasks';
+import { EXAMPLE_DEFINITION } from '#services/api/schemas/automation';
 import type { TestApp } from '../helpers/app';
 
 const TEMPLATES = [

@@ -12,15 +12,15 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import pg from 'pg';
-import { createDb, type Db } from '../../db/connection';
-import { migrateToLatest } from '../../db/migrate';
-import { createWorkspaceWithKey } from '../../db/workspaces';
+import { createDb, type Db } from '#db/connection';
+import { migrateToLatest } from '#db/migrate';
+import { createWorkspaceWithKey } from '#db/workspaces';
 import { FakeSendgrid, FakeTwilio } from '../helpers/fake-providers';
-import { startLocalPostgres, type LocalPostgres } from '../../scripts/provision/postgres';
-import { freePort, isPortFree, runOk, startProcess, stopAllProcesses, type ManagedProcess } from '../../scripts/provision/proc';
-import { waitForApi, waitForWorker } from '../../scripts/provision/lifecycle';
-import { loadProvisionSettings, REPO_ROOT } from '../../scripts/provision/settings';
-import { serviceCommand } from '../../scripts/provision/services';
+import { startLocalPostgres, type LocalPostgres } from '#scripts/provision/postgres';
+import { freePort, isPortFree, runOk, startProcess, stopAllProcesses, type ManagedProcess } from '#scripts/provision/proc';
+import { waitForApi, waitForWorker } from '#scripts/provision/lifecycle';
+import { loadProvisionSettings, REPO_ROOT } from '#scripts/provision/settings';
+import { serviceCommand } from '#scripts/provision/services';
 import {
   ensureNamespace,
   ensureTemporalServer,
@@ -28,7 +28,7 @@ import {
   startTemporalServer,
   TEMPORAL_DATABASES,
   type TemporalServer,
-} from '../../scripts/provision/temporal-server';
+} from '#scripts/provision/temporal-server';
 
 export const log = (line: string) => process.stderr.write(`[faults] ${line}\n`);
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

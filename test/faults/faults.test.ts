@@ -9,7 +9,7 @@
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stopAllProcesses } from '../../scripts/provision/proc';
+import { stopAllProcesses } from '#scripts/provision/proc';
 import { log, report, settle, setUpAutomation, sleep, startCluster, startLoad, startReport, type Cluster, type LoadStats, type Outcome } from './cluster';
 
 const WAIT_S = 3;

@@ -9,11 +9,11 @@
  */
 import { sql } from 'kysely';
 import { Client, Connection } from '@temporalio/client';
-import { buildApp, type App } from '../../services/api/app';
-import { loadConfig, type Config } from '../../services/common/config';
-import { createDb, type Db } from '../../db/connection';
-import { migrateToLatest } from '../../db/migrate';
-import { createWorkspaceWithKey } from '../../db/workspaces';
+import { buildApp, type App } from '#services/api/app';
+import { loadConfig, type Config } from '#platform/config';
+import { createDb, type Db } from '#db/connection';
+import { migrateToLatest } from '#db/migrate';
+import { createWorkspaceWithKey } from '#db/workspaces';
 import { createApiClient, type ApiClient } from '../client';
 
 export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';

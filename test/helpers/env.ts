@@ -11,7 +11,7 @@
  */
 import { inject } from 'vitest';
 import { TestWorkflowEnvironment, type TimeSkippingTestWorkflowEnvironmentOptions, type LocalTestWorkflowEnvironmentOptions } from '@temporalio/testing';
-import { SEARCH_ATTRIBUTES, searchAttributeArgs } from '../../scripts/provision/temporal';
+import { SEARCH_ATTRIBUTES, searchAttributeArgs } from '#scripts/provision/temporal';
 
 export interface TestInfra {
   databaseUrl: string;

@@ -7,8 +7,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { snapshotWorkspace, startTestApp, type TestApp } from '../helpers/app';
 import type { ApiClient } from '../client';
-import { EXAMPLE_DEFINITION } from '../../services/api/schemas/automation';
-import type { AutomationDefinition } from '../../domain/definition';
+import { EXAMPLE_DEFINITION } from '#services/api/schemas/automation';
+import type { AutomationDefinition } from '#domain/definition';
 
 let t: TestApp;
 

@@ -5,7 +5,7 @@
  */
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OUTBOX_CHANNEL } from '../../db/outbox';
+import { OUTBOX_CHANNEL } from '#db/outbox';
 import { rawRequest, startTestApp, unchangedAfter, type TestApp } from '../helpers/app';
 
 let t: TestApp;

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, unchangedAfter, type TestApp } from '../helpers/app';
-import type { Db } from '../../db/connection';
+import type { Db } from '#db/connection';
 
 let t: TestApp;
 let other: Awaited<ReturnType<TestApp['otherWorkspace']>>;

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { snapshotWorkspace, startTestApp, type TestApp } from '../helpers/app';
-import { renderContent } from '../../domain/templates';
+import { renderContent } from '#domain/templates';
 
 let t: TestApp;
 beforeAll(async () => {

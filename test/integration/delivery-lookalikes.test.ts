@@ -4,10 +4,10 @@
  * as a workflow's retries would call it, through the real twilio client to the fake Twilio.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createActivities } from '../../activities';
-import { twilioSmsChannel } from '../../activities/channels-twilio';
-import { newId } from '../../db/ids';
-import { getRecord, recordSnapshot } from '../../db/records';
+import { createActivities } from '#activities/index';
+import { twilioSmsChannel } from '#providers/twilio';
+import { newId } from '#db/ids';
+import { getRecord, recordSnapshot } from '#db/records';
 import { fakeTwilio, type FakeTwilio } from '../helpers/fake-providers';
 import { startTestApp, type TestApp } from '../helpers/app';
 

@@ -5,7 +5,7 @@
  */
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { verifyUnsubscribeToken } from '../../services/common/unsubscribe-token';
+import { verifyUnsubscribeToken } from '#platform/unsubscribe-token';
 import { fakeSendgrid, fakeTwilio, twilioError, type FakeSendgrid, type FakeTwilio } from '../helpers/fake-providers';
 import { createAutomation, putRecord, startEngineTest, waitFor, type EngineTest } from './engine-support';
 

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { snapshotWorkspace } from '../helpers/app';
 import { createAutomation, startEngineTest, type EngineTest } from './engine-support';
-import { EXAMPLE_DEFINITION } from '../../services/api/schemas/automation';
+import { EXAMPLE_DEFINITION } from '#services/api/schemas/automation';
 
 let e: EngineTest;
 

@@ -4,7 +4,7 @@
  * because no provider is configured.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { enqueue } from '../../db/outbox';
+import { enqueue } from '#db/outbox';
 import { createAutomation, putRecord, startEngineTest, waitFor, type EngineTest } from './engine-support';
 
 let e: EngineTest;

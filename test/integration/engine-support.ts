@@ -9,9 +9,9 @@ import { Client, Connection } from '@temporalio/client';
 import { sql } from 'kysely';
 import { pino } from 'pino';
 import { expect } from 'vitest';
-import type { Db } from '../../db/connection';
-import { loadConfig, type Config } from '../../services/common/config';
-import { startEngine, type Engine } from '../../services/worker/worker';
+import type { Db } from '#db/connection';
+import { loadConfig, type Config } from '#platform/config';
+import { startEngine, type Engine } from '#services/worker/worker';
 import { startTestApp, type TestApp } from '../helpers/app';
 import { serviceEnv } from '../helpers/env';
 

@@ -8,7 +8,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { sweepScheduleId } from '../../services/common/sweeps';
+import { sweepScheduleId } from '#engine/sweep-schedules';
 import { createAutomation, putRecord, startEngineTest, waitFor, type EngineTest } from './engine-support';
 
 let e: EngineTest;

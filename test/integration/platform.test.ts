@@ -12,10 +12,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { Connection } from '@temporalio/client';
-import { createDb } from '../../db/connection';
-import { freePort } from '../../scripts/provision/proc';
-import { REPO_ROOT } from '../../scripts/provision/settings';
-import { SEARCH_ATTRIBUTES } from '../../scripts/provision/temporal';
+import { createDb } from '#db/connection';
+import { freePort } from '#scripts/provision/proc';
+import { REPO_ROOT } from '#scripts/provision/settings';
+import { SEARCH_ATTRIBUTES } from '#scripts/provision/temporal';
 import { createLocalEnv, createTimeSkippingEnv, temporalAddress, testDatabaseUrl, testEnv } from '../helpers/env';
 
 describe('provisioned PostgreSQL', () => {

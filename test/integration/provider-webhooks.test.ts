@@ -7,7 +7,7 @@
 import { createHmac, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rawRequest, startTestApp, unchangedAfter, type TestApp } from '../helpers/app';
-import { rotateInboundParseAccount } from '../../db/inbound-parse';
+import { rotateInboundParseAccount } from '#db/inbound-parse';
 
 const PUBLIC_URL = 'https://fu.example.test';
 const TWILIO_TOKEN = randomBytes(16).toString('hex');

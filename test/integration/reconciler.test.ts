@@ -4,7 +4,7 @@
  * and PostgreSQL; the worker runs a pass every 500 ms.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { tryJobLock } from '../../db/locks';
+import { tryJobLock } from '#db/locks';
 import { createAutomation, putRecord, startEngineTest, waitFor, type EngineTest } from './engine-support';
 
 let e: EngineTest;

@@ -10,8 +10,8 @@
  * date field), so that one mode's firing never reaches another's automation.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sweepScheduleId } from '../../services/common/sweeps';
-import { sweptUntil } from '../../db/sweeps';
+import { sweepScheduleId } from '#engine/sweep-schedules';
+import { sweptUntil } from '#db/sweeps';
 import { createAutomation, putRecord, startEngineTest, waitFor, type EngineTest } from './engine-support';
 
 let e: EngineTest;

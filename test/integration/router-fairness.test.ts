@@ -8,8 +8,8 @@
 import { sql } from 'kysely';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { Enroller } from '../../services/common/enrollments';
-import { OutboxRouter } from '../../services/worker/router';
+import { Enroller } from '#engine/enroller';
+import { OutboxRouter } from '#engine/router';
 import { startEngineTest, type EngineTest } from './engine-support';
 
 let e: EngineTest;

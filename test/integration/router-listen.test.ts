@@ -9,8 +9,8 @@
  */
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { Enroller } from '../../services/common/enrollments';
-import { OutboxRouter } from '../../services/worker/router';
+import { Enroller } from '#engine/enroller';
+import { OutboxRouter } from '#engine/router';
 import { createAutomation, putRecord, startEngineTest, waitFor, type EngineTest } from './engine-support';
 
 vi.setConfig({ testTimeout: 180_000 });

@@ -4,9 +4,9 @@
  * that Temporal has closed. Real dev server, real PostgreSQL, the in-process worker.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { insertEnrollment } from '../../db/enrollments';
-import { enrollmentIdFor } from '../../services/common/enrollments';
-import { enrollmentWorkflowId } from '../../workflows/signals';
+import { insertEnrollment } from '#db/enrollments';
+import { enrollmentIdFor } from '#engine/enroller';
+import { enrollmentWorkflowId } from '#workflows/signals';
 import { createAutomation, putRecord, startEngineTest, waitFor, type EngineTest } from './engine-support';
 
 let e: EngineTest;

@@ -6,11 +6,11 @@
 import { createServer } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, unchangedAfter, type TestApp } from '../helpers/app';
-import { createActivities } from '../../activities';
-import { createWebhookEndpoint } from '../../db/webhook-endpoints';
-import { notify } from '../../db/notifications';
-import { createOutboundFetch } from '../../services/common/outbound-http';
-import { Notifier } from '../../services/worker/notifier';
+import { createActivities } from '#activities/index';
+import { createWebhookEndpoint } from '#db/webhook-endpoints';
+import { notify } from '#db/notifications';
+import { createOutboundFetch } from '#platform/outbound-http';
+import { Notifier } from '#engine/notifier';
 import { testDatabaseUrl } from '../helpers/env';
 
 let t: TestApp;

@@ -7,11 +7,11 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rawRequest, startTestApp, unchangedAfter, type TestApp } from '../helpers/app';
-import { createActivities } from '../../activities';
-import type { OutboundMessage } from '../../activities/channels';
-import { newId } from '../../db/ids';
-import { getRecord, recordSnapshot } from '../../db/records';
-import { unsubscribeUrl } from '../../services/common/unsubscribe-token';
+import { createActivities } from '#activities/index';
+import type { OutboundMessage } from '#providers/channel';
+import { newId } from '#db/ids';
+import { getRecord, recordSnapshot } from '#db/records';
+import { unsubscribeUrl } from '#platform/unsubscribe-token';
 
 const PUBLIC_URL = 'https://fu.example.test';
 const TWILIO_TOKEN = randomBytes(16).toString('hex');

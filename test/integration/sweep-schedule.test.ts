@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ScheduleOverlapPolicy } from '@temporalio/client';
-import { SWEEP_WORKFLOW, sweepScheduleId } from '../../services/common/sweeps';
+import { SWEEP_WORKFLOW, sweepScheduleId } from '#engine/sweep-schedules';
 import { createAutomation, putRecord, startEngineTest, waitFor, type EngineTest } from './engine-support';
 
 let e: EngineTest;

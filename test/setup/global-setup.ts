@@ -16,14 +16,14 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { createDb } from '../../db/connection';
-import { migrateToLatest } from '../../db/migrate';
-import { recreateDatabase, startLocalPostgres } from '../../scripts/provision/postgres';
-import { loadProvisionSettings, SetupError } from '../../scripts/provision/settings';
-import { checkTemporal, ensureTemporalCli, startTemporalDevServer } from '../../scripts/provision/temporal';
-import { ensureTestServer } from '../../scripts/provision/test-server';
-import { ensureChromium } from '../../scripts/provision/chromium';
-import { allOrFirstError, elapsed, stopAllProcesses } from '../../scripts/provision/proc';
+import { createDb } from '#db/connection';
+import { migrateToLatest } from '#db/migrate';
+import { recreateDatabase, startLocalPostgres } from '#scripts/provision/postgres';
+import { loadProvisionSettings, SetupError } from '#scripts/provision/settings';
+import { checkTemporal, ensureTemporalCli, startTemporalDevServer } from '#scripts/provision/temporal';
+import { ensureTestServer } from '#scripts/provision/test-server';
+import { ensureChromium } from '#scripts/provision/chromium';
+import { allOrFirstError, elapsed, stopAllProcesses } from '#scripts/provision/proc';
 import type { TestInfra } from '../helpers/env';
 
 const log = (line: string) => process.stderr.write(`[test-setup] ${line}\n`);

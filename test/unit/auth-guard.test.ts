@@ -3,7 +3,7 @@
  * through its /64 stays one client; a budget spent answers Retry-After until the window ends.
  */
 import { describe, expect, it } from 'vitest';
-import { AuthGuard, clientBucket } from '../../services/api/auth-guard';
+import { AuthGuard, clientBucket } from '#services/api/auth-guard';
 
 describe('clientBucket', () => {
   it('counts IPv4 (and IPv4-mapped) addresses singly and IPv6 per /64', () => {

@@ -9,11 +9,11 @@
 import fc from 'fast-check';
 import { DateTime } from 'luxon';
 import { describe, expect, it } from 'vitest';
-import { asInstant, evaluate, MAX_CONDITION_LEAVES, MAX_CONDITION_VALUES, MAX_LIST_VALUES } from '../../domain/conditions';
-import type { AutomationDefinition, Condition } from '../../domain/definition';
-import { PREVIEW_BUDGET, PreviewBudgetExceeded, simulateEnrollment, type PreviewInput } from '../../domain/preview';
-import { analyzeTemplate, MAX_LIQUID_TAGS, renderContent } from '../../domain/templates';
-import { validateDefinition, type DefinitionContext } from '../../domain/validate-definition';
+import { asInstant, evaluate, MAX_CONDITION_LEAVES, MAX_CONDITION_VALUES, MAX_LIST_VALUES } from '#domain/conditions';
+import type { AutomationDefinition, Condition } from '#domain/definition';
+import { PREVIEW_BUDGET, PreviewBudgetExceeded, simulateEnrollment, type PreviewInput } from '#domain/preview';
+import { analyzeTemplate, MAX_LIQUID_TAGS, renderContent } from '#domain/templates';
+import { validateDefinition, type DefinitionContext } from '#domain/validate-definition';
 
 const WORK_BOUND_MS = 1000;
 const TIMEOUT = 120_000;

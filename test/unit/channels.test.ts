@@ -3,9 +3,9 @@
  * channel makes, and how every provider answer is classified (permanent, transient, ambiguous).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { AmbiguousDeliveryError, PermanentDeliveryError, TransientDeliveryError, type OutboundMessage } from '../../activities/channels';
-import { sendgridChannel } from '../../activities/channels-sendgrid';
-import { twilioSmsChannel, twilioVoicemailChannel } from '../../activities/channels-twilio';
+import { AmbiguousDeliveryError, PermanentDeliveryError, TransientDeliveryError, type OutboundMessage } from '#providers/channel';
+import { sendgridChannel } from '#providers/sendgrid';
+import { twilioSmsChannel, twilioVoicemailChannel } from '#providers/twilio';
 import { fakeSendgrid, fakeTwilio, twilioError } from '../helpers/fake-providers';
 
 const SID = `AC${'a'.repeat(32)}`;

@@ -6,11 +6,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { ConfigSchema } from '../../services/common/config';
-import { REPO_ROOT, TEMPORAL_SERVER_VERSION, TEMPORAL_UI_VERSION } from '../../scripts/provision/settings';
-import { SEARCH_ATTRIBUTES } from '../../scripts/provision/temporal';
-import { serviceCommand } from '../../scripts/provision/services';
-import { SCHEMAS, SERVER_CONFIG_DIR, SERVER_CONFIG_ENV, serverEnv, TEMPORAL_DATABASES, UI_CONFIG_DIR, uiEnv } from '../../scripts/provision/temporal-server';
+import { ConfigSchema } from '#platform/config';
+import { REPO_ROOT, TEMPORAL_SERVER_VERSION, TEMPORAL_UI_VERSION } from '#scripts/provision/settings';
+import { SEARCH_ATTRIBUTES } from '#scripts/provision/temporal';
+import { serviceCommand } from '#scripts/provision/services';
+import { SCHEMAS, SERVER_CONFIG_DIR, SERVER_CONFIG_ENV, serverEnv, TEMPORAL_DATABASES, UI_CONFIG_DIR, uiEnv } from '#scripts/provision/temporal-server';
 
 interface Service {
   image?: string;

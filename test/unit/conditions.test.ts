@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { ComparisonOp, Condition } from '../../domain/definition';
-import { conditionLeaves, evaluate, eventCountsReferenced, fieldsReferenced, opFitsValue } from '../../domain/conditions';
+import type { ComparisonOp, Condition } from '#domain/definition';
+import { conditionLeaves, evaluate, eventCountsReferenced, fieldsReferenced, opFitsValue } from '#domain/conditions';
 
 const record = {
   stage: 'contacted',

@@ -1,11 +1,11 @@
 /**
  * Configuration is checked once, at start-up, and every bad variable is named in the message:
- * services/common/config.ts for the services, scripts/provision/settings.ts for npm start/test.
+ * platform/config.ts for the services, scripts/provision/settings.ts for npm start/test.
  */
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, redact } from '../../services/common/config';
-import { createLogger } from '../../services/common/logger';
-import { loadProvisionSettings, SetupError } from '../../scripts/provision/settings';
+import { ConfigError, loadConfig, redact } from '#platform/config';
+import { createLogger } from '#platform/logger';
+import { loadProvisionSettings, SetupError } from '#scripts/provision/settings';
 
 const valid = { DATABASE_URL: 'postgres://app:secret@127.0.0.1:5432/followup' };
 

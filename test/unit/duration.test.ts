@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DateTime } from 'luxon';
-import { addDuration, instantOfWallTime, isPositiveDuration, parseDuration } from '../../domain/duration';
+import { addDuration, instantOfWallTime, isPositiveDuration, parseDuration } from '#domain/duration';
 
 const at = (iso: string) => new Date(iso);
 const local = (d: Date, zone: string) => DateTime.fromJSDate(d, { zone }).toFormat("yyyy-MM-dd'T'HH:mm ZZ");

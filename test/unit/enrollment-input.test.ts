@@ -1,6 +1,6 @@
 /** The workflow input's versions (domain/enrollment.ts): every version a running enrollment may hold is read as the newest. */
 import { describe, expect, it } from 'vitest';
-import { currentInput, UnsupportedInputVersion, type EnrollmentInputV1, type VersionedEnrollmentInput } from '../../domain/enrollment';
+import { currentInput, UnsupportedInputVersion, type EnrollmentInputV1, type VersionedEnrollmentInput } from '#domain/enrollment';
 
 const base: Omit<EnrollmentInputV1, 'v'> = {
   enrollmentId: 'enr_1',

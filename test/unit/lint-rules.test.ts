@@ -24,27 +24,56 @@ describe('import boundaries', { timeout: 60_000 }, () => {
     ["import { sql } from 'kysely';", 'kysely'],
     ["import { readFileSync } from 'node:fs';", 'node:fs'],
     ["import { createHash } from 'crypto';", 'crypto'],
-    ["import { loadConfig } from '../services/common/config';", 'services'],
-    ["import { createDb } from '../db/connection';", 'db'],
+    ["import { loadConfig } from '#platform/config';", 'platform'],
+    ["import { createDb } from '#db/connection';", 'db'],
+    ["import { createDb } from '../db/connection';", 'a relative path out of the room'],
     ["import pg from 'pg';", 'pg'],
-    ["import { createActivities } from '../activities';", 'activities values'],
-    ["import { enrollmentWorkflow } from '../workflows';", 'workflows'],
+    ["import { createActivities } from '#activities/index';", 'activities'],
+    ["import { enrollmentWorkflow } from '#workflows/enrollment';", 'workflows'],
   ])('domain/ refuses %s', async (line) => {
     const name = /import \{ (\w+) \}|import (\w+)/.exec(line)?.slice(1).find(Boolean);
     expect(await ruleIds('domain/conditions.ts', `${line}\nexport const x = [${name}];\n`)).toEqual(['@typescript-eslint/no-restricted-imports']);
   });
 
   it('workflows/ may import activity types but not activity values', async () => {
-    expect(await ruleIds('workflows/enrollment.ts', "import type { Activities } from '../activities';\nexport type A = Activities;\n")).toEqual([]);
-    expect(await problems('workflows/enrollment.ts', "import { createActivities } from '../activities';\nexport const a = createActivities;\n")).toEqual([
-      "@typescript-eslint/no-restricted-imports: '../activities' import is restricted from being used by a pattern. workflows import activities as types only (proxyActivities<Activities>()).",
+    expect(await ruleIds('workflows/enrollment.ts', "import type { Activities } from '#activities/index';\nexport type A = Activities;\n")).toEqual([]);
+    expect(await problems('workflows/enrollment.ts', "import { createActivities } from '#activities/index';\nexport const a = createActivities;\n")).toEqual([
+      "@typescript-eslint/no-restricted-imports: '#activities/index' import is restricted from being used by a pattern. workflows/ replay deterministically: domain/ code, and activity types only.",
     ]);
   });
 
   it('workflows/ refuses I/O modules', async () => {
-    const code =
-      "import { createDb } from '../db/connection';\nimport { setTimeout as wait } from 'node:timers/promises';\nexport const a = [createDb, wait];\n";
+    const code = "import { createDb } from '#db/connection';\nimport { setTimeout as wait } from 'node:timers/promises';\nexport const a = [createDb, wait];\n";
     expect(await ruleIds('workflows/enrollment.ts', code)).toEqual(['@typescript-eslint/no-restricted-imports', '@typescript-eslint/no-restricted-imports']);
+  });
+});
+
+describe('rooms import only the rooms below them', { timeout: 60_000 }, () => {
+  it.each([
+    ['db/records.ts', "import { Enroller } from '#engine/enroller';"],
+    ['platform/config.ts', "import { createDb } from '#db/connection';"],
+    ['providers/twilio.ts', "import { createActivities } from '#activities/index';"],
+    ['activities/records.ts', "import { Enroller } from '#engine/enroller';"],
+    ['engine/router.ts', "import { startEngine } from '#services/worker/worker';"],
+    ['services/api/routes/records.ts', "import { createActivities } from '#activities/index';"],
+    ['services/api/routes/records.ts', "import { getRecord } from '../../../db/records';"],
+    ['workflows/sweep.ts', "import { sweepActivities } from '#engine/sweeper';"],
+  ])('%s refuses %s', async (file, line) => {
+    const name = /import \{ (\w+) \}/.exec(line)?.[1];
+    expect(await ruleIds(file, `${line}\nexport const x = [${name}];\n`)).toEqual(['@typescript-eslint/no-restricted-imports']);
+  });
+
+  it.each([
+    ['engine/router.ts', "import { getRecord } from '#db/records';"],
+    ['activities/records.ts', "import { createDb } from '#db/connection';"],
+    ['services/api/routes/records.ts', "import { HttpProblem } from '../errors';"],
+  ])('%s may %s', async (file, line) => {
+    const name = /import \{ (\w+) \}/.exec(line)?.[1];
+    expect(await ruleIds(file, `${line}\nexport const x = [${name}];\n`)).toEqual([]);
+  });
+
+  it('workflows/ may import the sweep activities by type', async () => {
+    expect(await ruleIds('workflows/sweep.ts', "import type { SweepOutcome } from '#engine/sweeper';\nexport type S = SweepOutcome;\n")).toEqual([]);
   });
 });
 

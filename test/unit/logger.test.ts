@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import Fastify from 'fastify';
-import { createLogger } from '../../services/common/logger';
+import { createLogger } from '#platform/logger';
 
 describe('request logs', () => {
   it('mask the secrets a URL carries (Inbound Parse secret, unsubscribe token) and keep the rest', async () => {

@@ -1,8 +1,8 @@
 /** When date and inactivity triggers fire (domain/occurrences.ts), and SWEEP_INTERVAL's bounds. */
 import { describe, expect, it } from 'vitest';
 import { DateTime } from 'luxon';
-import { dateOccurrence, dateValueRange, inactivityOccurrence } from '../../domain/occurrences';
-import { loadConfig, sweepIntervalMs } from '../../services/common/config';
+import { dateOccurrence, dateValueRange, inactivityOccurrence } from '#domain/occurrences';
+import { loadConfig, sweepIntervalMs } from '#platform/config';
 
 const show = (ms: number, zone: string) => DateTime.fromMillis(ms, { zone }).toFormat("yyyy-MM-dd'T'HH:mm ZZ");
 const renewal = { type: 'date' as const, field: 'record.attributes.renewal_date', offset: '-P7D', at: '09:00' };

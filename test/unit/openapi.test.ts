@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Value } from 'typebox/value';
-import { Condition, MAX_CONDITION_DEPTH } from '../../domain/definition';
+import { Condition, MAX_CONDITION_DEPTH } from '#domain/definition';
 import { generateClientTypes, openApiDocument, SCHEMA_FILE } from '../client/generate';
 
 type Json = Record<string, any>;

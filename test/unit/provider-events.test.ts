@@ -1,6 +1,6 @@
 /** Normalising provider events: forward-only statuses, SendGrid and Twilio mapping, SMS keywords. */
 import { describe, expect, it } from 'vitest';
-import { fromSendGridEvent, fromTwilioCallStatus, fromTwilioMessageStatus, nextStatus, smsKeyword, voicemailOutcome } from '../../domain/provider-events';
+import { fromSendGridEvent, fromTwilioCallStatus, fromTwilioMessageStatus, nextStatus, smsKeyword, voicemailOutcome } from '#domain/provider-events';
 
 describe('nextStatus', () => {
   it.each([

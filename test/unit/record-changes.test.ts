@@ -6,10 +6,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import type { Condition } from '../../domain/definition';
-import type { RecordSnapshot } from '../../domain/enrollment';
-import { applyChanges, diffChanges, readField, recordAsOf } from '../../domain/record-changes';
-import { holds, recordTriggerMatches } from '../../services/worker/triggers';
+import type { Condition } from '#domain/definition';
+import type { RecordSnapshot } from '#domain/enrollment';
+import { applyChanges, diffChanges, readField, recordAsOf } from '#domain/record-changes';
+import { holds, recordTriggerMatches } from '#engine/triggers';
 
 const base: RecordSnapshot = {
   externalId: 'r1',

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { credentialsKey, decryptSecret, encryptSecret } from '../../services/common/secrets';
+import { credentialsKey, decryptSecret, encryptSecret } from '#platform/secrets';
 
 describe('sealed provider credentials', () => {
   it('open with the same key and workspace, and nowhere else', () => {

@@ -1,6 +1,6 @@
 /** Which rate limiters a send passes (domain/delivery.ts sendLimitsFor). */
 import { describe, expect, it } from 'vitest';
-import { sendLimitsFor } from '../../domain/delivery';
+import { sendLimitsFor } from '#domain/delivery';
 
 const sms = (over: Partial<{ kind: 'long_code' | 'toll_free' | 'short_code' | null; segmentsPerSecond: number | null; from: string | null }> = {}) => ({
   from: '+15005550006',

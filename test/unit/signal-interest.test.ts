@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { signalInterest, wantsChange, wantsEvent } from '../../domain/signal-interest';
-import type { AutomationDefinition } from '../../domain/definition';
-import type { TemplateSnapshot } from '../../domain/enrollment';
+import { signalInterest, wantsChange, wantsEvent } from '#domain/signal-interest';
+import type { AutomationDefinition } from '#domain/definition';
+import type { TemplateSnapshot } from '#domain/enrollment';
 
 const postService: AutomationDefinition = {
   name: 'Post-service follow-up',

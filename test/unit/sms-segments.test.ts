@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { countSegments } from '../../domain/sms-segments';
+import { countSegments } from '#domain/sms-segments';
 
 describe('countSegments', () => {
   it.each([

@@ -1,6 +1,6 @@
 /** domain/templates.ts: the variable list shared by the save-time check and the render scope. */
 import { describe, expect, it } from 'vitest';
-import { analyzeTemplate, FIELD_LIMITS, renderContent, renderedSizeErrors, TEMPLATE_VARIABLES, templateScope } from '../../domain/templates';
+import { analyzeTemplate, FIELD_LIMITS, renderContent, renderedSizeErrors, TEMPLATE_VARIABLES, templateScope } from '#domain/templates';
 
 /** Every variable the list names, as a template would write it. */
 const variables = Object.entries(TEMPLATE_VARIABLES).flatMap(([root, spec]) =>

@@ -5,9 +5,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { DateTime } from 'luxon';
-import type { Settings, Step } from '../../domain/definition';
-import type { WorkspaceQuietHours } from '../../domain/settings';
-import { dueAt, TIMING_RULES, type TimingRules } from '../../domain/timing';
+import type { Settings, Step } from '#domain/definition';
+import type { WorkspaceQuietHours } from '#domain/settings';
+import { dueAt, TIMING_RULES, type TimingRules } from '#domain/timing';
 
 const t = (localIso: string, zone: string) => DateTime.fromISO(localIso, { zone }).toJSDate();
 const show = (d: Date, zone: string) => DateTime.fromJSDate(d, { zone }).toFormat("ccc yyyy-MM-dd'T'HH:mm ZZ");

@@ -5,9 +5,9 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { DateTime, IANAZone } from 'luxon';
-import type { QuietHours, Settings, Step, Weekday, Window } from '../../domain/definition';
-import { addDuration } from '../../domain/duration';
-import { dueAt, stepChannel } from '../../domain/timing';
+import type { QuietHours, Settings, Step, Weekday, Window } from '#domain/definition';
+import { addDuration } from '#domain/duration';
+import { dueAt, stepChannel } from '#domain/timing';
 
 const ZONES = ['America/New_York', 'Europe/Bucharest', 'Australia/Lord_Howe', 'UTC', 'Asia/Kolkata'] as const;
 const WEEKDAYS: Weekday[] = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DateTime } from 'luxon';
-import type { Settings, Step } from '../../domain/definition';
-import { dueAt, recipientTimeZone, stepChannel, stepDeadline, windowMeetsQuietHours } from '../../domain/timing';
+import type { Settings, Step } from '#domain/definition';
+import { dueAt, recipientTimeZone, stepChannel, stepDeadline, windowMeetsQuietHours } from '#domain/timing';
 
 /** An instant from a local time in a zone. */
 const t = (localIso: string, zone: string) => DateTime.fromISO(localIso, { zone }).toJSDate();

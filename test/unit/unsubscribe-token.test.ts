@@ -1,6 +1,6 @@
 /** Unsubscribe links: verifiable by the service, unforgeable for anyone without SECRETS_KEY. */
 import { describe, expect, it } from 'vitest';
-import { signUnsubscribeToken, unsubscribeUrl, verifyUnsubscribeToken } from '../../services/common/unsubscribe-token';
+import { signUnsubscribeToken, unsubscribeUrl, verifyUnsubscribeToken } from '#platform/unsubscribe-token';
 
 const KEY = 'k'.repeat(40);
 const subject = { workspaceId: 'ws_1', recordId: 'lead/42 ü', channel: 'email' as const };

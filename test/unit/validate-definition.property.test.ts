@@ -4,8 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { MAX_STEPS, type AutomationDefinition, type Condition, type Step } from '../../domain/definition';
-import { validateDefinition, type DefinitionContext, type TemplateChannel } from '../../domain/validate-definition';
+import { MAX_STEPS, type AutomationDefinition, type Condition, type Step } from '#domain/definition';
+import { validateDefinition, type DefinitionContext, type TemplateChannel } from '#domain/validate-definition';
 
 const ctx: DefinitionContext = {
   templates: new Map<string, { channel: TemplateChannel }>([

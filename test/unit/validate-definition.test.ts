@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_STEPS } from '../../domain/definition';
-import { defaultNext } from '../../domain/definition';
-import { successors, validateDefinition, type DefinitionContext, type TemplateChannel } from '../../domain/validate-definition';
-import { EXAMPLE_DEFINITION } from '../../services/api/schemas/automation';
+import { MAX_STEPS } from '#domain/definition';
+import { defaultNext } from '#domain/definition';
+import { successors, validateDefinition, type DefinitionContext, type TemplateChannel } from '#domain/validate-definition';
+import { EXAMPLE_DEFINITION } from '#services/api/schemas/automation';
 
 const templates = new Map<string, { channel: TemplateChannel }>([
   ['tpl_howwas_a', { channel: 'email' }],

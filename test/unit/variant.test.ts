@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { fnv1a32, variantIndex, variantLetter } from '../../domain/variant';
+import { fnv1a32, variantIndex, variantLetter } from '#domain/variant';
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 

@@ -11,9 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import proto from '@temporalio/proto';
-import type { AutomationDefinition } from '../../domain/definition';
-import { HISTORY_LIMIT } from '../../workflows/enrollment';
-import { eventSignal } from '../../workflows/signals';
+import type { AutomationDefinition } from '#domain/definition';
+import { HISTORY_LIMIT } from '#workflows/enrollment';
+import { eventSignal } from '#workflows/signals';
 import type { History } from './histories';
 import { input, iso, newWorker, nextAnchor, Recorder, skipTo, startEnrollment, startEnv, taskQueue } from './harness';
 

@@ -5,9 +5,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { AutomationDefinition } from '../../domain/definition';
-import { eventSignal, exitSignal, pauseSignal, recordChangedSignal, resumeSignal, stateQuery } from '../../workflows/signals';
-import { EnrollmentSearchAttributes } from '../../workflows/signals';
+import type { AutomationDefinition } from '#domain/definition';
+import { eventSignal, exitSignal, pauseSignal, recordChangedSignal, resumeSignal, stateQuery } from '#workflows/signals';
+import { EnrollmentSearchAttributes } from '#workflows/signals';
 import { input, iso, newWorker, nextAnchor, Recorder, skipTo, startEnv, startEnrollment, taskQueue } from './harness';
 
 let env: TestWorkflowEnvironment;

@@ -1,5 +1,5 @@
 /** Seed 000's recipes as definitions, shared by the workflow tests and scripts/record-histories.ts. */
-import type { AutomationDefinition } from '../../domain/definition';
+import type { AutomationDefinition } from '#domain/definition';
 
 export const postService: AutomationDefinition = {
   name: 'Post-service follow-up',

@@ -12,11 +12,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { ApplicationFailure } from '@temporalio/common';
 import { WorkflowFailedError } from '@temporalio/client';
-import { createDb, type Db } from '../../db/connection';
-import { newId } from '../../db/ids';
-import { createActivities, TransientDeliveryError, type OutboundMessage } from '../../activities';
-import type { AutomationDefinition } from '../../domain/definition';
-import { eventSignal, exitSignal } from '../../workflows/signals';
+import { createDb, type Db } from '#db/connection';
+import { newId } from '#db/ids';
+import { createActivities, TransientDeliveryError, type OutboundMessage } from '#activities/index';
+import type { AutomationDefinition } from '#domain/definition';
+import { eventSignal, exitSignal } from '#workflows/signals';
 import { testDatabaseUrl } from '../helpers/env';
 import { input, iso, newWorker, nextAnchor, record, Recorder, skipTo, startEnv, startEnrollment, taskQueue } from './harness';
 

@@ -7,12 +7,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { createDb, type Db } from '../../db/connection';
-import { newId } from '../../db/ids';
-import { createActivities } from '../../activities';
-import type { AutomationDefinition } from '../../domain/definition';
-import { simulateEnrollment } from '../../domain/preview';
-import { eventSignal } from '../../workflows/signals';
+import { createDb, type Db } from '#db/connection';
+import { newId } from '#db/ids';
+import { createActivities } from '#activities/index';
+import type { AutomationDefinition } from '#domain/definition';
+import { simulateEnrollment } from '#domain/preview';
+import { eventSignal } from '#workflows/signals';
 import { testDatabaseUrl } from '../helpers/env';
 import { input, iso, newWorker, nextAnchor, record, Recorder, skipTo, startEnv, startEnrollment, taskQueue, templatesFor } from './harness';
 

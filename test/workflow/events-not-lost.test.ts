@@ -8,9 +8,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { AutomationDefinition } from '../../domain/definition';
-import { eventSignal, enrollmentWorkflowId } from '../../workflows/signals';
-import { enrollmentWorkflow } from '../../workflows/enrollment';
+import type { AutomationDefinition } from '#domain/definition';
+import { eventSignal, enrollmentWorkflowId } from '#workflows/signals';
+import { enrollmentWorkflow } from '#workflows/enrollment';
 import { input, iso, newWorker, nextAnchor, Recorder, skipTo, startEnv, startEnrollment, taskQueue } from './harness';
 
 let env: TestWorkflowEnvironment;

@@ -19,12 +19,12 @@ import type {
   SendMessageRequest,
   UpdateRecordRequest,
   WebhookOutcome,
-} from '../../activities';
-import type { AutomationDefinition } from '../../domain/definition';
-import type { EnrollmentInputV1, VersionedEnrollmentInput, RecordSnapshot, TemplateSnapshot, TriggerEvent } from '../../domain/enrollment';
-import { countLeaves, type CountedEvent } from '../../domain/event-counts';
-import { enrollmentWorkflowId } from '../../workflows/signals';
-import { enrollmentWorkflow, type EnrollmentOptions } from '../../workflows/enrollment';
+} from '#activities/index';
+import type { AutomationDefinition } from '#domain/definition';
+import type { EnrollmentInputV1, VersionedEnrollmentInput, RecordSnapshot, TemplateSnapshot, TriggerEvent } from '#domain/enrollment';
+import { countLeaves, type CountedEvent } from '#domain/event-counts';
+import { enrollmentWorkflowId } from '#workflows/signals';
+import { enrollmentWorkflow, type EnrollmentOptions } from '#workflows/enrollment';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
 

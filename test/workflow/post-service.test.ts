@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { eventSignal, stateQuery } from '../../workflows/signals';
+import { eventSignal, stateQuery } from '#workflows/signals';
 import { postService } from './definitions';
 import { input, iso, newWorker, nextAnchor, Recorder, skipTo, startEnv, startEnrollment, taskQueue, trigger } from './harness';
 

@@ -11,9 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { WorkflowNotFoundError } from '@temporalio/common';
-import type { AutomationDefinition, Condition, ExitRule, Step } from '../../domain/definition';
-import { simulateEnrollment } from '../../domain/preview';
-import { eventSignal } from '../../workflows/signals';
+import type { AutomationDefinition, Condition, ExitRule, Step } from '#domain/definition';
+import { simulateEnrollment } from '#domain/preview';
+import { eventSignal } from '#workflows/signals';
 import { input, newWorker, nextAnchor, record, Recorder, skipTo, startEnv, startEnrollment, taskQueue } from './harness';
 
 let env: TestWorkflowEnvironment;

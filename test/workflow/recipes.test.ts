@@ -6,8 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { leadNurture, reactivation, renewal } from './definitions';
-import { WEBHOOK_ACTIVITY_OPTIONS } from '../../domain/webhook-step';
-import { eventSignal } from '../../workflows/signals';
+import { WEBHOOK_ACTIVITY_OPTIONS } from '#domain/webhook-step';
+import { eventSignal } from '#workflows/signals';
 import { input, iso, newWorker, nextAnchor, record, Recorder, skipTo, startEnv, startEnrollment, taskQueue } from './harness';
 
 let env: TestWorkflowEnvironment;

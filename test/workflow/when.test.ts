@@ -5,9 +5,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { AutomationDefinition } from '../../domain/definition';
-import { simulateEnrollment } from '../../domain/preview';
-import { recordChangedSignal } from '../../workflows/signals';
+import type { AutomationDefinition } from '#domain/definition';
+import { simulateEnrollment } from '#domain/preview';
+import { recordChangedSignal } from '#workflows/signals';
 import { input, iso, newWorker, nextAnchor, record, Recorder, skipTo, startEnv, startEnrollment, taskQueue } from './harness';
 
 let env: TestWorkflowEnvironment;

@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin';
 import type { FastifyRequest } from 'fastify';
-import { hashApiKey, isWellFormedApiKey, workspaceForKey } from '../../../db/workspaces';
+import { hashApiKey, isWellFormedApiKey, workspaceForKey } from '#db/workspaces';
 import { AuthGuard, clientBucket } from '../auth-guard';
 import { HttpProblem } from '../errors';
 

@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin';
 import type { Client } from '@temporalio/client';
-import type { Db } from '../../../db/connection';
-import type { Config } from '../../common/config';
+import type { Db } from '#db/connection';
+import type { Config } from '#platform/config';
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { createApiKey } from '../../../db/workspaces';
-import { listApiKeys, revokeApiKey } from '../../../db/api-keys';
+import { createApiKey } from '#db/workspaces';
+import { listApiKeys, revokeApiKey } from '#db/api-keys';
 import { notFound } from '../errors';
 import { decodeTimeCursor, pageOf, pageSize } from '../pagination';
 import { IdParam, v1Problems } from '../schemas/common';

@@ -14,7 +14,7 @@
 import { TypeBoxValidatorCompiler, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyError, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
-import type { Db } from '../../../db/connection';
+import type { Db } from '#db/connection';
 import {
   addAutomationVersion,
   definitionContext,
@@ -29,19 +29,19 @@ import {
   type AutomationView,
   backfillProgress,
   cancelBackfill,
-} from '../../../db/automations';
-import { newId } from '../../../db/ids';
-import { pinnedTemplates } from '../../../db/templates';
-import { sweepIntervalMs } from '../../common/config';
-import { ensureSweepSchedule } from '../../common/sweeps';
-import { getWorkspaceSettings } from '../../../db/settings';
-import { enqueue } from '../../../db/outbox';
-import { AutomationDefinition } from '../../../domain/definition';
-import { PINNED_INPUT_LIMIT_BYTES, pinnedInputProblem } from '../../../domain/json-limits';
-import { stepsOnChannelsOff } from '../../../domain/settings';
-import { deletion, resolveOnlyNew, transition, type AutomationStatus, type TransitionInput } from '../../../domain/lifecycle';
-import { templateIdsOf } from '../../../domain/templates';
-import { validateDefinition } from '../../../domain/validate-definition';
+} from '#db/automations';
+import { newId } from '#db/ids';
+import { pinnedTemplates } from '#db/templates';
+import { sweepIntervalMs } from '#platform/config';
+import { ensureSweepSchedule } from '#engine/sweep-schedules';
+import { getWorkspaceSettings } from '#db/settings';
+import { enqueue } from '#db/outbox';
+import { AutomationDefinition } from '#domain/definition';
+import { PINNED_INPUT_LIMIT_BYTES, pinnedInputProblem } from '#domain/json-limits';
+import { stepsOnChannelsOff } from '#domain/settings';
+import { deletion, resolveOnlyNew, transition, type AutomationStatus, type TransitionInput } from '#domain/lifecycle';
+import { templateIdsOf } from '#domain/templates';
+import { validateDefinition } from '#domain/validate-definition';
 import { conflict, HttpProblem, invalid, notFound } from '../errors';
 import { decodeTimeCursor, pageOf, pageSize } from '../pagination';
 import { iso, ListOf, ListQueryWith, v1Problems } from '../schemas/common';

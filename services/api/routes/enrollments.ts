@@ -5,21 +5,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type, type Static } from 'typebox';
 import { WorkflowNotFoundError } from '@temporalio/common';
-import type { EnrollmentRow } from '../../../db/schema';
-import {
-  enrollmentsOfRecord,
-  getEnrollment,
-  listEnrollments,
-  messagesOfEnrollment,
-  stepCounts,
-  stepsOfEnrollment,
-  tasksOfEnrollment,
-} from '../../../db/enrollments';
-import { findAutomation } from '../../../db/automations';
-import { getRecord } from '../../../db/records';
-import { ENROLLMENT_STATUSES } from '../../../domain/enrollment';
-import { exitSignal } from '../../../workflows/signals';
-import { Enroller } from '../../common/enrollments';
+import type { EnrollmentRow } from '#db/schema';
+import { enrollmentsOfRecord, getEnrollment, listEnrollments, messagesOfEnrollment, stepCounts, stepsOfEnrollment, tasksOfEnrollment } from '#db/enrollments';
+import { findAutomation } from '#db/automations';
+import { getRecord } from '#db/records';
+import { ENROLLMENT_STATUSES } from '#domain/enrollment';
+import { exitSignal } from '#workflows/signals';
+import { Enroller } from '#engine/enroller';
 import { conflict, HttpProblem, notFound } from '../errors';
 import { decodeTimeCursor, pageOf, pageSize } from '../pagination';
 import { IdParam, iso, ListOf, ListQueryWith, Nullable, NullableTimestamp, Timestamp, v1Problems } from '../schemas/common';

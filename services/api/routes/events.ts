@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { ingestEvents, type EventInput as StoredEvent } from '../../../db/events';
-import { newId } from '../../../db/ids';
-import { EVENT_PROPERTY_LIMITS } from '../../../domain/json-limits';
+import { ingestEvents, type EventInput as StoredEvent } from '#db/events';
+import { newId } from '#db/ids';
+import { EVENT_PROPERTY_LIMITS } from '#domain/json-limits';
 import { checkBag } from '../errors';
 import { v1Problems } from '../schemas/common';
 import { EventBatch, EventBatchResult, EventInput, EventResult, MAX_BATCH } from '../schemas/events';

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { ping } from '../../../db/connection';
-import { temporalReady } from '../../common/temporal';
+import { ping } from '#db/connection';
+import { temporalReady } from '#platform/temporal';
 
 const Readiness = Type.Object({
   status: Type.Union([Type.Literal('ok'), Type.Literal('unavailable')]),

@@ -4,8 +4,8 @@
  * from senders no record has included.
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { inboundParseState, rotateInboundParseAccount } from '../../../db/inbound-parse';
-import { listInboundMessages } from '../../../db/inbound';
+import { inboundParseState, rotateInboundParseAccount } from '#db/inbound-parse';
+import { listInboundMessages } from '#db/inbound';
 import { decodeTimeCursor, pageOf, pageSize } from '../pagination';
 import { iso, v1Problems } from '../schemas/common';
 import { InboundMessageList, InboundMessageListQuery, InboundParseCreated, InboundParseView, toInboundMessageView } from '../schemas/inbound';

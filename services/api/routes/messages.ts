@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { getMessage, listMessages } from '../../../db/messages';
+import { getMessage, listMessages } from '#db/messages';
 import { notFound } from '../errors';
 import { decodeTimeCursor, pageOf, pageSize } from '../pagination';
 import { IdParam, v1Problems } from '../schemas/common';

@@ -7,13 +7,13 @@
  */
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import twilio from 'twilio';
-import { findMessage, applyProviderEvents, type AppliedEvent } from '../../../db/message-events';
-import { emailReceivers, receiveInbound, smsReceivers, type Receiver } from '../../../db/inbound';
-import { providerCredentials } from '../../../db/provider-credentials';
-import { openCredentials } from '../../common/secrets';
-import { addSuppression, removeSuppression } from '../../../db/suppressions';
-import { inboundParseAccount } from '../../../db/inbound-parse';
-import { getWorkspaceSettings } from '../../../db/settings';
+import { findMessage, applyProviderEvents, type AppliedEvent } from '#db/message-events';
+import { emailReceivers, receiveInbound, smsReceivers, type Receiver } from '#db/inbound';
+import { providerCredentials } from '#db/provider-credentials';
+import { openCredentials } from '#platform/secrets';
+import { addSuppression, removeSuppression } from '#db/suppressions';
+import { inboundParseAccount } from '#db/inbound-parse';
+import { getWorkspaceSettings } from '#db/settings';
 import {
   fromSendGridEvent,
   fromTwilioCallStatus,
@@ -22,8 +22,8 @@ import {
   smsKeyword,
   TWILIO_UNSUBSCRIBED_ERROR,
   type ProviderEvent,
-} from '../../../domain/provider-events';
-import type { Db } from '../../../db/connection';
+} from '#domain/provider-events';
+import type { Db } from '#db/connection';
 import {
   constantTimeEqual,
   forbidden,

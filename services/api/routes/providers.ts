@@ -5,8 +5,8 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type, type Static } from 'typebox';
-import { providerCredentials, putProviderCredentials, type Provider } from '../../../db/provider-credentials';
-import { credentialsKey, encryptSecret } from '../../common/secrets';
+import { providerCredentials, putProviderCredentials, type Provider } from '#db/provider-credentials';
+import { credentialsKey, encryptSecret } from '#platform/secrets';
 import { invalid } from '../errors';
 import { isSendGridPublicKey } from '../provider-signatures';
 import { iso, NullableTimestamp, v1Problems } from '../schemas/common';

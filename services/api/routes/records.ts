@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { IANAZone } from 'luxon';
-import { getRecord, listRecords, upsertRecord, userExists } from '../../../db/records';
-import { RECORD_ATTRIBUTE_LIMITS } from '../../../domain/json-limits';
+import { getRecord, listRecords, upsertRecord, userExists } from '#db/records';
+import { RECORD_ATTRIBUTE_LIMITS } from '#domain/json-limits';
 import { checkBag, HttpProblem, invalid, notFound } from '../errors';
 import { decodeCursor, pageOf, pageSize } from '../pagination';
 import { v1Problems } from '../schemas/common';

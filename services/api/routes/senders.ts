@@ -1,8 +1,8 @@
 /** /v1/senders: the identities messages go out as (DESIGN §5). */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { newId } from '../../../db/ids';
-import { createSender, deleteSender, getSender, listSenders, type SenderInput } from '../../../db/senders';
+import { newId } from '#db/ids';
+import { createSender, deleteSender, getSender, listSenders, type SenderInput } from '#db/senders';
 import { conflict, invalid, notFound } from '../errors';
 import { decodeCursor, pageOf, pageSize } from '../pagination';
 import { v1Problems } from '../schemas/common';

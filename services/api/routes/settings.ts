@@ -6,10 +6,10 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { IANAZone } from 'luxon';
-import type { Db } from '../../../db/connection';
-import { getSender } from '../../../db/senders';
-import { getWorkspaceSettings, updateWorkspaceSettings } from '../../../db/settings';
-import { CHANNELS, WorkspaceSettings, WorkspaceSettingsUpdate } from '../../../domain/settings';
+import type { Db } from '#db/connection';
+import { getSender } from '#db/senders';
+import { getWorkspaceSettings, updateWorkspaceSettings } from '#db/settings';
+import { CHANNELS, WorkspaceSettings, WorkspaceSettingsUpdate } from '#domain/settings';
 import { invalid } from '../errors';
 import { v1Problems } from '../schemas/common';
 

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { findAutomation } from '../../../db/automations';
-import { automationLabels, automationMessageCounts, enrollmentCounts, enrollmentsByStep, exitReasons, workspaceMessageCounts } from '../../../db/statistics';
+import { findAutomation } from '#db/automations';
+import { automationLabels, automationMessageCounts, enrollmentCounts, enrollmentsByStep, exitReasons, workspaceMessageCounts } from '#db/statistics';
 import { invalid, notFound } from '../errors';
 import { v1Problems } from '../schemas/common';
 import { AutomationParams } from '../schemas/automation';

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { addSuppression, listSuppressions, removeSuppression } from '../../../db/suppressions';
+import { addSuppression, listSuppressions, removeSuppression } from '#db/suppressions';
 import { invalid, notFound } from '../errors';
 import { decodeTimeCursor, pageOf, pageSize } from '../pagination';
 import { v1Problems } from '../schemas/common';

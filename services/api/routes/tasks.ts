@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { getTask, listTasks, setTaskStatus } from '../../../db/tasks';
-import { notify, taskNotification } from '../../../db/notifications';
-import { newId } from '../../../db/ids';
+import { getTask, listTasks, setTaskStatus } from '#db/tasks';
+import { notify, taskNotification } from '#db/notifications';
+import { newId } from '#db/ids';
 import { notFound } from '../errors';
 import { decodeTimeCursor, pageOf, pageSize } from '../pagination';
 import { IdParam, v1Problems } from '../schemas/common';

@@ -10,7 +10,7 @@ import { Type, type TSchema } from 'typebox';
 import { Value } from 'typebox/value';
 import { randomUUID } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import { newId } from '../../../db/ids';
+import { newId } from '#db/ids';
 import {
   addTemplateVersion,
   findTemplate,
@@ -23,13 +23,13 @@ import {
   templateIdTaken,
   type TemplateVersionView,
   type TemplateView,
-} from '../../../db/templates';
-import { analyzeTemplate, CONTENT_SCHEMAS, renderedSizeErrors, TEMPLATE_CHANNELS, type TemplateChannel } from '../../../domain/templates';
+} from '#db/templates';
+import { analyzeTemplate, CONTENT_SCHEMAS, renderedSizeErrors, TEMPLATE_CHANNELS, type TemplateChannel } from '#domain/templates';
 import { conflict, HttpProblem, invalid, notFound } from '../errors';
-import { getRecord, recordSnapshot } from '../../../db/records';
-import { messageByKey } from '../../../db/messages';
-import type { SendMessageRequest } from '../../../activities/types';
-import { testSendWorkflow } from '../../../workflows/test-send';
+import { getRecord, recordSnapshot } from '#db/records';
+import { messageByKey } from '#db/messages';
+import type { SendMessageRequest } from '#domain/commands';
+import { testSendWorkflow } from '#workflows/test-send';
 import { decodeCursor, decodeTimeCursor, pageOf, pageSize } from '../pagination';
 import { iso, ListOf, ListQueryWith, v1Problems } from '../schemas/common';
 import {

@@ -1,14 +1,14 @@
 /**
- * The unsubscribe link of every email (`${PUBLIC_URL}/u/<token>`, services/common/unsubscribe-token.ts):
+ * The unsubscribe link of every email (`${PUBLIC_URL}/u/<token>`, platform/unsubscribe-token.ts):
  * GET shows a small confirmation page and changes nothing (mail scanners open links); POST
  * unsubscribes, both from that page's button and as RFC 8058 one-click unsubscribe (the mail
  * client POSTs `List-Unsubscribe=One-Click` to the List-Unsubscribe URL). No API key: the signed
  * token is the authority.
  */
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
-import { getRecord, upsertRecord } from '../../../db/records';
-import { addSuppression } from '../../../db/suppressions';
-import { verifyUnsubscribeToken, type UnsubscribeSubject } from '../../common/unsubscribe-token';
+import { getRecord, upsertRecord } from '#db/records';
+import { addSuppression } from '#db/suppressions';
+import { verifyUnsubscribeToken, type UnsubscribeSubject } from '#platform/unsubscribe-token';
 import { escapeHtml as escape } from '../html';
 
 const CHANNEL_WORDS = { email: 'emails', sms: 'text messages', voicemail: 'voicemails' } as const;

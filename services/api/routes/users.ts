@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { IANAZone } from 'luxon';
-import { createUser, deleteUser, getUser, listUsers, replaceUser } from '../../../db/users';
+import { createUser, deleteUser, getUser, listUsers, replaceUser } from '#db/users';
 import { conflict, invalid, notFound } from '../errors';
 import { decodeCursor, pageOf, pageSize } from '../pagination';
 import { v1Problems } from '../schemas/common';

@@ -1,10 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { createWebhookEndpoint, deleteWebhookEndpoint, getWebhookEndpoint, listWebhookEndpoints, rotateWebhookSecret } from '../../../db/webhook-endpoints';
-import { listDeliveries } from '../../../db/notifications';
-import { SECRET_OVERLAP_MS } from '../../../activities/webhooks';
+import { createWebhookEndpoint, deleteWebhookEndpoint, getWebhookEndpoint, listWebhookEndpoints, rotateWebhookSecret } from '#db/webhook-endpoints';
+import { listDeliveries } from '#db/notifications';
+import { SECRET_OVERLAP_MS } from '#platform/webhook-signing';
 import { invalid, notFound } from '../errors';
-import { checkHost } from '../../common/outbound-http';
+import { checkHost } from '#platform/outbound-http';
 import { decodeTimeCursor, pageOf, pageSize } from '../pagination';
 import { IdParam, iso, v1Problems } from '../schemas/common';
 import {

@@ -1,6 +1,6 @@
 /** Request and response schemas of /v1/automations. The definition schema itself is domain/definition.ts. */
 import { Type, type Static } from 'typebox';
-import { AutomationDefinition, Trigger } from '../../../domain/definition';
+import { AutomationDefinition, Trigger } from '#domain/definition';
 import { ListQueryWith, Nullable, NullableTimestamp, Timestamp } from './common';
 
 /** The post-service follow-up of DESIGN §3: the example shown in the OpenAPI document. */

@@ -1,6 +1,6 @@
 import { Type, type Static } from 'typebox';
 import { ExternalId } from './records';
-import { EVENT_PROPERTY_LIMITS } from '../../../domain/json-limits';
+import { EVENT_PROPERTY_LIMITS } from '#domain/json-limits';
 
 export const MAX_BATCH = 1000;
 

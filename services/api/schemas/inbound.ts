@@ -1,6 +1,6 @@
 import { Type, type Static } from 'typebox';
 import type { Selectable } from 'kysely';
-import type { InboundMessagesTable } from '../../../db/schema';
+import type { InboundMessagesTable } from '#db/schema';
 import { iso, ListOf, ListQueryWith, Nullable, NullableTimestamp, Timestamp } from './common';
 
 export const InboundParseView = Type.Object(

@@ -1,5 +1,5 @@
 import { Type, type Static } from 'typebox';
-import { MESSAGE_STATUSES, type MessageRow } from '../../../db/schema';
+import { MESSAGE_STATUSES, type MessageRow } from '#db/schema';
 import { iso, ListOf, ListQueryWith, Nullable, NullableTimestamp, Timestamp } from './common';
 
 export const CHANNELS = ['email', 'sms', 'voicemail', 'email_user'] as const;

@@ -1,7 +1,7 @@
 import { Type, type Static } from 'typebox';
-import { recordSnapshot } from '../../../db/records';
-import type { RecordRow } from '../../../db/schema';
-import { RECORD_ATTRIBUTE_LIMITS } from '../../../domain/json-limits';
+import { recordSnapshot } from '#db/records';
+import type { RecordRow } from '#db/schema';
+import { RECORD_ATTRIBUTE_LIMITS } from '#domain/json-limits';
 import { iso, ListOf, ListQueryWith, Nullable, NullableTimestamp, PhoneInput, Timestamp } from './common';
 
 export const ExternalId = Type.String({ minLength: 1, maxLength: 100, pattern: '^[^/?#\\s]+$', description: "The backend's own id for the record" });

@@ -1,7 +1,7 @@
 /** Sender identities (DESIGN §5 `/v1/senders`): one TypeBox schema per channel. */
 import { Type, type Static } from 'typebox';
-import type { SenderRow } from '../../../db/schema';
-import { SMS_SEGMENTS_PER_SECOND } from '../../../domain/delivery';
+import type { SenderRow } from '#db/schema';
+import { SMS_SEGMENTS_PER_SECOND } from '#domain/delivery';
 import { iso, ListOf, ListQuery, Nullable, Timestamp } from './common';
 
 export const SenderId = Type.String({

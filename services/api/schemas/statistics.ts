@@ -4,8 +4,8 @@
  * of the OpenAPI document.
  */
 import { Type, type Static } from 'typebox';
-import type { EnrollmentCounts, MessageCounts } from '../../../db/statistics';
-import { rates } from '../../../domain/statistics';
+import type { EnrollmentCounts, MessageCounts } from '#db/statistics';
+import { rates } from '#domain/statistics';
 import { Nullable, Timestamp } from './common';
 
 /** The longest window one request may count over (the figures are aggregated on every request). */

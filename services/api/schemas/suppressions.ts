@@ -1,5 +1,5 @@
 import { Type, type Static } from 'typebox';
-import type { SuppressionRow } from '../../../db/suppressions';
+import type { SuppressionRow } from '#db/suppressions';
 import { iso, ListOf, ListQueryWith, Timestamp } from './common';
 
 export const SuppressionChannel = Type.Union([Type.Literal('email'), Type.Literal('sms'), Type.Literal('voicemail')]);

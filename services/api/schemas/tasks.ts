@@ -1,6 +1,6 @@
 import { Type, type Static } from 'typebox';
-import type { TaskRow } from '../../../db/schema';
-import { TASK_STATUSES } from '../../../db/tasks';
+import type { TaskRow } from '#db/schema';
+import { TASK_STATUSES } from '#db/tasks';
 import { iso, ListOf, ListQueryWith, Nullable, NullableTimestamp, Timestamp } from './common';
 
 const TaskStatus = Type.Enum(TASK_STATUSES);

@@ -1,6 +1,6 @@
 /** Request and response schemas of /v1/templates. */
 import { Type, type Static } from 'typebox';
-import { EmailContent, SmsContent, TaskContent, VoicemailContent } from '../../../domain/templates';
+import { EmailContent, SmsContent, TaskContent, VoicemailContent } from '#domain/templates';
 import { ListQueryWith, NullableTimestamp, Timestamp } from './common';
 
 export const TemplateId = Type.String({

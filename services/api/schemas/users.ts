@@ -1,5 +1,5 @@
 import { Type, type Static } from 'typebox';
-import type { UserRow } from '../../../db/users';
+import type { UserRow } from '#db/users';
 import { iso, ListOf, ListQuery, Nullable, PhoneInput, Timestamp } from './common';
 
 export const UserId = Type.String({

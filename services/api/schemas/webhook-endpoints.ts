@@ -1,6 +1,6 @@
 import { Type, type Static } from 'typebox';
-import type { WebhookEndpointRow } from '../../../db/webhook-endpoints';
-import type { AttemptRow, DeliveryRow } from '../../../db/notifications';
+import type { WebhookEndpointRow } from '#db/webhook-endpoints';
+import type { AttemptRow, DeliveryRow } from '#db/notifications';
 import { iso, ListOf, ListQuery, Nullable, NullableTimestamp, Timestamp } from './common';
 
 export const WebhookEndpointCreate = Type.Object(

@@ -10,10 +10,10 @@
  * notification id, sent as X-Followup-Id and the body's `id`).
  */
 import type { Logger } from 'pino';
-import type { Db } from '../../db/connection';
-import { claimDueDeliveries, finishAttempt, NOTIFY_CHANNEL, type ClaimedDelivery } from '../../db/notifications';
-import { signatureFor, SIGNATURE_HEADER } from '../../activities/webhooks';
-import { readCapped } from '../common/outbound-http';
+import type { Db } from '#db/connection';
+import { claimDueDeliveries, finishAttempt, NOTIFY_CHANNEL, type ClaimedDelivery } from '#db/notifications';
+import { signatureFor, SIGNATURE_HEADER } from '#platform/webhook-signing';
+import { readCapped } from '#platform/outbound-http';
 import { ReconnectingListener } from './listener';
 import { Wakeup } from './wakeup';
 
@@ -23,7 +23,7 @@ const MAX_RETRY_DELAY_MS = 3600_000;
 export interface NotifierOptions {
   db: Db;
   databaseUrl: string;
-  /** The public-address-only fetch (services/common/outbound-http.ts). */
+  /** The public-address-only fetch (platform/outbound-http.ts). */
   fetch: typeof fetch;
   timeoutMs: number;
   retryBaseMs: number;

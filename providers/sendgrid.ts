@@ -5,7 +5,7 @@
  */
 import { Client } from '@sendgrid/client';
 import { MailService, type MailDataRequired } from '@sendgrid/mail';
-import { networkError, PermanentDeliveryError, retryAfterMs, TransientDeliveryError, type DeliveryChannel, type OutboundMessage } from './channels';
+import { networkError, PermanentDeliveryError, retryAfterMs, TransientDeliveryError, type DeliveryChannel, type OutboundMessage } from './channel';
 
 export interface SendgridOptions {
   apiKey: string;

@@ -3,15 +3,34 @@
  * set, Twilio for sms and voicemail when TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN are; every other
  * channel is sandboxed (messages stored as `sandboxed`, nothing sent).
  */
-import type { Config } from '../services/common/config';
-import type { Db } from '../db/connection';
-import { providerCredentials } from '../db/provider-credentials';
-import { openCredentials } from '../services/common/secrets';
-import type { Channels, DeliveryChannel } from './channels';
-import type { MessageChannel } from './types';
-import { sendgridChannel } from './channels-sendgrid';
-import { twilioSmsChannel, twilioVoicemailChannel } from './channels-twilio';
-import type { DeliverySettings } from './deps';
+import type { Config } from '#platform/config';
+import type { Db } from '#db/connection';
+import type { Provider } from '#domain/delivery';
+import { providerCredentials } from '#db/provider-credentials';
+import { openCredentials } from '#platform/secrets';
+import type { Channels, DeliveryChannel } from './channel';
+import type { MessageChannel } from '#domain/commands';
+import { sendgridChannel } from './sendgrid';
+import { twilioSmsChannel, twilioVoicemailChannel } from './twilio';
+
+/** What sends need from the configuration (platform/config.ts). */
+export interface DeliverySettings {
+  /** Callback URLs and unsubscribe links start with it. */
+  publicUrl: string;
+  /** Signs unsubscribe links. */
+  secretsKey: string;
+  /** A send whose answer was lost waits this long for a confirmation before it is `uncertain`. */
+  confirmGraceMs: number;
+  /** SEND_TIMEOUT_MS: the lease on a claimed send outlives one provider request by SEND_LEASE_MARGIN_MS. */
+  requestTimeoutMs: number;
+  /** A message that would wait for send capacity longer than this after it was queued fails as expired. */
+  validityMs: number;
+  /** Sends per second per workspace and provider (0: no limit), unless the workspace sets its own (/v1/settings). */
+  providerPerSecond: Record<Provider, number>;
+  /** Where a workspace's own credentials send (SENDGRID_API_URL, TWILIO_API_URL). */
+  sendgridApiUrl: string;
+  twilioApiUrl: string;
+}
 
 type ProviderConfig = Pick<
   Config,

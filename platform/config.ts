@@ -4,7 +4,7 @@
  */
 import { Type, type Static } from 'typebox';
 import { Value } from 'typebox/value';
-import { parseDuration } from '../../domain/duration';
+import { parseDuration } from '#domain/duration';
 
 /** Lets `npm start` and `npm test` run with nothing configured; refused in production. */
 export const DEV_SECRETS_KEY = 'development-only-secrets-key-do-not-use-in-production';

@@ -24,7 +24,7 @@ import {
   TransientDeliveryError,
   type DeliveryChannel,
   type OutboundMessage,
-} from './channels';
+} from './channel';
 
 export interface TwilioOptions {
   accountSid: string;

@@ -12,22 +12,22 @@
 import { createHash } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy, type SignalDefinition } from '@temporalio/common';
 import type { Client } from '@temporalio/client';
-import type { Db } from '../../db/connection';
-import type { EnrollmentRow, RecordRow } from '../../db/schema';
-import { deleteEnrollment, entryHistory, getEnrollment, insertEnrollment, IN_FLIGHT } from '../../db/enrollments';
-import { getEvent } from '../../db/events';
-import { getRecord, recordSnapshot } from '../../db/records';
-import { findAutomationVersion } from '../../db/automations';
-import { pinnedTemplates } from '../../db/templates';
-import type { AutomationDefinition } from '../../domain/definition';
-import type { EnrollmentInput, TemplateSnapshot, TriggerEvent } from '../../domain/enrollment';
-import type { WorkspaceSettings } from '../../domain/settings';
-import { TIMING_RULES } from '../../domain/timing';
-import { variantLetter } from '../../domain/variant';
-import { getWorkspaceSettings } from '../../db/settings';
-import { EnrollmentSearchAttributes as SearchAttributes, enrollmentWorkflowId } from '../../workflows/signals';
+import type { Db } from '#db/connection';
+import type { EnrollmentRow, RecordRow } from '#db/schema';
+import { deleteEnrollment, entryHistory, getEnrollment, insertEnrollment, IN_FLIGHT } from '#db/enrollments';
+import { getEvent } from '#db/events';
+import { getRecord, recordSnapshot } from '#db/records';
+import { findAutomationVersion } from '#db/automations';
+import { pinnedTemplates } from '#db/templates';
+import type { AutomationDefinition } from '#domain/definition';
+import type { EnrollmentInput, TemplateSnapshot, TriggerEvent } from '#domain/enrollment';
+import type { WorkspaceSettings } from '#domain/settings';
+import { TIMING_RULES } from '#domain/timing';
+import { variantLetter } from '#domain/variant';
+import { getWorkspaceSettings } from '#db/settings';
+import { EnrollmentSearchAttributes as SearchAttributes, enrollmentWorkflowId } from '#workflows/signals';
 // By function reference: the start's arguments are type-checked against the workflow's parameters.
-import { enrollmentWorkflow } from '../../workflows/enrollment';
+import { enrollmentWorkflow } from '#workflows/enrollment';
 
 /** An automation version with everything a workflow input needs; immutable, so cacheable forever. */
 export interface VersionContext {

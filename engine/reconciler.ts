@@ -8,11 +8,11 @@
  */
 import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
 import type { Logger } from 'pino';
-import type { Db } from '../../db/connection';
-import { endInFlightEnrollment, inFlightOfWorkflows } from '../../db/enrollments';
-import { tryJobLock } from '../../db/locks';
-import type { EndedStatus } from '../../domain/enrollment';
-import { ENROLLMENT_WORKFLOW } from '../../workflows/signals';
+import type { Db } from '#db/connection';
+import { endInFlightEnrollment, inFlightOfWorkflows } from '#db/enrollments';
+import { tryJobLock } from '#db/locks';
+import type { EndedStatus } from '#domain/enrollment';
+import { ENROLLMENT_WORKFLOW } from '#workflows/signals';
 
 export interface ReconcilerOptions {
   db: Db;

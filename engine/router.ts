@@ -23,7 +23,7 @@
 import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError, type SignalDefinition } from '@temporalio/common';
 import type { Logger } from 'pino';
-import type { Db } from '../../db/connection';
+import type { Db } from '#db/connection';
 import {
   OUTBOX_CHANNEL,
   deadLetterRow,
@@ -37,21 +37,21 @@ import {
   type OutboxEvent,
   type OutboxPayload,
   type OutboxRow,
-} from '../../db/outbox';
-import type { RecordRow } from '../../db/schema';
-import { backfillTriggerKey, findAutomation, latestBackfillRow } from '../../db/automations';
-import { getRecord, listRecords, recordSnapshot, recordsByIds } from '../../db/records';
-import { countEvents, inFlightOfAutomation, runningEnrollmentsOfRecords, type EventCountAsOf, type RunningEnrollment } from '../../db/enrollments';
-import type { Condition } from '../../domain/definition';
-import type { EnrollmentEvent, RecordChange, RecordSnapshot } from '../../domain/enrollment';
-import { eventSignal, exitSignal, pauseSignal, recordChangedSignal, resumeSignal } from '../../workflows/signals';
-import { Enroller } from '../common/enrollments';
+} from '#db/outbox';
+import type { RecordRow } from '#db/schema';
+import { backfillTriggerKey, findAutomation, latestBackfillRow } from '#db/automations';
+import { getRecord, listRecords, recordSnapshot, recordsByIds } from '#db/records';
+import { countEvents, inFlightOfAutomation, runningEnrollmentsOfRecords, type EventCountAsOf, type RunningEnrollment } from '#db/enrollments';
+import type { Condition } from '#domain/definition';
+import type { EnrollmentEvent, RecordChange, RecordSnapshot } from '#domain/enrollment';
+import { eventSignal, exitSignal, pauseSignal, recordChangedSignal, resumeSignal } from '#workflows/signals';
+import { Enroller } from './enroller';
 import { ReconnectingListener } from './listener';
 import { Wakeup } from './wakeup';
 import { AutomationCache, type ActiveAutomation } from './automation-cache';
-import { groupBy, mapLimit } from './concurrency';
-import { flattenChanges, recordAsOf } from '../../domain/record-changes';
-import { signalInterest, wantsChange, wantsEvent, type SignalInterest } from '../../domain/signal-interest';
+import { groupBy, mapLimit } from '#platform/concurrency';
+import { flattenChanges, recordAsOf } from '#domain/record-changes';
+import { signalInterest, wantsChange, wantsEvent, type SignalInterest } from '#domain/signal-interest';
 import {
   asConditionEvent,
   backfillMatches,

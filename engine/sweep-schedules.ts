@@ -8,7 +8,7 @@
  * always reads every occurrence since the last completed one).
  */
 import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client, type ScheduleOptionsStartWorkflowAction } from '@temporalio/client';
-import { sweepWorkflow } from '../../workflows/sweep';
+import { sweepWorkflow } from '#workflows/sweep';
 
 export const SWEEP_WORKFLOW = 'sweepWorkflow';
 const CATCHUP_WINDOW = '1 day';

@@ -8,7 +8,7 @@
  * transient (the provider did not take it: retry), ambiguous (the request may have reached the
  * provider: never resend blindly, confirm first; see messages.ts).
  */
-import type { MessageChannel } from './types';
+import type { MessageChannel } from '#domain/commands';
 
 /** The sender identity a message goes out as (DESIGN §5 `/v1/senders`). */
 export interface SenderIdentity {

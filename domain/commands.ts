@@ -2,8 +2,8 @@
  * Requests and results of the enrollment activities. Pure types: the workflow imports them (as
  * types only) together with `Activities` from ./index, so nothing here may pull in I/O.
  */
-import type { Channel, Recipient, StaffRecipient, StepType } from '../domain/definition';
-import type { EnrollmentStatus, RecordSnapshot, StepOutcome, TemplateSnapshot } from '../domain/enrollment';
+import type { Channel, Recipient, StaffRecipient, StepType } from './definition';
+import type { EnrollmentStatus, RecordSnapshot, StepOutcome, TemplateSnapshot } from './enrollment';
 
 /**
  * What the workflow knows for templates (`{{ record.name }}`, `{{ event.rating }}`,

@@ -15,14 +15,14 @@
  * activity goes on where the last one stopped. The mark moves only after the whole span is done.
  */
 import { Context } from '@temporalio/activity';
-import type { Db } from '../db/connection';
-import { countEvents } from '../db/enrollments';
-import { recordSnapshot } from '../db/records';
-import type { RecordRow } from '../db/schema';
-import { getWorkspaceSettings } from '../db/settings';
-import { dateCandidates, ensureDateIndex, inactivityCandidates, markSwept, sweptAutomations, sweptUntil } from '../db/sweeps';
-import type { Condition } from '../domain/definition';
-import type { TriggerEvent } from '../domain/enrollment';
+import type { Db } from '#db/connection';
+import { countEvents } from '#db/enrollments';
+import { recordSnapshot } from '#db/records';
+import type { RecordRow } from '#db/schema';
+import { getWorkspaceSettings } from '#db/settings';
+import { dateCandidates, ensureDateIndex, inactivityCandidates, markSwept, sweptAutomations, sweptUntil } from '#db/sweeps';
+import type { Condition } from '#domain/definition';
+import type { TriggerEvent } from '#domain/enrollment';
 import {
   attributePath,
   backfillFrom,
@@ -33,12 +33,12 @@ import {
   type DateTrigger,
   type InactivityTrigger,
   type Occurrence,
-} from '../domain/occurrences';
-import { recipientTimeZone } from '../domain/timing';
-import type { Enroller, VersionContext } from '../services/common/enrollments';
-import { mapLimit } from '../services/worker/concurrency';
-import { eventCounterAt, holds } from '../services/worker/triggers';
-import type { ActivityDeps } from './deps';
+} from '#domain/occurrences';
+import { recipientTimeZone } from '#domain/timing';
+import type { Enroller, VersionContext } from './enroller';
+import { mapLimit } from '#platform/concurrency';
+import { eventCounterAt, holds } from './triggers';
+import type { ActivityDeps } from '#activities/deps';
 
 export interface SweepRequest {
   workspaceId: string;

@@ -6,8 +6,8 @@
  * one-click links keep working).
  */
 import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
-import type { Channel } from '../../domain/definition';
-import { CHANNELS } from '../../domain/settings';
+import type { Channel } from '#domain/definition';
+import { CHANNELS } from '#domain/settings';
 
 export type UnsubscribeChannel = Channel;
 

@@ -2,12 +2,12 @@
  * Trigger matching for the router: which active automations an event or a record change enters a
  * record into. Pure functions over the definition; the DB-backed parts (eventCount) are handed in.
  */
-import type { Condition, Trigger } from '../../domain/definition';
-import type { RecordSnapshot } from '../../domain/enrollment';
-import { evaluate, eventCountsReferenced, fieldsReferenced } from '../../domain/conditions';
-import type { OutboxEvent } from '../../db/outbox';
-import { applyChanges, flattenChanges } from '../../domain/record-changes';
-import { leafKey, windowStart } from '../../domain/event-counts';
+import type { Condition, Trigger } from '#domain/definition';
+import type { RecordSnapshot } from '#domain/enrollment';
+import { evaluate, eventCountsReferenced, fieldsReferenced } from '#domain/conditions';
+import type { OutboxEvent } from '#db/outbox';
+import { applyChanges, flattenChanges } from '#domain/record-changes';
+import { leafKey, windowStart } from '#domain/event-counts';
 
 export type ConditionEvent = { id: string; type: string; occurredAt: string; properties: Record<string, unknown> } | null;
 

@@ -4,9 +4,9 @@
  * by, and is re-read early when the workspace's automations changed (a cheap max(updated_at)
  * check per batch), so an edit or activation reaches the very next event.
  */
-import { activeAutomations, automationsStamp } from '../../db/automations';
-import type { Db } from '../../db/connection';
-import type { AutomationDefinition } from '../../domain/definition';
+import { activeAutomations, automationsStamp } from '#db/automations';
+import type { Db } from '#db/connection';
+import type { AutomationDefinition } from '#domain/definition';
 
 export interface ActiveAutomation {
   id: string;
