@@ -829,7 +829,7 @@ export class EnrollmentInterpreter {
         if (skipped) {
           end = { status: 'skipped', next: this.defaultNext(step), at: startAt, detail: { reason: `field_changed:${skipped}` } };
         } else if (step.when && !(yield* this.holdsCounted(step.when))) {
-          // `when` is read as the step falls due (DESIGN §3: "a condition on a single action").
+          // `when` is read as the step falls due (docs/design.md §4.3).
           end = { status: 'skipped', next: this.defaultNext(step), at: startAt, detail: { reason: 'when' } };
         } else {
           // Events received from when the previous step started count for a wait_for (a rating

@@ -1,5 +1,5 @@
 /**
- * Workspace settings (`GET/PUT /v1/settings`, DESIGN §5): one TypeBox schema per shape gives the
+ * Workspace settings (`GET/PUT /v1/settings`, docs/design.md §7.3): one TypeBox schema per shape gives the
  * validation, the types and the OpenAPI document. Pure; workflows import only its types (the
  * functions they need over these shapes live in domain/timing.ts, outside the TypeBox bundle).
  */

@@ -3,7 +3,7 @@ import { Type, type Static } from 'typebox';
 import { AutomationDefinition, Trigger } from '#domain/definition';
 import { ListQueryWith, Nullable, NullableTimestamp, Timestamp } from './common';
 
-/** The post-service follow-up of DESIGN §3: the example shown in the OpenAPI document. */
+/** The post-service follow-up of docs/design.md §4: the example shown in the OpenAPI document. */
 export const EXAMPLE_DEFINITION: AutomationDefinition = {
   name: 'Post-service follow-up',
   trigger: { type: 'event', event: 'booking.status_changed', where: { field: 'event.status', op: 'eq', value: 'completed' } },
