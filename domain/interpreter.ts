@@ -704,8 +704,8 @@ export class EnrollmentInterpreter {
         yield* this.countEvents(step.cases.map((c) => c.when));
         const chosen = chooseBranch(step, (c) => this.holds(c), this.defaultNext(step));
         this.steps[step.id] = { ...chosen };
-        // A branch ends when it runs. It used to end when the previous step did, which put the next
-        // step's due time a minute in the past (the on-time floor) after a branch with a delay.
+        // A branch ends when it runs, so the next step's delay counts from the branch's due time;
+        // runs without the patch end it when the previous step ended.
         const at = this.patched('branch-ends-when-it-runs') ? dueAt : this.previousAt;
         return { status: 'done', next: chosen.next, at, detail: { ...chosen } };
       }

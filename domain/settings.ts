@@ -115,8 +115,8 @@ export const WorkspaceSettingsUpdate = Type.Object(
 export type WorkspaceSettingsUpdate = Static<typeof WorkspaceSettingsUpdate>;
 
 /**
- * Steps that message a record on a channel the workspace has switched off (seed 003: SMS must be
- * switched on per account before an automation may send it), as JSON pointers into the definition.
+ * Steps that message a record on a channel the workspace has switched off (a channel must be
+ * switched on for the workspace before an automation may send on it), as JSON pointers into the definition.
  */
 export function stepsOnChannelsOff(definition: AutomationDefinition, channels: WorkspaceSettings['channels']): Array<{ pointer: string; message: string }> {
   const out: Array<{ pointer: string; message: string }> = [];

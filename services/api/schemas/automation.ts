@@ -52,9 +52,8 @@ const EXAMPLES = [EXAMPLE_DEFINITION, ...EXAMPLE_RECIPES];
 
 /**
  * The request body of POST and PUT: the definition itself, with realistic examples, and their
- * step lists as examples of `steps`. Schemathesis's examples phase (npm run test:contract) also
- * sends definitions assembled from the examples of the properties, and generates each required
- * property that has none: for `steps` that took it 75 s (the step union inlines every Condition level).
+ * step lists as examples of `steps`: the contract fuzzer builds bodies from them, as generating a
+ * step list from the schema takes it minutes (docs/testing.md §5).
  */
 // Copies: schema tooling may rewrite the schema objects it is given.
 export const DefinitionBody = {
