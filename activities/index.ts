@@ -1,5 +1,5 @@
 /**
- * The worker's activities, built from their dependencies once per worker (STYLE §2). Workflows
+ * The worker's activities, built from their dependencies once per worker. Workflows
  * proxy `Activities` (a type); tests hand the same factory a test database, or implement
  * `Activities` with an in-memory recorder.
  */

@@ -1,6 +1,6 @@
 /**
  * Sends for email, sms, voicemail and email_user steps, exactly once as far as the provider can
- * tell us (DESIGN §4):
+ * tell us (docs/design.md §8.1):
  *
  *   1. Claim the outbox row keyed `<enrollmentId>:<stepId>:<visit>` (insert ON CONFLICT DO
  *      NOTHING), rendered and addressed, `queued`.

@@ -1,6 +1,6 @@
 /**
  * `npm run bench:activate [-- --records N --sweep-records M]`: bulk activation and the sweep's
- * candidate queries at scale (issue 13, DESIGN §3 "activation takes onlyNew").
+ * candidate queries at scale (docs/design.md §4.5, activation with `onlyNew`; §6.7, sweeps).
  *
  *   (1) The date/inactivity sweep's candidate queries (db/sweeps.ts `dateCandidates`,
  *       `inactivityCandidates`, exactly as the sweep activity calls them) reading every page of

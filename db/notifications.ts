@@ -1,5 +1,5 @@
 /**
- * Notifications to the backend's webhook endpoints (DESIGN §5 types). `notify` is called inside
+ * Notifications to the backend's webhook endpoints (types: docs/design.md §9.1). `notify` is called inside
  * the transaction of the change it reports and writes one `webhook_deliveries` row per endpoint
  * that subscribes to the type: the outbox for notifications, so nothing is lost when a process
  * dies after the commit. The notifier (engine/notifier.ts) claims due rows with a lease,

@@ -1,4 +1,4 @@
-/** Sender identities (DESIGN §5 `/v1/senders`). Deleted ones stay (messages name them) and their ids are never reused. */
+/** Sender identities (docs/design.md §7.3). Deleted ones stay (messages name them) and their ids are never reused. */
 import { sql } from 'kysely';
 import type { Db } from './connection';
 import type { SenderChannel, SenderRow, SmsSenderKind } from './schema';

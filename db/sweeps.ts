@@ -1,5 +1,5 @@
 /**
- * The date/inactivity sweep's questions (services/worker/sweeps.ts asks them). Candidates are read
+ * The date/inactivity sweep's questions (engine/sweeper.ts asks them). Candidates are read
  * through indexes, a page at a time in a stable order (keyset cursors):
  *   - date: an expression index on (workspace_id, attributes #>> '{path}', external_id), made
  *     when a sweep first needs it (CREATE INDEX CONCURRENTLY: records stay writable);

@@ -704,8 +704,8 @@ export class EnrollmentInterpreter {
         yield* this.countEvents(step.cases.map((c) => c.when));
         const chosen = chooseBranch(step, (c) => this.holds(c), this.defaultNext(step));
         this.steps[step.id] = { ...chosen };
-        // A branch ends when it runs. It used to end when the previous step did, which put the next
-        // step's due time a minute in the past (the on-time floor) after a branch with a delay.
+        // A branch ends when it runs, so the next step's delay counts from the branch's due time;
+        // runs without the patch end it when the previous step ended.
         const at = this.patched('branch-ends-when-it-runs') ? dueAt : this.previousAt;
         return { status: 'done', next: chosen.next, at, detail: { ...chosen } };
       }
@@ -829,7 +829,7 @@ export class EnrollmentInterpreter {
         if (skipped) {
           end = { status: 'skipped', next: this.defaultNext(step), at: startAt, detail: { reason: `field_changed:${skipped}` } };
         } else if (step.when && !(yield* this.holdsCounted(step.when))) {
-          // `when` is read as the step falls due (DESIGN §3: "a condition on a single action").
+          // `when` is read as the step falls due (docs/design.md §4.3).
           end = { status: 'skipped', next: this.defaultNext(step), at: startAt, detail: { reason: 'when' } };
         } else {
           // Events received from when the previous step started count for a wait_for (a rating

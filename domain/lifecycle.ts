@@ -8,8 +8,8 @@
  *                        |                |
  *   inactive ──activate──┘  <─deactivate──┴── (from active or paused)
  *
- * - `activate` (draft or inactive -> active): `onlyNew` is fixed at the first activation (MiniCRM:
- *   "this field cannot be modified later"); with onlyNew=false every record that already matches
+ * - `activate` (draft or inactive -> active): `onlyNew` is fixed at the first activation (clients
+ *   treat it as a property of the automation, not of one activation); with onlyNew=false every record that already matches
  *   is enrolled in bulk (a backfill), again on each re-activation.
  * - `pause` (active -> paused): no new enrollments; in-flight ones hold before their next step. A
  *   running backfill is cancelled (as by POST .../backfill/cancel); resume does not restart it.

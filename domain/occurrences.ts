@@ -1,7 +1,7 @@
 /**
- * When a `date` or `inactivity` trigger fires for a record (DESIGN §3), and the key of that
+ * When a `date` or `inactivity` trigger fires for a record (docs/design.md §4.1, §6.7), and the key of that
  * occurrence: a record enters once per occurrence, however often or late the sweep runs.
- * Pure: the sweep (services/worker/sweeps.ts) reads candidates through an index and asks these
+ * Pure: the sweep (engine/sweeper.ts) reads candidates through an index and asks these
  * functions for the exact moment.
  *
  * - `date`: the record's date field plus `offset`, in the recipient's zone; with `at`, at that

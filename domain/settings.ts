@@ -1,5 +1,5 @@
 /**
- * Workspace settings (`GET/PUT /v1/settings`, DESIGN §5): one TypeBox schema per shape gives the
+ * Workspace settings (`GET/PUT /v1/settings`, docs/design.md §7.3): one TypeBox schema per shape gives the
  * validation, the types and the OpenAPI document. Pure; workflows import only its types (the
  * functions they need over these shapes live in domain/timing.ts, outside the TypeBox bundle).
  */
@@ -115,8 +115,8 @@ export const WorkspaceSettingsUpdate = Type.Object(
 export type WorkspaceSettingsUpdate = Static<typeof WorkspaceSettingsUpdate>;
 
 /**
- * Steps that message a record on a channel the workspace has switched off (seed 003: SMS must be
- * switched on per account before an automation may send it), as JSON pointers into the definition.
+ * Steps that message a record on a channel the workspace has switched off (a channel must be
+ * switched on for the workspace before an automation may send on it), as JSON pointers into the definition.
  */
 export function stepsOnChannelsOff(definition: AutomationDefinition, channels: WorkspaceSettings['channels']): Array<{ pointer: string; message: string }> {
   const out: Array<{ pointer: string; message: string }> = [];

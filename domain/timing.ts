@@ -14,7 +14,7 @@
  *   1  the delay is added (calendar units on the local clock, clock units exact), then the window
  *      applies: "P1D, 10:00-11:00" from Monday 15:00 is Wednesday 10:00 (Tuesday 15:00 is past
  *      Tuesday's window). `roundDelayToDay` opts into counting whole days.
- *   2  the seeds' meaning: a delay in whole days/weeks/months counts calendar days in the zone and
+ *   2  what users of follow-up tools expect: a delay in whole days/weeks/months counts calendar days in the zone and
  *      the step is due on the day it lands on, at the window's opening when the window has hours
  *      ("P1D, 10:00-11:00" from Monday 15:00 is Tuesday 10:00), else at the same local clock time
  *      (DST-safe); with `window.days: "workdays"` the days are working days (Friday + P3D =

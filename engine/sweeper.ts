@@ -1,5 +1,5 @@
 /**
- * The date/inactivity sweep's activities (DESIGN §3: "swept on a Temporal Schedule"). The sweep
+ * The date/inactivity sweep's activities (docs/design.md §6.7). The sweep
  * workflow (workflows/sweep.ts) hands each one the moment it sweeps up to (its own workflow time,
  * so a retry sweeps the same span), and each active automation with such a trigger is swept over
  * the occurrences since its mark (db/sweeps.ts `automation_sweeps`):

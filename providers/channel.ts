@@ -10,7 +10,7 @@
  */
 import type { MessageChannel } from '#domain/commands';
 
-/** The sender identity a message goes out as (DESIGN §5 `/v1/senders`). */
+/** The sender identity a message goes out as (docs/design.md §7.3). */
 export interface SenderIdentity {
   id: string;
   /** Email address (email), E.164 number (sms, voicemail caller id). */

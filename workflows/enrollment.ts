@@ -1,6 +1,6 @@
 /**
  * The enrollment workflow: one run per record x automation version, interpreting the definition
- * snapshot it was started with (DESIGN §4). The step walk itself is domain/interpreter.ts (the
+ * snapshot it was started with (docs/design.md §6). The step walk itself is domain/interpreter.ts (the
  * same code the preview runs); this file only performs its commands with Temporal: timers and
  * conditions for sleeps, activities for effects, search-attribute upserts, continue-as-new.
  *
@@ -9,7 +9,7 @@
  * kind of commands (activities scheduled, timers, search-attribute upserts, continue-as-new, child
  * workflows) for an existing history must go behind `patched('<change-id>')`, keeping the old
  * path for histories recorded without the marker; later `deprecatePatch()` then removal once no
- * run without it is open (STYLE §6). test/workflow/replay.test.ts replays test/histories/*.json
+ * run without it is open (docs/design.md §6.5). test/workflow/replay.test.ts replays test/histories/*.json
  * and fails the build on any non-determinism; record new histories with
  * scripts/record-histories.ts when a behaviour is added.
  *

@@ -1,4 +1,4 @@
-/** Every workflow the worker runs: its `workflowsPath` points at this file (STYLE §1). */
+/** Every workflow the worker runs: its `workflowsPath` points at this file. */
 export { enrollmentWorkflow } from './enrollment';
 export { sweepWorkflow } from './sweep';
 export { testSendWorkflow } from './test-send';

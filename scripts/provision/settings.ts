@@ -17,7 +17,7 @@ export class SetupError extends Error {
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
-/** DESIGN §7: later tags of the CLI module carry a `replace` directive and cannot be `go install`ed. */
+/** docs/operations.md §2.1: later tags of the CLI module carry a `replace` directive and cannot be `go install`ed. */
 export const TEMPORAL_CLI_VERSION = 'v1.5.1';
 export const TEST_SERVER_VERSION = '1.38.0';
 /** `npm run start:cluster`: the versions docker-compose.yml pins (test/unit/cluster-compose.test.ts checks). */

@@ -210,8 +210,8 @@ async function systemInfo(address: string): Promise<boolean> {
 const INDEXED_VALUE_TYPE = { Keyword: 2, Int: 3 } as const;
 
 /**
- * The namespace (720 h retention, as docker-compose's temporal-setup) and DESIGN §4's search
- * attributes, created when missing; returns once a workflow list query that names every attribute
+ * The namespace (720 h retention, as docker-compose's temporal-setup) and the search
+ * attributes of docs/design.md §6.4, created when missing; returns once a workflow list query that names every attribute
  * is accepted (the frontend caches the attributes it knows).
  */
 export async function ensureNamespace(address: string, namespace: string): Promise<void> {

@@ -9,7 +9,7 @@ import { connectTemporal } from '#platform/temporal';
 import { SetupError, TEMPORAL_CLI_VERSION } from './settings';
 import { elapsed, freePort, isPortFree, run, startProcess, tailFile, waitFor, which, type Log, type ManagedProcess } from './proc';
 
-/** DESIGN §4: the custom search attributes every enrollment workflow carries. */
+/** docs/design.md §6.4: the custom search attributes every enrollment workflow carries. */
 export const SEARCH_ATTRIBUTES = {
   WorkspaceId: 'Keyword',
   AutomationId: 'Keyword',
@@ -36,7 +36,7 @@ export async function ensureTemporalCli(toolsDir: string, log: Log): Promise<str
     binDir,
     minutes: 5,
     fallback:
-      'Alternatives (DESIGN §7): install the Temporal CLI on PATH (https://docs.temporal.io/cli), put a built `temporal` in ' +
+      'Alternatives (docs/operations.md §2.1): install the Temporal CLI on PATH (https://docs.temporal.io/cli), put a built `temporal` in ' +
       `${binDir}, or run a Temporal server yourself and set TEMPORAL_ADDRESS=host:port.`,
     log,
   });

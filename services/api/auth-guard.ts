@@ -1,5 +1,5 @@
 /**
- * What keeps a flood of bad API keys cheap (DESIGN §5 auth; issue 9 "fair sharing"): failed
+ * What keeps a flood of bad API keys cheap (docs/design.md §7.1): failed
  * authentications are counted per client address, and an address past its budget is refused
  * before any key lookup; keys found unknown are remembered, so repeating one costs no query.
  * In memory, per API process, with bounded sizes: an attacker with many addresses or keys evicts

@@ -200,7 +200,7 @@ export const MAX_PARAM_LENGTH = 1000;
 
 /**
  * What Fastify answers itself before any route runs, as problems: a path parameter longer than
- * MAX_PARAM_LENGTH (Fastify's own answer was a bare 414 JSON) and a path that is not valid URL
+ * MAX_PARAM_LENGTH (Fastify's own answer is a bare 414 JSON) and a path that is not valid URL
  * encoding, both 400 naming the path.
  */
 export function frameworkErrors(err: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {

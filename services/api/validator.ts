@@ -2,11 +2,9 @@
  * The route validator: TypeBox's, except that
  * - a number in a query, path or header is written in decimal digits, a boolean as `true` or
  *   `false`. TypeBox converts before it checks and reads `limit=true` as 1, `limit=1e1` as 10 and
- *   `matched=0` as false, accepting what the OpenAPI document says is not an integer or a boolean
- *   (Schemathesis found `matched=0`);
+ *   `matched=0` as false, accepting what the OpenAPI document says is not an integer or a boolean;
  * - no string (nor object key) of any part holds U+0000: PostgreSQL's text and jsonb cannot store
- *   it, so it failed the query with a 500 (Schemathesis found it in event properties, record
- *   attributes, ids and filters). It is refused first, with the pointer of the first such string.
+ *   it. It is refused first (400, not a failed query), with the pointer of the first such string.
  */
 import type { FastifySchemaCompiler } from 'fastify';
 import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';

@@ -5,7 +5,7 @@
  *   testDatabaseUrl()        postgres URL of a fresh, migrated database for this run
  *   temporalAddress()        host:port of a Temporal dev server for this run (namespace "default")
  *   testServerPath()         the time-skipping test server, for @temporalio/testing
- *   createTimeSkippingEnv()  a TestWorkflowEnvironment on it, with DESIGN §4's search attributes
+ *   createTimeSkippingEnv()  a TestWorkflowEnvironment on it, with the search attributes (docs/design.md §6.4)
  *   createLocalEnv()         a TestWorkflowEnvironment on a private dev server (the built CLI)
  *   serviceEnv()             environment for starting the API or the worker against all of it
  */

@@ -116,7 +116,7 @@ afterAll(async () => {
 });
 
 describe('GET /v1/messages', () => {
-  it('lists newest first with the DESIGN §5 fields, only this workspace', async () => {
+  it('lists newest first with the docs/design.md §7.2 fields, only this workspace', async () => {
     const res = await t.client.GET('/v1/messages');
     expect(res.response.status).toBe(200);
     expect(res.data!.items.map((m) => m.id)).toEqual(['mine_m4', 'mine_m3', 'mine_m2', 'mine_m1']);

@@ -16,7 +16,7 @@ afterAll(async () => {
   await e?.close();
 });
 
-/** Seed 000 "Post-Service Follow-up", as written in DESIGN §3 (the records here carry their own time zone). */
+/** The post-service follow-up, as written in docs/design.md §4 (the records here carry their own time zone). */
 const postService = structuredClone(EXAMPLE_DEFINITION);
 
 /** Seed 004: actions on days 0, 2 and 3 after initiation, actions 2+ between 2pm and 3pm EST. */

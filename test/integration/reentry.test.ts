@@ -1,5 +1,5 @@
 /**
- * Re-entry (`settings.reentry`, DESIGN §3) for every trigger type, table-driven: for each trigger
+ * Re-entry (`settings.reentry`, docs/design.md §4.4) for every trigger type, table-driven: for each trigger
  * (event, stage_entered, segment_entered, date, inactivity, manual) and each mode (`once`,
  * `after_exit`, `always`), one automation and one record: the trigger fires, fires again while the
  * record is enrolled, the record is unenrolled, and the trigger fires a third time. The modes allow

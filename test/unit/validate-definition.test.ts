@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { MAX_STEPS } from '#domain/definition';
 import { defaultNext } from '#domain/definition';
@@ -15,7 +16,7 @@ const templates = new Map<string, { channel: TemplateChannel }>([
 ]);
 const ctx: DefinitionContext = { templates, users: new Set(['u1']), webhookEndpoints: new Set(['wh1']) };
 
-/** The example of DESIGN.md §3, as the OpenAPI document shows it. */
+/** The example of docs/design.md §4, as the OpenAPI document shows it. */
 function designExample(): any {
   return structuredClone(EXAMPLE_DEFINITION);
 }
@@ -31,9 +32,15 @@ function withSteps(...steps: any[]): any {
 }
 
 describe('validateDefinition accepts', () => {
-  it('the DESIGN.md example', () => {
+  it('the docs/design.md §4 example', () => {
     const result = validateDefinition(designExample(), ctx);
     expect(result).toEqual({ ok: true, definition: designExample() });
+  });
+
+  it('the docs/design.md §4 example as written there, which is the OpenAPI example', () => {
+    const design = readFileSync(new URL('../../docs/design.md', import.meta.url), 'utf8');
+    const written = /^## §4 [^\n]*\n[\s\S]*?^```json\n([\s\S]*?)^```/m.exec(design)?.[1];
+    expect(JSON.parse(written ?? 'null')).toEqual(designExample());
   });
 
   it('each seed', () => {

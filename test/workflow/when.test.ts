@@ -1,5 +1,5 @@
 /**
- * `when` on any step (DESIGN §3, seed 002's "condition on a single action"): read as the step
+ * `when` on any step (docs/design.md §4.3): read as the step
  * falls due; false -> the step is skipped, recorded as such, and the sequence goes on. The
  * preview shows the same.
  */

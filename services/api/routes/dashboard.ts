@@ -1,5 +1,5 @@
 /**
- * GET /dashboard (DESIGN §5): the operators' page. Loading it needs no API key: the page asks for
+ * GET /dashboard (docs/operations.md §5): the operators' page. Loading it needs no API key: the page asks for
  * one, keeps it in the tab's sessionStorage and reads the public /v1 JSON API with it, so it shows
  * exactly what a backend calling the API would see and needs no endpoint of its own.
  *

@@ -1,4 +1,4 @@
-/** /v1/senders: the identities messages go out as (DESIGN §5). */
+/** /v1/senders: the identities messages go out as (docs/design.md §7.3). */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { newId } from '#db/ids';

@@ -1,5 +1,5 @@
 /**
- * /v1/settings: the workspace's settings (DESIGN §5). GET shows every field; PUT changes only
+ * /v1/settings: the workspace's settings (docs/design.md §7.3). GET shows every field; PUT changes only
  * the fields (and, inside the per-channel objects, the channels) it is sent. Changes apply to
  * steps whose due time is computed from then on (new enrollments take the quiet hours current
  * at their start), and the preview shows them.

@@ -7,10 +7,7 @@ import { AutomationParams } from '../schemas/automation';
 import { AutomationStats, DEFAULT_WINDOW_DAYS, MAX_WINDOW_DAYS, StatsQuery, toAutomationStats, toWorkspaceStats, WorkspaceStats } from '../schemas/statistics';
 
 const DAY_MS = 86_400_000;
-/**
- * The default `from` is never earlier: `to` early in year 1 gave a `from` in year 0, which the
- * answer's date-time format has no year for (Schemathesis found it with to=0001-01-01T00:00:03Z).
- */
+/** The default `from` is never earlier: the answer's date-time format has no year 0. */
 const EARLIEST_FROM_MS = Date.parse('0001-01-01T00:00:00Z');
 
 /** The window a request counts over: defaults filled, `from` before `to`, at most MAX_WINDOW_DAYS long. */

@@ -3,7 +3,7 @@ import { Type, type Static } from 'typebox';
 import { AutomationDefinition, Trigger } from '#domain/definition';
 import { ListQueryWith, Nullable, NullableTimestamp, Timestamp } from './common';
 
-/** The post-service follow-up of DESIGN §3: the example shown in the OpenAPI document. */
+/** The post-service follow-up of docs/design.md §4: the example shown in the OpenAPI document. */
 export const EXAMPLE_DEFINITION: AutomationDefinition = {
   name: 'Post-service follow-up',
   trigger: { type: 'event', event: 'booking.status_changed', where: { field: 'event.status', op: 'eq', value: 'completed' } },
@@ -52,9 +52,8 @@ const EXAMPLES = [EXAMPLE_DEFINITION, ...EXAMPLE_RECIPES];
 
 /**
  * The request body of POST and PUT: the definition itself, with realistic examples, and their
- * step lists as examples of `steps`. Schemathesis's examples phase (npm run test:contract) also
- * sends definitions assembled from the examples of the properties, and generates each required
- * property that has none: for `steps` that took it 75 s (the step union inlines every Condition level).
+ * step lists as examples of `steps`: the contract fuzzer builds bodies from them, as generating a
+ * step list from the schema takes it minutes (docs/testing.md §5).
  */
 // Copies: schema tooling may rewrite the schema objects it is given.
 export const DefinitionBody = {

@@ -40,8 +40,7 @@ export const Nullable = <T extends TSchema>(schema: T, options: { description?: 
 
 /**
  * A phone number as people write it (E.164 preferred). The pattern's group changes nothing for a
- * validator; it keeps Schemathesis 4.1.4 from merging minLength into the pattern, which it turns
- * into `^(\+){1}?$` and so sends "+" as valid data.
+ * validator; it keeps OpenAPI fuzzers from merging minLength into the pattern and sending "+".
  */
 export const PhoneInput = (options: { description?: string } = {}) => Type.String({ minLength: 3, maxLength: 32, pattern: '^(\\+?[0-9 ()./-]+)$', ...options });
 

@@ -1,4 +1,4 @@
-/** Sender identities (DESIGN §5 `/v1/senders`): one TypeBox schema per channel. */
+/** Sender identities (docs/design.md §7.3): one TypeBox schema per channel. */
 import { Type, type Static } from 'typebox';
 import type { SenderRow } from '#db/schema';
 import { SMS_SEGMENTS_PER_SECOND } from '#domain/delivery';

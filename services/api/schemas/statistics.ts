@@ -1,5 +1,5 @@
 /**
- * The statistics routes' query and answers (DESIGN §5). The counts' meaning is stated once in
+ * The statistics routes' query and answers (docs/design.md §7.4). The counts' meaning is stated once in
  * db/statistics.ts, the rates' in domain/statistics.ts; the descriptions here repeat it for readers
  * of the OpenAPI document.
  */
