@@ -6,10 +6,9 @@
 import type { Config } from '#platform/config';
 import type { Db } from '#db/connection';
 import type { Provider } from '#domain/delivery';
-import { providerCredentials } from '#db/provider-credentials';
-import { openCredentials } from '#platform/secrets';
-import type { Channels, DeliveryChannel } from './channel';
 import type { MessageChannel } from '#domain/commands';
+import type { Channels, DeliveryChannel } from './channel';
+import { workspaceCredentials } from './credentials';
 import { sendgridChannel } from './sendgrid';
 import { twilioSmsChannel, twilioVoicemailChannel } from './twilio';
 
@@ -82,11 +81,13 @@ export function deliveryFromConfig(
 
 /** The channel built from the workspace's own credentials (PUT /v1/providers/...), or undefined when it brought none. */
 export async function workspaceChannel(db: Db, d: DeliverySettings, workspaceId: string, channel: MessageChannel): Promise<DeliveryChannel | undefined> {
-  const provider = channel === 'email' ? 'sendgrid' : 'twilio';
-  const row = (await providerCredentials(db, workspaceId)).find((r) => r.provider === provider);
-  if (!row) return undefined;
-  const creds = openCredentials<{ apiKey?: string; accountSid?: string; authToken?: string }>(d.secretsKey, workspaceId, row.sealed);
-  if (channel === 'email') return sendgridChannel({ apiKey: creds.apiKey!, baseUrl: d.sendgridApiUrl, timeoutMs: d.requestTimeoutMs });
-  const twilio = { accountSid: creds.accountSid!, authToken: creds.authToken!, baseUrl: d.twilioApiUrl, publicUrl: d.publicUrl, timeoutMs: d.requestTimeoutMs };
+  if (channel === 'email') {
+    const sendgrid = await workspaceCredentials(db, d.secretsKey, workspaceId, 'sendgrid');
+    return sendgrid && sendgridChannel({ apiKey: sendgrid.apiKey, baseUrl: d.sendgridApiUrl, timeoutMs: d.requestTimeoutMs });
+  }
+  const account = await workspaceCredentials(db, d.secretsKey, workspaceId, 'twilio');
+  if (!account) return undefined;
+  const { accountSid, authToken } = account;
+  const twilio = { accountSid, authToken, baseUrl: d.twilioApiUrl, publicUrl: d.publicUrl, timeoutMs: d.requestTimeoutMs };
   return channel === 'sms' ? twilioSmsChannel(twilio) : twilioVoicemailChannel(twilio);
 }
