@@ -1,7 +1,8 @@
 /**
- * The service-wide providers from the configuration: SendGrid for email when SENDGRID_API_KEY is
- * set, Twilio for sms and voicemail when TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN are; every other
- * channel is sandboxed (messages stored as `sandboxed`, nothing sent).
+ * Which provider account a workspace sends through and hears back from. The service-wide ones come
+ * from the configuration: SendGrid for email when SENDGRID_API_KEY is set, Twilio for sms and
+ * voicemail when TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN are; every other channel is sandboxed
+ * (messages stored as `sandboxed`, nothing sent). A workspace's own credentials take their place.
  */
 import type { Config } from '#platform/config';
 import type { Db } from '#db/connection';
@@ -90,4 +91,35 @@ export async function workspaceChannel(db: Db, d: DeliverySettings, workspaceId:
   const { accountSid, authToken } = account;
   const twilio = { accountSid, authToken, baseUrl: d.twilioApiUrl, publicUrl: d.publicUrl, timeoutMs: d.requestTimeoutMs };
   return channel === 'sms' ? twilioSmsChannel(twilio) : twilioVoicemailChannel(twilio);
+}
+
+type WebhookConfig = Pick<Config, 'SECRETS_KEY' | 'TWILIO_ACCOUNT_SID' | 'TWILIO_AUTH_TOKEN' | 'SENDGRID_WEBHOOK_PUBLIC_KEY'>;
+
+/**
+ * The auth tokens that may sign a Twilio callback for a workspace (none: the service-wide account
+ * only). Of the accounts it sends through, its own and the service-wide one (which still calls back
+ * for messages sent before it brought its own): the one the request names (AccountSid, signed too), else the first.
+ */
+export async function twilioCallbackTokens(db: Db, c: WebhookConfig, workspaceId: string | null, accountSid: string | undefined): Promise<string[]> {
+  const accounts: Array<{ accountSid?: string; authToken: string }> = [];
+  const own = workspaceId ? await workspaceCredentials(db, c.SECRETS_KEY, workspaceId, 'twilio') : undefined;
+  if (own) accounts.push(own);
+  if (c.TWILIO_AUTH_TOKEN) accounts.push({ accountSid: c.TWILIO_ACCOUNT_SID, authToken: c.TWILIO_AUTH_TOKEN });
+  const named = accountSid ? accounts.filter((a) => a.accountSid === accountSid) : accounts.slice(0, 1);
+  return named.map((a) => a.authToken);
+}
+
+/**
+ * The keys that may sign a SendGrid Event Webhook request. A workspace with its own account names
+ * itself in the URL it gave SendGrid (`workspaceId`): its key then signs for its own messages only
+ * (`onlyWorkspaceId`), so one workspace cannot forge another's statuses; else SENDGRID_WEBHOOK_PUBLIC_KEY.
+ */
+export async function sendgridWebhookKeys(
+  db: Db,
+  c: WebhookConfig,
+  workspaceId: string | undefined,
+): Promise<{ publicKeys: string[]; onlyWorkspaceId?: string }> {
+  const own = workspaceId ? await workspaceCredentials(db, c.SECRETS_KEY, workspaceId, 'sendgrid') : undefined;
+  if (workspaceId && own?.webhookPublicKey) return { publicKeys: [own.webhookPublicKey], onlyWorkspaceId: workspaceId };
+  return { publicKeys: c.SENDGRID_WEBHOOK_PUBLIC_KEY ? [c.SENDGRID_WEBHOOK_PUBLIC_KEY] : [] };
 }

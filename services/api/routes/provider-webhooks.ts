@@ -17,7 +17,7 @@ import type { Provider } from '#domain/delivery';
 import type { ProviderEvent } from '#domain/provider-events';
 import { smsKeyword, suppressionFor } from '#domain/suppression';
 import type { SignatureCheck } from '#providers/channel';
-import { workspaceCredentials } from '#providers/credentials';
+import { sendgridWebhookKeys, twilioCallbackTokens } from '#providers/registry';
 import { fromSendGridEvent, SENDGRID_SIGNATURE_HEADER, SENDGRID_TIMESTAMP_HEADER, verifySendgridSignature } from '#providers/sendgrid';
 import {
   formParams,
@@ -92,24 +92,8 @@ const providerWebhooks: FastifyPluginAsync = async (app) => {
   const rawBody = (request: FastifyRequest): Buffer => (Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0));
   /** The URL Twilio called, as it signed it. */
   const calledUrl = (request: FastifyRequest) => `${app.config.PUBLIC_URL}${request.url}`;
-  /**
-   * The Twilio accounts a workspace sends through: its own (PUT /v1/providers/twilio), and the
-   * service-wide one (messages sent before it brought its own are still called back by it): the
-   * account the request names (AccountSid, which is signed too), else the workspace's current one.
-   */
   async function twilioSigners<T>(workspaceId: string | null, owner: T, accountSid: string | undefined): Promise<Array<TwilioSigner<T>>> {
-    const accounts: Array<{ accountSid?: string; authToken: string }> = [];
-    const own = workspaceId ? await workspaceCredentials(app.db, app.config.SECRETS_KEY, workspaceId, 'twilio') : undefined;
-    if (own) accounts.push(own);
-    if (app.config.TWILIO_AUTH_TOKEN) accounts.push({ accountSid: app.config.TWILIO_ACCOUNT_SID, authToken: app.config.TWILIO_AUTH_TOKEN });
-    const named = accountSid ? accounts.filter((a) => a.accountSid === accountSid) : accounts.slice(0, 1);
-    return named.map((a) => ({ authToken: a.authToken, owner }));
-  }
-
-  /** The Event Webhook key of a workspace's own SendGrid account, when it set one. */
-  async function sendgridWebhookKey(workspaceId: string | undefined): Promise<{ workspaceId: string; publicKey: string } | undefined> {
-    const own = workspaceId ? await workspaceCredentials(app.db, app.config.SECRETS_KEY, workspaceId, 'sendgrid') : undefined;
-    return workspaceId && own?.webhookPublicKey ? { workspaceId, publicKey: own.webhookPublicKey } : undefined;
+    return (await twilioCallbackTokens(app.db, app.config, workspaceId, accountSid)).map((authToken) => ({ authToken, owner }));
   }
 
   /** Verified Twilio form parameters for a callback about one of our messages (?messageId=). */
@@ -189,10 +173,7 @@ const providerWebhooks: FastifyPluginAsync = async (app) => {
 
   app.post('/sendgrid/events', hidden, async (request, reply) => {
     const raw = rawBody(request);
-    // A workspace with its own SendGrid account names itself in the URL it gave SendGrid; its key
-    // then signs for its own messages only, so one workspace cannot forge another's statuses.
-    const ownKey = await sendgridWebhookKey(queryParam(request, 'workspace'));
-    const publicKeys = ownKey ? [ownKey.publicKey] : app.config.SENDGRID_WEBHOOK_PUBLIC_KEY ? [app.config.SENDGRID_WEBHOOK_PUBLIC_KEY] : [];
+    const { publicKeys, onlyWorkspaceId } = await sendgridWebhookKeys(app.db, app.config, queryParam(request, 'workspace'));
     const signed = { signature: header(request, SENDGRID_SIGNATURE_HEADER), timestamp: header(request, SENDGRID_TIMESTAMP_HEADER) };
     accepted('sendgrid', verifySendgridSignature(signed, raw, publicKeys, new Date()));
     let entries: unknown;
@@ -205,7 +186,7 @@ const providerWebhooks: FastifyPluginAsync = async (app) => {
     const events = entries
       .map((e) => (e && typeof e === 'object' ? fromSendGridEvent(e as Record<string, unknown>) : null))
       .filter((e): e is ProviderEvent => e !== null);
-    await applyAndAct(app.db, events, ownKey?.workspaceId);
+    await applyAndAct(app.db, events, onlyWorkspaceId);
     return reply.status(204).send();
   });
 
