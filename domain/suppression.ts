@@ -7,10 +7,21 @@
 import type { Channel } from './definition';
 import type { ProviderEvent } from './provider-events';
 
+/** Who suppressed: the API, an unsubscribe link, a STOP reply, a provider's event, a send Twilio refused (21610). */
+export const SUPPRESSION_SOURCES = [
+  'api',
+  'unsubscribe_link',
+  'sms_keyword',
+  'bounce',
+  'spam_report',
+  'provider_unsubscribe',
+  'provider_error',
+  'twilio',
+] as const;
+
 export interface Suppression {
   reason: string;
-  /** Who suppressed: api, unsubscribe_link, sms_keyword, bounce, spam_report, provider_unsubscribe, provider_error, twilio. */
-  source: string;
+  source: (typeof SUPPRESSION_SOURCES)[number];
 }
 
 /** What happened that may suppress an address. */
