@@ -96,9 +96,9 @@ export async function workspaceChannel(db: Db, d: DeliverySettings, workspaceId:
 type WebhookConfig = Pick<Config, 'SECRETS_KEY' | 'TWILIO_ACCOUNT_SID' | 'TWILIO_AUTH_TOKEN' | 'SENDGRID_WEBHOOK_PUBLIC_KEY'>;
 
 /**
- * The auth tokens that may sign a Twilio callback for a workspace (none: the service-wide account
- * only). Of the accounts it sends through, its own and the service-wide one (which still calls back
- * for messages sent before it brought its own): the one the request names (AccountSid, signed too), else the first.
+ * The auth tokens that may sign a Twilio callback for a workspace (null: a number no workspace has):
+ * of its own account and the service-wide one (still calling back for messages sent before it had
+ * its own), the one the request names (AccountSid, signed too), else the first.
  */
 export async function twilioCallbackTokens(db: Db, c: WebhookConfig, workspaceId: string | null, accountSid: string | undefined): Promise<string[]> {
   const accounts: Array<{ accountSid?: string; authToken: string }> = [];
