@@ -60,6 +60,7 @@ import {
   type SendLimit,
 } from '#domain/delivery';
 import { statusesAfter } from '#domain/provider-events';
+import { suppressionFor } from '#domain/suppression';
 import { countSegments } from '#domain/sms-segments';
 import { templateScope } from '#domain/templates';
 import { missingTemplateError } from '#domain/enrollment';
@@ -74,7 +75,6 @@ import {
   type OutboundMessage,
   type SenderIdentity,
 } from '#providers/channel';
-import { TWILIO_UNSUBSCRIBED } from '#providers/twilio';
 import type { ActivityDeps } from './deps';
 import { workspaceChannel } from '#providers/registry';
 import { resolveRecipient } from './recipients';
@@ -413,14 +413,8 @@ export function messageActivities(deps: ActivityDeps) {
       if (err instanceof PermanentDeliveryError) {
         logger.warn({ messageId: row.id, code: err.code, err: err.message }, 'message refused by the provider');
         const done = await settle(row.id, attemptId, { status: 'failed', error: err.message, error_code: err.code ?? null, lease_until: null });
-        if (req.channel === 'sms' && err.code === String(TWILIO_UNSUBSCRIBED)) {
-          await addSuppression(db, req.workspaceId, {
-            channel: 'sms',
-            address: row.to,
-            reason: 'the recipient replied STOP (Twilio 21610)',
-            source: 'twilio',
-          });
-        }
+        const suppression = suppressionFor({ kind: 'send_refused', channel: req.channel, code: err.code });
+        if (suppression) await addSuppression(db, req.workspaceId, { channel: req.channel, address: row.to, ...suppression });
         return resultOf(done ?? claimed, false);
       }
       if (err instanceof TransientDeliveryError) {

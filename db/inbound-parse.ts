@@ -3,16 +3,22 @@
  * basic auth proves the caller knows the credentials. Only hashes are stored; the URL with its
  * credentials is shown once, when it is (re)generated.
  */
-import { createHash } from 'node:crypto';
-import type { Selectable } from 'kysely';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Db } from './connection';
 import { randomToken } from './ids';
-import type { InboundParseSecretsTable } from './schema';
 
 const sha256 = (value: string) => createHash('sha256').update(value).digest('hex');
 
-export async function inboundParseAccount(db: Db, pathSecretHash: string): Promise<Selectable<InboundParseSecretsTable> | undefined> {
-  return db.selectFrom('inbound_parse_secrets').selectAll().where('path_secret_hash', '=', pathSecretHash).executeTakeFirst();
+/** Equal strings, compared in time independent of where they differ (both hashed first). */
+const constantTimeEqual = (a: string, b: string) => timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest());
+
+/** The workspace whose Inbound Parse address (`pathSecret`) and basic-auth credentials these are, or undefined. */
+export async function inboundParseWorkspace(db: Db, pathSecret: string, username: string, password: string): Promise<string | undefined> {
+  const account = await db.selectFrom('inbound_parse_secrets').selectAll().where('path_secret_hash', '=', sha256(pathSecret)).executeTakeFirst();
+  // Compared even when the secret is unknown, so the answer takes as long either way.
+  const userOk = constantTimeEqual(username, account?.username ?? '');
+  const passwordOk = constantTimeEqual(sha256(password), account?.password_hash ?? '');
+  return account && userOk && passwordOk ? account.workspace_id : undefined;
 }
 
 /** Whether the workspace has an Inbound Parse address, and its user name (never the secrets). */

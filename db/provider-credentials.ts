@@ -1,7 +1,6 @@
-/** A workspace's own provider credentials, sealed (platform/secrets.ts); never read back by the API. */
+/** A workspace's own provider credentials, sealed (providers/credentials.ts); never read back by the API. */
+import type { Provider } from '#domain/delivery';
 import type { Db } from './connection';
-
-export type Provider = 'sendgrid' | 'twilio';
 
 export async function putProviderCredentials(db: Db, workspaceId: string, provider: Provider, sealed: string): Promise<Date> {
   const row = await db

@@ -393,7 +393,7 @@ export interface SuppressionsTable {
   channel: SuppressionChannel;
   address: string;
   reason: string;
-  /** Who suppressed: api, sms_keyword, unsubscribe_link, bounce, spam_report, provider_error. */
+  /** Who suppressed (domain/suppression.ts decides it). */
   source: string;
   created_at: Timestamp;
 }

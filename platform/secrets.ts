@@ -25,8 +25,3 @@ export function decryptSecret(key: Buffer, sealed: string, aad: string): string 
   decipher.setAuthTag(Buffer.from(tag, 'base64url'));
   return Buffer.concat([decipher.update(Buffer.from(data, 'base64url')), decipher.final()]).toString('utf8');
 }
-
-/** A workspace's stored provider credentials (`provider_credentials.sealed`), opened. */
-export function openCredentials<T>(secretsKey: string, workspaceId: string, sealed: string): T {
-  return JSON.parse(decryptSecret(credentialsKey(secretsKey), sealed, workspaceId)) as T;
-}

@@ -132,3 +132,14 @@ export function networkError(provider: string, err: { code?: string; message?: s
   if (NOT_SENT.has(code)) return new TransientDeliveryError(`${provider} not reachable (${code})`, undefined, code);
   return new AmbiguousDeliveryError(`${provider} did not answer (${code}: ${err.message ?? ''})`);
 }
+
+/**
+ * A webhook request checked against the provider's signature: accepted, or why not. `missing`: the
+ * request is not signed; the others: it is, but by no one we trust (`unconfigured`: there is no
+ * key to check with). `header` names the request header at fault.
+ */
+export type SignatureCheck<T extends object = object> =
+  | ({ ok: true } & T)
+  | { ok: false; reason: 'missing' | 'mismatch'; header: string }
+  | { ok: false; reason: 'stale'; header: string; maxAgeS: number }
+  | { ok: false; reason: 'unconfigured' };

@@ -1,15 +1,15 @@
 /**
- * The service-wide providers from the configuration: SendGrid for email when SENDGRID_API_KEY is
- * set, Twilio for sms and voicemail when TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN are; every other
- * channel is sandboxed (messages stored as `sandboxed`, nothing sent).
+ * Which provider account a workspace sends through and hears back from. The service-wide ones come
+ * from the configuration: SendGrid for email when SENDGRID_API_KEY is set, Twilio for sms and
+ * voicemail when TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN are; every other channel is sandboxed
+ * (messages stored as `sandboxed`, nothing sent). A workspace's own credentials take their place.
  */
 import type { Config } from '#platform/config';
 import type { Db } from '#db/connection';
 import type { Provider } from '#domain/delivery';
-import { providerCredentials } from '#db/provider-credentials';
-import { openCredentials } from '#platform/secrets';
-import type { Channels, DeliveryChannel } from './channel';
 import type { MessageChannel } from '#domain/commands';
+import type { Channels, DeliveryChannel } from './channel';
+import { workspaceCredentials } from './credentials';
 import { sendgridChannel } from './sendgrid';
 import { twilioSmsChannel, twilioVoicemailChannel } from './twilio';
 
@@ -82,11 +82,44 @@ export function deliveryFromConfig(
 
 /** The channel built from the workspace's own credentials (PUT /v1/providers/...), or undefined when it brought none. */
 export async function workspaceChannel(db: Db, d: DeliverySettings, workspaceId: string, channel: MessageChannel): Promise<DeliveryChannel | undefined> {
-  const provider = channel === 'email' ? 'sendgrid' : 'twilio';
-  const row = (await providerCredentials(db, workspaceId)).find((r) => r.provider === provider);
-  if (!row) return undefined;
-  const creds = openCredentials<{ apiKey?: string; accountSid?: string; authToken?: string }>(d.secretsKey, workspaceId, row.sealed);
-  if (channel === 'email') return sendgridChannel({ apiKey: creds.apiKey!, baseUrl: d.sendgridApiUrl, timeoutMs: d.requestTimeoutMs });
-  const twilio = { accountSid: creds.accountSid!, authToken: creds.authToken!, baseUrl: d.twilioApiUrl, publicUrl: d.publicUrl, timeoutMs: d.requestTimeoutMs };
+  if (channel === 'email') {
+    const sendgrid = await workspaceCredentials(db, d.secretsKey, workspaceId, 'sendgrid');
+    return sendgrid && sendgridChannel({ apiKey: sendgrid.apiKey, baseUrl: d.sendgridApiUrl, timeoutMs: d.requestTimeoutMs });
+  }
+  const account = await workspaceCredentials(db, d.secretsKey, workspaceId, 'twilio');
+  if (!account) return undefined;
+  const { accountSid, authToken } = account;
+  const twilio = { accountSid, authToken, baseUrl: d.twilioApiUrl, publicUrl: d.publicUrl, timeoutMs: d.requestTimeoutMs };
   return channel === 'sms' ? twilioSmsChannel(twilio) : twilioVoicemailChannel(twilio);
+}
+
+type WebhookConfig = Pick<Config, 'SECRETS_KEY' | 'TWILIO_ACCOUNT_SID' | 'TWILIO_AUTH_TOKEN' | 'SENDGRID_WEBHOOK_PUBLIC_KEY'>;
+
+/**
+ * The auth tokens that may sign a Twilio callback for a workspace (null: a number no workspace has):
+ * of its own account and the service-wide one (still calling back for messages sent before it had
+ * its own), the one the request names (AccountSid, signed too), else the first.
+ */
+export async function twilioCallbackTokens(db: Db, c: WebhookConfig, workspaceId: string | null, accountSid: string | undefined): Promise<string[]> {
+  const accounts: Array<{ accountSid?: string; authToken: string }> = [];
+  const own = workspaceId ? await workspaceCredentials(db, c.SECRETS_KEY, workspaceId, 'twilio') : undefined;
+  if (own) accounts.push(own);
+  if (c.TWILIO_AUTH_TOKEN) accounts.push({ accountSid: c.TWILIO_ACCOUNT_SID, authToken: c.TWILIO_AUTH_TOKEN });
+  const named = accountSid ? accounts.filter((a) => a.accountSid === accountSid) : accounts.slice(0, 1);
+  return named.map((a) => a.authToken);
+}
+
+/**
+ * The keys that may sign a SendGrid Event Webhook request. A workspace with its own account names
+ * itself in the URL it gave SendGrid (`workspaceId`): its key then signs for its own messages only
+ * (`onlyWorkspaceId`), so one workspace cannot forge another's statuses; else SENDGRID_WEBHOOK_PUBLIC_KEY.
+ */
+export async function sendgridWebhookKeys(
+  db: Db,
+  c: WebhookConfig,
+  workspaceId: string | undefined,
+): Promise<{ publicKeys: string[]; onlyWorkspaceId?: string }> {
+  const own = workspaceId ? await workspaceCredentials(db, c.SECRETS_KEY, workspaceId, 'sendgrid') : undefined;
+  if (workspaceId && own?.webhookPublicKey) return { publicKeys: [own.webhookPublicKey], onlyWorkspaceId: workspaceId };
+  return { publicKeys: c.SENDGRID_WEBHOOK_PUBLIC_KEY ? [c.SENDGRID_WEBHOOK_PUBLIC_KEY] : [] };
 }

@@ -115,8 +115,9 @@ describe('POST /webhooks/twilio/status', () => {
     const params = { MessageSid: 'SM3', MessageStatus: 'delivered' };
     const missing = await unchangedAfter(t, () => postTwilio(path, params, { token: null }));
     expect(missing.status).toBe(401);
-    expect(missing.body).toMatchObject({ status: 401, field: '/headers/x-twilio-signature' });
-    expect((await unchangedAfter(t, () => postTwilio(path, params, { token: randomBytes(16).toString('hex') }))).status).toBe(403);
+    expect(missing.body).toMatchObject({ status: 401, detail: 'missing x-twilio-signature', field: '/headers/x-twilio-signature' });
+    const wrongToken = await unchangedAfter(t, () => postTwilio(path, params, { token: randomBytes(16).toString('hex') }));
+    expect(wrongToken.body).toMatchObject({ status: 403, detail: 'X-Twilio-Signature does not match', field: '/headers/x-twilio-signature' });
     expect((await unchangedAfter(t, () => postTwilio(path, params, { body: { ...params, MessageStatus: 'failed' } }))).status).toBe(403);
     // Signed for another message: the URL is part of what Twilio signs.
     const other = await unchangedAfter(t, () =>
@@ -180,13 +181,21 @@ describe('POST /webhooks/sendgrid/events', () => {
     await message('msg_sg3', 'email', 'ana@example.com');
     const body = batch('msg_sg3', [{ event: 'delivered' }]);
     const missing = await unchangedAfter(t, () => postSendGrid(body, { headers: false }));
-    expect(missing.status).toBe(401);
-    expect((await unchangedAfter(t, () => postSendGrid(body.replace('delivered', 'bounce'), { signedBody: body }))).status).toBe(403);
+    expect(missing.body).toMatchObject({
+      status: 401,
+      detail: 'missing x-twilio-email-event-webhook-signature',
+      field: '/headers/x-twilio-email-event-webhook-signature',
+    });
+    const tampered = await unchangedAfter(t, () => postSendGrid(body.replace('delivered', 'bounce'), { signedBody: body }));
+    expect(tampered.body).toMatchObject({ status: 403, detail: 'signature does not match', field: '/headers/x-twilio-email-event-webhook-signature' });
     const stranger = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
     expect((await unchangedAfter(t, () => postSendGrid(body, { key: stranger.privateKey }))).status).toBe(403);
     const stale = await unchangedAfter(t, () => postSendGrid(body, { timestamp: Math.floor(Date.now() / 1000) - 301 }));
     expect(stale.status).toBe(403);
-    expect(stale.body).toMatchObject({ field: '/headers/x-twilio-email-event-webhook-timestamp' });
+    expect(stale.body).toMatchObject({
+      detail: 'timestamp is more than 300 s away from now',
+      field: '/headers/x-twilio-email-event-webhook-timestamp',
+    });
     expect(await statusOf('msg_sg3')).toMatchObject({ status: 'sent' });
   });
 

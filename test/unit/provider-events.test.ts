@@ -1,6 +1,8 @@
-/** Normalising provider events: forward-only statuses, SendGrid and Twilio mapping, SMS keywords. */
+/** Normalising provider events: forward-only statuses, SendGrid and Twilio mapping. */
 import { describe, expect, it } from 'vitest';
-import { fromSendGridEvent, fromTwilioCallStatus, fromTwilioMessageStatus, nextStatus, smsKeyword, voicemailOutcome } from '#domain/provider-events';
+import { nextStatus } from '#domain/provider-events';
+import { fromSendGridEvent } from '#providers/sendgrid';
+import { fromTwilioCallStatus, fromTwilioMessageStatus, voicemailOutcome } from '#providers/twilio';
 
 describe('nextStatus', () => {
   it.each([
@@ -61,28 +63,5 @@ describe('Twilio callbacks', () => {
   it('call status events need a CallSid', () => {
     expect(fromTwilioCallStatus('m', { CallStatus: 'busy' }, now)).toBeNull();
     expect(fromTwilioCallStatus('m', { CallSid: 'CA1', CallStatus: 'busy' }, now)).toMatchObject({ type: 'busy', dedupeKey: 'twilio:CA1:busy' });
-  });
-});
-
-describe('smsKeyword', () => {
-  it.each([
-    ['STOP', 'stop'],
-    [' stop ', 'stop'],
-    ['Stop.', 'stop'],
-    ['STOPALL', 'stop'],
-    ['unsubscribe', 'stop'],
-    ['Cancel', 'stop'],
-    ['END', 'stop'],
-    ['quit', 'stop'],
-    ['START', 'start'],
-    ['yes', 'start'],
-    ['UNSTOP', 'start'],
-    ['HELP', 'help'],
-    ['info', 'help'],
-    ['please stop texting me', null],
-    ['yes please', null],
-    ['', null],
-  ])('%j -> %s', (body, keyword) => {
-    expect(smsKeyword(body)).toBe(keyword);
   });
 });

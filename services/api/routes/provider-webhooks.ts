@@ -5,37 +5,30 @@
  * acted on or stored, and answers 401 (missing) or 403 (wrong or stale) otherwise. Replays change
  * nothing: status events are deduplicated by provider event id, inbound messages by provider id.
  */
+import { createHash } from 'node:crypto';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
-import twilio from 'twilio';
 import { findMessage, applyProviderEvents, type AppliedEvent } from '#db/message-events';
 import { emailReceivers, receiveInbound, smsReceivers, type Receiver } from '#db/inbound';
-import { providerCredentials } from '#db/provider-credentials';
-import { openCredentials } from '#platform/secrets';
 import { addSuppression, removeSuppression } from '#db/suppressions';
-import { inboundParseAccount } from '#db/inbound-parse';
+import { inboundParseWorkspace } from '#db/inbound-parse';
 import { getWorkspaceSettings } from '#db/settings';
+import type { Db } from '#db/connection';
+import type { Provider } from '#domain/delivery';
+import type { ProviderEvent } from '#domain/provider-events';
+import { smsKeyword, suppressionFor } from '#domain/suppression';
+import type { SignatureCheck } from '#providers/channel';
+import { sendgridWebhookKeys, twilioCallbackTokens } from '#providers/registry';
+import { fromSendGridEvent, SENDGRID_SIGNATURE_HEADER, SENDGRID_TIMESTAMP_HEADER, verifySendgridSignature } from '#providers/sendgrid';
 import {
-  fromSendGridEvent,
+  formParams,
   fromTwilioCallStatus,
   fromTwilioMessageStatus,
-  isMachine,
-  smsKeyword,
-  TWILIO_UNSUBSCRIBED_ERROR,
-  type ProviderEvent,
-} from '#domain/provider-events';
-import type { Db } from '#db/connection';
-import {
-  constantTimeEqual,
-  forbidden,
-  formParams,
-  SENDGRID_SIGNATURE_HEADER,
-  SENDGRID_TIMESTAMP_HEADER,
-  sha256,
+  smsReplyTwiml,
   TWILIO_SIGNATURE_HEADER,
-  verifySendGrid,
-  verifyTwilio,
+  verifyTwilioSignature,
+  voicemailTwiml,
   type TwilioSigner,
-} from '../provider-signatures';
+} from '#providers/twilio';
 import { HttpProblem } from '../errors';
 
 const DEFAULT_HELP_TEXT = 'Reply STOP to unsubscribe, START to subscribe again.';
@@ -58,24 +51,38 @@ function applyAndAct(db: Db, events: ProviderEvent[], onlyWorkspaceId?: string):
   return db.transaction().execute(async (trx) => actOnStatusEvents(trx, await applyProviderEvents(trx, events, onlyWorkspaceId)));
 }
 
-/** Side effects of newly stored status events: bounces, spam reports and Twilio's 21610 suppress. */
+/** Side effects of newly stored status events: the suppressions they decide (domain/suppression.ts). */
 async function actOnStatusEvents(db: Db, applied: AppliedEvent[]): Promise<void> {
   for (const { event, message } of applied) {
-    const suppress =
-      event.type === 'bounced' && event.bounceType === 'hard'
-        ? { reason: `hard bounce${event.reason ? `: ${event.reason}` : ''}`, source: 'bounce' }
-        : event.type === 'spam_report'
-          ? { reason: 'spam report', source: 'spam_report' }
-          : event.type === 'unsubscribed'
-            ? { reason: 'unsubscribed at the provider', source: 'provider_unsubscribe' }
-            : event.code === TWILIO_UNSUBSCRIBED_ERROR
-              ? { reason: `carrier error ${TWILIO_UNSUBSCRIBED_ERROR}: the number replied STOP`, source: 'provider_error' }
-              : null;
+    const suppress = suppressionFor({ kind: 'provider_event', event });
     if (!suppress || !message.to) continue;
     const channel = message.channel === 'email' ? 'email' : message.channel === 'voicemail' ? 'voicemail' : 'sms';
     await addSuppression(db, message.workspace_id, { channel, address: message.to, ...suppress });
   }
 }
+
+/** Why a request signed by no one we trust is refused (403), in each provider's words. */
+const UNTRUSTED: Record<Provider, { unconfigured: string; mismatch: string }> = {
+  twilio: { unconfigured: 'no Twilio auth token is configured for this account', mismatch: 'X-Twilio-Signature does not match' },
+  sendgrid: { unconfigured: 'no SendGrid webhook public key is configured (SENDGRID_WEBHOOK_PUBLIC_KEY)', mismatch: 'signature does not match' },
+};
+
+/** The accepted check, or the problem its refusal answers: 401 when the request is not signed, 403 when no one we trust signed it. */
+function accepted<T extends object>(provider: Provider, check: SignatureCheck<T>): T {
+  if (check.ok) return check;
+  switch (check.reason) {
+    case 'missing':
+      throw new HttpProblem(401, 'Unauthorized', { detail: `missing ${check.header}`, field: `/headers/${check.header}` });
+    case 'stale':
+      throw forbidden(`timestamp is more than ${check.maxAgeS} s away from now`, `/headers/${check.header}`);
+    case 'mismatch':
+      throw forbidden(UNTRUSTED[provider].mismatch, `/headers/${check.header}`);
+    case 'unconfigured':
+      throw forbidden(UNTRUSTED[provider].unconfigured);
+  }
+}
+
+const forbidden = (detail: string, field?: string) => new HttpProblem(403, 'Forbidden', { detail, ...(field ? { field } : {}) });
 
 const providerWebhooks: FastifyPluginAsync = async (app) => {
   // The raw bytes are what the providers signed: no parser may touch them before verification.
@@ -85,26 +92,8 @@ const providerWebhooks: FastifyPluginAsync = async (app) => {
   const rawBody = (request: FastifyRequest): Buffer => (Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0));
   /** The URL Twilio called, as it signed it. */
   const calledUrl = (request: FastifyRequest) => `${app.config.PUBLIC_URL}${request.url}`;
-  /**
-   * The Twilio accounts a workspace sends through: its own (PUT /v1/providers/twilio), and the
-   * service-wide one (messages sent before it brought its own are still called back by it): the
-   * account the request names (AccountSid, which is signed too), else the workspace's current one.
-   */
   async function twilioSigners<T>(workspaceId: string | null, owner: T, accountSid: string | undefined): Promise<Array<TwilioSigner<T>>> {
-    const accounts: Array<{ accountSid?: string; authToken: string }> = [];
-    const own = workspaceId ? (await providerCredentials(app.db, workspaceId)).find((r) => r.provider === 'twilio') : undefined;
-    if (own) accounts.push(openCredentials<{ accountSid: string; authToken: string }>(app.config.SECRETS_KEY, workspaceId!, own.sealed));
-    if (app.config.TWILIO_AUTH_TOKEN) accounts.push({ accountSid: app.config.TWILIO_ACCOUNT_SID, authToken: app.config.TWILIO_AUTH_TOKEN });
-    const named = accountSid ? accounts.filter((a) => a.accountSid === accountSid) : accounts.slice(0, 1);
-    return named.map((a) => ({ authToken: a.authToken, owner }));
-  }
-
-  /** The Event Webhook key of a workspace's own SendGrid account, when it set one. */
-  async function sendgridWebhookKey(workspaceId: string | undefined): Promise<{ workspaceId: string; publicKey: string } | undefined> {
-    const own = workspaceId ? (await providerCredentials(app.db, workspaceId)).find((r) => r.provider === 'sendgrid') : undefined;
-    if (!workspaceId || !own) return undefined;
-    const { webhookPublicKey } = openCredentials<{ webhookPublicKey?: string }>(app.config.SECRETS_KEY, workspaceId, own.sealed);
-    return webhookPublicKey ? { workspaceId, publicKey: webhookPublicKey } : undefined;
+    return (await twilioCallbackTokens(app.db, app.config, workspaceId, accountSid)).map((authToken) => ({ authToken, owner }));
   }
 
   /** Verified Twilio form parameters for a callback about one of our messages (?messageId=). */
@@ -113,7 +102,7 @@ const providerWebhooks: FastifyPluginAsync = async (app) => {
     const message = messageId ? await findMessage(app.db, messageId) : undefined;
     const params = formParams(rawBody(request));
     const signers = await twilioSigners(message?.workspace_id ?? null, null, params.AccountSid);
-    verifyTwilio(header(request, TWILIO_SIGNATURE_HEADER), calledUrl(request), params, signers);
+    accepted('twilio', verifyTwilioSignature(header(request, TWILIO_SIGNATURE_HEADER), calledUrl(request), params, signers));
     return { message, params };
   }
 
@@ -136,14 +125,8 @@ const providerWebhooks: FastifyPluginAsync = async (app) => {
   // The voicemail call was answered: leave the message on a machine (after its beep), hang up on a person.
   app.post('/twilio/voice', hidden, async (request, reply) => {
     const { message, params } = await twilioCallback(request);
-    const response = new twilio.twiml.VoiceResponse();
     const content = message?.channel === 'voicemail' ? message.body : null;
-    if (content && isMachine(params.AnsweredBy)) {
-      if (/^https?:\/\//.test(content)) response.play(content);
-      else response.say(content);
-    }
-    response.hangup();
-    return reply.type('text/xml').send(response.toString());
+    return reply.type('text/xml').send(voicemailTwiml(content, params.AnsweredBy));
   });
 
   app.post('/twilio/sms', hidden, async (request, reply) => {
@@ -155,15 +138,15 @@ const providerWebhooks: FastifyPluginAsync = async (app) => {
       : [];
     const signers = (await Promise.all(receivers.map((r) => twilioSigners<Receiver | null>(r.workspaceId, r, params.AccountSid)))).flat();
     if (receivers.length === 0) signers.push(...(await twilioSigners<Receiver | null>(null, null, params.AccountSid)));
-    const receiver = verifyTwilio(header(request, TWILIO_SIGNATURE_HEADER), calledUrl(request), params, signers);
-    const response = new twilio.twiml.MessagingResponse();
+    const receiver = accepted('twilio', verifyTwilioSignature(header(request, TWILIO_SIGNATURE_HEADER), calledUrl(request), params, signers)).owner;
     if (!receiver || !params.From || !params.MessageSid) {
       request.log.warn({ to: params.To, messageSid: params.MessageSid }, 'inbound SMS to a number no workspace has as a sender; not stored');
-      return reply.type('text/xml').send(response.toString());
+      return reply.type('text/xml').send(smsReplyTwiml(null));
     }
     const { workspaceId } = receiver;
     const { From: from, MessageSid: messageSid } = params;
     const keyword = smsKeyword(params.Body ?? '');
+    const stop = suppressionFor({ kind: 'sms_reply', body: params.Body ?? '' });
     // The message and the opt-out it carries commit together: a crash between them would make
     // Twilio's retry a known message and lose the STOP.
     await app.db.transaction().execute(async (trx) => {
@@ -178,27 +161,21 @@ const providerWebhooks: FastifyPluginAsync = async (app) => {
         keyword,
         receivedAt: new Date(),
       });
-      if (inbound.created && keyword === 'stop') {
-        await addSuppression(trx, workspaceId, { channel: 'sms', address: from, reason: `replied ${params.Body!.trim()}`, source: 'sms_keyword' });
+      if (inbound.created && stop) {
+        await addSuppression(trx, workspaceId, { channel: 'sms', address: from, ...stop });
       } else if (inbound.created && keyword === 'start') {
         await removeSuppression(trx, workspaceId, 'sms', from);
       }
     });
-    if (keyword === 'help') response.message((await getWorkspaceSettings(app.db, workspaceId))?.smsHelpText ?? DEFAULT_HELP_TEXT);
-    return reply.type('text/xml').send(response.toString());
+    const help = keyword === 'help' ? ((await getWorkspaceSettings(app.db, workspaceId))?.smsHelpText ?? DEFAULT_HELP_TEXT) : null;
+    return reply.type('text/xml').send(smsReplyTwiml(help));
   });
 
   app.post('/sendgrid/events', hidden, async (request, reply) => {
     const raw = rawBody(request);
-    // A workspace with its own SendGrid account names itself in the URL it gave SendGrid; its key
-    // then signs for its own messages only, so one workspace cannot forge another's statuses.
-    const ownKey = await sendgridWebhookKey(queryParam(request, 'workspace'));
-    verifySendGrid(
-      { signature: header(request, SENDGRID_SIGNATURE_HEADER), timestamp: header(request, SENDGRID_TIMESTAMP_HEADER) },
-      raw,
-      ownKey ? [ownKey.publicKey] : app.config.SENDGRID_WEBHOOK_PUBLIC_KEY ? [app.config.SENDGRID_WEBHOOK_PUBLIC_KEY] : [],
-      new Date(),
-    );
+    const { publicKeys, onlyWorkspaceId } = await sendgridWebhookKeys(app.db, app.config, queryParam(request, 'workspace'));
+    const signed = { signature: header(request, SENDGRID_SIGNATURE_HEADER), timestamp: header(request, SENDGRID_TIMESTAMP_HEADER) };
+    accepted('sendgrid', verifySendgridSignature(signed, raw, publicKeys, new Date()));
     let entries: unknown;
     try {
       entries = JSON.parse(raw.toString('utf8'));
@@ -209,7 +186,7 @@ const providerWebhooks: FastifyPluginAsync = async (app) => {
     const events = entries
       .map((e) => (e && typeof e === 'object' ? fromSendGridEvent(e as Record<string, unknown>) : null))
       .filter((e): e is ProviderEvent => e !== null);
-    await applyAndAct(app.db, events, ownKey?.workspaceId);
+    await applyAndAct(app.db, events, onlyWorkspaceId);
     return reply.status(204).send();
   });
 
@@ -225,11 +202,8 @@ const providerWebhooks: FastifyPluginAsync = async (app) => {
       });
     }
     const [user, ...rest] = Buffer.from(basic[1]!, 'base64').toString('utf8').split(':');
-    const account = await inboundParseAccount(app.db, sha256(request.params.secret));
-    // Compared even when the secret is unknown, so the answer takes as long either way.
-    const userOk = constantTimeEqual(user ?? '', account?.username ?? '');
-    const passwordOk = constantTimeEqual(sha256(rest.join(':')), account?.password_hash ?? '');
-    if (!account || !userOk || !passwordOk) throw forbidden('unknown inbound address or wrong credentials', '/headers/authorization');
+    const workspaceId = await inboundParseWorkspace(app.db, request.params.secret, user ?? '', rest.join(':'));
+    if (!workspaceId) throw forbidden('unknown inbound address or wrong credentials', '/headers/authorization');
 
     const form = await new Response(new Uint8Array(rawBody(request)), { headers: { 'content-type': header(request, 'content-type') ?? '' } })
       .formData()
@@ -245,12 +219,12 @@ const providerWebhooks: FastifyPluginAsync = async (app) => {
     const messageIdHeader = /^message-id:\s*(\S+)/im.exec(field('headers'))?.[1];
     const text = field('text') || stripHtml(field('html'));
     await receiveInbound(app.db, {
-      workspaceId: account.workspace_id,
+      workspaceId,
       channel: 'email',
-      providerId: messageIdHeader ?? sha256(rawBody(request).toString('base64')),
+      providerId: messageIdHeader ?? createHash('sha256').update(rawBody(request).toString('base64')).digest('hex'),
       from,
       to,
-      senderIds: await emailReceivers(app.db, account.workspace_id, to),
+      senderIds: await emailReceivers(app.db, workspaceId, to),
       text: latestReply(text),
       receivedAt: new Date(),
     });

@@ -1,14 +1,15 @@
 /**
- * /v1/providers: a workspace's own SendGrid key or Twilio (sub)account. Stored sealed with
- * AES-256-GCM under a key derived from SECRETS_KEY, bound to the workspace; write-only: reads say
- * only whether each is set. Sends of the workspace use them instead of the service-wide ones.
+ * /v1/providers: a workspace's own SendGrid key or Twilio (sub)account, stored sealed
+ * (providers/credentials.ts); write-only: reads say only whether each is set. Sends of the
+ * workspace use them instead of the service-wide ones.
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type, type Static } from 'typebox';
-import { providerCredentials, putProviderCredentials, type Provider } from '#db/provider-credentials';
-import { credentialsKey, encryptSecret } from '#platform/secrets';
+import { providerCredentials } from '#db/provider-credentials';
+import type { Provider } from '#domain/delivery';
+import { storeCredentials } from '#providers/credentials';
+import { isSendGridPublicKey } from '#providers/sendgrid';
 import { invalid } from '../errors';
-import { isSendGridPublicKey } from '../provider-signatures';
 import { iso, NullableTimestamp, v1Problems } from '../schemas/common';
 
 const SendgridCredentials = Type.Object(
@@ -44,8 +45,6 @@ type ProvidersView = Static<typeof ProvidersView>;
 const TAGS = ['providers'];
 
 const providers: FastifyPluginAsyncTypebox = async (app) => {
-  const key = credentialsKey(app.config.SECRETS_KEY);
-
   async function view(workspaceId: string): Promise<ProvidersView> {
     const rows = await providerCredentials(app.db, workspaceId);
     const state = (p: Provider) => {
@@ -78,7 +77,7 @@ const providers: FastifyPluginAsyncTypebox = async (app) => {
       if (webhookPublicKey !== undefined && !isSendGridPublicKey(webhookPublicKey)) {
         throw invalid([{ field: '/body/webhookPublicKey', message: 'is not an ECDSA P-256 public key (base64 DER as SendGrid shows it, or PEM)' }]);
       }
-      await putProviderCredentials(app.db, request.workspaceId, 'sendgrid', encryptSecret(key, JSON.stringify(request.body), request.workspaceId));
+      await storeCredentials(app.db, app.config.SECRETS_KEY, request.workspaceId, 'sendgrid', request.body);
       return view(request.workspaceId);
     },
   );
@@ -94,7 +93,7 @@ const providers: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request) => {
-      await putProviderCredentials(app.db, request.workspaceId, 'twilio', encryptSecret(key, JSON.stringify(request.body), request.workspaceId));
+      await storeCredentials(app.db, app.config.SECRETS_KEY, request.workspaceId, 'twilio', request.body);
       return view(request.workspaceId);
     },
   );

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { addSuppression, listSuppressions, removeSuppression } from '#db/suppressions';
+import { suppressionFor } from '#domain/suppression';
 import { invalid, notFound } from '../errors';
 import { decodeTimeCursor, pageOf, pageSize } from '../pagination';
 import { v1Problems } from '../schemas/common';
@@ -55,12 +56,7 @@ const suppressions: FastifyPluginAsyncTypebox = async (app) => {
     async (request, reply) => {
       const { channel, address, reason } = request.body;
       checkAddress(channel, address.trim(), '/body/address');
-      const { row, created } = await addSuppression(app.db, request.workspaceId, {
-        channel,
-        address,
-        reason: reason ?? 'added through the API',
-        source: 'api',
-      });
+      const { row, created } = await addSuppression(app.db, request.workspaceId, { channel, address, ...suppressionFor({ kind: 'api', reason }) });
       return reply.status(created ? 201 : 200).send(toSuppressionView(row));
     },
   );

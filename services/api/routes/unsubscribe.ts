@@ -8,6 +8,7 @@
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import { getRecord, upsertRecord } from '#db/records';
 import { addSuppression } from '#db/suppressions';
+import { suppressionFor } from '#domain/suppression';
 import { verifyUnsubscribeToken, type UnsubscribeSubject } from '#platform/unsubscribe-token';
 import { escapeHtml as escape } from '../html';
 
@@ -38,7 +39,7 @@ const unsubscribe: FastifyPluginAsync = async (app) => {
   async function unsubscribeSubject(s: UnsubscribeSubject): Promise<void> {
     const record = await getRecord(app.db, s.workspaceId, s.recordId);
     const address = s.channel === 'email' ? record?.email : record?.phone;
-    if (address) await addSuppression(app.db, s.workspaceId, { channel: s.channel, address, reason: 'unsubscribe link', source: 'unsubscribe_link' });
+    if (address) await addSuppression(app.db, s.workspaceId, { channel: s.channel, address, ...suppressionFor({ kind: 'unsubscribe_link' }) });
     else if (record) await upsertRecord(app.db, s.workspaceId, s.recordId, { unsubscribed: { [s.channel]: true } });
   }
 

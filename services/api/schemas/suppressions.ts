@@ -1,5 +1,6 @@
 import { Type, type Static } from 'typebox';
 import type { SuppressionRow } from '#db/suppressions';
+import { SUPPRESSION_SOURCES } from '#domain/suppression';
 import { iso, ListOf, ListQueryWith, Timestamp } from './common';
 
 export const SuppressionChannel = Type.Union([Type.Literal('email'), Type.Literal('sms'), Type.Literal('voicemail')]);
@@ -19,7 +20,7 @@ export const SuppressionView = Type.Object(
     channel: SuppressionChannel,
     address: Type.String(),
     reason: Type.String(),
-    source: Type.String({ description: 'api, sms_keyword, unsubscribe_link, bounce, spam_report, provider_unsubscribe, provider_error' }),
+    source: Type.String({ description: SUPPRESSION_SOURCES.join(', ') }),
     createdAt: Timestamp(),
   },
   {
