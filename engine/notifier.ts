@@ -12,8 +12,7 @@
 import type { Logger } from 'pino';
 import type { Db } from '#db/connection';
 import { claimDueDeliveries, finishAttempt, NOTIFY_CHANNEL, type ClaimedDelivery } from '#db/notifications';
-import { signatureFor, SIGNATURE_HEADER } from '#platform/webhook-signing';
-import { readCapped } from '#platform/outbound-http';
+import { signedPost } from '#platform/signed-post';
 import { ReconnectingListener } from './listener';
 import { Wakeup } from './wakeup';
 
@@ -104,24 +103,22 @@ export class Notifier {
       return;
     }
     let statusCode: number | null = null;
-    let error: string | null = null;
+    let error: string | null;
     let excerpt: string | null = null;
     try {
-      const res = await this.opts.fetch(d.url, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          'user-agent': 'followup-engine/1',
-          'x-followup-id': d.notification_id,
-          'x-followup-event': d.type,
-          [SIGNATURE_HEADER]: signatureFor(d, d.body, startedAt),
-        },
+      const res = await signedPost(this.opts.fetch, {
+        url: d.url,
+        secrets: d,
+        id: d.notification_id,
         body: d.body,
-        signal: AbortSignal.timeout(this.opts.timeoutMs),
+        headers: { 'x-followup-event': d.type },
+        timeoutMs: this.opts.timeoutMs,
+        now: startedAt,
+        readBytes: 1024,
       });
       statusCode = res.status;
-      excerpt = await readCapped(res, 1024);
-      if (!res.ok) error = `answered ${res.status}`;
+      excerpt = res.excerpt;
+      error = res.readError ?? (res.ok ? null : `answered ${res.status}`);
     } catch (err) {
       error = err instanceof Error ? err.message : String(err);
     }
