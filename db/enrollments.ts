@@ -6,6 +6,9 @@
 import { sql } from 'kysely';
 import type { Db } from './connection';
 import type { EndedStatus } from '#domain/enrollment';
+import type { EventCounter } from '#domain/conditions';
+import type { CountView } from '#domain/entry';
+import { leafKey, windowStart, type CountLeaf } from '#domain/event-counts';
 import type { EnrollmentRow, EnrollmentStatus } from './schema';
 import { cursorAt, keysetPage, type Cursor } from './keyset';
 import { recordOrderKey } from './outbox';
@@ -350,4 +353,38 @@ export async function endInFlightEnrollment(
     .where('status', 'in', IN_FLIGHT)
     .executeTakeFirst();
   return Number(res.numUpdatedRows) > 0;
+}
+
+/**
+ * The event counts an entry decision asks for (domain/entry.ts entryNeeds), each leaf's window
+ * ending at `at`: `withEvent`/`withoutEvent` stop at event `eventId`, `beforeChange` at outbox row
+ * `beforeRow` (countEvents' `asOf`).
+ */
+export async function entryCounts(
+  db: Db,
+  workspaceId: string,
+  recordId: string,
+  leaves: Record<CountView, CountLeaf[]>,
+  at: Date,
+  stops: { eventId?: string; beforeRow?: number } = {},
+): Promise<Record<CountView, EventCounter>> {
+  const counter = async (view: CountView, asOf?: EventCountAsOf): Promise<EventCounter> => {
+    const counts = new Map<string, number>();
+    for (const leaf of leaves[view]) {
+      const since = windowStart(at.getTime(), leaf.within);
+      counts.set(
+        leafKey(leaf.event, leaf.within),
+        await countEvents(db, workspaceId, recordId, leaf.event, Number.isFinite(since) ? new Date(since) : undefined, asOf),
+      );
+    }
+    return (event, within) => counts.get(leafKey(event, within)) ?? 0;
+  };
+  const { eventId, beforeRow } = stops;
+  const [now, withEvent, withoutEvent, beforeChange] = await Promise.all([
+    counter('now'),
+    counter('withEvent', eventId === undefined ? undefined : { eventId, including: true }),
+    counter('withoutEvent', eventId === undefined ? undefined : { eventId, including: false }),
+    counter('beforeChange', beforeRow === undefined ? undefined : { beforeRow }),
+  ]);
+  return { now, withEvent, withoutEvent, beforeChange };
 }
