@@ -107,11 +107,8 @@ function recordFieldsOf(cond: Condition): Set<string> {
 }
 
 /**
- * `segment_entered` by a change: the record matches the filter right after the change (`then`) and
- * did not before ("before" is `then` with the change's `previous` values put back; a new record
- * matched nothing before). A change without `previous` (written before its writer sent them, still
- * in flight) cannot be undone: one that touches a field the filter reads is taken as an entry (the
- * re-entry rules keep that from enrolling a record already in). A change leaves the events as they are.
+ * `segment_entered` by a change: the filter holds on `then`, and did not with `previous` put back (a
+ * new record matched nothing). Without `previous` (an older writer's row), touching a field it reads enters.
  */
 function segmentEnteredByChange(filter: Condition, cause: Extract<EntryCause, { kind: 'change' }>, then: RecordSnapshot, counts: EventCounter): boolean {
   if (!holds(filter, then, null, counts)) return false;

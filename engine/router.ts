@@ -13,8 +13,8 @@
  *   key's later rows until it is (see inOrder). Different keys run concurrently.
  * - Nothing is doubled by redelivery: starts are idempotent by trigger key and workflow id
  *   (REJECT_DUPLICATE), signals carry the event/change id and the workflow ignores one it has seen.
- * - Woken by LISTEN on OUTBOX_CHANNEL (listener.ts: reopened with backoff when lost), with a
- *   ROUTER_POLL_MS fallback that carries the work meanwhile.
+ * - Runs on the ordered outbox consumer (outbox-consumer.ts): woken by LISTEN on OUTBOX_CHANNEL,
+ *   with a ROUTER_POLL_MS fallback that carries the work meanwhile.
  * - An event that concerns no automation and no running enrollment costs no Temporal call: the
  *   triggers come from a cache of active automations and the running enrollments of a batch's
  *   records from one query; a running enrollment is told only what its definition can use
@@ -46,8 +46,7 @@ import type { EnrollmentEvent, RecordChange, RecordSnapshot } from '#domain/enro
 import { entries, entryNeeds, type EntryCause, type EntryFacts, type EntryNeeds } from '#domain/entry';
 import { eventSignal, exitSignal, pauseSignal, recordChangedSignal, resumeSignal } from '#workflows/signals';
 import { Enroller } from './enroller';
-import { ReconnectingListener } from './listener';
-import { Wakeup } from './wakeup';
+import { afterFailure, inOrder, OutboxConsumer, type RetryPolicy, type RowResult } from './outbox-consumer';
 import { AutomationCache, type ActiveAutomation } from './automation-cache';
 import { groupBy, mapLimit } from '#platform/concurrency';
 import { flattenChanges, recordAsOf } from '#domain/record-changes';
@@ -73,14 +72,6 @@ export interface RouterOptions {
   deadLettered?: { inc(): void };
 }
 
-type RowResult =
-  | { status: 'done' }
-  | { status: 'retry'; error: string }
-  /** Partly done (a backfill page, a fan-out page): store the cursor and come back. */
-  | { status: 'continue'; payload: Record<string, unknown> }
-  /** Left untouched for a later batch: an earlier row of its key is not done yet. */
-  | { status: 'skip' };
-
 export interface RouterStats {
   batches: number;
   rows: number;
@@ -91,8 +82,9 @@ export interface RouterStats {
 
 const MAX_BACKOFF_S = 300;
 
-export function backoffSeconds(attempts: number): number {
-  return Math.min(MAX_BACKOFF_S, 2 ** Math.min(attempts, 9));
+/** 2 s doubling per failure, at most MAX_BACKOFF_S apart. */
+function backoffMs(failed: number): number {
+  return Math.min(MAX_BACKOFF_S, 2 ** Math.min(failed - 1, 9)) * 1000;
 }
 
 export class OutboxRouter {
@@ -102,51 +94,35 @@ export class OutboxRouter {
   private readonly pageSize: number;
   /** Per automation version (immutable): what its enrollments can use. */
   private readonly interests = new Map<string, Promise<SignalInterest | undefined>>();
-  private readonly listener: ReconnectingListener;
-  private loop: Promise<void> | undefined;
-  private stopping = false;
-  private readonly wakeup = new Wakeup();
+  private readonly consumer: OutboxConsumer;
+  private readonly retry: RetryPolicy;
 
   constructor(private readonly opts: RouterOptions) {
     this.cache = new AutomationCache(opts.db);
     this.concurrency = opts.concurrency ?? 64;
     this.pageSize = opts.pageSize ?? 500;
-    this.listener = new ReconnectingListener({
+    this.retry = { maxAttempts: opts.maxAttempts, delayMs: backoffMs };
+    this.consumer = new OutboxConsumer({
+      name: 'router',
       databaseUrl: opts.databaseUrl,
       channel: OUTBOX_CHANNEL,
-      name: 'router',
+      pollMs: opts.pollMs,
       logger: opts.logger,
-      onNotify: () => this.wakeup.notify(),
+      batch: async () => {
+        const batch = await this.drainOnce();
+        // A full batch means more is due; one that only held rows back waits for their keys to move.
+        return batch.taken >= opts.batchSize && batch.handled > 0;
+      },
     });
   }
 
-  async start(): Promise<void> {
-    this.stopping = false;
-    await this.listener.start();
-    this.loop = this.run();
+  start(): Promise<void> {
+    return this.consumer.start();
   }
 
   /** Finishes the batch in hand (its transaction commits), then stops. */
-  async stop(): Promise<void> {
-    this.stopping = true;
-    await this.listener.stop();
-    this.wakeup.notify();
-    await this.loop;
-  }
-
-  private async run(): Promise<void> {
-    while (!this.stopping) {
-      let batch = { taken: 0, handled: 0 };
-      try {
-        batch = await this.drainOnce();
-      } catch (err) {
-        this.opts.logger.error({ err }, 'router: batch failed; retrying');
-      }
-      if (this.stopping) break;
-      // A full batch means more is due; one that only held rows back waits for their keys to move.
-      if (batch.taken >= this.opts.batchSize && batch.handled > 0) continue;
-      await this.wakeup.sleep(this.opts.pollMs);
-    }
+  stop(): Promise<void> {
+    return this.consumer.stop();
   }
 
   /** One batch: lock, process, delete/reschedule, commit. Counts the rows taken and those not held back. */
@@ -164,7 +140,8 @@ export class OutboxRouter {
         if (r.status === 'done') done.push(row.id);
         else if (r.status === 'retry') {
           this.stats.failures++;
-          if (row.attempts + 1 >= this.opts.maxAttempts) {
+          const next = afterFailure(this.retry, row.attempts + 1);
+          if (next.park) {
             await deadLetterRow(trx, row, r.error);
             this.opts.deadLettered?.inc();
             this.opts.logger.error(
@@ -176,7 +153,7 @@ export class OutboxRouter {
               { outboxId: row.id, kind: row.kind, attempts: row.attempts + 1, error: r.error },
               'router: row failed; will retry (its later rows wait)',
             );
-            await rescheduleRow(trx, row.id, row.attempts + 1, backoffSeconds(row.attempts));
+            await rescheduleRow(trx, row.id, row.attempts + 1, next.delayMs / 1000);
           }
         } else if (r.status === 'continue') {
           await saveRowProgress(trx, row.id, r.payload);
@@ -190,42 +167,21 @@ export class OutboxRouter {
   }
 
   /**
-   * Runs each key's rows (one record's, one automation's) one after the other in id order; a row
-   * that is not done (failed, or partly done) holds back the key's later rows, and so does an
-   * earlier row of the key this batch does not hold (`held`: waiting for a retry, or in another
-   * router's batch). So an exit or a reply never overtakes the start it follows, and a resume is
-   * never overtaken by a retried pause. Different keys run concurrently.
+   * Each key's rows (one record's, one automation's) run in id order (inOrder), different keys
+   * concurrently: so an exit or a reply never overtakes the start it follows, and a resume is never
+   * overtaken by a retried pause. `held`: each key's first row, of this batch or not.
    */
-  private async inOrder(
-    rows: OutboxRow[],
-    held: Map<string, number>,
-    run: (row: OutboxRow) => Promise<RowResult>,
-    results: Map<number, RowResult>,
-  ): Promise<void> {
-    let blocked = false;
-    for (const row of rows) {
-      const first = row.order_key === null ? undefined : held.get(`${row.workspace_id}\u0000${row.order_key}`);
-      if (blocked || (first !== undefined && first < row.id)) {
-        blocked = true;
-        results.set(row.id, { status: 'skip' });
-        continue;
-      }
-      const r = await run(row);
-      results.set(row.id, r);
-      if (r.status !== 'done') blocked = true;
-    }
-  }
-
   private async process(rows: OutboxRow[], held: Map<string, number>): Promise<Map<number, RowResult>> {
+    const firstHeld = (row: OutboxRow) => (row.order_key === null ? undefined : held.get(`${row.workspace_id}\u0000${row.order_key}`));
     const results = new Map<number, RowResult>();
     const byWorkspace = groupBy(rows, (r) => r.workspace_id);
     await mapLimit([...byWorkspace], 8, async ([ws, wsRows]) => {
       // Automation-level rows first (a lifecycle row also refreshes the cache), each automation's in order.
       const automationRows = wsRows.filter((r) => r.payload.kind === 'automation_backfill' || r.payload.kind === 'automation_lifecycle');
       for (const list of groupBy(automationRows, (r) => r.order_key ?? String(r.id)).values()) {
-        await this.inOrder(
+        await inOrder(
           list,
-          held,
+          firstHeld,
           (row) =>
             this.guard(row, () => {
               const p = row.payload;
@@ -255,7 +211,7 @@ export class OutboxRouter {
       } catch (err) {
         // Nothing of this workspace ran: each record's first row is retried and holds back the rest.
         for (const list of groupBy(recordRows, (r) => recordIdOf(r.payload)).values()) {
-          await this.inOrder(list, held, async () => ({ status: 'retry', error: String(err) }), results);
+          await inOrder(list, firstHeld, async () => ({ status: 'retry', error: String(err) }), results);
         }
         return;
       }
@@ -264,9 +220,9 @@ export class OutboxRouter {
       await mapLimit(groups, this.concurrency, async ([recordId, list]) => {
         const mine = runningByRecord.get(recordId) ?? [];
         const recordCache = new RecordLoader(this.opts.db, ws, recordId, records.get(recordId));
-        await this.inOrder(
+        await inOrder(
           list,
-          held,
+          firstHeld,
           (row) =>
             this.guard(row, () => {
               const p = row.payload;
