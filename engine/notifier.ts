@@ -7,7 +7,8 @@
  * and parked in outbox_dead_letters with its last error (counted in the worker's /metrics; the
  * admin API lists and retries it, with a fresh budget). Claims are leases: a worker killed mid-delivery
  * leaves the row to the next worker once the lease ends (at-least-once; receivers dedupe by the
- * notification id, sent as X-Followup-Id and the body's `id`).
+ * notification id, sent as X-Followup-Id and the body's `id`). Runs on the ordered outbox consumer
+ * (outbox-consumer.ts): woken by NOTIFY on NOTIFY_CHANNEL, polled every ROUTER_POLL_MS as the fallback.
  */
 import type { Logger } from 'pino';
 import type { Db } from '#db/connection';
