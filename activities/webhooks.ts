@@ -19,7 +19,8 @@ import type { ActivityDeps } from './deps';
 import { claimWebhookCall, settleWebhookCall } from '#db/webhook-calls';
 import { WEBHOOK_REQUEST_TIMEOUT_MS, WEBHOOK_START_TO_CLOSE_MS } from '#domain/webhook-step';
 import { RefusedAddressError } from '#platform/outbound-http';
-import { SIGNATURE_HEADER, signatureFor } from '#platform/webhook-signing';
+import { signedPost } from '#platform/signed-post';
+import type { WebhookEndpointRow } from '#db/webhook-endpoints';
 import type { CallWebhookRequest, WebhookOutcome } from '#domain/commands';
 
 function retryAfterMs(header: string | null, now: Date): number | undefined {
@@ -37,7 +38,7 @@ export function webhookActivities(deps: ActivityDeps) {
   const { db, clock, logger } = deps;
 
   /** One signed POST: the outcome when it is final, a retryable failure when it is not. */
-  async function request(endpoint: Parameters<typeof signatureFor>[0] & { url: string }, req: CallWebhookRequest): Promise<WebhookOutcome> {
+  async function request(endpoint: WebhookEndpointRow, req: CallWebhookRequest): Promise<WebhookOutcome> {
     const now = clock();
     const body = JSON.stringify({
       id: req.idempotencyKey,
@@ -52,27 +53,23 @@ export function webhookActivities(deps: ActivityDeps) {
       event: req.context.event,
       data: req.payload,
     });
-    let res: Response;
+    let res: Awaited<ReturnType<typeof signedPost>>;
     try {
-      res = await deps.fetch(endpoint.url, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          'user-agent': 'followup-engine/1',
-          'idempotency-key': req.idempotencyKey,
-          'x-followup-id': req.idempotencyKey,
-          [SIGNATURE_HEADER]: signatureFor(endpoint, body, now),
-        },
+      res = await signedPost(deps.fetch, {
+        url: endpoint.url,
+        secrets: endpoint,
+        id: req.idempotencyKey,
         body,
-        signal: AbortSignal.timeout(WEBHOOK_REQUEST_TIMEOUT_MS),
-        redirect: 'manual',
+        headers: { 'idempotency-key': req.idempotencyKey },
+        timeoutMs: WEBHOOK_REQUEST_TIMEOUT_MS,
+        now,
+        readBytes: 0,
       });
     } catch (err) {
       // A non-public address is refused for good (WEBHOOK_ALLOW_PRIVATE): branchable, not retried.
       if (err instanceof RefusedAddressError) return { ok: false, status: null, error: err.message };
       throw ApplicationFailure.retryable(`webhook ${req.endpointId} unreachable: ${err instanceof Error ? err.message : String(err)}`, 'WebhookUnreachable');
     }
-    await res.body?.cancel().catch(() => undefined);
     if (res.ok) return { ok: true, status: res.status, error: null };
     if (res.status === 408 || res.status === 429 || res.status >= 500) {
       const delay = retryAfterMs(res.headers.get('retry-after'), now);

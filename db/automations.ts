@@ -9,6 +9,7 @@ import { sql } from 'kysely';
 import type { AutomationDefinition } from '#domain/definition';
 import type { AutomationStatus } from '#domain/lifecycle';
 import type { Db } from './connection';
+import { keysetPage, type Cursor } from './keyset';
 import type { SenderChannel, TemplateChannel } from './schema';
 
 export interface AutomationView {
@@ -103,13 +104,12 @@ export async function findAutomation(db: Db, workspaceId: string, id: string): P
 export async function listAutomations(
   db: Db,
   workspaceId: string,
-  opts: { status?: AutomationStatus; triggerType?: string; limit: number; after?: { at: string | Date; id: string } },
+  opts: { status?: AutomationStatus; triggerType?: string; limit: number; after?: Cursor },
 ): Promise<AutomationView[]> {
   let q = baseQuery(db, workspaceId);
   if (opts.status) q = q.where('a.status', '=', opts.status);
   if (opts.triggerType) q = q.where('a.trigger_type', '=', opts.triggerType);
-  if (opts.after) q = q.where(sql<boolean>`(a.created_at, a.id) < (${opts.after.at}::timestamptz, ${opts.after.id})`);
-  const rows = await q.orderBy('a.created_at', 'desc').orderBy('a.id', 'desc').limit(opts.limit).execute();
+  const rows = await keysetPage(q, { at: 'a.created_at', id: 'a.id', order: 'desc' }, opts.after, opts.limit).execute();
   return rows.map((r) => toView(r as JoinedRow));
 }
 

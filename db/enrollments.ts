@@ -6,8 +6,11 @@
 import { sql } from 'kysely';
 import type { Db } from './connection';
 import type { EndedStatus } from '#domain/enrollment';
+import type { EventCounter } from '#domain/conditions';
+import type { CountView } from '#domain/entry';
+import { leafKey, windowStart, type CountLeaf } from '#domain/event-counts';
 import type { EnrollmentRow, EnrollmentStatus } from './schema';
-import { cursorAt } from './cursor';
+import { cursorAt, keysetPage, type Cursor } from './keyset';
 import { recordOrderKey } from './outbox';
 
 export const IN_FLIGHT: EnrollmentStatus[] = ['active', 'paused'];
@@ -206,7 +209,7 @@ export interface EnrollmentListFilter {
   status?: EnrollmentStatus;
   step?: string;
   /** Keyset: rows after (started_at, id) in descending order; `at` is microsecond ISO text (cursor_at). */
-  before?: { at: string; id: string };
+  before?: Cursor;
   limit: number;
 }
 
@@ -217,12 +220,7 @@ export async function listEnrollments(db: Db, workspaceId: string, f: Enrollment
   if (f.recordId) q = q.where('record_id', '=', f.recordId);
   if (f.status) q = q.where('status', '=', f.status);
   if (f.step) q = q.where('current_step', '=', f.step);
-  if (f.before) q = q.where(sql<boolean>`(started_at, id) < (${f.before.at}::timestamptz, ${f.before.id})`);
-  return q
-    .orderBy('started_at', 'desc')
-    .orderBy('id', 'desc')
-    .limit(f.limit + 1)
-    .execute();
+  return keysetPage(q, { at: 'started_at', id: 'id', order: 'desc' }, f.before, f.limit + 1).execute();
 }
 
 export async function stepsOfEnrollment(db: Db, enrollmentId: string) {
@@ -252,8 +250,8 @@ export async function tasksOfEnrollment(db: Db, workspaceId: string, enrollmentI
 }
 
 /** A record's enrollments with their automation's name and the step count of their version. */
-export async function enrollmentsOfRecord(db: Db, workspaceId: string, recordId: string, f: { before?: { at: string; id: string }; limit: number }) {
-  let q = db
+export async function enrollmentsOfRecord(db: Db, workspaceId: string, recordId: string, f: { before?: Cursor; limit: number }) {
+  const q = db
     .selectFrom('enrollments as e')
     .innerJoin('automations as a', (j) => j.onRef('a.workspace_id', '=', 'e.workspace_id').onRef('a.id', '=', 'e.automation_id'))
     .innerJoin('automation_versions as v', (j) =>
@@ -268,12 +266,7 @@ export async function enrollmentsOfRecord(db: Db, workspaceId: string, recordId:
     ])
     .where('e.workspace_id', '=', workspaceId)
     .where('e.record_id', '=', recordId);
-  if (f.before) q = q.where(sql<boolean>`(e.started_at, e.id) < (${f.before.at}::timestamptz, ${f.before.id})`);
-  return q
-    .orderBy('e.started_at', 'desc')
-    .orderBy('e.id', 'desc')
-    .limit(f.limit + 1)
-    .execute();
+  return keysetPage(q, { at: 'e.started_at', id: 'e.id', order: 'desc' }, f.before, f.limit + 1).execute();
 }
 
 /** Step counts per enrollment, for progress figures. */
@@ -360,4 +353,38 @@ export async function endInFlightEnrollment(
     .where('status', 'in', IN_FLIGHT)
     .executeTakeFirst();
   return Number(res.numUpdatedRows) > 0;
+}
+
+/**
+ * The event counts an entry decision asks for (domain/entry.ts entryNeeds), each leaf's window
+ * ending at `at`: `withEvent`/`withoutEvent` stop at event `eventId`, `beforeChange` at outbox row
+ * `beforeRow` (countEvents' `asOf`).
+ */
+export async function entryCounts(
+  db: Db,
+  workspaceId: string,
+  recordId: string,
+  leaves: Record<CountView, CountLeaf[]>,
+  at: Date,
+  stops: { eventId?: string; beforeRow?: number } = {},
+): Promise<Record<CountView, EventCounter>> {
+  const counter = async (view: CountView, asOf?: EventCountAsOf): Promise<EventCounter> => {
+    const counts = new Map<string, number>();
+    for (const leaf of leaves[view]) {
+      const since = windowStart(at.getTime(), leaf.within);
+      counts.set(
+        leafKey(leaf.event, leaf.within),
+        await countEvents(db, workspaceId, recordId, leaf.event, Number.isFinite(since) ? new Date(since) : undefined, asOf),
+      );
+    }
+    return (event, within) => counts.get(leafKey(event, within)) ?? 0;
+  };
+  const { eventId, beforeRow } = stops;
+  const [now, withEvent, withoutEvent, beforeChange] = await Promise.all([
+    counter('now'),
+    counter('withEvent', eventId === undefined ? undefined : { eventId, including: true }),
+    counter('withoutEvent', eventId === undefined ? undefined : { eventId, including: false }),
+    counter('beforeChange', beforeRow === undefined ? undefined : { beforeRow }),
+  ]);
+  return { now, withEvent, withoutEvent, beforeChange };
 }

@@ -9,7 +9,7 @@ import { ingestEvents } from './events';
 import { newId } from './ids';
 import { normalizeAddress } from './suppressions';
 import { notify } from './notifications';
-import { cursorAt } from './cursor';
+import { cursorAt, keysetPage, type Cursor } from './keyset';
 
 export type InboundChannel = 'sms' | 'email';
 
@@ -180,18 +180,9 @@ export async function receiveInbound(db: Db, input: InboundInput): Promise<Inbou
 }
 
 /** Newest first by (received_at, id); `matched: false` keeps those from senders no record has. `limit + 1` rows. */
-export async function listInboundMessages(
-  db: Db,
-  workspaceId: string,
-  f: { channel?: InboundChannel; matched?: boolean; before?: { at: string; id: string }; limit: number },
-) {
+export async function listInboundMessages(db: Db, workspaceId: string, f: { channel?: InboundChannel; matched?: boolean; before?: Cursor; limit: number }) {
   let q = db.selectFrom('inbound_messages').selectAll().select(cursorAt('received_at').as('cursor_at')).where('workspace_id', '=', workspaceId);
   if (f.channel) q = q.where('channel', '=', f.channel);
   if (f.matched !== undefined) q = q.where('record_id', f.matched ? 'is not' : 'is', null);
-  if (f.before) q = q.where(sql<boolean>`(received_at, id) < (${f.before.at}::timestamptz, ${f.before.id})`);
-  return q
-    .orderBy('received_at', 'desc')
-    .orderBy('id', 'desc')
-    .limit(f.limit + 1)
-    .execute();
+  return keysetPage(q, { at: 'received_at', id: 'id', order: 'desc' }, f.before, f.limit + 1).execute();
 }

@@ -2,7 +2,7 @@
 import { sql, type Insertable, type Updateable } from 'kysely';
 import type { Db } from './connection';
 import type { MessageRow, MessagesTable, MessageStatus } from './schema';
-import { cursorAt } from './cursor';
+import { cursorAt, keysetPage, type Cursor } from './keyset';
 
 const CURSOR_AT = cursorAt('created_at');
 
@@ -13,7 +13,7 @@ export interface MessageFilter {
   channel?: string;
   status?: MessageStatus;
   /** Cursor: the (created_at, id) of the last message of the previous page. */
-  before?: { at: string; id: string };
+  before?: Cursor;
   limit: number;
 }
 
@@ -25,12 +25,7 @@ export async function listMessages(db: Db, workspaceId: string, f: MessageFilter
   if (f.enrollmentId !== undefined) q = q.where('enrollment_id', '=', f.enrollmentId);
   if (f.channel !== undefined) q = q.where('channel', '=', f.channel);
   if (f.status !== undefined) q = q.where('status', '=', f.status);
-  if (f.before) q = q.where(sql<boolean>`(created_at, id) < (${f.before.at}::timestamptz, ${f.before.id})`);
-  return q
-    .orderBy('created_at', 'desc')
-    .orderBy('id', 'desc')
-    .limit(f.limit + 1)
-    .execute();
+  return keysetPage(q, { at: 'created_at', id: 'id', order: 'desc' }, f.before, f.limit + 1).execute();
 }
 
 export async function getMessage(db: Db, workspaceId: string, id: string) {

@@ -8,7 +8,7 @@
 import { sql, type Selectable } from 'kysely';
 import type { Db } from './connection';
 import type { MessagesTable, TasksTable, WebhookDeliveriesTable, WebhookDeliveryAttemptsTable, WebhookEndpointsTable } from './schema';
-import { cursorAt } from './cursor';
+import { cursorAt, keysetPage, type Cursor } from './keyset';
 
 export const NOTIFICATION_TYPES = [
   'task.created',
@@ -186,19 +186,14 @@ export async function requeueDelivery(db: Db, id: string): Promise<void> {
 export type AttemptRow = Selectable<WebhookDeliveryAttemptsTable>;
 
 /** An endpoint's deliveries, newest first by (created_at, id), each with its attempts; `limit + 1` rows. */
-export async function listDeliveries(db: Db, workspaceId: string, endpointId: string, f: { before?: { at: string; id: string }; limit: number }) {
-  let q = db
+export async function listDeliveries(db: Db, workspaceId: string, endpointId: string, f: { before?: Cursor; limit: number }) {
+  const q = db
     .selectFrom('webhook_deliveries')
     .selectAll()
     .select(cursorAt('created_at').as('cursor_at'))
     .where('workspace_id', '=', workspaceId)
     .where('endpoint_id', '=', endpointId);
-  if (f.before) q = q.where(sql<boolean>`(created_at, id) < (${f.before.at}::timestamptz, ${f.before.id})`);
-  const rows = await q
-    .orderBy('created_at', 'desc')
-    .orderBy('id', 'desc')
-    .limit(f.limit + 1)
-    .execute();
+  const rows = await keysetPage(q, { at: 'created_at', id: 'id', order: 'desc' }, f.before, f.limit + 1).execute();
   const attempts =
     rows.length === 0
       ? []

@@ -9,7 +9,7 @@ import { inTransaction, type Db } from './connection';
 import { upsertRecord } from './records';
 import { notify } from './notifications';
 import type { SuppressionChannel, SuppressionsTable } from './schema';
-import { cursorAt } from './cursor';
+import { cursorAt, keysetPage, type Cursor } from './keyset';
 
 export type SuppressionRow = Selectable<SuppressionsTable>;
 
@@ -105,13 +105,8 @@ export async function suppressionOf(db: Db, workspaceId: string, channel: Suppre
 const CURSOR_AT = cursorAt('created_at');
 
 /** Newest first by (created_at, channel, address); `limit + 1` rows. */
-export async function listSuppressions(db: Db, workspaceId: string, f: { channel?: SuppressionChannel; before?: { at: string; id: string }; limit: number }) {
+export async function listSuppressions(db: Db, workspaceId: string, f: { channel?: SuppressionChannel; before?: Cursor; limit: number }) {
   let q = db.selectFrom('suppressions').selectAll().select(CURSOR_AT.as('cursor_at')).where('workspace_id', '=', workspaceId);
   if (f.channel) q = q.where('channel', '=', f.channel);
-  if (f.before) q = q.where(sql<boolean>`(created_at, channel || ':' || address) < (${f.before.at}::timestamptz, ${f.before.id})`);
-  return q
-    .orderBy('created_at', 'desc')
-    .orderBy(sql`channel || ':' || address`, 'desc')
-    .limit(f.limit + 1)
-    .execute();
+  return keysetPage(q, { at: 'created_at', id: sql<string>`channel || ':' || address`, order: 'desc' }, f.before, f.limit + 1).execute();
 }

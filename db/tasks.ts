@@ -2,7 +2,7 @@
 import { sql, type Insertable } from 'kysely';
 import type { Db } from './connection';
 import type { TaskRow, TasksTable } from './schema';
-import { cursorAt } from './cursor';
+import { cursorAt, keysetPage, type Cursor } from './keyset';
 
 const CURSOR_AT = cursorAt('created_at');
 
@@ -13,7 +13,7 @@ export interface TaskFilter {
   assignee?: string;
   status?: string;
   recordId?: string;
-  before?: { at: string; id: string };
+  before?: Cursor;
   limit: number;
 }
 
@@ -23,12 +23,7 @@ export async function listTasks(db: Db, workspaceId: string, f: TaskFilter) {
   if (f.assignee !== undefined) q = q.where('assignee_id', '=', f.assignee);
   if (f.status !== undefined) q = q.where('status', '=', f.status);
   if (f.recordId !== undefined) q = q.where('record_id', '=', f.recordId);
-  if (f.before) q = q.where(sql<boolean>`(created_at, id) < (${f.before.at}::timestamptz, ${f.before.id})`);
-  return q
-    .orderBy('created_at', 'desc')
-    .orderBy('id', 'desc')
-    .limit(f.limit + 1)
-    .execute();
+  return keysetPage(q, { at: 'created_at', id: 'id', order: 'desc' }, f.before, f.limit + 1).execute();
 }
 
 export async function getTask(db: Db, workspaceId: string, id: string): Promise<TaskRow | undefined> {

@@ -5,6 +5,7 @@
  */
 import { sql } from 'kysely';
 import type { Db } from './connection';
+import { keysetPage, type Cursor } from './keyset';
 import type { TemplateChannel } from './schema';
 import type { TemplateSnapshot } from '#domain/enrollment';
 
@@ -124,15 +125,10 @@ export async function addTemplateVersion(
     .execute();
 }
 
-export async function listTemplates(
-  db: Db,
-  workspaceId: string,
-  opts: { channel?: TemplateChannel; limit: number; after?: { at: string | Date; id: string } },
-): Promise<TemplateView[]> {
+export async function listTemplates(db: Db, workspaceId: string, opts: { channel?: TemplateChannel; limit: number; after?: Cursor }): Promise<TemplateView[]> {
   let q = baseQuery(db, workspaceId).where('t.deleted_at', 'is', null);
   if (opts.channel) q = q.where('t.channel', '=', opts.channel);
-  if (opts.after) q = q.where(sql<boolean>`(t.created_at, t.id) < (${opts.after.at}::timestamptz, ${opts.after.id})`);
-  const rows = await q.orderBy('t.created_at', 'desc').orderBy('t.id', 'desc').limit(opts.limit).execute();
+  const rows = await keysetPage(q, { at: 't.created_at', id: 't.id', order: 'desc' }, opts.after, opts.limit).execute();
   return rows.map(toView);
 }
 

@@ -3,7 +3,7 @@ import { sql, type Selectable } from 'kysely';
 import type { Db } from './connection';
 import { newId, randomToken } from './ids';
 import type { WebhookEndpointsTable } from './schema';
-import { cursorAt } from './cursor';
+import { cursorAt, keysetPage, type Cursor } from './keyset';
 
 export type WebhookEndpointRow = Selectable<WebhookEndpointsTable>;
 
@@ -40,19 +40,14 @@ export async function getWebhookEndpoint(db: Db, workspaceId: string, id: string
 }
 
 /** Live endpoints, oldest first by (created_at, id); `limit + 1` rows. */
-export async function listWebhookEndpoints(db: Db, workspaceId: string, f: { after?: { at: string; id: string }; limit: number }) {
-  let q = db
+export async function listWebhookEndpoints(db: Db, workspaceId: string, f: { after?: Cursor; limit: number }) {
+  const q = db
     .selectFrom('webhook_endpoints')
     .selectAll()
     .select(CURSOR_AT.as('cursor_at'))
     .where('workspace_id', '=', workspaceId)
     .where('deleted_at', 'is', null);
-  if (f.after) q = q.where(sql<boolean>`(created_at, id) > (${f.after.at}::timestamptz, ${f.after.id})`);
-  return q
-    .orderBy('created_at')
-    .orderBy('id')
-    .limit(f.limit + 1)
-    .execute();
+  return keysetPage(q, { at: 'created_at', id: 'id', order: 'asc' }, f.after, f.limit + 1).execute();
 }
 
 /** A new secret; the old one keeps signing (as a second signature) for `overlapMs`. */

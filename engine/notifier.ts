@@ -7,15 +7,14 @@
  * and parked in outbox_dead_letters with its last error (counted in the worker's /metrics; the
  * admin API lists and retries it, with a fresh budget). Claims are leases: a worker killed mid-delivery
  * leaves the row to the next worker once the lease ends (at-least-once; receivers dedupe by the
- * notification id, sent as X-Followup-Id and the body's `id`).
+ * notification id, sent as X-Followup-Id and the body's `id`). Runs on the ordered outbox consumer
+ * (outbox-consumer.ts): woken by NOTIFY on NOTIFY_CHANNEL, polled every ROUTER_POLL_MS as the fallback.
  */
 import type { Logger } from 'pino';
 import type { Db } from '#db/connection';
 import { claimDueDeliveries, finishAttempt, NOTIFY_CHANNEL, type ClaimedDelivery } from '#db/notifications';
-import { signatureFor, SIGNATURE_HEADER } from '#platform/webhook-signing';
-import { readCapped } from '#platform/outbound-http';
-import { ReconnectingListener } from './listener';
-import { Wakeup } from './wakeup';
+import { signedPost } from '#platform/signed-post';
+import { afterFailure, OutboxConsumer, type RetryPolicy } from './outbox-consumer';
 
 export const RETRY_FOR_MS = 24 * 3600_000;
 const MAX_RETRY_DELAY_MS = 3600_000;
@@ -42,46 +41,29 @@ export function retryDelayMs(baseMs: number, attempts: number): number {
 }
 
 export class Notifier {
-  private loop: Promise<void> | undefined;
-  private stopping = false;
   // NOTIFY makes delivery prompt; the poll is the fallback (and picks up due retries).
-  private readonly listener: ReconnectingListener;
-  private readonly wakeup = new Wakeup();
+  private readonly consumer: OutboxConsumer;
+  private readonly retry: RetryPolicy;
 
   constructor(private readonly opts: NotifierOptions) {
-    this.listener = new ReconnectingListener({
+    this.retry = { maxAttempts: opts.maxAttempts, delayMs: (failed) => retryDelayMs(opts.retryBaseMs, failed), retryForMs: RETRY_FOR_MS };
+    this.consumer = new OutboxConsumer({
+      name: 'notifier',
       databaseUrl: opts.databaseUrl,
       channel: NOTIFY_CHANNEL,
-      name: 'notifier',
+      pollMs: opts.pollMs,
       logger: opts.logger,
-      onNotify: () => this.wakeup.notify(),
+      batch: async () => (await this.deliverDue()) > 0,
     });
   }
 
-  async start(): Promise<void> {
-    this.stopping = false;
-    await this.listener.start();
-    this.loop = this.run();
+  start(): Promise<void> {
+    return this.consumer.start();
   }
 
-  async stop(): Promise<void> {
-    this.stopping = true;
-    await this.listener.stop();
-    this.wakeup.notify();
-    await this.loop;
-  }
-
-  private async run(): Promise<void> {
-    while (!this.stopping) {
-      let n = 0;
-      try {
-        n = await this.deliverDue();
-      } catch (err) {
-        this.opts.logger.error({ err }, 'notifier: batch failed');
-      }
-      if (n > 0 || this.stopping) continue;
-      await this.wakeup.sleep(this.opts.pollMs);
-    }
+  /** Finishes the deliveries in hand, then stops. */
+  stop(): Promise<void> {
+    return this.consumer.stop();
   }
 
   /** One batch: claim, deliver concurrently, record. Returns the number claimed. */
@@ -104,24 +86,22 @@ export class Notifier {
       return;
     }
     let statusCode: number | null = null;
-    let error: string | null = null;
+    let error: string | null;
     let excerpt: string | null = null;
     try {
-      const res = await this.opts.fetch(d.url, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          'user-agent': 'followup-engine/1',
-          'x-followup-id': d.notification_id,
-          'x-followup-event': d.type,
-          [SIGNATURE_HEADER]: signatureFor(d, d.body, startedAt),
-        },
+      const res = await signedPost(this.opts.fetch, {
+        url: d.url,
+        secrets: d,
+        id: d.notification_id,
         body: d.body,
-        signal: AbortSignal.timeout(this.opts.timeoutMs),
+        headers: { 'x-followup-event': d.type },
+        timeoutMs: this.opts.timeoutMs,
+        now: startedAt,
+        readBytes: 1024,
       });
       statusCode = res.status;
-      excerpt = await readCapped(res, 1024);
-      if (!res.ok) error = `answered ${res.status}`;
+      excerpt = res.excerpt;
+      error = res.readError ?? (res.ok ? null : `answered ${res.status}`);
     } catch (err) {
       error = err instanceof Error ? err.message : String(err);
     }
@@ -129,11 +109,10 @@ export class Notifier {
     if (!error) return finishAttempt(this.opts.db, d, attempt, { status: 'delivered' });
     // Counted from the operator's retry, if there was one: it gives a fresh budget.
     const attempts = d.attempts - d.attempts_at_retry;
-    const retryAt = new Date(Date.now() + retryDelayMs(this.opts.retryBaseMs, attempts));
-    const giveUp = attempts >= this.opts.maxAttempts || retryAt.getTime() > (d.retried_at ?? d.created_at).getTime() + RETRY_FOR_MS;
-    if (!giveUp) {
+    const next = afterFailure(this.retry, attempts, d.retried_at ?? d.created_at);
+    if (!next.park) {
       this.opts.logger.warn({ deliveryId: d.id, endpointId: d.endpoint_id, attempt: attempts, error }, 'notification not delivered; will retry');
-      return finishAttempt(this.opts.db, d, attempt, { retryAt });
+      return finishAttempt(this.opts.db, d, attempt, { retryAt: new Date(Date.now() + next.delayMs) });
     }
     await finishAttempt(this.opts.db, d, attempt, { status: 'failed', deadLetter: { lastError: error } });
     this.opts.deadLettered?.inc();

@@ -13,8 +13,8 @@
  *   key's later rows until it is (see inOrder). Different keys run concurrently.
  * - Nothing is doubled by redelivery: starts are idempotent by trigger key and workflow id
  *   (REJECT_DUPLICATE), signals carry the event/change id and the workflow ignores one it has seen.
- * - Woken by LISTEN on OUTBOX_CHANNEL (listener.ts: reopened with backoff when lost), with a
- *   ROUTER_POLL_MS fallback that carries the work meanwhile.
+ * - Runs on the ordered outbox consumer (outbox-consumer.ts): woken by LISTEN on OUTBOX_CHANNEL,
+ *   with a ROUTER_POLL_MS fallback that carries the work meanwhile.
  * - An event that concerns no automation and no running enrollment costs no Temporal call: the
  *   triggers come from a cache of active automations and the running enrollments of a batch's
  *   records from one query; a running enrollment is told only what its definition can use
@@ -41,29 +41,16 @@ import {
 import type { RecordRow } from '#db/schema';
 import { backfillTriggerKey, findAutomation, latestBackfillRow } from '#db/automations';
 import { getRecord, listRecords, recordSnapshot, recordsByIds } from '#db/records';
-import { countEvents, inFlightOfAutomation, runningEnrollmentsOfRecords, type EventCountAsOf, type RunningEnrollment } from '#db/enrollments';
-import type { Condition } from '#domain/definition';
+import { entryCounts, inFlightOfAutomation, runningEnrollmentsOfRecords, type RunningEnrollment } from '#db/enrollments';
 import type { EnrollmentEvent, RecordChange, RecordSnapshot } from '#domain/enrollment';
+import { entries, entryNeeds, type EntryCause, type EntryFacts, type EntryNeeds } from '#domain/entry';
 import { eventSignal, exitSignal, pauseSignal, recordChangedSignal, resumeSignal } from '#workflows/signals';
 import { Enroller } from './enroller';
-import { ReconnectingListener } from './listener';
-import { Wakeup } from './wakeup';
+import { afterFailure, inOrder, OutboxConsumer, type RetryPolicy, type RowResult } from './outbox-consumer';
 import { AutomationCache, type ActiveAutomation } from './automation-cache';
 import { groupBy, mapLimit } from '#platform/concurrency';
 import { flattenChanges, recordAsOf } from '#domain/record-changes';
 import { signalInterest, wantsChange, wantsEvent, type SignalInterest } from '#domain/signal-interest';
-import {
-  asConditionEvent,
-  backfillMatches,
-  eventCounterAt,
-  eventTriggerMatches,
-  holds,
-  recordTriggerMatches,
-  segmentCountsEvent,
-  segmentEnteredByEvent,
-  type ConditionEvent,
-  type EventCounter,
-} from './triggers';
 
 export interface RouterOptions {
   /** The router's own pool: one connection holds the batch transaction, the rest do the lookups. */
@@ -85,14 +72,6 @@ export interface RouterOptions {
   deadLettered?: { inc(): void };
 }
 
-type RowResult =
-  | { status: 'done' }
-  | { status: 'retry'; error: string }
-  /** Partly done (a backfill page, a fan-out page): store the cursor and come back. */
-  | { status: 'continue'; payload: Record<string, unknown> }
-  /** Left untouched for a later batch: an earlier row of its key is not done yet. */
-  | { status: 'skip' };
-
 export interface RouterStats {
   batches: number;
   rows: number;
@@ -103,8 +82,9 @@ export interface RouterStats {
 
 const MAX_BACKOFF_S = 300;
 
-export function backoffSeconds(attempts: number): number {
-  return Math.min(MAX_BACKOFF_S, 2 ** Math.min(attempts, 9));
+/** 2 s doubling per failure, at most MAX_BACKOFF_S apart. */
+function backoffMs(failed: number): number {
+  return Math.min(MAX_BACKOFF_S, 2 ** Math.min(failed - 1, 9)) * 1000;
 }
 
 export class OutboxRouter {
@@ -114,51 +94,35 @@ export class OutboxRouter {
   private readonly pageSize: number;
   /** Per automation version (immutable): what its enrollments can use. */
   private readonly interests = new Map<string, Promise<SignalInterest | undefined>>();
-  private readonly listener: ReconnectingListener;
-  private loop: Promise<void> | undefined;
-  private stopping = false;
-  private readonly wakeup = new Wakeup();
+  private readonly consumer: OutboxConsumer;
+  private readonly retry: RetryPolicy;
 
   constructor(private readonly opts: RouterOptions) {
     this.cache = new AutomationCache(opts.db);
     this.concurrency = opts.concurrency ?? 64;
     this.pageSize = opts.pageSize ?? 500;
-    this.listener = new ReconnectingListener({
+    this.retry = { maxAttempts: opts.maxAttempts, delayMs: backoffMs };
+    this.consumer = new OutboxConsumer({
+      name: 'router',
       databaseUrl: opts.databaseUrl,
       channel: OUTBOX_CHANNEL,
-      name: 'router',
+      pollMs: opts.pollMs,
       logger: opts.logger,
-      onNotify: () => this.wakeup.notify(),
+      batch: async () => {
+        const batch = await this.drainOnce();
+        // A full batch means more is due; one that only held rows back waits for their keys to move.
+        return batch.taken >= opts.batchSize && batch.handled > 0;
+      },
     });
   }
 
-  async start(): Promise<void> {
-    this.stopping = false;
-    await this.listener.start();
-    this.loop = this.run();
+  start(): Promise<void> {
+    return this.consumer.start();
   }
 
   /** Finishes the batch in hand (its transaction commits), then stops. */
-  async stop(): Promise<void> {
-    this.stopping = true;
-    await this.listener.stop();
-    this.wakeup.notify();
-    await this.loop;
-  }
-
-  private async run(): Promise<void> {
-    while (!this.stopping) {
-      let batch = { taken: 0, handled: 0 };
-      try {
-        batch = await this.drainOnce();
-      } catch (err) {
-        this.opts.logger.error({ err }, 'router: batch failed; retrying');
-      }
-      if (this.stopping) break;
-      // A full batch means more is due; one that only held rows back waits for their keys to move.
-      if (batch.taken >= this.opts.batchSize && batch.handled > 0) continue;
-      await this.wakeup.sleep(this.opts.pollMs);
-    }
+  stop(): Promise<void> {
+    return this.consumer.stop();
   }
 
   /** One batch: lock, process, delete/reschedule, commit. Counts the rows taken and those not held back. */
@@ -176,7 +140,8 @@ export class OutboxRouter {
         if (r.status === 'done') done.push(row.id);
         else if (r.status === 'retry') {
           this.stats.failures++;
-          if (row.attempts + 1 >= this.opts.maxAttempts) {
+          const next = afterFailure(this.retry, row.attempts + 1);
+          if (next.park) {
             await deadLetterRow(trx, row, r.error);
             this.opts.deadLettered?.inc();
             this.opts.logger.error(
@@ -188,7 +153,7 @@ export class OutboxRouter {
               { outboxId: row.id, kind: row.kind, attempts: row.attempts + 1, error: r.error },
               'router: row failed; will retry (its later rows wait)',
             );
-            await rescheduleRow(trx, row.id, row.attempts + 1, backoffSeconds(row.attempts));
+            await rescheduleRow(trx, row.id, row.attempts + 1, next.delayMs / 1000);
           }
         } else if (r.status === 'continue') {
           await saveRowProgress(trx, row.id, r.payload);
@@ -202,42 +167,21 @@ export class OutboxRouter {
   }
 
   /**
-   * Runs each key's rows (one record's, one automation's) one after the other in id order; a row
-   * that is not done (failed, or partly done) holds back the key's later rows, and so does an
-   * earlier row of the key this batch does not hold (`held`: waiting for a retry, or in another
-   * router's batch). So an exit or a reply never overtakes the start it follows, and a resume is
-   * never overtaken by a retried pause. Different keys run concurrently.
+   * Each key's rows (one record's, one automation's) run in id order (inOrder), different keys
+   * concurrently: so an exit or a reply never overtakes the start it follows, and a resume is never
+   * overtaken by a retried pause. `held`: each key's first row, of this batch or not.
    */
-  private async inOrder(
-    rows: OutboxRow[],
-    held: Map<string, number>,
-    run: (row: OutboxRow) => Promise<RowResult>,
-    results: Map<number, RowResult>,
-  ): Promise<void> {
-    let blocked = false;
-    for (const row of rows) {
-      const first = row.order_key === null ? undefined : held.get(`${row.workspace_id}\u0000${row.order_key}`);
-      if (blocked || (first !== undefined && first < row.id)) {
-        blocked = true;
-        results.set(row.id, { status: 'skip' });
-        continue;
-      }
-      const r = await run(row);
-      results.set(row.id, r);
-      if (r.status !== 'done') blocked = true;
-    }
-  }
-
   private async process(rows: OutboxRow[], held: Map<string, number>): Promise<Map<number, RowResult>> {
+    const firstHeld = (row: OutboxRow) => (row.order_key === null ? undefined : held.get(`${row.workspace_id}\u0000${row.order_key}`));
     const results = new Map<number, RowResult>();
     const byWorkspace = groupBy(rows, (r) => r.workspace_id);
     await mapLimit([...byWorkspace], 8, async ([ws, wsRows]) => {
       // Automation-level rows first (a lifecycle row also refreshes the cache), each automation's in order.
       const automationRows = wsRows.filter((r) => r.payload.kind === 'automation_backfill' || r.payload.kind === 'automation_lifecycle');
       for (const list of groupBy(automationRows, (r) => r.order_key ?? String(r.id)).values()) {
-        await this.inOrder(
+        await inOrder(
           list,
-          held,
+          firstHeld,
           (row) =>
             this.guard(row, () => {
               const p = row.payload;
@@ -257,7 +201,9 @@ export class OutboxRouter {
         automations = await this.cache.active(ws);
         const recordIds = [...new Set(recordRows.map((r) => recordIdOf(r.payload)))];
         // Records are read only for rows that some trigger could match, all in one query.
-        const wanted = [...new Set(recordRows.filter((r) => this.mayEnroll(automations, r.payload)).map((r) => recordIdOf(r.payload)))];
+        const wanted = [
+          ...new Set(recordRows.filter((r) => entryNeeds(automations, entryCause(r.payload)).candidates.length > 0).map((r) => recordIdOf(r.payload))),
+        ];
         [running, records] = await Promise.all([
           runningEnrollmentsOfRecords(this.opts.db, ws, recordIds),
           recordsByIds(this.opts.db, ws, wanted).then((rows) => new Map(rows.map((row) => [row.external_id, row]))),
@@ -265,7 +211,7 @@ export class OutboxRouter {
       } catch (err) {
         // Nothing of this workspace ran: each record's first row is retried and holds back the rest.
         for (const list of groupBy(recordRows, (r) => recordIdOf(r.payload)).values()) {
-          await this.inOrder(list, held, async () => ({ status: 'retry', error: String(err) }), results);
+          await inOrder(list, firstHeld, async () => ({ status: 'retry', error: String(err) }), results);
         }
         return;
       }
@@ -274,9 +220,9 @@ export class OutboxRouter {
       await mapLimit(groups, this.concurrency, async ([recordId, list]) => {
         const mine = runningByRecord.get(recordId) ?? [];
         const recordCache = new RecordLoader(this.opts.db, ws, recordId, records.get(recordId));
-        await this.inOrder(
+        await inOrder(
           list,
-          held,
+          firstHeld,
           (row) =>
             this.guard(row, () => {
               const p = row.payload;
@@ -289,23 +235,6 @@ export class OutboxRouter {
       });
     });
     return results;
-  }
-
-  /** Could this row enter the record into some automation? (Decides whether its record is read.) */
-  private mayEnroll(automations: ActiveAutomation[], p: OutboxPayload): boolean {
-    if (p.kind === 'event') return automations.some((a) => this.eventMayEnroll(a, p.event));
-    if (p.kind === 'record_changed') {
-      return automations.some((a) => {
-        const t = a.definition.trigger;
-        return (t.type === 'stage_entered' && p.changes && 'stage' in p.changes && p.changes.stage === t.stage) || t.type === 'segment_entered';
-      });
-    }
-    return false;
-  }
-
-  /** An event trigger on its type, or a segment whose filter counts events of its type. */
-  private eventMayEnroll(a: ActiveAutomation, event: OutboxEvent): boolean {
-    return eventTriggerMatches(a.definition.trigger, event, null) || segmentCountsEvent(a.definition.trigger, event.type);
   }
 
   private async guard(row: OutboxRow, fn: () => Promise<RowResult | void>): Promise<RowResult> {
@@ -366,39 +295,23 @@ export class OutboxRouter {
     running: RunningEnrollment[],
     records: RecordLoader,
   ): Promise<void> {
-    const signalled: EnrollmentEvent = { id: event.id, type: event.type, occurredAt: event.occurredAt, properties: event.properties ?? {} };
+    const signalled = enrollmentEvent(event);
     const told = await this.interested(
       ws,
       running.filter((r) => r.trigger_event_id !== event.id),
       (i) => wantsEvent(i, event.type),
     );
     await Promise.all(told.map((r) => this.signal(ws, r, eventSignal, signalled)));
-    const candidates = automations.filter((a) => this.eventMayEnroll(a, event));
-    if (candidates.length === 0) return;
+    const cause: EntryCause = { kind: 'event', event: signalled };
+    const needs = entryNeeds(automations, cause);
+    if (needs.candidates.length === 0) return;
     const row = await records.get();
     if (!row) {
       this.opts.logger.warn({ workspaceId: ws, recordId: event.recordId, eventId: event.id }, 'router: event for an unknown record; no enrollment');
       return;
     }
-    const snapshot = recordSnapshot(row);
-    for (const a of candidates) {
-      const t = a.definition.trigger;
-      let entered = false;
-      if (t.type === 'event') {
-        entered = eventTriggerMatches(t, event, { record: snapshot, counts: await this.counts(ws, row.external_id, t.where as Condition | undefined) });
-      } else if (t.type === 'segment_entered') {
-        const [withIt, withoutIt, asOfEvent] = await Promise.all([
-          this.counts(ws, row.external_id, t.filter, { eventId: event.id, including: true }),
-          this.counts(ws, row.external_id, t.filter, { eventId: event.id, including: false }),
-          records.asOf(outboxId, snapshot),
-        ]);
-        // The record as it was when the event came: the record's later changes undone.
-        entered = segmentEnteredByEvent(t, asOfEvent, withIt, withoutIt);
-      }
-      if (!entered) continue;
-      if (!(await this.conditionsHold(ws, a.definition.conditions as Condition | undefined, snapshot, asConditionEvent(event)))) continue;
-      await this.enroll(ws, a, row, signalled, event.id, running);
-    }
+    const facts = await this.entryFacts(ws, row, needs, (now) => records.asOf(outboxId, now), { eventId: event.id });
+    for (const a of entries(needs.candidates, cause, facts)) await this.enroll(ws, a, row, signalled, event.id, running);
   }
 
   private async onRecordChanged(
@@ -417,26 +330,34 @@ export class OutboxRouter {
       (i) => wantsChange(i, fields),
     );
     await Promise.all(told.map((r) => this.signal(ws, r, recordChangedSignal, change)));
-    const candidates = automations.filter((a) => {
-      const t = a.definition.trigger;
-      return (t.type === 'stage_entered' && p.changes && 'stage' in p.changes && p.changes.stage === t.stage) || t.type === 'segment_entered';
-    });
-    if (candidates.length === 0) return;
+    const cause = entryCause(p);
+    const needs = entryNeeds(automations, cause);
+    if (needs.candidates.length === 0) return;
     const row = await records.get();
     if (!row) return;
-    const snapshot = recordSnapshot(row);
     // The record may have changed again, and got events, since this change (the router reached
     // it late): a segment is judged on the record and its events as they were right after it.
-    const asOfChange = candidates.some((a) => a.definition.trigger.type === 'segment_entered') ? await records.asOf(outboxId, snapshot) : snapshot;
-    for (const a of candidates) {
-      const t = a.definition.trigger;
-      const cond = t.type === 'segment_entered' ? (t.filter as Condition) : undefined;
-      const counts = await this.counts(ws, row.external_id, cond, { beforeRow: outboxId });
-      const facts = { created: p.created, changes: p.changes, ...(p.previous ? { previous: p.previous } : {}) };
-      if (!recordTriggerMatches(t, facts, asOfChange, counts)) continue;
-      if (!(await this.conditionsHold(ws, a.definition.conditions as Condition | undefined, snapshot, null))) continue;
-      await this.enroll(ws, a, row, null, p.changeId, running);
-    }
+    const facts = await this.entryFacts(ws, row, needs, (now) => records.asOf(outboxId, now), { beforeRow: outboxId });
+    for (const a of entries(needs.candidates, cause, facts)) await this.enroll(ws, a, row, null, p.changeId, running);
+  }
+
+  /**
+   * What `entries` needs read: the record now and as it was at its outbox row (`then`, for a
+   * segment), and the event counts in each view (`stops`: the event or change they stop at).
+   */
+  private async entryFacts(
+    ws: string,
+    row: RecordRow,
+    needs: EntryNeeds<unknown>,
+    then: ((now: RecordSnapshot) => Promise<RecordSnapshot>) | null,
+    stops: { eventId?: string; beforeRow?: number } = {},
+  ): Promise<EntryFacts> {
+    const record = recordSnapshot(row);
+    const [recordThen, counts] = await Promise.all([
+      needs.recordThen && then ? then(record) : record,
+      entryCounts(this.opts.db, ws, row.external_id, needs.counts, new Date(), stops),
+    ]);
+    return { record, recordThen, counts };
   }
 
   private async enroll(
@@ -466,21 +387,6 @@ export class OutboxRouter {
     }
   }
 
-  /**
-   * The counts of a condition's `eventCount` leaves, from the events table now (eventCounterAt);
-   * `asOf` stops at one stored event, with it or without it (segment entry by that event), or at
-   * a record change's outbox row.
-   */
-  private counts(ws: string, recordId: string, cond: Condition | undefined, asOf?: EventCountAsOf): Promise<EventCounter> {
-    return eventCounterAt(cond, new Date(), (type, since) => countEvents(this.opts.db, ws, recordId, type, since, asOf));
-  }
-
-  /** Entry conditions; `eventCount` leaves are counted in the events table first. */
-  private async conditionsHold(ws: string, cond: Condition | undefined, record: RecordSnapshot, event: ConditionEvent): Promise<boolean> {
-    if (!cond) return true;
-    return holds(cond, record, event, await this.counts(ws, record.externalId, cond));
-  }
-
   /** Enrolls, a page at a time, every record that already matches a newly activated automation. */
   private async backfill(ws: string, outboxId: number, p: Extract<OutboxPayload, { kind: 'automation_backfill' }> & { cursor?: string }): Promise<RowResult> {
     const automation = await findAutomation(this.opts.db, ws, p.automationId);
@@ -500,11 +406,10 @@ export class OutboxRouter {
     });
     const page = rows.slice(0, this.pageSize);
     const a: ActiveAutomation = { id: p.automationId, version: automation.currentVersion, definition: version.definition };
+    const activation: EntryCause = { kind: 'activation' };
+    const needs = entryNeeds([a], activation);
     await mapLimit(page, this.concurrency, async (row) => {
-      const snapshot = recordSnapshot(row);
-      const counts = await this.counts(ws, row.external_id, trigger.type === 'segment_entered' ? (trigger.filter as Condition) : undefined);
-      if (!backfillMatches(trigger, snapshot, counts)) return;
-      if (!(await this.conditionsHold(ws, version.definition.conditions as Condition | undefined, snapshot, null))) return;
+      if (entries([a], activation, await this.entryFacts(ws, row, needs, null)).length === 0) return;
       await this.enroll(ws, a, row, null, backfillTriggerKey(outboxId), null);
     });
     const last = page[page.length - 1];
@@ -525,6 +430,17 @@ export class OutboxRouter {
     if (page.length === this.pageSize && last) return { status: 'continue', payload: { ...p, cursor: last.id } };
     return { status: 'done' };
   }
+}
+
+function enrollmentEvent(e: OutboxEvent): EnrollmentEvent {
+  return { id: e.id, type: e.type, occurredAt: e.occurredAt, properties: e.properties ?? {} };
+}
+
+/** What an event or record change row may enter its record into automations by. */
+function entryCause(p: OutboxPayload): EntryCause {
+  if (p.kind === 'event') return { kind: 'event', event: enrollmentEvent(p.event) };
+  if (p.kind === 'record_changed') return { kind: 'change', created: p.created, changes: p.changes, ...(p.previous ? { previous: p.previous } : {}) };
+  throw new Error(`an ${p.kind} row enters no record`);
 }
 
 function recordIdOf(p: OutboxPayload): string {

@@ -16,13 +16,13 @@
  */
 import { Context } from '@temporalio/activity';
 import type { Db } from '#db/connection';
-import { countEvents } from '#db/enrollments';
+import { entryCounts } from '#db/enrollments';
 import { recordSnapshot } from '#db/records';
 import type { RecordRow } from '#db/schema';
 import { getWorkspaceSettings } from '#db/settings';
 import { dateCandidates, ensureDateIndex, inactivityCandidates, markSwept, sweptAutomations, sweptUntil } from '#db/sweeps';
-import type { Condition } from '#domain/definition';
 import type { TriggerEvent } from '#domain/enrollment';
+import { entries, entryNeeds, type EntryCause } from '#domain/entry';
 import {
   attributePath,
   backfillFrom,
@@ -37,7 +37,6 @@ import {
 import { recipientTimeZone } from '#domain/timing';
 import type { Enroller, VersionContext } from './enroller';
 import { mapLimit } from '#platform/concurrency';
-import { eventCounterAt, holds } from './triggers';
 import type { ActivityDeps } from '#activities/deps';
 
 export interface SweepRequest {
@@ -101,12 +100,12 @@ export function sweepActivities(deps: SweepDeps) {
     trigger: TriggerEvent | ((occ: Occurrence) => TriggerEvent),
   ): Promise<'none' | 'due' | 'started'> {
     if (!occ || occ.fireAt <= span.from || occ.fireAt > span.to) return 'none';
-    const event = typeof trigger === 'function' ? trigger(occ) : trigger;
+    const cause: EntryCause = { kind: 'occurrence', event: typeof trigger === 'function' ? trigger(occ) : trigger };
+    const automation = [{ definition: version.definition }];
     const record = recordSnapshot(row);
-    const cond = version.definition.conditions as Condition | undefined;
-    const counter = await eventCounterAt(cond, new Date(span.to), (type, since) => countEvents(db, ws, row.external_id, type, since));
-    if (!holds(cond, record, event, counter)) return 'due';
-    const outcome = await enroller.enroll({ workspaceId: ws, version, record: row, trigger: event, triggerKey: occ.key });
+    const counts = await entryCounts(db, ws, row.external_id, entryNeeds(automation, cause).counts, new Date(span.to));
+    if (entries(automation, cause, { record, recordThen: record, counts }).length === 0) return 'due';
+    const outcome = await enroller.enroll({ workspaceId: ws, version, record: row, trigger: cause.event, triggerKey: occ.key });
     return outcome.kind === 'started' ? 'started' : 'due';
   }
 

@@ -1,5 +1,5 @@
 /**
- * How a polling loop (the router, the notifier) sleeps between batches: until its poll interval
+ * How the outbox consumer (outbox-consumer.ts) sleeps between batches: until its poll interval
  * passes or a NOTIFY comes. A NOTIFY that comes while the loop is busy is kept, and the next sleep
  * returns at once: the batch in hand may have claimed before the notified change committed, and
  * left alone that change would wait for the next poll.

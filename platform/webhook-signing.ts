@@ -1,6 +1,6 @@
 /**
- * How outbound webhooks are signed, for the step's POST (activities/webhooks.ts) and the
- * notifier's (engine/notifier.ts): `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`.
+ * How outbound webhooks are signed (platform/signed-post.ts sends them, for webhook steps and
+ * notifications): `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`.
  */
 import { createHmac } from 'node:crypto';
 

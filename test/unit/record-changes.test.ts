@@ -6,10 +6,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import type { Condition } from '#domain/definition';
+import { evaluate } from '#domain/conditions';
+import type { AutomationDefinition, Condition } from '#domain/definition';
 import type { RecordSnapshot } from '#domain/enrollment';
+import { entries } from '#domain/entry';
 import { applyChanges, diffChanges, readField, recordAsOf } from '#domain/record-changes';
-import { holds, recordTriggerMatches } from '#engine/triggers';
 
 const base: RecordSnapshot = {
   externalId: 'r1',
@@ -89,20 +90,20 @@ describe('recordAsOf', () => {
   const b1 = { field: 'record.attributes.b', op: 'eq', value: 1 } as Condition;
   const FILTERS: Condition[] = [a1, { all: [a1, b1] } as Condition, { any: [a1, b1] } as Condition, { not: b1 } as Condition];
   const none = () => 0;
+  const counts = { now: none, withEvent: none, withoutEvent: none, beforeChange: none };
+  const matches = (filter: Condition, record: RecordSnapshot) => evaluate(filter, { record, event: null, steps: {} }, { eventCount: none });
 
   it('property: routed late, exactly the changes that made the record match enter the segment', () => {
     fc.assert(
       fc.property(fc.constantFrom(...FILTERS), fc.array(set, { maxLength: 8 }), fc.array(fc.nat(), { maxLength: 8 }), (filter, sets, reads) => {
         const { states, changes } = history(base, sets);
-        const trigger = { type: 'segment_entered', filter } as const;
+        const automation = { definition: { trigger: { type: 'segment_entered', filter } } as AutomationDefinition };
         changes.forEach((c, i) => {
           const k = i + 1; // change k made state k
           const j = k + ((reads[i] ?? 0) % (states.length - k)); // the router read the record after change j >= k
           const asOf = recordAsOf(states[j]!, changes.slice(k))!;
-          const entered = recordTriggerMatches(trigger, { created: false, ...c }, asOf, none);
-          expect(entered, `change ${k} of ${JSON.stringify(sets)}, read after ${j}`).toBe(
-            holds(filter, states[k]!, null, none) && !holds(filter, states[k - 1]!, null, none),
-          );
+          const entered = entries([automation], { kind: 'change', created: false, ...c }, { record: asOf, recordThen: asOf, counts }).length === 1;
+          expect(entered, `change ${k} of ${JSON.stringify(sets)}, read after ${j}`).toBe(matches(filter, states[k]!) && !matches(filter, states[k - 1]!));
         });
       }),
     );
