@@ -74,8 +74,8 @@ const LAYERS = {
     why: 'domain/ is pure rules: it imports only domain/ and pure libraries.',
   },
   workflows: {
-    forbid: ['db', 'platform', 'providers', 'services', 'migrations', 'scripts'],
-    typeOnly: ['activities', 'engine'],
+    forbid: ['db', 'platform', 'providers', 'engine', 'services', 'migrations', 'scripts'],
+    typeOnly: ['activities'],
     why: 'workflows/ replay deterministically: domain/ code, and activity types only.',
   },
   db: {

@@ -177,3 +177,27 @@ export interface NotifyOwnerResult {
   messageId: string | null;
   assigneeId: string | null;
 }
+
+/** The sweep workflow's activities (engine/sweeper.ts implements them; docs/design.md §6.7). */
+export interface SweepRequest {
+  workspaceId: string;
+  automationId: string;
+  /** The sweep's moment (ISO): occurrences up to it are due. */
+  now: string;
+}
+
+export interface SweepOutcome {
+  automationId: string;
+  /** The span swept, (from, to]; from null: every occurrence up to `to` (an inactivity backfill). */
+  from: string | null;
+  to: string;
+  /** Occurrences due in the span, and the enrollments they started (the rest: already enrolled, re-entry, conditions). */
+  due: number;
+  started: number;
+}
+
+export interface SweepActivities {
+  /** The automations a workspace's sweep serves now. */
+  sweepTargets(req: { workspaceId: string }): Promise<string[]>;
+  sweepAutomation(req: SweepRequest): Promise<SweepOutcome>;
+}

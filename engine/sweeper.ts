@@ -38,23 +38,7 @@ import { recipientTimeZone } from '#domain/timing';
 import type { Enroller, VersionContext } from './enroller';
 import { mapLimit } from '#platform/concurrency';
 import type { ActivityDeps } from '#activities/deps';
-
-export interface SweepRequest {
-  workspaceId: string;
-  automationId: string;
-  /** The sweep's moment (ISO): occurrences up to it are due. */
-  now: string;
-}
-
-export interface SweepOutcome {
-  automationId: string;
-  /** The span swept, (from, to]; from null: every occurrence up to `to` (an inactivity backfill). */
-  from: string | null;
-  to: string;
-  /** Occurrences due in the span, and the enrollments they started (the rest: already enrolled, re-entry, conditions). */
-  due: number;
-  started: number;
-}
+import type { SweepActivities, SweepOutcome, SweepRequest } from '#domain/commands';
 
 export interface SweepDeps {
   db: Db;
@@ -85,7 +69,7 @@ function resumedCursor(): Cursor | null {
   }
 }
 
-export function sweepActivities(deps: SweepDeps) {
+export function sweepActivities(deps: SweepDeps): SweepActivities {
   const { db, enroller, logger } = deps;
   const pageSize = deps.pageSize ?? 500;
   const concurrency = deps.concurrency ?? 32;
@@ -195,5 +179,3 @@ export function sweepActivities(deps: SweepDeps) {
     },
   };
 }
-
-export type SweepActivities = ReturnType<typeof sweepActivities>;

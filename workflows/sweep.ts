@@ -6,7 +6,7 @@
  * one workspace from running at once.
  */
 import { proxyActivities } from '@temporalio/workflow';
-import type { SweepActivities, SweepOutcome } from '#engine/sweeper';
+import type { SweepActivities, SweepOutcome } from '#domain/commands';
 
 const quick = proxyActivities<SweepActivities>({
   startToCloseTimeout: '1 minute',

@@ -72,8 +72,11 @@ describe('rooms import only the rooms below them', { timeout: 60_000 }, () => {
     expect(await ruleIds(file, `${line}\nexport const x = [${name}];\n`)).toEqual([]);
   });
 
-  it('workflows/ may import the sweep activities by type', async () => {
-    expect(await ruleIds('workflows/sweep.ts', "import type { SweepOutcome } from '#engine/sweeper';\nexport type S = SweepOutcome;\n")).toEqual([]);
+  it('workflows/ may import activity types, not even types of the engine', async () => {
+    expect(await ruleIds('workflows/sweep.ts', "import type { Activities } from '#activities/index';\nexport type A = Activities;\n")).toEqual([]);
+    expect(await ruleIds('workflows/sweep.ts', "import type { SweepDeps } from '#engine/sweeper';\nexport type S = SweepDeps;\n")).toEqual([
+      '@typescript-eslint/no-restricted-imports',
+    ]);
   });
 });
 
