@@ -1,22 +1,28 @@
 /**
  * Three projects (`npm test -- --project unit` runs one):
- *   unit         test/unit/**: pure code, nothing provisioned, files in parallel;
- *   workflow     test/workflow/**: time-skipping Temporal test server, files one at a time;
- *   integration  test/integration/**: real PostgreSQL and a Temporal dev server, files one at a time.
- * The last two share test/setup/global-setup.ts, which runs only when one of them has files to run.
+ *   unit         test/unit/**: pure code, nothing provisioned;
+ *   workflow     test/workflow/**: a time-skipping Temporal test server per file;
+ *   integration  test/integration/**: real PostgreSQL and the run's Temporal dev server.
+ * The last two share test/setup/global-setup.ts, which runs only when one of them has files to run,
+ * and test/setup/file-database.ts, which gives each file a database of its own. Every file also
+ * works on task queues, workspaces and automations of its own, so all files of all three projects
+ * run side by side, twice as many as cores (most of a provisioned file's time is waiting on Temporal,
+ * PostgreSQL and timers; `npm test -- --maxWorkers=N` chooses another number).
  */
+import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 
 const provisioned = {
   globalSetup: ['test/setup/global-setup.ts'],
-  fileParallelism: false,
+  setupFiles: ['test/setup/file-database.ts'],
   testTimeout: 60_000,
-  // Bundling workflow code and starting a test server take a while on a busy machine.
+  // Starting a test server or a worker takes a while on a busy machine.
   hookTimeout: 180_000,
 };
 
 export default defineConfig({
   test: {
+    maxWorkers: 2 * availableParallelism(),
     teardownTimeout: 60_000,
     projects: [
       { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },

@@ -2,7 +2,8 @@
  * What test/setup/global-setup.ts provisioned for this run, typed. Available in the `workflow` and
  * `integration` projects (test/workflow/**, test/integration/**); unit tests get nothing.
  *
- *   testDatabaseUrl()        postgres URL of a fresh, migrated database for this run
+ *   testDatabaseUrl()        postgres URL of this test file's own migrated database
+ *   workflowBundle()         the workflow code bundled once for the run, for Worker options
  *   temporalAddress()        host:port of a Temporal dev server for this run (namespace "default")
  *   testServerPath()         the time-skipping test server, for @temporalio/testing
  *   createTimeSkippingEnv()  a TestWorkflowEnvironment on it, with DESIGN §4's search attributes
@@ -14,6 +15,7 @@ import { TestWorkflowEnvironment, type TimeSkippingTestWorkflowEnvironmentOption
 import { SEARCH_ATTRIBUTES, searchAttributeArgs } from '#scripts/provision/temporal';
 
 export interface TestInfra {
+  /** The migrated template; a test file reads its own copy (test/setup/file-database.ts) through testEnv(). */
   databaseUrl: string;
   temporalAddress: string;
   temporalNamespace: string;
@@ -21,8 +23,8 @@ export interface TestInfra {
   temporalUiUrl?: string;
   temporalCliPath: string;
   testServerPath: string;
-  /** Debian's Chromium, for playwright-core (integration project only). */
-  chromiumPath?: string;
+  /** workflows/index.ts bundled by the SDK, once for the run. */
+  workflowBundlePath: string;
 }
 
 declare module 'vitest' {
@@ -31,7 +33,14 @@ declare module 'vitest' {
   }
 }
 
-/** Everything provisioned for this run; throws in a project that provisions nothing. */
+let fileDatabaseUrl: string | undefined;
+
+/** test/setup/file-database.ts: this file's own database, which testEnv() answers from now on. */
+export function useFileDatabase(url: string): void {
+  fileDatabaseUrl = url;
+}
+
+/** Everything provisioned for this run, with this file's database; throws in a project that provisions nothing. */
 export function testEnv(): TestInfra {
   const infra = inject('followup');
   if (!infra) {
@@ -39,13 +48,14 @@ export function testEnv(): TestInfra {
       'No test services were provisioned for this file: tests that need PostgreSQL or Temporal belong in test/integration or test/workflow (see vitest.config.ts).',
     );
   }
-  return infra;
+  return fileDatabaseUrl ? { ...infra, databaseUrl: fileDatabaseUrl } : infra;
 }
 
 export const testDatabaseUrl = (): string => testEnv().databaseUrl;
 export const temporalAddress = (): string => testEnv().temporalAddress;
 export const testServerPath = (): string => testEnv().testServerPath;
 export const temporalCliPath = (): string => testEnv().temporalCliPath;
+export const workflowBundle = (): { codePath: string } => ({ codePath: testEnv().workflowBundlePath });
 
 /**
  * Environment for a service process (services/api/server.ts, services/worker/main.ts) or for
