@@ -23,6 +23,9 @@ const provisioned = {
 export default defineConfig({
   test: {
     maxWorkers: 2 * availableParallelism(),
+    // `--changed` runs the files that import a changed file; these change every provisioned file's
+    // run without being imported by it (the workflow code reaches the engine tests as a bundle).
+    forceRerunTriggers: ['**/package.json/**', '**/vitest.config.*/**', '**/test/setup/**', '**/scripts/provision/**', '**/workflows/**'],
     teardownTimeout: 60_000,
     projects: [
       { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },

@@ -292,7 +292,9 @@ const clonePrefix = (templateUrl: string) => `${databaseName(templateUrl)}_clone
  */
 export async function cloneDatabase(templateUrl: string): Promise<string> {
   const name = `${clonePrefix(templateUrl)}${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
-  await withClient(withDatabase(templateUrl, 'postgres'), (c) => c.query(`create database ${quoteIdent(name)} template ${quoteIdent(databaseName(templateUrl))}`));
+  await withClient(withDatabase(templateUrl, 'postgres'), (c) =>
+    c.query(`create database ${quoteIdent(name)} template ${quoteIdent(databaseName(templateUrl))}`),
+  );
   return withDatabase(templateUrl, name);
 }
 

@@ -88,7 +88,10 @@ async function provision(stops: Shared['stops']): Promise<TestInfra> {
     ensureTestServer(settings.toolsDir, log),
     (async () => {
       const path = join(settings.dataDir, 'test', 'workflow-bundle.js');
-      const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: { log() {}, trace() {}, debug() {}, info() {}, warn: log, error: log } });
+      const { code } = await bundleWorkflowCode({
+        workflowsPath: WORKFLOWS_PATH,
+        logger: { log() {}, trace() {}, debug() {}, info() {}, warn: log, error: log },
+      });
       await mkdir(dirname(path), { recursive: true });
       await writeFile(path, code);
       return path;
