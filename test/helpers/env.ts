@@ -72,6 +72,8 @@ export function serviceEnv(overrides: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv
     DATABASE_URL: infra.databaseUrl,
     TEMPORAL_ADDRESS: infra.temporalAddress,
     TEMPORAL_NAMESPACE: infra.temporalNamespace,
+    // The run's bundle: a worker bundling workflows/ itself spends seconds of CPU at each start.
+    TEMPORAL_WORKFLOW_BUNDLE: infra.workflowBundlePath,
     ...(infra.temporalUiUrl ? { TEMPORAL_UI_URL: infra.temporalUiUrl } : {}),
     ...overrides,
   };

@@ -13,7 +13,7 @@ import type { Db } from '#db/connection';
 import { loadConfig, type Config } from '#platform/config';
 import { startEngine, type Engine } from '#services/worker/worker';
 import { startTestApp, type TestApp } from '../helpers/app';
-import { serviceEnv, workflowBundle } from '../helpers/env';
+import { serviceEnv } from '../helpers/env';
 
 export interface EngineTest {
   t: TestApp;
@@ -73,13 +73,7 @@ export async function startEngineTest(opts: { worker?: boolean; env?: Record<str
       return { status: res.status, body: text ? JSON.parse(text) : undefined };
     },
     async startWorker() {
-      self.engine = await startEngine({
-        config,
-        logger,
-        temporal,
-        // The run's workflow bundle: bundling workflows/ again at each start costs seconds of CPU.
-        worker: { identity: `engine-test-${process.pid}-${Date.now()}`, workflowsPath: undefined, workflowBundle: workflowBundle() },
-      });
+      self.engine = await startEngine({ config, logger, temporal, worker: { identity: `engine-test-${process.pid}-${Date.now()}` } });
       return self.engine;
     },
     async stopWorker() {
