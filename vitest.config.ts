@@ -11,6 +11,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
+import { LongestFirst } from './test/setup/sequencer';
 
 const provisioned = {
   globalSetup: ['test/setup/global-setup.ts'],
@@ -26,6 +27,7 @@ export default defineConfig({
     // `--changed` runs the files that import a changed file; these change every provisioned file's
     // run without being imported by it (the workflow code reaches the engine tests as a bundle).
     forceRerunTriggers: ['**/package.json/**', '**/vitest.config.*/**', '**/test/setup/**', '**/scripts/provision/**', '**/workflows/**'],
+    sequence: { sequencer: LongestFirst },
     teardownTimeout: 60_000,
     projects: [
       { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },

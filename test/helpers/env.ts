@@ -90,7 +90,7 @@ const INDEXED_VALUE_TYPE = { Keyword: 2, Int: 3 } as const; // temporal.api.enum
  * jobs) can exceed: "ephemeral server ... did not start within 5s". A slow start is retried; any
  * other failure is not.
  */
-async function startWithRetries<T>(start: () => Promise<T>, attempts = 3): Promise<T> {
+async function startWithRetries<T>(start: () => Promise<T>, attempts = 5): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await start();
