@@ -57,7 +57,7 @@ export function handOver(command, args, exitCode = async (code) => code) {
     process.stderr.write(`${command}: ${err.message}\n`);
     process.exit(1);
   });
-  child.on('exit', async (code, signal) => process.exit(await exitCode(code ?? (signal === 'SIGINT' ? 130 : 1))));
+  child.on('exit', (code, signal) => void exitCode(code ?? (signal === 'SIGINT' ? 130 : 1)).then((status) => process.exit(status)));
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
