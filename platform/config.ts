@@ -30,6 +30,9 @@ export const ConfigSchema = Type.Object({
   TEMPORAL_NAMESPACE: Type.String({ minLength: 1, default: 'default' }),
   TEMPORAL_TASK_QUEUE: Type.String({ minLength: 1, default: 'followups' }),
   TEMPORAL_UI_URL: Type.String({ default: 'http://127.0.0.1:8233', description: 'Printed and linked; the Web UI itself is served by Temporal' }),
+  TEMPORAL_WORKFLOW_BUNDLE: Type.Optional(
+    Type.String({ minLength: 1, description: 'A file of the workflow code bundled by the SDK, for the worker to load; unset: it bundles workflows/ at start' }),
+  ),
   ADMIN_TOKEN: Type.Optional(Type.String({ minLength: 16, description: 'Enables POST /admin/workspaces' })),
   RATE_LIMIT_PER_MINUTE: Type.Integer({
     minimum: 1,

@@ -42,8 +42,11 @@ function npm(args, { quietFailure = false } = {}) {
   return result.status === 0;
 }
 
-/** Runs a command in the foreground, forwards stop signals, exits with its code. */
-export function handOver(command, args) {
+/**
+ * Runs a command in the foreground, forwards stop signals, exits with its code (or with what
+ * `exitCode`, given that code, answers).
+ */
+export function handOver(command, args, exitCode = async (code) => code) {
   const child = spawn(command, args, { cwd: root, stdio: 'inherit' });
   const forward = (signal) => () => {
     // A terminal's Ctrl-C reaches the child by itself; forwarding covers a `kill` aimed at us alone.
@@ -54,7 +57,7 @@ export function handOver(command, args) {
     process.stderr.write(`${command}: ${err.message}\n`);
     process.exit(1);
   });
-  child.on('exit', (code, signal) => process.exit(code ?? (signal === 'SIGINT' ? 130 : 1)));
+  child.on('exit', (code, signal) => void exitCode(code ?? (signal === 'SIGINT' ? 130 : 1)).then((status) => process.exit(status)));
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {

@@ -76,21 +76,23 @@ async function pgUserIds(log: Log): Promise<{ uid: number; gid: number }> {
   return created;
 }
 
-/** As root: the cluster folder belongs to postgres and every folder above it lets postgres through. */
+/**
+ * As root: the cluster folder belongs to postgres, which must reach it through every folder above.
+ * Those are not ours to open (a clone in /root is private), so a blocked path is a SetupError.
+ */
 async function prepareClusterDirAsRoot(root: string, log: Log): Promise<void> {
   const { uid, gid } = await pgUserIds(log);
   await chown(root, uid, gid);
   await chmod(root, 0o700);
-  const opened: string[] = [];
-  for (let dir = dirname(root); ; dir = dirname(dir)) {
-    const { mode } = await stat(dir);
-    if ((mode & 0o001) === 0) {
-      await chmod(dir, mode | 0o001);
-      opened.push(dir);
-    }
-    if (dir === dirname(dir)) break;
-  }
-  if (opened.length > 0) log(`let the postgres user traverse ${opened.join(', ')} (o+x) to reach its cluster`);
+  const [cmd, argv] = await asOwner('test', ['-x', root]);
+  if ((await run(cmd, argv, { cwd: '/' })).code === 0) return;
+  const blocked: string[] = [];
+  for (let dir = dirname(root); dir !== dirname(dir); dir = dirname(dir)) if (((await stat(dir)).mode & 0o001) === 0) blocked.push(dir);
+  throw new SetupError(
+    `PostgreSQL runs as the ${PG_USER} user (it refuses root), which cannot reach ${root}` +
+      (blocked.length > 0 ? ` through ${blocked.join(', ')} (no o+x)` : '') +
+      `. Set FOLLOWUP_DATA_DIR to a folder it can reach (e.g. /var/lib/followup), let it through yourself (chmod o+x ${blocked.join(' ') || '<folder>'}), or set DATABASE_URL (npm start) and FOLLOWUP_TEST_DATABASE_URL (npm test) to a server you run.`,
+  );
 }
 
 export interface LocalPostgres {
@@ -248,6 +250,7 @@ function withDatabase(url: string, database: string): string {
 }
 
 const quoteIdent = (name: string) => `"${name.replace(/"/g, '""')}"`;
+const databaseName = (url: string) => decodeURIComponent(new URL(url).pathname.slice(1));
 
 /**
  * Proves `url` answers. When only its database is missing, creates it through the server's
@@ -260,7 +263,7 @@ export async function ensureDatabase(url: string, envName = 'DATABASE_URL'): Pro
   } catch (err) {
     if ((err as { code?: string }).code !== '3D000') throw new SetupError(describeConnectError(envName, url, err), { cause: err });
   }
-  const database = decodeURIComponent(new URL(url).pathname.slice(1));
+  const database = databaseName(url);
   try {
     await withClient(withDatabase(url, 'postgres'), (c) => c.query(`create database ${quoteIdent(database)}`));
   } catch (err) {
@@ -270,7 +273,7 @@ export async function ensureDatabase(url: string, envName = 'DATABASE_URL'): Pro
 
 /** Drops and creates `url`'s database: a fresh, empty database for a test run. */
 export async function recreateDatabase(url: string, envName = 'FOLLOWUP_TEST_DATABASE_URL'): Promise<void> {
-  const database = decodeURIComponent(new URL(url).pathname.slice(1));
+  const database = databaseName(url);
   try {
     await withClient(withDatabase(url, 'postgres'), async (c) => {
       await c.query(`drop database if exists ${quoteIdent(database)} with (force)`);
@@ -279,4 +282,31 @@ export async function recreateDatabase(url: string, envName = 'FOLLOWUP_TEST_DAT
   } catch (err) {
     throw new SetupError(describeConnectError(envName, url, err), { cause: err });
   }
+}
+
+const clonePrefix = (templateUrl: string) => `${databaseName(templateUrl)}_clone_`;
+
+/**
+ * A new database on the server of `templateUrl`, a copy of its database (file by file: no
+ * migrations run), which must have no open sessions meanwhile. Answers the copy's URL.
+ */
+export async function cloneDatabase(templateUrl: string): Promise<string> {
+  const name = `${clonePrefix(templateUrl)}${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
+  await withClient(withDatabase(templateUrl, 'postgres'), (c) =>
+    c.query(`create database ${quoteIdent(name)} template ${quoteIdent(databaseName(templateUrl))}`),
+  );
+  return withDatabase(templateUrl, name);
+}
+
+/** Drops the database of `url` (its sessions are closed). */
+export async function dropDatabase(url: string): Promise<void> {
+  await withClient(withDatabase(url, 'postgres'), (c) => c.query(`drop database if exists ${quoteIdent(databaseName(url))} with (force)`));
+}
+
+/** Drops every copy cloneDatabase made of `templateUrl`'s database. */
+export async function dropClones(templateUrl: string): Promise<void> {
+  await withClient(withDatabase(templateUrl, 'postgres'), async (c) => {
+    const { rows } = await c.query<{ datname: string }>('select datname from pg_database where starts_with(datname, $1)', [clonePrefix(templateUrl)]);
+    for (const { datname } of rows) await c.query(`drop database if exists ${quoteIdent(datname)} with (force)`);
+  });
 }

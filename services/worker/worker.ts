@@ -30,11 +30,16 @@ export const WORKFLOWS_PATH = fileURLToPath(new URL('../../workflows/index.ts', 
 /** Defined by `npm run build` (scripts/build.ts) only: the workflow bundle it wrote beside the compiled worker. */
 declare const FOLLOWUP_WORKFLOW_BUNDLE: string | undefined;
 
-/** The compiled worker loads the bundle built with it; under tsx the SDK bundles workflows/ at start. */
-const workflowCode = (): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> =>
+/**
+ * The compiled worker loads the bundle built with it; under tsx the one TEMPORAL_WORKFLOW_BUNDLE
+ * names, else the SDK bundles workflows/ at start.
+ */
+const workflowCode = (config: Config): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> =>
   typeof FOLLOWUP_WORKFLOW_BUNDLE === 'string'
     ? { workflowBundle: { codePath: fileURLToPath(new URL(FOLLOWUP_WORKFLOW_BUNDLE, import.meta.url)) } }
-    : { workflowsPath: WORKFLOWS_PATH };
+    : config.TEMPORAL_WORKFLOW_BUNDLE
+      ? { workflowBundle: { codePath: config.TEMPORAL_WORKFLOW_BUNDLE } }
+      : { workflowsPath: WORKFLOWS_PATH };
 
 let runtimeInstalled = false;
 
@@ -126,7 +131,7 @@ export async function startEngine(opts: EngineOptions): Promise<Engine> {
       connection,
       namespace: config.TEMPORAL_NAMESPACE,
       taskQueue: config.TEMPORAL_TASK_QUEUE,
-      ...workflowCode(),
+      ...workflowCode(config),
       activities: {
         ...createActivities({
           db,

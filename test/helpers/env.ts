@@ -2,7 +2,8 @@
  * What test/setup/global-setup.ts provisioned for this run, typed. Available in the `workflow` and
  * `integration` projects (test/workflow/**, test/integration/**); unit tests get nothing.
  *
- *   testDatabaseUrl()        postgres URL of a fresh, migrated database for this run
+ *   testDatabaseUrl()        postgres URL of this test file's own migrated database
+ *   workflowBundle()         the workflow code bundled once for the run, for Worker options
  *   temporalAddress()        host:port of a Temporal dev server for this run (namespace "default")
  *   testServerPath()         the time-skipping test server, for @temporalio/testing
  *   createTimeSkippingEnv()  a TestWorkflowEnvironment on it, with the search attributes (docs/design.md §6.4)
@@ -14,6 +15,7 @@ import { TestWorkflowEnvironment, type TimeSkippingTestWorkflowEnvironmentOption
 import { SEARCH_ATTRIBUTES, searchAttributeArgs } from '#scripts/provision/temporal';
 
 export interface TestInfra {
+  /** The migrated template; a test file reads its own copy (test/setup/file-database.ts) through testEnv(). */
   databaseUrl: string;
   temporalAddress: string;
   temporalNamespace: string;
@@ -21,8 +23,8 @@ export interface TestInfra {
   temporalUiUrl?: string;
   temporalCliPath: string;
   testServerPath: string;
-  /** Debian's Chromium, for playwright-core (integration project only). */
-  chromiumPath?: string;
+  /** workflows/index.ts bundled by the SDK, once for the run. */
+  workflowBundlePath: string;
 }
 
 declare module 'vitest' {
@@ -31,7 +33,14 @@ declare module 'vitest' {
   }
 }
 
-/** Everything provisioned for this run; throws in a project that provisions nothing. */
+let fileDatabaseUrl: string | undefined;
+
+/** test/setup/file-database.ts: this file's own database, which testEnv() answers from now on. */
+export function useFileDatabase(url: string): void {
+  fileDatabaseUrl = url;
+}
+
+/** Everything provisioned for this run, with this file's database; throws in a project that provisions nothing. */
 export function testEnv(): TestInfra {
   const infra = inject('followup');
   if (!infra) {
@@ -39,13 +48,14 @@ export function testEnv(): TestInfra {
       'No test services were provisioned for this file: tests that need PostgreSQL or Temporal belong in test/integration or test/workflow (see vitest.config.ts).',
     );
   }
-  return infra;
+  return fileDatabaseUrl ? { ...infra, databaseUrl: fileDatabaseUrl } : infra;
 }
 
 export const testDatabaseUrl = (): string => testEnv().databaseUrl;
 export const temporalAddress = (): string => testEnv().temporalAddress;
 export const testServerPath = (): string => testEnv().testServerPath;
 export const temporalCliPath = (): string => testEnv().temporalCliPath;
+export const workflowBundle = (): { codePath: string } => ({ codePath: testEnv().workflowBundlePath });
 
 /**
  * Environment for a service process (services/api/server.ts, services/worker/main.ts) or for
@@ -62,6 +72,8 @@ export function serviceEnv(overrides: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv
     DATABASE_URL: infra.databaseUrl,
     TEMPORAL_ADDRESS: infra.temporalAddress,
     TEMPORAL_NAMESPACE: infra.temporalNamespace,
+    // The run's bundle: a worker bundling workflows/ itself spends seconds of CPU at each start.
+    TEMPORAL_WORKFLOW_BUNDLE: infra.workflowBundlePath,
     ...(infra.temporalUiUrl ? { TEMPORAL_UI_URL: infra.temporalUiUrl } : {}),
     ...overrides,
   };
@@ -78,7 +90,7 @@ const INDEXED_VALUE_TYPE = { Keyword: 2, Int: 3 } as const; // temporal.api.enum
  * jobs) can exceed: "ephemeral server ... did not start within 5s". A slow start is retried; any
  * other failure is not.
  */
-async function startWithRetries<T>(start: () => Promise<T>, attempts = 3): Promise<T> {
+async function startWithRetries<T>(start: () => Promise<T>, attempts = 5): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await start();

@@ -1,6 +1,6 @@
 /**
- * GET /dashboard in a real browser: Debian's Chromium (provisioned by test/setup/global-setup.ts)
- * driven by playwright-core, against the API and worker on the real Temporal dev server and
+ * GET /dashboard in a real browser: Debian's Chromium (found, or installed when we may, by
+ * scripts/provision/chromium.ts; when neither, only this file fails, saying so) driven by playwright-core, against the API and worker on the real Temporal dev server and
  * PostgreSQL. The workspace is seeded through the API and the engine (real enrollments, sandboxed
  * messages, tasks); the test then signs in as a user would and reads what the page shows, checking
  * every figure against the JSON API's answer for the same automation.
@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { ensureChromium } from '#scripts/provision/chromium';
 import { testEnv } from '../helpers/env';
 import { createAutomation, putRecord, startEngineTest, waitFor, type EngineTest } from './engine-support';
 
@@ -27,9 +28,8 @@ let automationId: string;
 const enrollmentIds = new Map<string, string>();
 
 beforeAll(async () => {
+  const executablePath = await ensureChromium((line) => process.stderr.write(`[dashboard] ${line}\n`));
   e = await startEngineTest();
-  const executablePath = testEnv().chromiumPath;
-  if (!executablePath) throw new Error('no Chromium was provisioned: test/setup/global-setup.ts provides it to the integration project');
   profile = await mkdtemp(join(tmpdir(), 'followup-dashboard-'));
   // A fresh profile (playwright passes it as --user-data-dir) and nothing that reaches beyond loopback.
   browser = await chromium.launchPersistentContext(profile, {
@@ -87,7 +87,8 @@ beforeAll(async () => {
     const res = await e.api('GET', `/v1/messages?automationId=${automationId}`);
     return res.body.items.length === RECORDS.length && res.body.items.every((m: any) => m.status === 'sandboxed');
   });
-});
+  // apt-get may install Chromium first (the first run on a machine).
+}, 600_000);
 
 afterAll(async () => {
   await browser?.close();

@@ -28,6 +28,9 @@ async function messageCounts(automationId: string): Promise<Map<string, number>>
   return new Map(rows.map((r) => [`${r.record_id}/${r.step_id}`, r.n]));
 }
 
+/** Long enough for all 20 first emails to go out on a loaded machine before any second one is due. */
+const PAUSE_S = 20;
+
 describe('worker restarts', () => {
   it('a worker stopped while sequences wait: the next worker sends each remaining step once', async () => {
     await e.startWorker();
@@ -38,7 +41,7 @@ describe('worker restarts', () => {
         trigger: { type: 'event', event: 'signup' },
         steps: [
           { id: 's1', type: 'email', to: 'record', template: 'tpl_restart_1' },
-          { id: 'pause', type: 'wait', duration: 'PT8S' },
+          { id: 'pause', type: 'wait', duration: `PT${PAUSE_S}S` },
           { id: 's2', type: 'email', to: 'record', template: 'tpl_restart_2' },
         ],
       },
@@ -55,8 +58,14 @@ describe('worker restarts', () => {
       return records.every((r) => counts.get(`${r}/s1`) === 1);
     });
     await e.stopWorker();
-    // Let the second step fall due while no worker runs.
-    await new Promise((r) => setTimeout(r, 10_000));
+    // Let every second step fall due while no worker runs: the pause after the last first email.
+    const last = await e.t.db
+      .selectFrom('messages')
+      .select((b) => b.fn.max('created_at').as('at'))
+      .where('automation_id', '=', a.id)
+      .where('step_id', '=', 's1')
+      .executeTakeFirstOrThrow();
+    await new Promise((r) => setTimeout(r, new Date(last.at).getTime() + PAUSE_S * 1000 + 1000 - Date.now()));
     expect([...(await messageCounts(a.id)).keys()].filter((k) => k.endsWith('/s2'))).toEqual([]);
 
     await e.startWorker();

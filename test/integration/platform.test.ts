@@ -19,9 +19,9 @@ import { SEARCH_ATTRIBUTES } from '#scripts/provision/temporal';
 import { createLocalEnv, createTimeSkippingEnv, temporalAddress, testDatabaseUrl, testEnv } from '../helpers/env';
 
 describe('provisioned PostgreSQL', () => {
-  it('answers with a fresh, migrated database (followup_test on the local cluster)', async () => {
+  it("answers with this file's own migrated database (a copy of followup_test on the local cluster)", async () => {
     const url = new URL(testDatabaseUrl());
-    if (!process.env.FOLLOWUP_TEST_DATABASE_URL) expect(`${url.hostname}${url.pathname}`).toBe('127.0.0.1/followup_test');
+    if (!process.env.FOLLOWUP_TEST_DATABASE_URL) expect(`${url.hostname}${url.pathname}`).toMatch(/^127\.0\.0\.1\/followup_test_clone_/);
     const db = createDb(testDatabaseUrl(), { max: 1 });
     try {
       const { rows } = await sql<{ db: string; version: string }>`select current_database() as db, current_setting('server_version_num') as version`.execute(

@@ -63,7 +63,8 @@ describe('reconciler', () => {
     const status = async () => (await e.api('GET', `/v1/enrollments/${enrolled.body.id}`)).body.status;
 
     await e.t.db.transaction().execute(async (trx) => {
-      expect(await tryJobLock(trx, 'followup.reconciler')).toBe(true); // as another worker's pass would
+      // As another worker's pass would, once this worker's own pass (every 500 ms) lets go.
+      await waitFor('the reconciler pass lock', () => tryJobLock(trx, 'followup.reconciler'), 30_000, 50);
       await e.temporal.workflow.getHandle(enrolled.body.workflowId).terminate('removed by hand');
       await new Promise((r) => setTimeout(r, 2_000)); // four periodic passes come and go
       expect(await e.engine!.reconciler!.runOnce()).toBe(0);

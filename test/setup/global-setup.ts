@@ -3,26 +3,27 @@
  * against, the same way `npm start` does (scripts/provision), and hands it to the tests with
  * `provide` (read it through test/helpers/env.ts):
  *   - PostgreSQL: the clone's private cluster (or FOLLOWUP_TEST_DATABASE_URL's server) with a fresh
- *     `followup_test` database, migrated;
+ *     `followup_test` database, migrated: the template each test file's own database is cloned from
+ *     (test/setup/file-database.ts), so nothing connects to it while the tests run;
  *   - a Temporal dev server for the run, in memory, on FOLLOWUP_TEST_TEMPORAL_PORT (7244) and UI
  *     port 8244, so it never meets a running `npm start` (or FOLLOWUP_TEST_TEMPORAL_ADDRESS);
  *   - the time-skipping test server's launcher and the Temporal CLI, as executables for
  *     @temporalio/testing (each test file starts its own time-skipping server);
- *   - for the integration project only, Debian's Chromium (the dashboard's browser test), installed
- *     after the rest so that its apt-get never runs beside another one.
+ *   - the workflow code bundled once, for every Worker the tests create (`workflowBundle`).
  * Vitest runs each project's globalSetup only when that project has files to run, so a unit-only
  * run starts nothing. Both projects share one provisioning, stopped after the last teardown.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { createDb } from '#db/connection';
 import { migrateToLatest } from '#db/migrate';
-import { recreateDatabase, startLocalPostgres } from '#scripts/provision/postgres';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import { dropClones, recreateDatabase, startLocalPostgres } from '#scripts/provision/postgres';
 import { loadProvisionSettings, SetupError } from '#scripts/provision/settings';
 import { checkTemporal, ensureTemporalCli, startTemporalDevServer } from '#scripts/provision/temporal';
 import { ensureTestServer } from '#scripts/provision/test-server';
-import { ensureChromium } from '#scripts/provision/chromium';
+import { WORKFLOWS_PATH } from '#services/worker/worker';
 import { allOrFirstError, elapsed, stopAllProcesses } from '#scripts/provision/proc';
 import type { TestInfra } from '../helpers/env';
 
@@ -31,7 +32,6 @@ const log = (line: string) => process.stderr.write(`[test-setup] ${line}\n`);
 interface Shared {
   users: number;
   infra: Promise<TestInfra>;
-  chromium?: Promise<string>;
   stops: (() => Promise<unknown>)[];
 }
 
@@ -43,7 +43,7 @@ const registry = globalThis as unknown as { [KEY]?: Shared };
 async function provision(stops: Shared['stops']): Promise<TestInfra> {
   const t0 = Date.now();
   const settings = loadProvisionSettings();
-  const [databaseUrl, temporal, testServerPath] = await allOrFirstError([
+  const [databaseUrl, temporal, testServerPath, workflowBundlePath] = await allOrFirstError([
     (async () => {
       let url = settings.testDatabaseUrl;
       if (!url) {
@@ -52,6 +52,8 @@ async function provision(stops: Shared['stops']): Promise<TestInfra> {
         url = pg.url('followup_test');
       }
       await recreateDatabase(url, settings.testDatabaseUrl ? 'FOLLOWUP_TEST_DATABASE_URL' : 'the local PostgreSQL');
+      // The file databases an interrupted run left behind.
+      await dropClones(url);
       const db = createDb(url, { max: 1 });
       try {
         await migrateToLatest(db);
@@ -84,6 +86,16 @@ async function provision(stops: Shared['stops']): Promise<TestInfra> {
       return { cli, address: server.address, uiUrl: server.uiUrl };
     })(),
     ensureTestServer(settings.toolsDir, log),
+    (async () => {
+      const path = join(settings.dataDir, 'test', 'workflow-bundle.js');
+      const { code } = await bundleWorkflowCode({
+        workflowsPath: WORKFLOWS_PATH,
+        logger: { log() {}, trace() {}, debug() {}, info() {}, warn: log, error: log },
+      });
+      await mkdir(dirname(path), { recursive: true });
+      await writeFile(path, code);
+      return path;
+    })(),
   ] as const);
   log(`PostgreSQL ${databaseUrl}, Temporal ${temporal.address}${temporal.uiUrl ? ` (UI ${temporal.uiUrl})` : ''}, ready in ${elapsed(t0)}`);
   return {
@@ -93,6 +105,7 @@ async function provision(stops: Shared['stops']): Promise<TestInfra> {
     temporalUiUrl: temporal.uiUrl,
     temporalCliPath: temporal.cli,
     testServerPath,
+    workflowBundlePath,
   };
 }
 
@@ -114,7 +127,6 @@ export default async function setup(project: TestProject): Promise<() => Promise
   let infra: TestInfra;
   try {
     infra = await shared.infra;
-    if (project.name === 'integration') infra = { ...infra, chromiumPath: await (shared.chromium ??= ensureChromium(log)) };
   } catch (err) {
     await release(shared);
     // A SetupError is a message for the person running the tests, not a bug: no stack.

@@ -1,5 +1,5 @@
 /**
- * Workflow-test harness: one time-skipping environment and one workflow bundle per test file, a
+ * Workflow-test harness: one time-skipping environment per test file, the run's workflow bundle, a
  * typed in-memory recorder implementing the `Activities` interface (no Temporal or pg mocks) that
  * records every call, repeated ones included (a doubled call must be visible to the tests), and
  * helpers to start an enrollment at a chosen instant and move the test server's clock.
@@ -7,7 +7,7 @@
 import { fileURLToPath } from 'node:url';
 import { DateTime } from 'luxon';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, Runtime, DefaultLogger, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { bundleWorkflowCode, Runtime, DefaultLogger, Worker, type WorkflowBundleOption } from '@temporalio/worker';
 import type { WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import type {
   Activities,
@@ -47,9 +47,12 @@ export async function startEnv(): Promise<TestWorkflowEnvironment> {
   return createTimeSkippingEnv();
 }
 
-let bundlePromise: Promise<WorkflowBundleWithSourceMap> | undefined;
-export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
-  bundlePromise ??= bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: new DefaultLogger('WARN') });
+let bundlePromise: Promise<WorkflowBundleOption> | undefined;
+/** Under vitest the run's bundle (test/setup/global-setup.ts); bundled here once for scripts (record-histories). */
+export function workflowBundle(): Promise<WorkflowBundleOption> {
+  bundlePromise ??= process.env.VITEST
+    ? import('../helpers/env').then((env) => env.workflowBundle())
+    : bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: new DefaultLogger('WARN') });
   return bundlePromise;
 }
 

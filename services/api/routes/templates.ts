@@ -359,10 +359,23 @@ const templates: FastifyPluginAsyncTypebox = async (app) => {
           throw err;
         });
       let timer: NodeJS.Timeout | undefined;
+      // Past the wait the result's long poll is cancelled: left running, it outlives the request.
+      const abandon = new AbortController();
       const finished = await Promise.race([
-        handle.result().then(() => true),
+        app.temporal
+          .withAbortSignal(abandon.signal, () => handle.result())
+          .then(
+            () => true,
+            (err: unknown) => {
+              if (abandon.signal.aborted) return false;
+              throw err;
+            },
+          ),
         new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), TEST_SEND_WAIT_MS))),
-      ]).finally(() => clearTimeout(timer));
+      ]).finally(() => {
+        clearTimeout(timer);
+        abandon.abort();
+      });
       const row = await messageByKey(app.db, workflowId);
       if (!row) {
         throw new HttpProblem(503, 'Service Unavailable', {
