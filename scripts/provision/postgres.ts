@@ -5,8 +5,10 @@
  * belongs to the `postgres` system user and every initdb/pg_ctl runs as that user.
  */
 import { spawnSync } from 'node:child_process';
-import { appendFile, chmod, chown, mkdir, readdir, readFile, realpath, rm, stat, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { appendFile, chmod, chown, mkdir, readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { tmpdir } from 'node:os';
 import pg from 'pg';
 import { SetupError } from './settings';
 import { aptInstall, freePort, isExecutable, isPortFree, isRoot, onExitSync, run, runOk, tailFile, which, type Log } from './proc';
@@ -78,21 +80,23 @@ async function pgUserIds(log: Log): Promise<{ uid: number; gid: number }> {
 
 /**
  * As root: the cluster folder belongs to postgres, which must reach it through every folder above.
- * Those are not ours to open (a clone in /root is private), so a blocked path is a SetupError.
+ * Those are not ours to open (a clone in /root or a mktemp folder is private), so a clone postgres
+ * cannot reach keeps its cluster in a folder of its own under the OS temp folder instead.
  */
-async function prepareClusterDirAsRoot(root: string, log: Log): Promise<void> {
+async function clusterRootAsRoot(root: string, log: Log): Promise<string> {
   const { uid, gid } = await pgUserIds(log);
-  await chown(root, uid, gid);
-  await chmod(root, 0o700);
+  const own = async (dir: string) => {
+    await mkdir(dir, { recursive: true });
+    await chown(dir, uid, gid);
+    await chmod(dir, 0o700);
+  };
+  await own(root);
   const [cmd, argv] = await asOwner('test', ['-x', root]);
-  if ((await run(cmd, argv, { cwd: '/' })).code === 0) return;
-  const blocked: string[] = [];
-  for (let dir = dirname(root); dir !== dirname(dir); dir = dirname(dir)) if (((await stat(dir)).mode & 0o001) === 0) blocked.push(dir);
-  throw new SetupError(
-    `PostgreSQL runs as the ${PG_USER} user (it refuses root), which cannot reach ${root}` +
-      (blocked.length > 0 ? ` through ${blocked.join(', ')} (no o+x)` : '') +
-      `. Set FOLLOWUP_DATA_DIR to a folder it can reach (e.g. /var/lib/followup), let it through yourself (chmod o+x ${blocked.join(' ') || '<folder>'}), or set DATABASE_URL (npm start) and FOLLOWUP_TEST_DATABASE_URL (npm test) to a server you run.`,
-  );
+  if ((await run(cmd, argv, { cwd: '/' })).code === 0) return root;
+  const elsewhere = join(tmpdir(), `followup-postgres-${createHash('sha256').update(root).digest('hex').slice(0, 12)}`);
+  await own(elsewhere);
+  log(`the ${PG_USER} user cannot reach ${root} (a folder above it has no o+x): this clone's cluster lives in ${elsewhere}`);
+  return elsewhere;
 }
 
 export interface LocalPostgres {
@@ -111,15 +115,14 @@ export interface LocalPostgres {
  * `anyPort`: when `port` is taken by something else, take a free one (tests) instead of failing.
  */
 export async function startLocalPostgres(opts: { root: string; port: number; anyPort?: boolean; log: Log }): Promise<LocalPostgres> {
-  const { root, log } = opts;
+  const { log } = opts;
+  await mkdir(opts.root, { recursive: true });
+  const root = isRoot() ? await clusterRootAsRoot(opts.root, log) : opts.root;
   const bins = await ensurePgBinaries(log);
   const data = join(root, 'data');
   const logFile = join(root, 'postgres.log');
   const ownerFile = join(root, 'owner.pid');
   const url = (port: number) => (database: string) => `postgres://${PG_USER}@127.0.0.1:${port}/${database}`;
-
-  await mkdir(root, { recursive: true });
-  if (isRoot()) await prepareClusterDirAsRoot(root, log);
 
   const existing = await readFile(join(data, 'PG_VERSION'), 'utf8').then(
     (v) => v.trim(),
